@@ -1,0 +1,342 @@
+//! Configuration: the commented defaults in `config/hookd.toml` (compiled in), then an optional
+//! `--config FILE`, then `HOOKD_*` environment variables (figment). Every value is typed and
+//! checked at startup; an error names the key and where the bad value came from.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::Deserialize;
+
+use crate::parse::PageLimits;
+use crate::url_policy::{Cidr, UrlPolicy};
+
+/// The defaults, which double as the configuration's documentation.
+pub const DEFAULTS: &str = include_str!("../config/hookd.toml");
+
+/// Top-level string keys read from the environment verbatim (figment would otherwise read
+/// `HOOKD_BOOTSTRAP_TOKEN=0123...` as a number).
+const RAW_ENV_KEYS: [&str; 6] = [
+    "listen",
+    "data_dir",
+    "log",
+    "log_format",
+    "bootstrap_token",
+    "master_key",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log: String,
+    pub log_format: LogFormat,
+    #[serde(default)]
+    pub bootstrap_token: Option<Redacted>,
+    #[serde(default)]
+    pub master_key: Option<Redacted>,
+    pub limits: Limits,
+    pub api: Api,
+    pub endpoints: Endpoints,
+    pub url_policy: UrlPolicyConfig,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub header_read_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    pub rotation_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrlPolicyConfig {
+    pub max_url_length: usize,
+    pub allow_networks: Vec<CidrValue>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub max_batch: usize,
+}
+
+/// A CIDR read from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct CidrValue(pub Cidr);
+
+impl<'de> Deserialize<'de> for CidrValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(CidrValue).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A secret configuration string: never printed by `Debug`; empty means unset.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(String);
+
+impl Redacted {
+    pub fn expose(&self) -> Option<&str> {
+        Some(self.0.as_str()).filter(|s| !s.is_empty())
+    }
+}
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
+    }
+}
+
+/// Why the configuration was refused; the message names each key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults, then `file`, then the `HOOKD_*` environment.
+    ///
+    /// # Errors
+    /// A missing or unparsable file, a value of the wrong type, an unknown key, or a value that
+    /// breaks a rule of [`Config::validate`].
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "  --config {}: no such file",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let figment = figment
+            .merge(
+                Env::prefixed("HOOKD_")
+                    .ignore(&RAW_ENV_KEYS)
+                    .split("__"),
+            )
+            .merge(RawEnv);
+        Self::extract(&figment)
+    }
+
+    /// Defaults overlaid with a TOML document; no file system or environment. The config fuzz
+    /// target calls this.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
+        Self::extract(&Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(toml)))
+    }
+
+    fn extract(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Self = figment.extract().map_err(describe)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Range checks serde cannot express.
+    ///
+    /// # Errors
+    /// Every rule broken, each naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, rule: &str| {
+            if !ok {
+                problems.push(format!("  {key}: {rule}"));
+            }
+        };
+        let l = &self.limits;
+        check(
+            (1024..=16 << 20).contains(&l.max_body_bytes),
+            "limits.max_body_bytes",
+            "must be from 1024 to 16777216",
+        );
+        check(
+            (1..=1_000_000).contains(&l.max_connections),
+            "limits.max_connections",
+            "must be from 1 to 1000000",
+        );
+        check(
+            (1..=3600).contains(&l.header_read_timeout_secs),
+            "limits.header_read_timeout_secs",
+            "must be from 1 to 3600",
+        );
+        check(
+            l.shutdown_grace_secs <= 3600,
+            "limits.shutdown_grace_secs",
+            "must be at most 3600",
+        );
+        check(
+            (1..=10_000).contains(&self.api.max_page_size),
+            "api.max_page_size",
+            "must be from 1 to 10000",
+        );
+        check(
+            (1..=self.api.max_page_size).contains(&self.api.default_page_size),
+            "api.default_page_size",
+            "must be from 1 to api.max_page_size",
+        );
+        check(
+            self.endpoints.rotation_grace_secs <= 90 * 86_400,
+            "endpoints.rotation_grace_secs",
+            "must be at most 7776000 (90 days)",
+        );
+        check(
+            (64..=65_536).contains(&self.url_policy.max_url_length),
+            "url_policy.max_url_length",
+            "must be from 64 to 65536",
+        );
+        check(
+            (1..=65_536).contains(&self.store.max_batch),
+            "store.max_batch",
+            "must be from 1 to 65536",
+        );
+        if let Some(token) = self.bootstrap_token.as_ref().and_then(Redacted::expose) {
+            check(
+                crate::parse::bearer_token(Some(format!("Bearer {token}").as_bytes())).is_ok()
+                    && token.len() >= 16,
+                "bootstrap_token (HOOKD_BOOTSTRAP_TOKEN)",
+                "must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / =",
+            );
+        }
+        if let Some(key) = self.master_key.as_ref().and_then(Redacted::expose) {
+            check(
+                crate::secrets::MasterKey::parse(key).is_ok(),
+                "master_key (HOOKD_MASTER_KEY)",
+                "must be 32 bytes as base64, or 64 hex digits",
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems.join("\n")))
+        }
+    }
+
+    /// The built-in URL rules as configured.
+    pub fn url_policy(&self) -> UrlPolicy {
+        UrlPolicy {
+            max_len: self.url_policy.max_url_length,
+            allow_networks: self.url_policy.allow_networks.iter().map(|c| c.0).collect(),
+        }
+    }
+
+    pub fn page_limits(&self) -> PageLimits {
+        PageLimits {
+            default: self.api.default_page_size,
+            max: self.api.max_page_size,
+        }
+    }
+}
+
+/// Turns figment's errors into lines that name the key and its source (file or variable).
+fn describe(err: figment::Error) -> ConfigError {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e.metadata.as_ref().map(|m| {
+                if m.name.contains("environment") {
+                    format!(" (from HOOKD_{})", key.to_uppercase().replace('.', "__"))
+                } else {
+                    e.metadata
+                        .as_ref()
+                        .and_then(|m| m.source.as_ref())
+                        .map(|s| format!(" (from {s})"))
+                        .unwrap_or_default()
+                }
+            });
+            let key = if key.is_empty() { "(top level)".into() } else { key };
+            format!("  {key}: {}{}", e.kind, source.unwrap_or_default())
+        })
+        .collect();
+    ConfigError(lines.join("\n"))
+}
+
+/// `HOOKD_LISTEN`, `HOOKD_DATA_DIR`, ...: the top-level string keys, taken verbatim.
+struct RawEnv;
+
+impl Provider for RawEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("HOOKD_ environment variable")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for key in RAW_ENV_KEYS {
+            if let Ok(v) = std::env::var(format!("HOOKD_{}", key.to_uppercase())) {
+                dict.insert(key.to_owned(), Value::from(v));
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.limits.max_body_bytes, 65536);
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert!(c.bootstrap_token.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::from_toml_str("listen = \"nope\"").unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        let e = Config::from_toml_str("[limits]\nmax_body_bytes = \"big\"").unwrap_err().to_string();
+        assert!(e.contains("limits.max_body_bytes"), "{e}");
+        let e = Config::from_toml_str("[limits]\nmax_body_bytes = 1").unwrap_err().to_string();
+        assert!(e.contains("limits.max_body_bytes"), "{e}");
+        let e = Config::from_toml_str("lissten = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("lissten"), "{e}");
+        let e = Config::from_toml_str("log_format = \"xml\"").unwrap_err().to_string();
+        assert!(e.contains("log_format"), "{e}");
+        let e = Config::from_toml_str("[url_policy]\nallow_networks = [\"10.0.0.0/40\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("url_policy.allow_networks"), "{e}");
+        let e = Config::from_toml_str("bootstrap_token = \"short\"").unwrap_err().to_string();
+        assert!(e.contains("bootstrap_token") && !e.contains("short"), "{e}");
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let c = Config::from_toml_str("master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"").unwrap();
+        assert!(!format!("{c:?}").contains("AAAA"));
+    }
+}

@@ -1,0 +1,39 @@
+//! hookd: a self-hosted webhook endpoint service in one binary.
+//!
+//! The modules, from the wire inward:
+//!
+//! - [`server`]: accept loop, connection limit, header timeout, request ids, graceful shutdown.
+//! - [`api`]: routing to one handler per operation; bodies, auth and responses.
+//! - [`route`]: pure method + path -> operation (404 / 405 with `Allow`).
+//! - [`parse`]: pure request parsing and validation (bodies, query strings, `Authorization`).
+//! - [`url_policy`]: the built-in URL rules (scheme, user-info, length, denied address ranges).
+//! - [`secrets`]: ring: signing secrets, API tokens, AES-256-GCM sealing, webhook signatures.
+//! - [`store`]: the only module that knows redb: typed methods, one group-committing writer.
+//! - [`app`]: startup: data directory, master key, store, the bootstrap admin token.
+//! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment.
+//! - [`error`]: the one error type, rendered as `application/problem+json`.
+//! - [`model`], [`ids`], [`time`]: domain types, time-ordered ids, RFC 3339 timestamps.
+//!
+//! Everything that does I/O sits behind the `server` feature (on by default); without it the
+//! crate is the pure parsing and validation core that the fuzz targets build in under a minute.
+
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod parse;
+pub mod route;
+pub mod secrets;
+pub mod time;
+pub mod url_policy;
+
+#[cfg(feature = "server")]
+pub mod api;
+#[cfg(feature = "server")]
+pub mod app;
+#[cfg(feature = "server")]
+pub mod logging;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod store;

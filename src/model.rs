@@ -1,0 +1,167 @@
+//! The domain types the API, the store and delivery share, and their JSON views.
+//!
+//! Stored forms derive serde with snake_case names (the store prefixes a schema version); the API
+//! views are separate camelCase structs so the wire contract never drifts with storage.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::rfc3339;
+
+/// What a token may do. `admin` implies every other scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Scope {
+    #[serde(rename = "endpoints:read")]
+    EndpointsRead,
+    #[serde(rename = "endpoints:write")]
+    EndpointsWrite,
+    #[serde(rename = "alerts:write")]
+    AlertsWrite,
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::EndpointsRead,
+        Scope::EndpointsWrite,
+        Scope::AlertsWrite,
+        Scope::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndpointsRead => "endpoints:read",
+            Self::EndpointsWrite => "endpoints:write",
+            Self::AlertsWrite => "alerts:write",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Serde helper: bytes as standard base64 text in stored JSON.
+mod b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A signing secret as stored: sealed under the master key with the endpoint id as associated
+/// data, plus its mask (`****` + last four characters) so reads need no decryption.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSecret {
+    #[serde(with = "b64")]
+    pub sealed: Vec<u8>,
+    pub mask: String,
+    /// For a previous secret: when it stops being used to sign (Unix ms). `None` for the current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedSecret({})", self.mask)
+    }
+}
+
+/// A webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub signing_enabled: bool,
+    pub secret: SealedSecret,
+    /// Secrets replaced by a rotation, still signing until their `expires_at_ms`.
+    #[serde(default)]
+    pub previous_secrets: Vec<SealedSecret>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// The API view of an endpoint: the seed's seven fields.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub signing_enabled: bool,
+    pub signing_secret_masked: &'a str,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Endpoint {
+    pub fn view(&self) -> EndpointView<'_> {
+        EndpointView {
+            id: &self.id,
+            name: &self.name,
+            url: &self.url,
+            signing_enabled: self.signing_enabled,
+            signing_secret_masked: &self.secret.mask,
+            created_at: rfc3339(self.created_at_ms),
+            updated_at: rfc3339(self.updated_at_ms),
+        }
+    }
+}
+
+/// The changes a PATCH asks for; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub signing_enabled: Option<bool>,
+}
+
+/// An API token. Only the SHA-256 of its plaintext is ever stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    #[serde(with = "b64")]
+    pub hash: Vec<u8>,
+    pub created_at_ms: i64,
+}
+
+impl Token {
+    /// Whether this token may act with `needed`.
+    pub fn grants(&self, needed: Scope) -> bool {
+        self.scopes.contains(&Scope::Admin) || self.scopes.contains(&needed)
+    }
+}
+
+/// The API view of a token (never its plaintext or hash).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub scopes: &'a [Scope],
+    pub created_at: String,
+}
+
+impl Token {
+    pub fn view(&self) -> TokenView<'_> {
+        TokenView {
+            id: &self.id,
+            name: &self.name,
+            scopes: &self.scopes,
+            created_at: rfc3339(self.created_at_ms),
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! Pure request parsing and validation: request bytes in, a typed request or an [`ApiError`]
+//! naming the field at fault out. No I/O and no panics; the server and the fuzz targets call these
+//! same functions.
+//!
+//! JSON bodies are read as a `serde_json::Value` first and then checked field by field, so every
+//! problem (unknown field, wrong type, missing, rule broken) is reported together, each with the
+//! field's JSON name.
+
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, FieldError};
+use crate::model::{EndpointPatch, Scope};
+use crate::secrets::SigningSecret;
+use crate::url_policy::UrlPolicy;
+
+/// Longest endpoint or token name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest field name echoed back in an error, in characters.
+const MAX_ECHOED_FIELD: usize = 64;
+
+/// A validated CreateAlertWebhookEndpoint request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateEndpoint {
+    pub name: String,
+    /// Normalized by the URL rules; this is what is stored and requested.
+    pub url: String,
+    pub signing_enabled: bool,
+    /// `None` when the client sent an empty `signingSecret`: hookd generates one.
+    pub signing_secret: Option<SigningSecret>,
+}
+
+impl CreateEndpoint {
+    /// The request as JSON again (with the secret's plaintext), for round-trip checks.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "name": self.name,
+            "url": self.url,
+            "signingEnabled": self.signing_enabled,
+            "signingSecret": self.signing_secret.as_ref().map_or("", SigningSecret::expose),
+        })
+    }
+}
+
+/// A validated token creation request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateToken {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// Page size bounds from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimits {
+    pub default: usize,
+    pub max: usize,
+}
+
+/// A validated list query: `?limit=N&cursor=C`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub limit: usize,
+    /// The id after which the page starts.
+    pub cursor: Option<String>,
+}
+
+/// Parses a create body: `name`, `url`, `signingEnabled` and `signingSecret` are all required,
+/// as in the seed contract; an empty `signingSecret` asks hookd to generate one.
+///
+/// # Errors
+/// 400 for malformed JSON, 422 listing every field that breaks a rule.
+pub fn create_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<CreateEndpoint, ApiError> {
+    let mut f = Fields::object(body, &["name", "url", "signingEnabled", "signingSecret"])?;
+    let name = f.name("name", true);
+    let url = f.url("url", policy, true);
+    let signing_enabled = f.bool("signingEnabled", true);
+    let signing_secret = f.secret("signingSecret", true);
+    f.finish()?;
+    match (name, url, signing_enabled, signing_secret) {
+        (Some(name), Some(url), Some(signing_enabled), Some(signing_secret)) => Ok(CreateEndpoint {
+            name,
+            url,
+            signing_enabled,
+            signing_secret,
+        }),
+        _ => Err(ApiError::Internal),
+    }
+}
+
+/// Parses a PATCH body: any of `name`, `url`, `signingEnabled`, at least one.
+///
+/// # Errors
+/// As [`create_endpoint`]; an empty object is a 422 on `body`.
+pub fn update_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<EndpointPatch, ApiError> {
+    let mut f = Fields::object(body, &["name", "url", "signingEnabled"])?;
+    let patch = EndpointPatch {
+        name: f.name("name", false),
+        url: f.url("url", policy, false),
+        signing_enabled: f.bool("signingEnabled", false),
+    };
+    if f.map.is_empty() {
+        f.errors.push(FieldError::new(
+            "body",
+            "must set at least one of name, url, signingEnabled",
+        ));
+    }
+    f.finish()?;
+    Ok(patch)
+}
+
+/// Parses a rotate-secret body: empty, `{}`, or `{"signingSecret": "..."}`; an empty or absent
+/// secret means "generate one".
+///
+/// # Errors
+/// As [`create_endpoint`].
+pub fn rotate_secret(body: &[u8]) -> Result<Option<SigningSecret>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let mut f = Fields::object(body, &["signingSecret"])?;
+    let secret = f.secret("signingSecret", false);
+    f.finish()?;
+    Ok(secret.flatten())
+}
+
+/// Parses a token creation body: `name` and a non-empty `scopes` list.
+///
+/// # Errors
+/// As [`create_endpoint`]; unknown scopes are named.
+pub fn create_token(body: &[u8]) -> Result<CreateToken, ApiError> {
+    let mut f = Fields::object(body, &["name", "scopes"])?;
+    let name = f.name("name", true);
+    let scopes = f.take("scopes", true).and_then(|v| {
+        let Value::Array(items) = v else {
+            f.errors.push(FieldError::new("scopes", "must be an array of strings"));
+            return None;
+        };
+        let mut scopes = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str().and_then(Scope::parse) {
+                Some(s) if !scopes.contains(&s) => scopes.push(s),
+                Some(_) => {}
+                None => f.errors.push(FieldError::new(
+                    format!("scopes[{i}]"),
+                    format!("must be one of {}", scope_list()),
+                )),
+            }
+        }
+        if items.is_empty() {
+            f.errors.push(FieldError::new("scopes", "must not be empty"));
+        }
+        scopes.sort();
+        Some(scopes)
+    });
+    f.finish()?;
+    match (name, scopes) {
+        (Some(name), Some(scopes)) => Ok(CreateToken { name, scopes }),
+        _ => Err(ApiError::Internal),
+    }
+}
+
+fn scope_list() -> String {
+    Scope::ALL.map(Scope::as_str).join(", ")
+}
+
+/// Parses a list query string (without the `?`). `cursor` must look like an id with
+/// `id_prefix`.
+///
+/// # Errors
+/// 422 naming `limit`, `cursor`, or an unknown parameter.
+pub fn list_query(query: Option<&str>, id_prefix: &str, limits: PageLimits) -> Result<Page, ApiError> {
+    let mut page = Page {
+        limit: limits.default,
+        cursor: None,
+    };
+    let mut errors = Vec::new();
+    let mut seen = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if seen.contains(&key) {
+            errors.push(FieldError::new(echo(&key), "is given more than once"));
+            continue;
+        }
+        seen.push(key.clone());
+        match &*key {
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=limits.max).contains(&n) => page.limit = n,
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {}", limits.max),
+                )),
+            },
+            "cursor" if crate::ids::is_well_formed(id_prefix, &value) => {
+                page.cursor = Some(value.into_owned());
+            }
+            "cursor" => errors.push(FieldError::new(
+                "cursor",
+                "is not a cursor this server returned",
+            )),
+            other => errors.push(FieldError::new(echo(other), "is not a known parameter")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(page)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Extracts the token from an `Authorization: Bearer <token>` header value.
+///
+/// # Errors
+/// 401 when the header is missing, not Bearer, or not a token68 value.
+pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, ApiError> {
+    let header = header.ok_or(ApiError::Unauthorized(
+        "send 'Authorization: Bearer <token>'",
+    ))?;
+    let value = std::str::from_utf8(header)
+        .map_err(|_| ApiError::Unauthorized("the Authorization header is not valid text"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+    let token = token.trim_matches(' ');
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthorized(
+            "the Authorization scheme must be Bearer",
+        ));
+    }
+    let token68 = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+    if token.is_empty() || token.len() > 512 || !token.bytes().all(token68) {
+        return Err(ApiError::Unauthorized("the bearer token is malformed"));
+    }
+    Ok(token)
+}
+
+/// Whether a `Content-Type` value is JSON (`application/json` or `application/*+json`, any
+/// parameters).
+pub fn is_json_content_type(value: Option<&[u8]>) -> bool {
+    let Some(v) = value.and_then(|v| std::str::from_utf8(v).ok()) else {
+        return false;
+    };
+    let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Caps a client-chosen name before it is echoed in an error.
+fn echo(name: &str) -> String {
+    name.chars().take(MAX_ECHOED_FIELD).collect()
+}
+
+/// A JSON object being validated field by field; collects every error before failing.
+struct Fields {
+    map: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    fn object(body: &[u8], allowed: &[&str]) -> Result<Self, ApiError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        let Value::Object(map) = value else {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        };
+        let errors = map
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .map(|k| FieldError::new(echo(k), "is not a known field"))
+            .collect();
+        Ok(Self { map, errors })
+    }
+
+    /// The value of `key`, recording "is required" or "must not be null" as needed.
+    fn take(&mut self, key: &str, required: bool) -> Option<Value> {
+        match self.map.get(key) {
+            None if required => {
+                self.errors.push(FieldError::new(key, "is required"));
+                None
+            }
+            None => None,
+            Some(Value::Null) => {
+                self.errors.push(FieldError::new(key, "must not be null"));
+                None
+            }
+            Some(v) => Some(v.clone()),
+        }
+    }
+
+    fn typed<T>(&mut self, key: &str, required: bool, kind: &str, f: fn(&Value) -> Option<T>) -> Option<T> {
+        let v = self.take(key, required)?;
+        let out = f(&v);
+        if out.is_none() {
+            self.errors.push(FieldError::new(key, format!("must be a {kind}")));
+        }
+        out
+    }
+
+    fn string(&mut self, key: &str, required: bool) -> Option<String> {
+        self.typed(key, required, "string", |v| v.as_str().map(str::to_owned))
+    }
+
+    fn bool(&mut self, key: &str, required: bool) -> Option<bool> {
+        self.typed(key, required, "boolean", Value::as_bool)
+    }
+
+    /// A display name: trimmed, 1-200 characters, no control characters.
+    fn name(&mut self, key: &str, required: bool) -> Option<String> {
+        let s = self.string(key, required)?;
+        let s = s.trim();
+        let problem = if s.is_empty() {
+            Some("must not be empty".to_owned())
+        } else if s.chars().count() > MAX_NAME_CHARS {
+            Some(format!("must be at most {MAX_NAME_CHARS} characters"))
+        } else if s.chars().any(char::is_control) {
+            Some("must not contain control characters".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(m) => {
+                self.errors.push(FieldError::new(key, m));
+                None
+            }
+            None => Some(s.to_owned()),
+        }
+    }
+
+    fn url(&mut self, key: &str, policy: &UrlPolicy, required: bool) -> Option<String> {
+        let s = self.string(key, required)?;
+        match policy.check(&s) {
+            Ok(url) => Some(url.into()),
+            Err(why) => {
+                self.errors.push(FieldError::new(key, why));
+                None
+            }
+        }
+    }
+
+    /// `Some(None)` for an empty string (generate), `Some(Some(_))` for a valid supplied secret.
+    fn secret(&mut self, key: &str, required: bool) -> Option<Option<SigningSecret>> {
+        let s = self.string(key, required)?;
+        if s.is_empty() {
+            return Some(None);
+        }
+        match SigningSecret::parse(&s) {
+            Ok(secret) => Some(Some(secret)),
+            Err(e) => {
+                self.errors.push(FieldError::new(key, e.to_string()));
+                None
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"{"name":"Slack Webhook","url":"https://hooks.slack.com/services/T00/B00/xxx","signingEnabled":true,"signingSecret":"my-secret-key"}"#;
+
+    fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn seed_example_parses_and_round_trips() {
+        let p = UrlPolicy::default();
+        let req = create_endpoint(SEED.as_bytes(), &p).unwrap();
+        assert_eq!(req.name, "Slack Webhook");
+        assert_eq!(req.url, "https://hooks.slack.com/services/T00/B00/xxx");
+        assert!(req.signing_enabled);
+        assert_eq!(req.signing_secret.as_ref().unwrap().expose(), "my-secret-key");
+        let again = create_endpoint(req.to_json().to_string().as_bytes(), &p).unwrap();
+        assert_eq!(again, req);
+    }
+
+    #[test]
+    fn create_reports_every_bad_field() {
+        let p = UrlPolicy::default();
+        let body = br#"{"name":"","url":"ftp://x","signingEnabled":"yes","extra":1}"#;
+        let got = fields(create_endpoint(body, &p).unwrap_err());
+        assert_eq!(got, ["extra", "name", "url", "signingEnabled", "signingSecret"]);
+        assert!(matches!(
+            create_endpoint(b"{not json", &p),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert_eq!(fields(create_endpoint(b"[1]", &p).unwrap_err()), ["body"]);
+        assert_eq!(
+            fields(create_endpoint(br#"{"name":null,"url":"https://a.example","signingEnabled":true,"signingSecret":""}"#, &p).unwrap_err()),
+            ["name"]
+        );
+    }
+
+    #[test]
+    fn empty_secret_means_generate() {
+        let body = br#"{"name":"n","url":"https://a.example","signingEnabled":false,"signingSecret":""}"#;
+        let req = create_endpoint(body, &UrlPolicy::default()).unwrap();
+        assert!(req.signing_secret.is_none());
+    }
+
+    #[test]
+    fn update_and_rotate() {
+        let p = UrlPolicy::default();
+        let patch = update_endpoint(br#"{"signingEnabled":false}"#, &p).unwrap();
+        assert_eq!(patch.signing_enabled, Some(false));
+        assert_eq!(fields(update_endpoint(b"{}", &p).unwrap_err()), ["body"]);
+        assert_eq!(
+            fields(update_endpoint(br#"{"url":"http://10.0.0.1/"}"#, &p).unwrap_err()),
+            ["url"]
+        );
+        assert_eq!(rotate_secret(b"").unwrap(), None);
+        assert_eq!(rotate_secret(b"{}").unwrap(), None);
+        assert_eq!(rotate_secret(br#"{"signingSecret":""}"#).unwrap(), None);
+        assert!(rotate_secret(br#"{"signingSecret":"another-secret"}"#).unwrap().is_some());
+        assert_eq!(fields(rotate_secret(br#"{"signingSecret":"x"}"#).unwrap_err()), ["signingSecret"]);
+    }
+
+    #[test]
+    fn tokens() {
+        let t = create_token(br#"{"name":"ci","scopes":["endpoints:write","admin","admin"]}"#).unwrap();
+        assert_eq!(t.scopes, [Scope::EndpointsWrite, Scope::Admin]);
+        assert_eq!(fields(create_token(br#"{"name":"ci","scopes":["root"]}"#).unwrap_err()), ["scopes[0]"]);
+        assert_eq!(fields(create_token(br#"{"name":"ci","scopes":[]}"#).unwrap_err()), ["scopes"]);
+    }
+
+    #[test]
+    fn list_queries() {
+        let l = PageLimits { default: 50, max: 200 };
+        assert_eq!(list_query(None, "wh-", l).unwrap(), Page { limit: 50, cursor: None });
+        assert_eq!(list_query(Some("limit=5"), "wh-", l).unwrap().limit, 5);
+        assert_eq!(fields(list_query(Some("limit=0"), "wh-", l).unwrap_err()), ["limit"]);
+        assert_eq!(fields(list_query(Some("limit=201"), "wh-", l).unwrap_err()), ["limit"]);
+        assert_eq!(fields(list_query(Some("cursor=zzz"), "wh-", l).unwrap_err()), ["cursor"]);
+        assert_eq!(fields(list_query(Some("foo=1&limit=1&limit=2"), "wh-", l).unwrap_err()), ["foo", "limit"]);
+    }
+
+    #[test]
+    fn bearer_header() {
+        assert_eq!(bearer_token(Some(b"Bearer abc.DEF-1")).unwrap(), "abc.DEF-1");
+        assert_eq!(bearer_token(Some(b"bearer  abc")).unwrap(), "abc");
+        for bad in [&b"Basic abc"[..], b"Bearer", b"Bearer ", b"Bearer a b", b"\xff\xfe"] {
+            assert!(matches!(bearer_token(Some(bad)), Err(ApiError::Unauthorized(_))), "{bad:?}");
+        }
+        assert!(bearer_token(None).is_err());
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(is_json_content_type(Some(b"application/json")));
+        assert!(is_json_content_type(Some(b"Application/JSON; charset=utf-8")));
+        assert!(is_json_content_type(Some(b"application/merge-patch+json")));
+        assert!(!is_json_content_type(Some(b"text/plain")));
+        assert!(!is_json_content_type(None));
+    }
+}
