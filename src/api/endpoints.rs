@@ -1,0 +1,120 @@
+//! `/api/v1/alerting/webhook-endpoints`: create (the seed contract), list, get, update, delete,
+//! rotate-secret.
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use super::{json, json_secret, no_content, secret_error, store_error, HttpResponse};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::ids::{new_id, ENDPOINT_PREFIX};
+use crate::model::Endpoint;
+use crate::parse;
+use crate::secrets::SigningSecret;
+use crate::store::StoreError;
+use crate::time::now_ms;
+
+/// 404 naming the endpoint id.
+fn not_found(id: &str) -> impl Fn(StoreError) -> ApiError + '_ {
+    move |e| match e {
+        StoreError::NotFound => ApiError::NotFound(format!("no webhook endpoint with id '{id}'")),
+        other => store_error(other),
+    }
+}
+
+/// The supplied secret, or a freshly generated one.
+fn secret_or_generate(app: &App, supplied: Option<SigningSecret>) -> Result<SigningSecret, ApiError> {
+    match supplied {
+        Some(s) => Ok(s),
+        None => SigningSecret::generate(&app.rng).map_err(secret_error),
+    }
+}
+
+/// The create and rotate answer: the endpoint and, this once, the secret's plaintext.
+fn with_plaintext(endpoint: &Endpoint, secret: &SigningSecret) -> HttpResponse {
+    json_secret(&json!({
+        "endpoint": endpoint.view(),
+        "signingSecretPlaintext": secret.expose(),
+    }))
+}
+
+pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let req = parse::create_endpoint(body, &app.policy)?;
+    let now = now_ms();
+    let id = new_id(ENDPOINT_PREFIX, now, &app.rng);
+    let secret = secret_or_generate(app, req.signing_secret)?;
+    let endpoint = Endpoint {
+        secret: app.seal(&id, &secret).map_err(secret_error)?,
+        id,
+        name: req.name,
+        url: req.url,
+        signing_enabled: req.signing_enabled,
+        previous_secrets: Vec::new(),
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    app.store
+        .create_endpoint(endpoint.clone())
+        .await
+        .map_err(store_error)?;
+    tracing::info!(endpoint = %endpoint.id, "webhook endpoint created");
+    Ok(with_plaintext(&endpoint, &secret))
+}
+
+pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let page = parse::list_query(query, ENDPOINT_PREFIX, app.page_limits)?;
+    let found = app
+        .store
+        .list_endpoints(page.cursor.as_deref(), page.limit)
+        .map_err(store_error)?;
+    let views: Vec<_> = found.items.iter().map(Endpoint::view).collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({"endpoints": views, "nextCursor": found.next}),
+    ))
+}
+
+pub(super) fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
+    let endpoint = app
+        .store
+        .get_endpoint(id)
+        .map_err(store_error)?
+        .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
+    Ok(json(StatusCode::OK, &json!({"endpoint": endpoint.view()})))
+}
+
+pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let patch = parse::update_endpoint(body, &app.policy)?;
+    let endpoint = app
+        .store
+        .update_endpoint(id.clone(), patch, now_ms())
+        .await
+        .map_err(not_found(&id))?;
+    tracing::info!(endpoint = %id, "webhook endpoint updated");
+    Ok(json(StatusCode::OK, &json!({"endpoint": endpoint.view()})))
+}
+
+pub(super) async fn delete(app: &App, id: String) -> Result<HttpResponse, ApiError> {
+    app.store
+        .delete_endpoint(id.clone())
+        .await
+        .map_err(not_found(&id))?;
+    tracing::info!(endpoint = %id, "webhook endpoint deleted");
+    Ok(no_content())
+}
+
+pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let supplied = parse::rotate_secret(body)?;
+    let secret = secret_or_generate(app, supplied)?;
+    let sealed = app.seal(&id, &secret).map_err(secret_error)?;
+    let grace_ms = i64::try_from(app.config.endpoints.rotation_grace_secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    let endpoint = app
+        .store
+        .rotate_secret(id.clone(), sealed, now_ms(), grace_ms)
+        .await
+        .map_err(not_found(&id))?;
+    tracing::info!(endpoint = %id, "signing secret rotated");
+    Ok(with_plaintext(&endpoint, &secret))
+}

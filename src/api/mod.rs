@@ -1,0 +1,188 @@
+//! The HTTP API: route, authenticate, read the body, call the handler, and turn every error into
+//! `application/problem+json`. Handlers live one file per resource.
+
+mod endpoints;
+mod tokens;
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Body, Bytes};
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Request, Response, StatusCode};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::model::{Scope, Token};
+use crate::parse;
+use crate::route::{resolve, Operation};
+use crate::secrets::hash_token;
+use crate::store::StoreError;
+
+/// The response type of every handler.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// Serves one request. Never fails: every error becomes a problem+json response.
+pub async fn handle<B>(app: &App, req: Request<B>) -> HttpResponse
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    match dispatch(app, req).await {
+        Ok(resp) => resp,
+        Err(e) => problem(&e),
+    }
+}
+
+async fn dispatch<B>(app: &App, req: Request<B>) -> Result<HttpResponse, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    use Operation as O;
+    let op = resolve(req.method().as_str(), req.uri().path())?;
+    match op {
+        O::Healthz => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        O::Readyz => {
+            return if app.store.is_ready() {
+                Ok(json(StatusCode::OK, &serde_json::json!({"status": "ready"})))
+            } else {
+                Err(ApiError::Unavailable("the store is not open".into()))
+            };
+        }
+        _ => {}
+    }
+    let needed = match &op {
+        O::ListEndpoints | O::GetEndpoint(_) => Scope::EndpointsRead,
+        O::CreateEndpoint | O::UpdateEndpoint(_) | O::DeleteEndpoint(_) | O::RotateSecret(_) => {
+            Scope::EndpointsWrite
+        }
+        _ => Scope::Admin,
+    };
+    authorize(app, &req, needed)?;
+    let query = req.uri().query().map(str::to_owned);
+    match op {
+        O::ListEndpoints => endpoints::list(app, query.as_deref()),
+        O::GetEndpoint(id) => endpoints::get(app, &id),
+        O::DeleteEndpoint(id) => endpoints::delete(app, id).await,
+        O::CreateEndpoint => endpoints::create(app, &read_body(app, req, true).await?).await,
+        O::UpdateEndpoint(id) => endpoints::update(app, id, &read_body(app, req, true).await?).await,
+        O::RotateSecret(id) => endpoints::rotate(app, id, &read_body(app, req, false).await?).await,
+        O::ListTokens => tokens::list(app, query.as_deref()),
+        O::CreateToken => tokens::create(app, &read_body(app, req, true).await?).await,
+        O::RevokeToken(id) => tokens::revoke(app, id).await,
+        O::Healthz | O::Readyz => Err(ApiError::Internal),
+    }
+}
+
+/// Checks the bearer token and that it carries `needed` (or `admin`).
+fn authorize<B>(app: &App, req: &Request<B>, needed: Scope) -> Result<Token, ApiError> {
+    let header = req.headers().get(hyper::header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let presented = parse::bearer_token(header)?;
+    let token = app
+        .store
+        .token_by_hash(&hash_token(presented))
+        .map_err(store_error)?
+        .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
+    if token.grants(needed) {
+        Ok(token)
+    } else {
+        Err(ApiError::Forbidden(needed.as_str()))
+    }
+}
+
+/// Reads a JSON body within the configured size limit. With `required` false an empty body (and
+/// no content type) is accepted.
+async fn read_body<B>(app: &App, req: Request<B>, required: bool) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let limit = app.config.limits.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let json_type = parse::is_json_content_type(req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes));
+    let body = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::BadRequest(format!("the request body could not be read: {e}"))
+            }
+        })?
+        .to_bytes();
+    if !json_type && (required || !body.is_empty()) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    Ok(body)
+}
+
+/// Maps a store error: the caller's (404, 409) pass through; the rest are logged once here and
+/// answered with a generic 500.
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::NotFound("no such resource".into()),
+        StoreError::Conflict(why) => ApiError::Conflict(why.into()),
+        other => {
+            tracing::error!(error = %other, "store error");
+            ApiError::Internal
+        }
+    }
+}
+
+/// Maps a secret-handling failure (random source, unsealing): logged, generic 500.
+fn secret_error(e: crate::secrets::SecretError) -> ApiError {
+    tracing::error!(error = %e, "secret handling failed");
+    ApiError::Internal
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A JSON response that carries a plaintext secret: never cached.
+fn json_secret<T: Serialize>(body: &T) -> HttpResponse {
+    let mut resp = json(StatusCode::OK, body);
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn no_content() -> HttpResponse {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+/// The problem+json response for `e`, with `Allow` or `WWW-Authenticate` where they belong.
+pub fn problem(e: &ApiError) -> HttpResponse {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = json(status, &e.problem());
+    let headers = resp.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    match e {
+        ApiError::MethodNotAllowed { allow } => {
+            headers.insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        ApiError::Unauthorized(_) => {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        _ => {}
+    }
+    resp
+}

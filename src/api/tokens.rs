@@ -1,0 +1,58 @@
+//! `/api/v1/tokens` (scope `admin`): create (the plaintext is shown once), list, revoke.
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use super::{json, json_secret, no_content, secret_error, store_error, HttpResponse};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::ids::{new_id, TOKEN_PREFIX};
+use crate::model::Token;
+use crate::parse;
+use crate::secrets::{generate_token, hash_token};
+use crate::store::StoreError;
+use crate::time::now_ms;
+
+pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let req = parse::create_token(body)?;
+    let plaintext = generate_token(&app.rng).map_err(secret_error)?;
+    let now = now_ms();
+    let token = Token {
+        id: new_id(TOKEN_PREFIX, now, &app.rng),
+        name: req.name,
+        scopes: req.scopes,
+        hash: hash_token(&plaintext).to_vec(),
+        created_at_ms: now,
+    };
+    app.store
+        .create_token(token.clone())
+        .await
+        .map_err(store_error)?;
+    tracing::info!(token = %token.id, "API token created");
+    Ok(json_secret(&json!({
+        "token": token.view(),
+        "tokenPlaintext": plaintext,
+    })))
+}
+
+pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let page = parse::list_query(query, TOKEN_PREFIX, app.page_limits)?;
+    let found = app
+        .store
+        .list_tokens(page.cursor.as_deref(), page.limit)
+        .map_err(store_error)?;
+    let views: Vec<_> = found.items.iter().map(Token::view).collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({"tokens": views, "nextCursor": found.next}),
+    ))
+}
+
+pub(super) async fn revoke(app: &App, id: String) -> Result<HttpResponse, ApiError> {
+    app.store.revoke_token(id.clone()).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::NotFound(format!("no token with id '{id}'")),
+        other => store_error(other),
+    })?;
+    tracing::info!(token = %id, "API token revoked");
+    Ok(no_content())
+}
