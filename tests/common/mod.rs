@@ -1,0 +1,239 @@
+//! Shared test support: start the real server on 127.0.0.1:0 in-process, and a small HTTP/1.1
+//! client that sends requests the way curl would.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::{HeaderMap, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use hookd::app::{self, App};
+use hookd::config::Config;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ENDPOINTS: &str = "/api/v1/alerting/webhook-endpoints";
+pub const SEED_BODY: &str = r#"{"name":"Slack Webhook","url":"https://hooks.slack.com/services/T00/B00/xxx","signingEnabled":true,"signingSecret":"my-secret-key"}"#;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub dir: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// The config every test server uses, plus `extra` TOML (tables may not repeat).
+pub fn config(dir: &std::path::Path, extra: &str) -> Config {
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nbootstrap_token = \"{ADMIN_TOKEN}\"\n{extra}",
+        dir.display()
+    );
+    Config::from_toml_str(&toml).unwrap()
+}
+
+/// `app::start`, waiting out the moment in which a just-stopped server still holds the store:
+/// its file lock is released when the last handle drops, which can trail the stop slightly.
+pub async fn start_app(config: Config) -> Result<app::Started, app::StartupError> {
+    let mut attempts = 0;
+    loop {
+        match app::start(config.clone()).await {
+            Err(e) if attempts < 100 && e.to_string().contains("already open") => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    pub async fn start_with(extra: &str) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        Self::start_in(dir, extra).await
+    }
+
+    /// Starts a server on an existing data directory (restarts).
+    pub async fn start_in(dir: Arc<tempfile::TempDir>, extra: &str) -> Self {
+        let started = start_app(config(dir.path(), extra))
+            .await
+            .unwrap_or_else(|e| panic!("start: {e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Arc::new(started.app);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(hookd::server::run(listener, app.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            app,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Signals shutdown and waits for `run` to return.
+    pub async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("server stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Begins shutdown without waiting.
+    pub fn begin_stop(&mut self) -> JoinHandle<std::io::Result<()>> {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.take().unwrap()
+    }
+
+    pub fn req(&self, method: &str, path: &str) -> Req {
+        Req {
+            addr: self.addr,
+            method: method.into(),
+            path: path.into(),
+            headers: vec![("authorization".into(), format!("Bearer {ADMIN_TOKEN}"))],
+            body: Vec::new(),
+        }
+    }
+
+    /// Creates an endpoint from the seed body with `name` and `url` replaced; returns the response JSON.
+    pub async fn create(&self, name: &str, secret: &str) -> Value {
+        let body = serde_json::json!({
+            "name": name,
+            "url": "https://hooks.example.com/in",
+            "signingEnabled": true,
+            "signingSecret": secret,
+        });
+        let r = self.req("POST", ENDPOINTS).json(&body).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()
+    }
+}
+
+/// A request under construction.
+pub struct Req {
+    addr: SocketAddr,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    /// Asserts a problem+json error with this status; returns the problem.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text());
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        let p = self.json();
+        assert_eq!(p["status"], status);
+        assert!(p["type"].as_str().unwrap().starts_with("urn:hookd:problem:"));
+        assert!(p["title"].is_string() && p["detail"].is_string());
+        p
+    }
+
+    /// The fields named by a 422's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        let p = self.problem(422);
+        p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Req {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| n != name);
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn no_auth(mut self) -> Self {
+        self.headers.retain(|(n, _)| n != "authorization");
+        self
+    }
+
+    pub fn token(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn json(self, body: &Value) -> Self {
+        self.raw("application/json", body.to_string().as_bytes())
+    }
+
+    pub fn body_str(self, body: &str) -> Self {
+        self.raw("application/json", body.as_bytes())
+    }
+
+    pub fn raw(mut self, content_type: &str, body: &[u8]) -> Self {
+        self.body = body.to_vec();
+        self.header("content-type", content_type)
+    }
+
+    pub async fn send(self) -> Resp {
+        let stream = TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut builder = Request::builder()
+            .method(self.method.as_str())
+            .uri(self.path.as_str())
+            .header("host", self.addr.to_string());
+        for (n, v) in &self.headers {
+            builder = builder.header(n.as_str(), v.as_str());
+        }
+        let req = builder.body(Full::new(Bytes::from(self.body))).unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+            .await
+            .expect("response within 10 s")
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
