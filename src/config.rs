@@ -139,11 +139,7 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let figment = figment
-            .merge(
-                Env::prefixed("HOOKD_")
-                    .ignore(&RAW_ENV_KEYS)
-                    .split("__"),
-            )
+            .merge(Env::prefixed("HOOKD_").ignore(&RAW_ENV_KEYS).split("__"))
             .merge(RawEnv);
         Self::extract(&figment)
     }
@@ -275,7 +271,11 @@ fn describe(err: figment::Error) -> ConfigError {
                         .unwrap_or_default()
                 }
             });
-            let key = if key.is_empty() { "(top level)".into() } else { key };
+            let key = if key.is_empty() {
+                "(top level)".into()
+            } else {
+                key
+            };
             format!("  {key}: {}{}", e.kind, source.unwrap_or_default())
         })
         .collect();
@@ -302,6 +302,7 @@ impl Provider for RawEnv {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -316,27 +317,41 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = Config::from_toml_str("listen = \"nope\"").unwrap_err().to_string();
+        let e = Config::from_toml_str("listen = \"nope\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen"), "{e}");
-        let e = Config::from_toml_str("[limits]\nmax_body_bytes = \"big\"").unwrap_err().to_string();
+        let e = Config::from_toml_str("[limits]\nmax_body_bytes = \"big\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("limits.max_body_bytes"), "{e}");
-        let e = Config::from_toml_str("[limits]\nmax_body_bytes = 1").unwrap_err().to_string();
+        let e = Config::from_toml_str("[limits]\nmax_body_bytes = 1")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("limits.max_body_bytes"), "{e}");
-        let e = Config::from_toml_str("lissten = \"x\"").unwrap_err().to_string();
+        let e = Config::from_toml_str("lissten = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lissten"), "{e}");
-        let e = Config::from_toml_str("log_format = \"xml\"").unwrap_err().to_string();
+        let e = Config::from_toml_str("log_format = \"xml\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("log_format"), "{e}");
         let e = Config::from_toml_str("[url_policy]\nallow_networks = [\"10.0.0.0/40\"]")
             .unwrap_err()
             .to_string();
         assert!(e.contains("url_policy.allow_networks"), "{e}");
-        let e = Config::from_toml_str("bootstrap_token = \"short\"").unwrap_err().to_string();
+        let e = Config::from_toml_str("bootstrap_token = \"short\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bootstrap_token") && !e.contains("short"), "{e}");
     }
 
     #[test]
     fn secrets_do_not_debug_print() {
-        let c = Config::from_toml_str("master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"").unwrap();
+        let c =
+            Config::from_toml_str("master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"")
+                .unwrap();
         assert!(!format!("{c:?}").contains("AAAA"));
     }
 }

@@ -109,7 +109,9 @@ impl ApiError {
                 format!("the request body exceeds the limit of {limit} bytes")
             }
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
-            Self::Internal => "the server could not complete the request; it has been logged".into(),
+            Self::Internal => {
+                "the server could not complete the request; it has been logged".into()
+            }
         }
     }
 
@@ -130,6 +132,7 @@ impl ApiError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

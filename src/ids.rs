@@ -37,12 +37,12 @@ pub fn new_id(prefix: &str, unix_ms: i64, rng: &SystemRandom) -> String {
 /// Whether `s` has the shape of an id with this prefix. Used to reject malformed cursors early;
 /// lookups of well-formed but unknown ids are the store's business (404).
 pub fn is_well_formed(prefix: &str, s: &str) -> bool {
-    s.strip_prefix(prefix).is_some_and(|body| {
-        body.len() == BODY_LEN && body.bytes().all(|b| ALPHABET.contains(&b))
-    })
+    s.strip_prefix(prefix)
+        .is_some_and(|body| body.len() == BODY_LEN && body.bytes().all(|b| ALPHABET.contains(&b)))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -11,7 +11,11 @@ use hookd::config::Config;
 use hookd::{app, logging, server};
 
 #[derive(Parser)]
-#[command(name = "hookd", version, about = "Self-hosted webhook endpoints with signed delivery")]
+#[command(
+    name = "hookd",
+    version,
+    about = "Self-hosted webhook endpoints with signed delivery"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -76,12 +76,14 @@ pub fn create_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<CreateEndpoint
     let signing_secret = f.secret("signingSecret", true);
     f.finish()?;
     match (name, url, signing_enabled, signing_secret) {
-        (Some(name), Some(url), Some(signing_enabled), Some(signing_secret)) => Ok(CreateEndpoint {
-            name,
-            url,
-            signing_enabled,
-            signing_secret,
-        }),
+        (Some(name), Some(url), Some(signing_enabled), Some(signing_secret)) => {
+            Ok(CreateEndpoint {
+                name,
+                url,
+                signing_enabled,
+                signing_secret,
+            })
+        }
         _ => Err(ApiError::Internal),
     }
 }
@@ -131,7 +133,8 @@ pub fn create_token(body: &[u8]) -> Result<CreateToken, ApiError> {
     let name = f.name("name", true);
     let scopes = f.take("scopes", true).and_then(|v| {
         let Value::Array(items) = v else {
-            f.errors.push(FieldError::new("scopes", "must be an array of strings"));
+            f.errors
+                .push(FieldError::new("scopes", "must be an array of strings"));
             return None;
         };
         let mut scopes = Vec::new();
@@ -146,7 +149,8 @@ pub fn create_token(body: &[u8]) -> Result<CreateToken, ApiError> {
             }
         }
         if items.is_empty() {
-            f.errors.push(FieldError::new("scopes", "must not be empty"));
+            f.errors
+                .push(FieldError::new("scopes", "must not be empty"));
         }
         scopes.sort();
         Some(scopes)
@@ -167,7 +171,11 @@ fn scope_list() -> String {
 ///
 /// # Errors
 /// 422 naming `limit`, `cursor`, or an unknown parameter.
-pub fn list_query(query: Option<&str>, id_prefix: &str, limits: PageLimits) -> Result<Page, ApiError> {
+pub fn list_query(
+    query: Option<&str>,
+    id_prefix: &str,
+    limits: PageLimits,
+) -> Result<Page, ApiError> {
     let mut page = Page {
         limit: limits.default,
         cursor: None,
@@ -215,9 +223,9 @@ pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, ApiError> {
     ))?;
     let value = std::str::from_utf8(header)
         .map_err(|_| ApiError::Unauthorized("the Authorization header is not valid text"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or(ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthorized(
+        "the Authorization header must be 'Bearer <token>'",
+    ))?;
     let token = token.trim_matches(' ');
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::Unauthorized(
@@ -237,7 +245,12 @@ pub fn is_json_content_type(value: Option<&[u8]>) -> bool {
     let Some(v) = value.and_then(|v| std::str::from_utf8(v).ok()) else {
         return false;
     };
-    let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -284,11 +297,18 @@ impl Fields {
         }
     }
 
-    fn typed<T>(&mut self, key: &str, required: bool, kind: &str, f: fn(&Value) -> Option<T>) -> Option<T> {
+    fn typed<T>(
+        &mut self,
+        key: &str,
+        required: bool,
+        kind: &str,
+        f: fn(&Value) -> Option<T>,
+    ) -> Option<T> {
         let v = self.take(key, required)?;
         let out = f(&v);
         if out.is_none() {
-            self.errors.push(FieldError::new(key, format!("must be a {kind}")));
+            self.errors
+                .push(FieldError::new(key, format!("must be a {kind}")));
         }
         out
     }
@@ -359,6 +379,7 @@ impl Fields {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -378,7 +399,10 @@ mod tests {
         assert_eq!(req.name, "Slack Webhook");
         assert_eq!(req.url, "https://hooks.slack.com/services/T00/B00/xxx");
         assert!(req.signing_enabled);
-        assert_eq!(req.signing_secret.as_ref().unwrap().expose(), "my-secret-key");
+        assert_eq!(
+            req.signing_secret.as_ref().unwrap().expose(),
+            "my-secret-key"
+        );
         let again = create_endpoint(req.to_json().to_string().as_bytes(), &p).unwrap();
         assert_eq!(again, req);
     }
@@ -388,7 +412,10 @@ mod tests {
         let p = UrlPolicy::default();
         let body = br#"{"name":"","url":"ftp://x","signingEnabled":"yes","extra":1}"#;
         let got = fields(create_endpoint(body, &p).unwrap_err());
-        assert_eq!(got, ["extra", "name", "url", "signingEnabled", "signingSecret"]);
+        assert_eq!(
+            got,
+            ["extra", "name", "url", "signingEnabled", "signingSecret"]
+        );
         assert!(matches!(
             create_endpoint(b"{not json", &p),
             Err(ApiError::MalformedJson(_))
@@ -402,7 +429,8 @@ mod tests {
 
     #[test]
     fn empty_secret_means_generate() {
-        let body = br#"{"name":"n","url":"https://a.example","signingEnabled":false,"signingSecret":""}"#;
+        let body =
+            br#"{"name":"n","url":"https://a.example","signingEnabled":false,"signingSecret":""}"#;
         let req = create_endpoint(body, &UrlPolicy::default()).unwrap();
         assert!(req.signing_secret.is_none());
     }
@@ -420,35 +448,80 @@ mod tests {
         assert_eq!(rotate_secret(b"").unwrap(), None);
         assert_eq!(rotate_secret(b"{}").unwrap(), None);
         assert_eq!(rotate_secret(br#"{"signingSecret":""}"#).unwrap(), None);
-        assert!(rotate_secret(br#"{"signingSecret":"another-secret"}"#).unwrap().is_some());
-        assert_eq!(fields(rotate_secret(br#"{"signingSecret":"x"}"#).unwrap_err()), ["signingSecret"]);
+        assert!(rotate_secret(br#"{"signingSecret":"another-secret"}"#)
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            fields(rotate_secret(br#"{"signingSecret":"x"}"#).unwrap_err()),
+            ["signingSecret"]
+        );
     }
 
     #[test]
     fn tokens() {
-        let t = create_token(br#"{"name":"ci","scopes":["endpoints:write","admin","admin"]}"#).unwrap();
+        let t =
+            create_token(br#"{"name":"ci","scopes":["endpoints:write","admin","admin"]}"#).unwrap();
         assert_eq!(t.scopes, [Scope::EndpointsWrite, Scope::Admin]);
-        assert_eq!(fields(create_token(br#"{"name":"ci","scopes":["root"]}"#).unwrap_err()), ["scopes[0]"]);
-        assert_eq!(fields(create_token(br#"{"name":"ci","scopes":[]}"#).unwrap_err()), ["scopes"]);
+        assert_eq!(
+            fields(create_token(br#"{"name":"ci","scopes":["root"]}"#).unwrap_err()),
+            ["scopes[0]"]
+        );
+        assert_eq!(
+            fields(create_token(br#"{"name":"ci","scopes":[]}"#).unwrap_err()),
+            ["scopes"]
+        );
     }
 
     #[test]
     fn list_queries() {
-        let l = PageLimits { default: 50, max: 200 };
-        assert_eq!(list_query(None, "wh-", l).unwrap(), Page { limit: 50, cursor: None });
+        let l = PageLimits {
+            default: 50,
+            max: 200,
+        };
+        assert_eq!(
+            list_query(None, "wh-", l).unwrap(),
+            Page {
+                limit: 50,
+                cursor: None
+            }
+        );
         assert_eq!(list_query(Some("limit=5"), "wh-", l).unwrap().limit, 5);
-        assert_eq!(fields(list_query(Some("limit=0"), "wh-", l).unwrap_err()), ["limit"]);
-        assert_eq!(fields(list_query(Some("limit=201"), "wh-", l).unwrap_err()), ["limit"]);
-        assert_eq!(fields(list_query(Some("cursor=zzz"), "wh-", l).unwrap_err()), ["cursor"]);
-        assert_eq!(fields(list_query(Some("foo=1&limit=1&limit=2"), "wh-", l).unwrap_err()), ["foo", "limit"]);
+        assert_eq!(
+            fields(list_query(Some("limit=0"), "wh-", l).unwrap_err()),
+            ["limit"]
+        );
+        assert_eq!(
+            fields(list_query(Some("limit=201"), "wh-", l).unwrap_err()),
+            ["limit"]
+        );
+        assert_eq!(
+            fields(list_query(Some("cursor=zzz"), "wh-", l).unwrap_err()),
+            ["cursor"]
+        );
+        assert_eq!(
+            fields(list_query(Some("foo=1&limit=1&limit=2"), "wh-", l).unwrap_err()),
+            ["foo", "limit"]
+        );
     }
 
     #[test]
     fn bearer_header() {
-        assert_eq!(bearer_token(Some(b"Bearer abc.DEF-1")).unwrap(), "abc.DEF-1");
+        assert_eq!(
+            bearer_token(Some(b"Bearer abc.DEF-1")).unwrap(),
+            "abc.DEF-1"
+        );
         assert_eq!(bearer_token(Some(b"bearer  abc")).unwrap(), "abc");
-        for bad in [&b"Basic abc"[..], b"Bearer", b"Bearer ", b"Bearer a b", b"\xff\xfe"] {
-            assert!(matches!(bearer_token(Some(bad)), Err(ApiError::Unauthorized(_))), "{bad:?}");
+        for bad in [
+            &b"Basic abc"[..],
+            b"Bearer",
+            b"Bearer ",
+            b"Bearer a b",
+            b"\xff\xfe",
+        ] {
+            assert!(
+                matches!(bearer_token(Some(bad)), Err(ApiError::Unauthorized(_))),
+                "{bad:?}"
+            );
         }
         assert!(bearer_token(None).is_err());
     }
@@ -456,7 +529,9 @@ mod tests {
     #[test]
     fn content_types() {
         assert!(is_json_content_type(Some(b"application/json")));
-        assert!(is_json_content_type(Some(b"Application/JSON; charset=utf-8")));
+        assert!(is_json_content_type(Some(
+            b"Application/JSON; charset=utf-8"
+        )));
         assert!(is_json_content_type(Some(b"application/merge-patch+json")));
         assert!(!is_json_content_type(Some(b"text/plain")));
         assert!(!is_json_content_type(None));

@@ -48,10 +48,18 @@ pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
                 &[("GET", O::ListEndpoints), ("POST", O::CreateEndpoint)],
             )
         }
-        TOKENS => return pick("GET, POST", &[("GET", O::ListTokens), ("POST", O::CreateToken)]),
+        TOKENS => {
+            return pick(
+                "GET, POST",
+                &[("GET", O::ListTokens), ("POST", O::CreateToken)],
+            )
+        }
         _ => {}
     }
-    if let Some(rest) = path.strip_prefix(ENDPOINTS).and_then(|r| r.strip_prefix('/')) {
+    if let Some(rest) = path
+        .strip_prefix(ENDPOINTS)
+        .and_then(|r| r.strip_prefix('/'))
+    {
         let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
         let id = id_segment(id).ok_or_else(not_found)?;
         return match tail {
@@ -78,7 +86,8 @@ pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
 fn id_segment(s: &str) -> Option<String> {
     let ok = !s.is_empty()
         && s.len() <= MAX_ID_LEN
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     ok.then(|| s.to_owned())
 }
 
@@ -91,6 +100,7 @@ fn truncate(path: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -105,7 +115,11 @@ mod tests {
             Operation::UpdateEndpoint("wh-1".into())
         );
         assert_eq!(
-            resolve("POST", "/api/v1/alerting/webhook-endpoints/wh-1/rotate-secret").unwrap(),
+            resolve(
+                "POST",
+                "/api/v1/alerting/webhook-endpoints/wh-1/rotate-secret"
+            )
+            .unwrap(),
             Operation::RotateSecret("wh-1".into())
         );
         assert_eq!(
@@ -138,7 +152,10 @@ mod tests {
             "/api/v1/alerting/webhook-endpointsX",
             "/api/v1/tokens/a/b",
         ] {
-            assert!(matches!(resolve("GET", p), Err(ApiError::NotFound(_))), "{p}");
+            assert!(
+                matches!(resolve("GET", p), Err(ApiError::NotFound(_))),
+                "{p}"
+            );
         }
     }
 }

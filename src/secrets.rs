@@ -171,7 +171,8 @@ impl MasterKey {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SecretError::BadMasterKey)?;
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SecretError::BadMasterKey)?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
         })
@@ -241,6 +242,7 @@ pub fn sign(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use ring::rand::SystemRandom;

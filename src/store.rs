@@ -131,7 +131,7 @@ impl Store {
             && self
                 .db
                 .begin_read()
-                .and_then(|t| Ok(t.open_table(META).is_ok()))
+                .map(|t| t.open_table(META).is_ok())
                 .unwrap_or(false)
     }
 
@@ -198,7 +198,10 @@ impl Store {
 
     pub fn token_by_hash(&self, hash: &[u8]) -> Result<Option<Token>, StoreError> {
         let txn = self.db.begin_read()?;
-        let Some(id) = txn.open_table(TOKEN_HASHES)?.get(hash)?.map(|v| v.value().to_owned())
+        let Some(id) = txn
+            .open_table(TOKEN_HASHES)?
+            .get(hash)?
+            .map(|v| v.value().to_owned())
         else {
             return Ok(None);
         };
@@ -207,7 +210,11 @@ impl Store {
         value.map(|v| decode(&id, v.value())).transpose()
     }
 
-    pub fn list_tokens(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Token>, StoreError> {
+    pub fn list_tokens(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Token>, StoreError> {
         let txn = self.db.begin_read()?;
         list(&txn.open_table(TOKENS)?, cursor, limit)
     }
@@ -250,7 +257,9 @@ impl Store {
     }
 
     pub async fn set_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        self.write(Op::SetMeta(key.to_owned(), value)).await.map(drop)
+        self.write(Op::SetMeta(key.to_owned(), value))
+            .await
+            .map(drop)
     }
 
     async fn write(&self, op: Op) -> Result<Done, StoreError> {
@@ -470,7 +479,8 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
             if t.token_hashes.get(token.hash.as_slice())?.is_some() {
                 return Err(StoreError::Conflict("a token with this value exists"));
             }
-            t.tokens.insert(token.id.as_str(), encode(token)?.as_slice())?;
+            t.tokens
+                .insert(token.id.as_str(), encode(token)?.as_slice())?;
             t.token_hashes
                 .insert(token.hash.as_slice(), token.id.as_str())?;
             Ok(Done::Created(true))
@@ -510,6 +520,7 @@ fn get<T: DeserializeOwned>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -531,7 +542,9 @@ mod tests {
     }
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -540,7 +553,10 @@ mod tests {
         let store = Store::open(&dir.path().join("t.redb"), 64).unwrap();
         rt().block_on(async {
             for i in 0..5 {
-                store.create_endpoint(endpoint(&format!("wh-{i}"))).await.unwrap();
+                store
+                    .create_endpoint(endpoint(&format!("wh-{i}")))
+                    .await
+                    .unwrap();
             }
             assert!(matches!(
                 store.create_endpoint(endpoint("wh-0")).await,
@@ -557,7 +573,10 @@ mod tests {
                 name: Some("renamed".into()),
                 ..EndpointPatch::default()
             };
-            let e = store.update_endpoint("wh-1".into(), patch.clone(), 50).await.unwrap();
+            let e = store
+                .update_endpoint("wh-1".into(), patch.clone(), 50)
+                .await
+                .unwrap();
             assert_eq!((e.name.as_str(), e.updated_at_ms), ("renamed", 50));
             assert!(matches!(
                 store.update_endpoint("wh-x".into(), patch, 50).await,
@@ -569,11 +588,21 @@ mod tests {
                 mask: "****wxyz".into(),
                 expires_at_ms: None,
             };
-            let e = store.rotate_secret("wh-1".into(), new.clone(), 100, 1000).await.unwrap();
+            let e = store
+                .rotate_secret("wh-1".into(), new.clone(), 100, 1000)
+                .await
+                .unwrap();
             assert_eq!(e.secret, new);
             assert_eq!(e.previous_secrets[0].expires_at_ms, Some(1100));
-            let e = store.rotate_secret("wh-1".into(), new, 5000, 1000).await.unwrap();
-            assert_eq!(e.previous_secrets.len(), 1, "expired previous secret is dropped");
+            let e = store
+                .rotate_secret("wh-1".into(), new, 5000, 1000)
+                .await
+                .unwrap();
+            assert_eq!(
+                e.previous_secrets.len(),
+                1,
+                "expired previous secret is dropped"
+            );
 
             store.delete_endpoint("wh-1".into()).await.unwrap();
             assert!(store.get_endpoint("wh-1").unwrap().is_none());
@@ -586,8 +615,17 @@ mod tests {
 
     #[test]
     fn corrupt_records_are_errors_not_panics() {
-        assert!(matches!(decode::<Endpoint>("k", b""), Err(StoreError::Corrupt(_))));
-        assert!(matches!(decode::<Endpoint>("k", b"\x09{}"), Err(StoreError::Corrupt(_))));
-        assert!(matches!(decode::<Endpoint>("k", b"\x01{"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            decode::<Endpoint>("k", b""),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode::<Endpoint>("k", b"\x09{}"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode::<Endpoint>("k", b"\x01{"),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

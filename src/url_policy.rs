@@ -30,11 +30,15 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -218,6 +222,7 @@ fn denied_v6(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -286,7 +291,10 @@ mod tests {
     #[test]
     fn allow_list_opens_lan_networks() {
         let p = UrlPolicy {
-            allow_networks: vec!["192.168.10.0/24".parse().unwrap(), "fd00::/8".parse().unwrap()],
+            allow_networks: vec![
+                "192.168.10.0/24".parse().unwrap(),
+                "fd00::/8".parse().unwrap(),
+            ],
             ..UrlPolicy::default()
         };
         assert!(p.check("http://192.168.10.7/hook").is_ok());
@@ -306,9 +314,15 @@ mod tests {
     fn cidr_parsing() {
         assert!("10.0.0.0/8".parse::<Cidr>().is_ok());
         assert!("10.0.0.1".parse::<Cidr>().is_ok());
-        assert!("::/0".parse::<Cidr>().unwrap().contains("2001:db8::1".parse().unwrap()));
+        assert!("::/0"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains("2001:db8::1".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
         assert!("nonsense/8".parse::<Cidr>().is_err());
-        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!("0.0.0.0/0"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
     }
 }

@@ -35,7 +35,15 @@ async fn seed_example_verbatim() {
     let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["id", "name", "url", "signingEnabled", "signingSecretMasked", "createdAt", "updatedAt"]
+        [
+            "id",
+            "name",
+            "url",
+            "signingEnabled",
+            "signingSecretMasked",
+            "createdAt",
+            "updatedAt"
+        ]
     );
     assert!(e["id"].as_str().unwrap().starts_with("wh-"));
     assert_eq!(e["name"], "Slack Webhook");
@@ -61,8 +69,13 @@ async fn empty_secret_is_generated_standard_webhooks_style() {
         format!("****{}", &plain[plain.len() - 4..])
     );
     // A supplied whsec_ secret is accepted as is.
-    let v = s.create("whsec", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").await;
-    assert_eq!(v["signingSecretPlaintext"], "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+    let v = s
+        .create("whsec", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        .await;
+    assert_eq!(
+        v["signingSecretPlaintext"],
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+    );
     s.stop().await;
 }
 
@@ -71,14 +84,25 @@ async fn get_and_list_with_stable_paging() {
     let s = TestServer::start().await;
     let mut ids = Vec::new();
     for i in 0..7 {
-        ids.push(s.create(&format!("ep{i}"), "").await["endpoint"]["id"].as_str().unwrap().to_owned());
+        ids.push(
+            s.create(&format!("ep{i}"), "").await["endpoint"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
-    let r = s.req("GET", &format!("{ENDPOINTS}/{}", ids[3])).send().await;
+    let r = s
+        .req("GET", &format!("{ENDPOINTS}/{}", ids[3]))
+        .send()
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let e = &r.json()["endpoint"];
     assert_eq!(e["name"], "ep3");
     assert!(e.get("signingSecretPlaintext").is_none());
-    assert!(!r.text().contains("whsec_"), "a read never shows the plaintext");
+    assert!(
+        !r.text().contains("whsec_"),
+        "a read never shows the plaintext"
+    );
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -103,12 +127,21 @@ async fn get_and_list_with_stable_paging() {
     assert_eq!(all["endpoints"].as_array().unwrap().len(), 7);
     assert_eq!(all["nextCursor"], Value::Null);
 
-    for (q, field) in [("limit=0", "limit"), ("limit=201", "limit"), ("limit=x", "limit"), ("cursor=bogus", "cursor"), ("sort=name", "sort")] {
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=x", "limit"),
+        ("cursor=bogus", "cursor"),
+        ("sort=name", "sort"),
+    ] {
         let r = s.req("GET", &format!("{ENDPOINTS}?{q}")).send().await;
         assert_eq!(r.error_fields(), [field], "{q}");
     }
     let r = s.req("GET", &format!("{ENDPOINTS}/wh-nope")).send().await;
-    assert!(r.problem(404)["detail"].as_str().unwrap().contains("wh-nope"));
+    assert!(r.problem(404)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("wh-nope"));
     s.stop().await;
 }
 
@@ -131,18 +164,33 @@ async fn patch_updates_fields_and_bumps_updated_at() {
     assert_eq!(e["signingEnabled"], false);
     assert_eq!(e["signingSecretMasked"], "****-key");
     assert_eq!(e["createdAt"], created["endpoint"]["createdAt"]);
-    assert!(e["updatedAt"].as_str().unwrap() > e["createdAt"].as_str().unwrap(), "{e}");
+    assert!(
+        e["updatedAt"].as_str().unwrap() > e["createdAt"].as_str().unwrap(),
+        "{e}"
+    );
     assert_eq!(s.req("GET", &path).send().await.json()["endpoint"], e);
 
-    let r = s.req("PATCH", &path).json(&json!({"url": "http://169.254.169.254/latest"})).send().await;
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"url": "http://169.254.169.254/latest"}))
+        .send()
+        .await;
     assert_eq!(r.error_fields(), ["url"]);
-    let r = s.req("PATCH", &path).json(&json!({"signingSecret": "x"})).send().await;
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"signingSecret": "x"}))
+        .send()
+        .await;
     assert_eq!(r.error_fields(), ["signingSecret"]);
     let r = s.req("PATCH", &path).json(&json!({})).send().await;
     assert_eq!(r.error_fields(), ["body"]);
     let r = s.req("PATCH", &path).json(&json!({"name": 5})).send().await;
     assert_eq!(r.error_fields(), ["name"]);
-    let r = s.req("PATCH", &format!("{ENDPOINTS}/wh-gone")).json(&json!({"name": "x"})).send().await;
+    let r = s
+        .req("PATCH", &format!("{ENDPOINTS}/wh-gone"))
+        .json(&json!({"name": "x"}))
+        .send()
+        .await;
     r.problem(404);
     s.stop().await;
 }
@@ -150,7 +198,10 @@ async fn patch_updates_fields_and_bumps_updated_at() {
 #[tokio::test]
 async fn delete_then_gone() {
     let s = TestServer::start().await;
-    let id = s.create("doomed", "").await["endpoint"]["id"].as_str().unwrap().to_owned();
+    let id = s.create("doomed", "").await["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("{ENDPOINTS}/{id}");
     let r = s.req("DELETE", &path).send().await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -163,7 +214,10 @@ async fn delete_then_gone() {
 #[tokio::test]
 async fn rotate_secret_keeps_previous_for_grace_period() {
     let s = TestServer::start_with("[endpoints]\nrotation_grace_secs = 3600\n").await;
-    let id = s.create("rot", "my-secret-key").await["endpoint"]["id"].as_str().unwrap().to_owned();
+    let id = s.create("rot", "my-secret-key").await["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("{ENDPOINTS}/{id}/rotate-secret");
 
     // No body at all: a generated secret.
@@ -173,29 +227,67 @@ async fn rotate_secret_keeps_previous_for_grace_period() {
     let v = r.json();
     let plain = v["signingSecretPlaintext"].as_str().unwrap().to_owned();
     assert!(plain.starts_with("whsec_"));
-    assert_eq!(v["endpoint"]["signingSecretMasked"], format!("****{}", &plain[plain.len() - 4..]));
+    assert_eq!(
+        v["endpoint"]["signingSecretMasked"],
+        format!("****{}", &plain[plain.len() - 4..])
+    );
 
     // A supplied secret.
-    let v = s.req("POST", &path).json(&json!({"signingSecret": "next-secret-value"})).send().await.json();
+    let v = s
+        .req("POST", &path)
+        .json(&json!({"signingSecret": "next-secret-value"}))
+        .send()
+        .await
+        .json();
     assert_eq!(v["signingSecretPlaintext"], "next-secret-value");
     assert_eq!(v["endpoint"]["signingSecretMasked"], "****alue");
-    let v = s.req("POST", &path).json(&json!({"signingSecret": ""})).send().await.json();
-    assert!(v["signingSecretPlaintext"].as_str().unwrap().starts_with("whsec_"));
+    let v = s
+        .req("POST", &path)
+        .json(&json!({"signingSecret": ""}))
+        .send()
+        .await
+        .json();
+    assert!(v["signingSecretPlaintext"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
 
     // The store keeps earlier secrets, each with an expiry one grace period out, newest first.
     let stored = s.app.store.get_endpoint(&id).unwrap().unwrap();
     assert_eq!(stored.previous_secrets.len(), 3);
     let expiry = stored.previous_secrets[0].expires_at_ms.unwrap();
     let in_an_hour = hookd::time::now_ms() + 3_600_000;
-    assert!((in_an_hour - 5_000..=in_an_hour).contains(&expiry), "{expiry}");
+    assert!(
+        (in_an_hour - 5_000..=in_an_hour).contains(&expiry),
+        "{expiry}"
+    );
     assert_eq!(stored.previous_secrets[0].mask, "****alue");
-    let opened = s.app.master_key.open(&id, &stored.previous_secrets[2].sealed).unwrap();
+    let opened = s
+        .app
+        .master_key
+        .open(&id, &stored.previous_secrets[2].sealed)
+        .unwrap();
     assert_eq!(opened, b"my-secret-key");
 
-    s.req("POST", &path).json(&json!({"signingSecret": "short"})).send().await.error_fields();
-    s.req("POST", &path).body_str("{oops").send().await.problem(400);
-    s.req("POST", &path).json(&json!({"secret": "x"})).send().await.error_fields();
-    s.req("POST", &format!("{ENDPOINTS}/wh-nope/rotate-secret")).send().await.problem(404);
+    s.req("POST", &path)
+        .json(&json!({"signingSecret": "short"}))
+        .send()
+        .await
+        .error_fields();
+    s.req("POST", &path)
+        .body_str("{oops")
+        .send()
+        .await
+        .problem(400);
+    s.req("POST", &path)
+        .json(&json!({"secret": "x"}))
+        .send()
+        .await
+        .error_fields();
+    s.req("POST", &format!("{ENDPOINTS}/wh-nope/rotate-secret"))
+        .send()
+        .await
+        .problem(404);
     s.stop().await;
 }
 
@@ -205,9 +297,22 @@ async fn bearer_auth_and_scopes() {
     let r = s.req("GET", ENDPOINTS).no_auth().send().await;
     r.problem(401);
     assert_eq!(r.header("www-authenticate"), "Bearer");
-    s.req("GET", ENDPOINTS).token("hkd_not-a-real-token").send().await.problem(401);
-    s.req("GET", ENDPOINTS).header("authorization", "Basic dXNlcjpwYXNz").send().await.problem(401);
-    s.req("POST", ENDPOINTS).no_auth().body_str(SEED_BODY).send().await.problem(401);
+    s.req("GET", ENDPOINTS)
+        .token("hkd_not-a-real-token")
+        .send()
+        .await
+        .problem(401);
+    s.req("GET", ENDPOINTS)
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .problem(401);
+    s.req("POST", ENDPOINTS)
+        .no_auth()
+        .body_str(SEED_BODY)
+        .send()
+        .await
+        .problem(401);
 
     let reader = s
         .req("POST", "/api/v1/tokens")
@@ -218,10 +323,23 @@ async fn bearer_auth_and_scopes() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(s.req("GET", ENDPOINTS).token(&reader).send().await.status, StatusCode::OK);
-    let p = s.req("POST", ENDPOINTS).token(&reader).body_str(SEED_BODY).send().await.problem(403);
+    assert_eq!(
+        s.req("GET", ENDPOINTS).token(&reader).send().await.status,
+        StatusCode::OK
+    );
+    let p = s
+        .req("POST", ENDPOINTS)
+        .token(&reader)
+        .body_str(SEED_BODY)
+        .send()
+        .await
+        .problem(403);
     assert!(p["detail"].as_str().unwrap().contains("endpoints:write"));
-    s.req("GET", "/api/v1/tokens").token(&reader).send().await.problem(403);
+    s.req("GET", "/api/v1/tokens")
+        .token(&reader)
+        .send()
+        .await
+        .problem(403);
 
     let writer = s
         .req("POST", "/api/v1/tokens")
@@ -232,9 +350,18 @@ async fn bearer_auth_and_scopes() {
         .as_str()
         .unwrap()
         .to_owned();
-    let r = s.req("POST", ENDPOINTS).token(&writer).body_str(SEED_BODY).send().await;
+    let r = s
+        .req("POST", ENDPOINTS)
+        .token(&writer)
+        .body_str(SEED_BODY)
+        .send()
+        .await;
     assert_eq!(r.status, StatusCode::OK);
-    s.req("GET", ENDPOINTS).token(&writer).send().await.problem(403);
+    s.req("GET", ENDPOINTS)
+        .token(&writer)
+        .send()
+        .await
+        .problem(403);
     s.stop().await;
 }
 
@@ -252,31 +379,64 @@ async fn token_lifecycle() {
     let plain = v["tokenPlaintext"].as_str().unwrap().to_owned();
     let id = v["token"]["id"].as_str().unwrap().to_owned();
     assert!(plain.starts_with("hkd_") && id.starts_with("tok-"));
-    assert_eq!(v["token"]["scopes"], json!(["endpoints:read", "endpoints:write"]));
+    assert_eq!(
+        v["token"]["scopes"],
+        json!(["endpoints:read", "endpoints:write"])
+    );
 
     let list = s.req("GET", "/api/v1/tokens").send().await;
     assert!(!list.text().contains(&plain));
     let tokens = list.json()["tokens"].as_array().unwrap().clone();
     assert_eq!(tokens.len(), 2, "bootstrap admin and ci");
-    assert!(tokens.iter().all(|t| t.get("hash").is_none() && t.get("tokenPlaintext").is_none()));
+    assert!(tokens
+        .iter()
+        .all(|t| t.get("hash").is_none() && t.get("tokenPlaintext").is_none()));
 
-    assert_eq!(s.req("GET", ENDPOINTS).token(&plain).send().await.status, StatusCode::OK);
-    let r = s.req("DELETE", &format!("/api/v1/tokens/{id}")).send().await;
+    assert_eq!(
+        s.req("GET", ENDPOINTS).token(&plain).send().await.status,
+        StatusCode::OK
+    );
+    let r = s
+        .req("DELETE", &format!("/api/v1/tokens/{id}"))
+        .send()
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    s.req("GET", ENDPOINTS).token(&plain).send().await.problem(401);
-    s.req("DELETE", &format!("/api/v1/tokens/{id}")).send().await.problem(404);
+    s.req("GET", ENDPOINTS)
+        .token(&plain)
+        .send()
+        .await
+        .problem(401);
+    s.req("DELETE", &format!("/api/v1/tokens/{id}"))
+        .send()
+        .await
+        .problem(404);
 
     // The last admin token cannot be revoked: that would lock everyone out.
-    let admin_id = tokens.iter().find(|t| t["name"] == "bootstrap admin").unwrap()["id"]
+    let admin_id = tokens
+        .iter()
+        .find(|t| t["name"] == "bootstrap admin")
+        .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let p = s.req("DELETE", &format!("/api/v1/tokens/{admin_id}")).send().await.problem(409);
+    let p = s
+        .req("DELETE", &format!("/api/v1/tokens/{admin_id}"))
+        .send()
+        .await
+        .problem(409);
     assert!(p["detail"].as_str().unwrap().contains("last admin"));
 
-    let r = s.req("POST", "/api/v1/tokens").json(&json!({"name": "x", "scopes": ["root"]})).send().await;
+    let r = s
+        .req("POST", "/api/v1/tokens")
+        .json(&json!({"name": "x", "scopes": ["root"]}))
+        .send()
+        .await;
     assert_eq!(r.error_fields(), ["scopes[0]"]);
-    let r = s.req("POST", "/api/v1/tokens").json(&json!({"scopes": "admin"})).send().await;
+    let r = s
+        .req("POST", "/api/v1/tokens")
+        .json(&json!({"scopes": "admin"}))
+        .send()
+        .await;
     assert_eq!(r.error_fields(), ["name", "scopes"]);
     s.stop().await;
 }
@@ -285,26 +445,45 @@ async fn token_lifecycle() {
 async fn client_errors_are_problem_json() {
     let s = TestServer::start().await;
     // Malformed JSON: 400.
-    s.req("POST", ENDPOINTS).body_str("{\"name\":").send().await.problem(400);
+    s.req("POST", ENDPOINTS)
+        .body_str("{\"name\":")
+        .send()
+        .await
+        .problem(400);
     // Every broken rule at once, each named: 422.
     let r = s
         .req("POST", ENDPOINTS)
         .json(&json!({"name": "", "url": "ftp://x", "signingEnabled": "yes", "signingSecret": "x", "color": "red"}))
         .send()
         .await;
-    assert_eq!(r.error_fields(), ["color", "name", "url", "signingEnabled", "signingSecret"]);
-    let r = s.req("POST", ENDPOINTS).json(&json!({"name": "n"})).send().await;
+    assert_eq!(
+        r.error_fields(),
+        ["color", "name", "url", "signingEnabled", "signingSecret"]
+    );
+    let r = s
+        .req("POST", ENDPOINTS)
+        .json(&json!({"name": "n"}))
+        .send()
+        .await;
     assert_eq!(r.error_fields(), ["url", "signingEnabled", "signingSecret"]);
     let r = s.req("POST", ENDPOINTS).json(&json!([1, 2])).send().await;
     assert_eq!(r.error_fields(), ["body"]);
     // Wrong or missing content type: 415.
-    s.req("POST", ENDPOINTS).raw("text/plain", SEED_BODY.as_bytes()).send().await.problem(415);
+    s.req("POST", ENDPOINTS)
+        .raw("text/plain", SEED_BODY.as_bytes())
+        .send()
+        .await
+        .problem(415);
     let mut no_type = s.req("POST", ENDPOINTS).body_str(SEED_BODY);
     no_type = no_type.header("content-type", "");
     no_type.send().await.problem(415);
     // Over the body limit: 413, by Content-Length and without one.
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(70_000));
-    s.req("POST", ENDPOINTS).body_str(&big).send().await.problem(413);
+    s.req("POST", ENDPOINTS)
+        .body_str(&big)
+        .send()
+        .await
+        .problem(413);
     // Wrong method: 405 with Allow.
     let r = s.req("PUT", &format!("{ENDPOINTS}/wh-1")).send().await;
     r.problem(405);
@@ -313,7 +492,10 @@ async fn client_errors_are_problem_json() {
     assert_eq!(r.header("allow"), "GET, POST");
     // Unknown route: 404.
     s.req("GET", "/api/v1/nothing").send().await.problem(404);
-    s.req("GET", &format!("{ENDPOINTS}/wh-1/extra")).send().await.problem(404);
+    s.req("GET", &format!("{ENDPOINTS}/wh-1/extra"))
+        .send()
+        .await
+        .problem(404);
     s.stop().await;
 }
 
@@ -354,13 +536,26 @@ async fn url_policy_denies_internal_targets_unless_allow_listed() {
         let body = json!({"name": "n", "url": url, "signingEnabled": true, "signingSecret": ""});
         let r = s.req("POST", ENDPOINTS).json(&body).send().await;
         assert_eq!(r.error_fields(), ["url"], "{url}");
-        let msg = r.json()["errors"][0]["message"].as_str().unwrap().to_owned();
+        let msg = r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(msg.contains(why), "{url}: {msg}");
     }
     let ok = json!({"name": "lan", "url": "http://192.168.10.20:8080/hook", "signingEnabled": true, "signingSecret": ""});
-    assert_eq!(s.req("POST", ENDPOINTS).json(&ok).send().await.status, StatusCode::OK);
+    assert_eq!(
+        s.req("POST", ENDPOINTS).json(&ok).send().await.status,
+        StatusCode::OK
+    );
     let long = json!({"name": "n", "url": format!("https://example.com/{}", "a".repeat(2100)), "signingEnabled": true, "signingSecret": ""});
-    assert_eq!(s.req("POST", ENDPOINTS).json(&long).send().await.error_fields(), ["url"]);
+    assert_eq!(
+        s.req("POST", ENDPOINTS)
+            .json(&long)
+            .send()
+            .await
+            .error_fields(),
+        ["url"]
+    );
     s.stop().await;
 }
 
@@ -375,7 +570,11 @@ async fn health_readiness_and_request_ids() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["status"], "ready");
     assert_ne!(r.header("x-request-id"), generated);
-    let r = s.req("GET", "/healthz").header("x-request-id", "trace-abc-123").send().await;
+    let r = s
+        .req("GET", "/healthz")
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await;
     assert_eq!(r.header("x-request-id"), "trace-abc-123");
     let r = s.req("POST", "/healthz").send().await;
     assert_eq!(r.header("allow"), "GET");
@@ -430,10 +629,16 @@ async fn slow_header_senders_are_cut_off() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let s = TestServer::start_with("[limits]\nheader_read_timeout_secs = 1\n").await;
     let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
-    assert!(read.is_ok(), "the server closes the connection after the header timeout");
+    assert!(
+        read.is_ok(),
+        "the server closes the connection after the header timeout"
+    );
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
     s.stop().await;
 }
@@ -461,7 +666,11 @@ async fn shutdown_drains_in_flight_requests() {
         .unwrap();
     let out = String::from_utf8_lossy(&out);
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     // The request that was drained was committed.
     let listed = s.app.store.list_endpoints(None, 10).unwrap();
     assert_eq!(listed.items.len(), 1);
@@ -485,30 +694,61 @@ async fn data_survives_a_restart() {
     s.stop().await;
 
     let s = TestServer::start_in(dir.clone(), "").await;
-    let r = s.req("GET", &format!("{ENDPOINTS}/{id}")).token(&token).send().await;
+    let r = s
+        .req("GET", &format!("{ENDPOINTS}/{id}"))
+        .token(&token)
+        .send()
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["endpoint"], v["endpoint"]);
     let stored = s.app.store.get_endpoint(&id).unwrap().unwrap();
-    assert_eq!(s.app.master_key.open(&id, &stored.secret.sealed).unwrap(), b"my-secret-key");
+    assert_eq!(
+        s.app.master_key.open(&id, &stored.secret.sealed).unwrap(),
+        b"my-secret-key"
+    );
     s.stop().await;
 
     // Another master key cannot open this store: startup refuses instead of serving garbage.
-    let other = common::config(dir.path(), "master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n");
-    let err = common::start_app(other).await.err().expect("refused").to_string();
+    let other = common::config(
+        dir.path(),
+        "master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n",
+    );
+    let err = common::start_app(other)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("master key"), "{err}");
 }
 
 #[tokio::test]
 async fn no_plaintext_secret_or_token_in_the_data_directory() {
     let s = TestServer::start().await;
-    let mut secrets = vec![ADMIN_TOKEN.to_owned(), "supplied-secret-value-42".to_owned()];
+    let mut secrets = vec![
+        ADMIN_TOKEN.to_owned(),
+        "supplied-secret-value-42".to_owned(),
+    ];
     s.create("a", "supplied-secret-value-42").await;
     let v = s.create("b", "").await;
     secrets.push(v["signingSecretPlaintext"].as_str().unwrap().to_owned());
     let id = v["endpoint"]["id"].as_str().unwrap();
-    let rotated = s.req("POST", &format!("{ENDPOINTS}/{id}/rotate-secret")).send().await.json();
-    secrets.push(rotated["signingSecretPlaintext"].as_str().unwrap().to_owned());
-    let t = s.req("POST", "/api/v1/tokens").json(&json!({"name": "t", "scopes": ["admin"]})).send().await.json();
+    let rotated = s
+        .req("POST", &format!("{ENDPOINTS}/{id}/rotate-secret"))
+        .send()
+        .await
+        .json();
+    secrets.push(
+        rotated["signingSecretPlaintext"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let t = s
+        .req("POST", "/api/v1/tokens")
+        .json(&json!({"name": "t", "scopes": ["admin"]}))
+        .send()
+        .await
+        .json();
     secrets.push(t["tokenPlaintext"].as_str().unwrap().to_owned());
     let dir = s.dir.clone();
     s.stop().await;
@@ -541,7 +781,11 @@ async fn concurrent_creates_are_all_committed() {
     for t in tasks {
         assert_eq!(t.await.unwrap().status, StatusCode::OK);
     }
-    let v = s.req("GET", &format!("{ENDPOINTS}?limit=200")).send().await.json();
+    let v = s
+        .req("GET", &format!("{ENDPOINTS}?limit=200"))
+        .send()
+        .await
+        .json();
     assert_eq!(v["endpoints"].as_array().unwrap().len(), 64);
     s.stop().await;
 }
@@ -562,13 +806,31 @@ async fn hostile_inputs_never_cause_a_server_error() {
         br#"{"name":"n","name":"m","url":"https://a.example","signingEnabled":1e999,"signingSecret":""}"#.to_vec(),
     ];
     for body in bodies {
-        for (method, path) in [("POST", ENDPOINTS.to_owned()), ("PATCH", format!("{ENDPOINTS}/wh-x")), ("POST", "/api/v1/tokens".to_owned())] {
-            let r = s.req(method, &path).raw("application/json", &body).send().await;
-            assert!(r.status.as_u16() < 500, "{method} {path} {:?} -> {}", String::from_utf8_lossy(&body), r.status);
+        for (method, path) in [
+            ("POST", ENDPOINTS.to_owned()),
+            ("PATCH", format!("{ENDPOINTS}/wh-x")),
+            ("POST", "/api/v1/tokens".to_owned()),
+        ] {
+            let r = s
+                .req(method, &path)
+                .raw("application/json", &body)
+                .send()
+                .await;
+            assert!(
+                r.status.as_u16() < 500,
+                "{method} {path} {:?} -> {}",
+                String::from_utf8_lossy(&body),
+                r.status
+            );
             assert_eq!(r.header("content-type"), "application/problem+json");
         }
     }
-    for path in ["/%ff", "/api/v1/alerting/webhook-endpoints/%00", "/api/v1/alerting/webhook-endpoints/..%2f", "/api/v1/tokens/"] {
+    for path in [
+        "/%ff",
+        "/api/v1/alerting/webhook-endpoints/%00",
+        "/api/v1/alerting/webhook-endpoints/..%2f",
+        "/api/v1/tokens/",
+    ] {
         let r = s.req("GET", path).send().await;
         assert!(r.status.as_u16() < 500, "{path}");
     }

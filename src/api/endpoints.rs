@@ -23,7 +23,10 @@ fn not_found(id: &str) -> impl Fn(StoreError) -> ApiError + '_ {
 }
 
 /// The supplied secret, or a freshly generated one.
-fn secret_or_generate(app: &App, supplied: Option<SigningSecret>) -> Result<SigningSecret, ApiError> {
+fn secret_or_generate(
+    app: &App,
+    supplied: Option<SigningSecret>,
+) -> Result<SigningSecret, ApiError> {
     match supplied {
         Some(s) => Ok(s),
         None => SigningSecret::generate(&app.rng).map_err(secret_error),

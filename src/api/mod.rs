@@ -6,7 +6,9 @@ mod tokens;
 
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Body, Bytes};
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
@@ -44,7 +46,10 @@ where
         O::Healthz => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         O::Readyz => {
             return if app.store.is_ready() {
-                Ok(json(StatusCode::OK, &serde_json::json!({"status": "ready"})))
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({"status": "ready"}),
+                ))
             } else {
                 Err(ApiError::Unavailable("the store is not open".into()))
             };
@@ -65,7 +70,9 @@ where
         O::GetEndpoint(id) => endpoints::get(app, &id),
         O::DeleteEndpoint(id) => endpoints::delete(app, id).await,
         O::CreateEndpoint => endpoints::create(app, &read_body(app, req, true).await?).await,
-        O::UpdateEndpoint(id) => endpoints::update(app, id, &read_body(app, req, true).await?).await,
+        O::UpdateEndpoint(id) => {
+            endpoints::update(app, id, &read_body(app, req, true).await?).await
+        }
         O::RotateSecret(id) => endpoints::rotate(app, id, &read_body(app, req, false).await?).await,
         O::ListTokens => tokens::list(app, query.as_deref()),
         O::CreateToken => tokens::create(app, &read_body(app, req, true).await?).await,
@@ -76,7 +83,10 @@ where
 
 /// Checks the bearer token and that it carries `needed` (or `admin`).
 fn authorize<B>(app: &App, req: &Request<B>, needed: Scope) -> Result<Token, ApiError> {
-    let header = req.headers().get(hyper::header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
     let presented = parse::bearer_token(header)?;
     let token = app
         .store
@@ -106,7 +116,8 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let json_type = parse::is_json_content_type(req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes));
+    let json_type =
+        parse::is_json_content_type(req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes));
     let body = Limited::new(req.into_body(), limit)
         .collect()
         .await

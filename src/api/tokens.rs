@@ -49,10 +49,13 @@ pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiEr
 }
 
 pub(super) async fn revoke(app: &App, id: String) -> Result<HttpResponse, ApiError> {
-    app.store.revoke_token(id.clone()).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::NotFound(format!("no token with id '{id}'")),
-        other => store_error(other),
-    })?;
+    app.store
+        .revoke_token(id.clone())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound(format!("no token with id '{id}'")),
+            other => store_error(other),
+        })?;
     tracing::info!(token = %id, "API token revoked");
     Ok(no_content())
 }

@@ -152,9 +152,7 @@ impl Resp {
     }
 
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map_or("", |v| v.to_str().unwrap())
+        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
     }
 
     /// Asserts a problem+json error with this status; returns the problem.
@@ -163,7 +161,10 @@ impl Resp {
         assert_eq!(self.header("content-type"), "application/problem+json");
         let p = self.json();
         assert_eq!(p["status"], status);
-        assert!(p["type"].as_str().unwrap().starts_with("urn:hookd:problem:"));
+        assert!(p["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:hookd:problem:"));
         assert!(p["title"].is_string() && p["detail"].is_string());
         p
     }

@@ -1,0 +1,334 @@
+//! The `hookd` binary as an operator runs it: first start, configuration layering, bad values,
+//! logs that never carry a secret, and SIGTERM.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const ENDPOINTS: &str = "/api/v1/alerting/webhook-endpoints";
+
+/// A running `hookd serve` with its output captured.
+struct Daemon {
+    child: Child,
+    addr: String,
+    stdout_lines: Vec<String>,
+    stderr_rx: mpsc::Receiver<String>,
+    stderr_lines: Vec<String>,
+}
+
+fn hookd(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
+    cmd.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("HOOKD_LISTEN", "127.0.0.1:0")
+        .env("HOOKD_DATA_DIR", dir.join("data"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HOOKD_") && k != "HOOKD_LISTEN" && k != "HOOKD_DATA_DIR" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn serve(dir: &Path) -> Command {
+    let mut cmd = hookd(dir);
+    cmd.arg("serve");
+    cmd
+}
+
+impl Daemon {
+    /// Spawns `cmd` (a `hookd serve ...` command) and waits for the "listening" log line to learn
+    /// the address.
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, stderr_rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Self {
+            child,
+            addr: String::new(),
+            stdout_lines: Vec::new(),
+            stderr_rx,
+            stderr_lines: Vec::new(),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while d.addr.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = d
+                .stderr_rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("hookd did not start: {:?}", d.stderr_lines));
+            if line.contains("hookd listening") {
+                let at = line.find("127.0.0.1:").unwrap();
+                d.addr = line[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+            }
+            d.stderr_lines.push(line);
+        }
+        d
+    }
+
+    fn request(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+        http(
+            &self.addr,
+            method,
+            path,
+            token,
+            body.map(|b| b.to_string()).as_deref(),
+        )
+    }
+
+    /// SIGTERM, then wait for exit; returns the exit code and collects all output.
+    fn terminate(mut self) -> (i32, Vec<String>, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = wait_exit(&mut self.child, Duration::from_secs(15));
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        self.stdout_lines.extend(out.lines().map(str::to_owned));
+        while let Ok(line) = self.stderr_rx.recv_timeout(Duration::from_millis(500)) {
+            self.stderr_lines.push(line);
+        }
+        (code, self.stdout_lines, self.stderr_lines)
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hookd did not exit in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A minimal blocking HTTP/1.1 client, enough for these tests.
+fn http(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, Value) {
+    use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let json = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| serde_json::from_str(b).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn seed() -> Value {
+    json!({"name": "Slack Webhook", "url": "https://hooks.slack.com/services/T00/B00/xxx", "signingEnabled": true, "signingSecret": "my-secret-key"})
+}
+
+#[test]
+fn first_start_prints_an_admin_token_once_and_never_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(serve(dir.path()));
+    std::thread::sleep(Duration::from_millis(100));
+    let (code, stdout, stderr) = d.terminate();
+    assert_eq!(code, 0);
+    let token = stdout
+        .iter()
+        .find(|l| l.starts_with("hkd_"))
+        .expect("token printed")
+        .clone();
+    assert!(
+        stderr.iter().all(|l| !l.contains(&token)),
+        "token in the log"
+    );
+
+    // Second start: the token works, and no new token is printed.
+    let d = Daemon::start(serve(dir.path()));
+    let (status, v) = d.request("POST", ENDPOINTS, &token, Some(&seed()));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["signingSecretPlaintext"], "my-secret-key");
+    let (code, stdout, _) = d.terminate();
+    assert_eq!(code, 0);
+    assert!(stdout.iter().all(|l| !l.contains("hkd_")), "{stdout:?}");
+}
+
+#[test]
+fn logs_carry_request_ids_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "bootstrap-token-for-the-log-test";
+    let mut cmd = serve(dir.path());
+    cmd.env("HOOKD_BOOTSTRAP_TOKEN", token)
+        .env("HOOKD_LOG", "trace")
+        .env("HOOKD_LOG_FORMAT", "json");
+    let d = Daemon::start(cmd);
+    let mut secrets = vec![token.to_owned(), "my-secret-key".to_owned()];
+    let (_, v) = d.request("POST", ENDPOINTS, token, Some(&seed()));
+    let id = v["endpoint"]["id"].as_str().unwrap().to_owned();
+    let (_, v) = d.request(
+        "POST",
+        &format!("{ENDPOINTS}/{id}/rotate-secret"),
+        token,
+        None,
+    );
+    secrets.push(v["signingSecretPlaintext"].as_str().unwrap().to_owned());
+    let (_, v) = d.request(
+        "POST",
+        "/api/v1/tokens",
+        token,
+        Some(&json!({"name": "t", "scopes": ["admin"]})),
+    );
+    secrets.push(v["tokenPlaintext"].as_str().unwrap().to_owned());
+    let (status, _) = d.request("GET", ENDPOINTS, "wrong-token-value-123", None);
+    assert_eq!(status, 401);
+    let (code, stdout, stderr) = d.terminate();
+    assert_eq!(code, 0);
+    assert!(stderr.len() > 5, "trace logging produced lines");
+    for line in stdout.iter().chain(&stderr) {
+        for secret in &secrets {
+            assert!(
+                !line.contains(secret.as_str()),
+                "secret in log line: {line}"
+            );
+        }
+        assert!(
+            !line.contains("wrong-token-value"),
+            "presented token in log: {line}"
+        );
+    }
+    let created = stderr
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json log lines"))
+        .find(|v| v["fields"]["message"] == "webhook endpoint created")
+        .expect("creation logged");
+    assert!(
+        created["span"]["id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{created}"
+    );
+}
+
+#[test]
+fn config_file_then_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookd.toml");
+    std::fs::write(
+        &file,
+        "log_format = \"json\"\n[limits]\nmax_body_bytes = 2048\n[url_policy]\nallow_networks = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let token = "layering-token-0123456789";
+    let mut cmd = hookd(dir.path());
+    cmd.args(["serve", "--config"]).arg(&file);
+    // The environment beats the file.
+    cmd.env("HOOKD_LIMITS__MAX_BODY_BYTES", "4096")
+        .env("HOOKD_BOOTSTRAP_TOKEN", token);
+    let d = Daemon::start(cmd);
+    let body = |n: usize| json!({"name": "x".repeat(n), "url": "http://10.1.2.3/hook", "signingEnabled": true, "signingSecret": ""});
+    // 3000 bytes: over the file's 2048, under the environment's 4096.
+    let (status, v) = d.request("POST", ENDPOINTS, token, Some(&body(2900)));
+    assert_eq!(status, 422, "only the name's length rule applies: {v}");
+    assert_eq!(v["errors"][0]["field"], "name");
+    let (status, _) = d.request("POST", ENDPOINTS, token, Some(&body(5000)));
+    assert_eq!(status, 413);
+    // The file's allow-list applies.
+    let (status, v) = d.request("POST", ENDPOINTS, token, Some(&body(10)));
+    assert_eq!(status, 200, "{v}");
+    let (code, _, stderr) = d.terminate();
+    assert_eq!(code, 0);
+    assert!(
+        serde_json::from_str::<Value>(&stderr[0]).is_ok(),
+        "the file's log_format: {}",
+        stderr[0]
+    );
+}
+
+#[test]
+fn bad_values_stop_startup_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value, expect) in [
+        ("HOOKD_LISTEN", "not-an-address", "listen"),
+        ("HOOKD_LOG_FORMAT", "xml", "log_format"),
+        ("HOOKD_LOG", "hookd=[[", "HOOKD_LOG"),
+        (
+            "HOOKD_LIMITS__MAX_BODY_BYTES",
+            "lots",
+            "HOOKD_LIMITS__MAX_BODY_BYTES",
+        ),
+        (
+            "HOOKD_URL_POLICY__MAX_URL_LENGTH",
+            "1",
+            "url_policy.max_url_length",
+        ),
+        ("HOOKD_MASTER_KEY", "c2hvcnQ=", "HOOKD_MASTER_KEY"),
+        ("HOOKD_BOOTSTRAP_TOKEN", "short", "HOOKD_BOOTSTRAP_TOKEN"),
+    ] {
+        let out = hookd(dir.path())
+            .env(var, value)
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{var}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{var}={value}: {err}");
+        if var.contains("KEY") || var.contains("TOKEN") {
+            assert!(!err.contains(value), "the secret value is echoed: {err}");
+        }
+    }
+    let out = hookd(dir.path())
+        .args(["serve", "--config", "missing.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn help_and_version() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("hookd "));
+    let out = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("serve"));
+}
