@@ -89,11 +89,12 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     let rng = SystemRandom::new();
     let master_key = load_master_key(config.master_key.as_ref(), &dir, &rng)?;
     let path = dir.join(STORE_FILE);
-    let store =
-        Store::open(&path, config.store.max_batch).map_err(|source| StartupError::Store {
+    let store = Store::open(&path, config.store.max_batch, config.store.cache_mib << 20).map_err(
+        |source| StartupError::Store {
             path: path.display().to_string(),
             source,
-        })?;
+        },
+    )?;
     let store_err = |source| StartupError::Store {
         path: path.display().to_string(),
         source,

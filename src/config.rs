@@ -86,6 +86,7 @@ pub struct UrlPolicyConfig {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub max_batch: usize,
+    pub cache_mib: usize,
 }
 
 /// A CIDR read from configuration.
@@ -214,6 +215,11 @@ impl Config {
         check(
             (1..=65_536).contains(&self.store.max_batch),
             "store.max_batch",
+            "must be from 1 to 65536",
+        );
+        check(
+            (1..=65_536).contains(&self.store.cache_mib),
+            "store.cache_mib",
             "must be from 1 to 65536",
         );
         if let Some(token) = self.bootstrap_token.as_ref().and_then(Redacted::expose) {

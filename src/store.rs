@@ -94,8 +94,12 @@ impl Store {
     /// # Errors
     /// The file cannot be opened (another process has it, permissions, corruption) or was written
     /// by a newer hookd.
-    pub fn open(path: &Path, max_batch: usize) -> Result<Self, StoreError> {
-        let db = Arc::new(Database::create(path)?);
+    pub fn open(path: &Path, max_batch: usize, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(cache_bytes)
+                .create(path)?,
+        );
         let txn = db.begin_write()?;
         {
             txn.open_table(ENDPOINTS)?;
@@ -550,7 +554,7 @@ mod tests {
     #[test]
     fn crud_paging_and_rotation() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.redb"), 64).unwrap();
+        let store = Store::open(&dir.path().join("t.redb"), 64, 1 << 20).unwrap();
         rt().block_on(async {
             for i in 0..5 {
                 store

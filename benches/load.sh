@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Load benchmark of the release binary with wrk, on loopback only.
+#
+# Reports durable creates/s and p99 at 1, 16 and 64 connections, GET-by-id req/s at 64, and a
+# hello-world baseline (GET /healthz, no auth, no store) from the same tool in the same run.
+#
+#   bash benches/load.sh            # 10 s per run
+#   BENCH_SECS=30 bash benches/load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${BENCH_SECS:-10}
+PORT=${BENCH_PORT:-18080}
+ADDR="127.0.0.1:$PORT"
+TOKEN="bench-admin-token-0123456789abcdef"
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+
+cargo build --release --quiet
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+HOOKD_LISTEN=$ADDR HOOKD_DATA_DIR="$work/data" HOOKD_BOOTSTRAP_TOKEN=$TOKEN HOOKD_LOG=warn \
+    HOOKD_LIMITS__MAX_CONNECTIONS=4096 ./target/release/hookd serve >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 100); do curl -fs "http://$ADDR/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+cat >"$work/create.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"name":"Slack Webhook","url":"https://hooks.slack.com/services/T00/B00/xxx","signingEnabled":true,"signingSecret":"my-secret-key"}'
+LUA
+cat >"$work/auth.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+
+id=$(curl -fs -X POST "http://$ADDR/api/v1/alerting/webhook-endpoints" \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"name":"bench","url":"https://example.com/","signingEnabled":true,"signingSecret":""}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"]["id"])')
+
+# run NAME CONNECTIONS [wrk args...]: prints "| name | conns | req/s | p50 | p99 | errors |"
+run() {
+    local name=$1 conns=$2; shift 2
+    local threads=$(( conns < 2 ? 1 : 2 ))
+    local out
+    out=$(wrk -t"$threads" -c"$conns" -d"${SECS}s" --latency "$@")
+    local rps p50 p99 non2xx
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    printf '| %-24s | %5s | %10s | %8s | %8s | %6s |\n' "$name" "$conns" "$rps" "$p50" "$p99" "${non2xx:-0}"
+}
+
+echo "hookd $(./target/release/hookd --version | cut -d' ' -f2), $(nproc) cores, ${SECS}s per run, wrk on the same machine"
+echo
+echo "| run                      | conns |      req/s |      p50 |      p99 | non-2xx |"
+echo "|--------------------------|-------|------------|----------|----------|--------|"
+run "hello world (/healthz)" 64 "http://$ADDR/healthz"
+for c in 1 16 64; do
+    run "durable create" "$c" -s "$work/create.lua" "http://$ADDR/api/v1/alerting/webhook-endpoints"
+done
+run "GET endpoint by id" 64 -s "$work/auth.lua" "http://$ADDR/api/v1/alerting/webhook-endpoints/$id"
+echo
+echo "store file after the run: $(du -h "$work/data/hookd.redb" | cut -f1)"
+echo "peak RSS of hookd: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$pid/status)"
