@@ -12,6 +12,7 @@ use crate::config::{Config, Redacted};
 use crate::ids::{new_id, TOKEN_PREFIX};
 use crate::model::{Scope, SealedSecret, Token};
 use crate::parse::PageLimits;
+use crate::plugins::{LoadError, PluginHost};
 use crate::secrets::{generate_token, hash_token, MasterKey, SecretError, SigningSecret};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
@@ -33,6 +34,8 @@ pub struct App {
     pub policy: UrlPolicy,
     pub page_limits: PageLimits,
     pub rng: SystemRandom,
+    /// URL-policy plugins; the set is swapped whole on reload.
+    pub plugins: PluginHost,
 }
 
 /// What [`start`] produced.
@@ -56,9 +59,24 @@ pub enum StartupError {
     Store { path: String, source: StoreError },
     #[error("{0}")]
     Secret(#[from] SecretError),
+    #[error("{0}")]
+    Plugin(#[from] LoadError),
 }
 
 impl App {
+    /// Re-reads the configuration (`config_file`, then the environment) and swaps in its
+    /// `[[plugins]]`, if every one of them loads. Blocking: compiles plugins.
+    ///
+    /// # Errors
+    /// A configuration or plugin that does not load; the current plugins then stay.
+    pub fn reload_plugins(&self, config_file: Option<&Path>) -> Result<Vec<String>, String> {
+        let config = Config::load(config_file).map_err(|e| e.to_string())?;
+        self.plugins
+            .reload(&config.plugins)
+            .map_err(|e| e.to_string())?;
+        Ok(config.plugins.into_iter().map(|p| p.name).collect())
+    }
+
     /// Seals a signing secret for the endpoint `id`.
     ///
     /// # Errors
@@ -134,6 +152,15 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         tracing::info!("the store has tokens already; HOOKD_BOOTSTRAP_TOKEN is not used");
     }
 
+    let plugins = PluginHost::new(
+        &config.plugin_limits,
+        &config.plugin_cache_dir(),
+        &config.plugins,
+    )?;
+    if !config.plugins.is_empty() {
+        let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
+        tracing::info!(plugins = ?names, "URL-policy plugins loaded");
+    }
     let policy = config.url_policy();
     let page_limits = config.page_limits();
     Ok(Started {
@@ -144,6 +171,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             policy,
             page_limits,
             rng,
+            plugins,
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })

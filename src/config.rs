@@ -44,6 +44,8 @@ pub struct Config {
     pub endpoints: Endpoints,
     pub url_policy: UrlPolicyConfig,
     pub store: StoreConfig,
+    pub plugin_limits: PluginLimits,
+    pub plugins: Vec<PluginConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -87,6 +89,38 @@ pub struct UrlPolicyConfig {
 pub struct StoreConfig {
     pub max_batch: usize,
     pub cache_mib: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimits {
+    pub timeout_ms: u64,
+    pub fuel: u64,
+    pub memory_bytes: usize,
+    pub cache_dir: PathBuf,
+}
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub settings: String,
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+/// What a plugin failure (trap, timeout, fuel, memory, malformed answer) does to the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Fail closed: 503.
+    #[default]
+    Deny,
+    /// Log it and go on as if the plugin had allowed.
+    Allow,
 }
 
 /// A CIDR read from configuration.
@@ -222,6 +256,40 @@ impl Config {
             "store.cache_mib",
             "must be from 1 to 65536",
         );
+        let p = &self.plugin_limits;
+        check(
+            (1..=10_000).contains(&p.timeout_ms),
+            "plugin_limits.timeout_ms",
+            "must be from 1 to 10000",
+        );
+        check(
+            p.fuel >= 10_000,
+            "plugin_limits.fuel",
+            "must be at least 10000",
+        );
+        check(
+            (65_536..=1 << 30).contains(&p.memory_bytes),
+            "plugin_limits.memory_bytes",
+            "must be from 65536 to 1073741824",
+        );
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            let key = format!("plugins[{i}]");
+            check(
+                crate::parse::is_plugin_name(&plugin.name),
+                &format!("{key}.name"),
+                "must be 1-64 characters of A-Z a-z 0-9 - _",
+            );
+            check(
+                self.plugins[..i].iter().all(|p| p.name != plugin.name),
+                &format!("{key}.name"),
+                "must be unique",
+            );
+            check(
+                plugin.settings.len() <= crate::parse::MAX_PLUGIN_SETTINGS,
+                &format!("{key}.settings"),
+                "must be at most 65536 bytes",
+            );
+        }
         if let Some(token) = self.bootstrap_token.as_ref().and_then(Redacted::expose) {
             check(
                 crate::parse::bearer_token(Some(format!("Bearer {token}").as_bytes())).is_ok()
@@ -249,6 +317,15 @@ impl Config {
         UrlPolicy {
             max_len: self.url_policy.max_url_length,
             allow_networks: self.url_policy.allow_networks.iter().map(|c| c.0).collect(),
+        }
+    }
+
+    /// Where compiled plugins are cached.
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        if self.plugin_limits.cache_dir.as_os_str().is_empty() {
+            self.data_dir.join("plugin-cache")
+        } else {
+            self.plugin_limits.cache_dir.clone()
         }
     }
 
@@ -351,6 +428,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bootstrap_token") && !e.contains("short"), "{e}");
+    }
+
+    #[test]
+    fn plugins_are_validated() {
+        let ok = "[[plugins]]\nname = \"hosts\"\npath = \"x.wasm\"\non_error = \"allow\"\n";
+        let c = Config::from_toml_str(ok).unwrap();
+        assert_eq!(c.plugins[0].on_error, OnError::Allow);
+        assert_eq!(c.plugins[0].settings, "");
+        let dup = format!("{ok}{ok}");
+        let e = Config::from_toml_str(&dup).unwrap_err().to_string();
+        assert!(e.contains("plugins[1].name"), "{e}");
+        let e = Config::from_toml_str("[[plugins]]\nname = \"a b\"\npath = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plugins[0].name"), "{e}");
+        let e = Config::from_toml_str("[[plugins]]\nname = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("path"), "{e}");
+        let e = Config::from_toml_str(
+            "[[plugins]]\nname = \"a\"\npath = \"x\"\non_error = \"maybe\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("on_error"), "{e}");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub mod app;
 #[cfg(feature = "server")]
 pub mod logging;
 #[cfg(feature = "server")]
+pub mod plugins;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;

@@ -23,9 +23,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Tools for URL-policy plugin authors.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Run the HTTP API (defaults: 127.0.0.1:8080, data in ./data).
     Serve {
         /// A TOML file overriding the built-in defaults (see config/hookd.toml).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load PLUGIN.wasm, run it on URL, and print the verdict and the time taken.
+    /// Exit status: 0 allowed, 1 denied, failed or not loadable.
+    Check {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+        /// The candidate endpoint URL.
+        url: String,
+        /// The endpoint name handed to the plugin.
+        #[arg(long, default_value = "test")]
+        name: String,
+        /// The settings string handed to the plugin.
+        #[arg(long, default_value = "")]
+        settings: String,
+        /// "create" or "update".
+        #[arg(long, default_value = "create")]
+        operation: String,
+        /// A config file whose [plugin_limits] apply.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -35,6 +64,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Plugin {
+            command:
+                PluginCommand::Check {
+                    plugin,
+                    url,
+                    name,
+                    settings,
+                    operation,
+                    config,
+                },
+        } => plugin_check(plugin, &url, &name, settings, &operation, config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,12 +105,65 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
             println!("{token}");
         }
         tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "hookd listening");
-        server::run(listener, Arc::new(started.app), shutdown_signal())
+        let app = Arc::new(started.app);
+        tokio::spawn(reload_on_sighup(app.clone(), config_file));
+        server::run(listener, app, shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!("hookd stopped");
         Ok(())
     })
+}
+
+/// `kill -HUP`: reload the plugin set from the configuration; a broken set is refused.
+async fn reload_on_sighup(app: Arc<app::App>, config_file: Option<PathBuf>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let (app, file) = (app.clone(), config_file.clone());
+        let result = tokio::task::spawn_blocking(move || app.reload_plugins(file.as_deref())).await;
+        match result {
+            Ok(Ok(names)) => tracing::info!(plugins = ?names, "SIGHUP: plugins reloaded"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "SIGHUP: plugin reload refused; the previous plugins stay")
+            }
+            Err(e) => tracing::error!(error = %e, "SIGHUP: plugin reload task failed"),
+        }
+    }
+}
+
+fn plugin_check(
+    plugin: PathBuf,
+    url: &str,
+    name: &str,
+    settings: String,
+    operation: &str,
+    config_file: Option<PathBuf>,
+) -> Result<(), String> {
+    use std::time::Instant;
+    let config = Config::load(config_file.as_deref()).map_err(|e| e.to_string())?;
+    let cache = std::env::temp_dir().join("hookd-plugin-cache");
+    let started = Instant::now();
+    let host = hookd::plugins::single(plugin, settings, &config.plugin_limits, &cache)
+        .map_err(|e| e.to_string())?;
+    let loaded = started.elapsed();
+    let set = host.current();
+    let started = Instant::now();
+    let outcome = set.check(url, name, operation);
+    let took = started.elapsed();
+    println!("load: {loaded:.2?}  check: {took:.2?}");
+    match outcome {
+        Ok(()) => {
+            println!("allow");
+            Ok(())
+        }
+        Err(hookd::plugins::Rejection::Denied { reason, .. }) => Err(format!("deny: {reason}")),
+        Err(hookd::plugins::Rejection::Failed { kind, detail, .. }) => {
+            Err(format!("plugin failed ({}): {detail}", kind.as_str()))
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -10,9 +10,41 @@ use crate::error::ApiError;
 use crate::ids::{new_id, ENDPOINT_PREFIX};
 use crate::model::Endpoint;
 use crate::parse;
+use crate::plugins::Rejection;
 use crate::secrets::SigningSecret;
 use crate::store::StoreError;
 use crate::time::now_ms;
+
+/// Runs the URL-policy plugins (off the async runtime; they are bounded but blocking).
+async fn check_plugins(
+    app: &App,
+    url: &str,
+    name: &str,
+    operation: &'static str,
+) -> Result<(), ApiError> {
+    let set = app.plugins.current();
+    if set.is_empty() {
+        return Ok(());
+    }
+    let (url, name) = (url.to_owned(), name.to_owned());
+    let outcome = tokio::task::spawn_blocking(move || set.check(&url, &name, operation))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "plugin task failed");
+            ApiError::Internal
+        })?;
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(Rejection::Denied { plugin, reason }) => Err(ApiError::field(
+            "url",
+            format!("is denied by plugin '{plugin}': {reason}"),
+        )),
+        Err(Rejection::Failed { plugin, kind, .. }) => Err(ApiError::Unavailable(format!(
+            "URL-policy plugin '{plugin}' failed ({}), so the change was not made",
+            kind.as_str()
+        ))),
+    }
+}
 
 /// 404 naming the endpoint id.
 fn not_found(id: &str) -> impl Fn(StoreError) -> ApiError + '_ {
@@ -43,6 +75,7 @@ fn with_plaintext(endpoint: &Endpoint, secret: &SigningSecret) -> HttpResponse {
 
 pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let req = parse::create_endpoint(body, &app.policy)?;
+    check_plugins(app, &req.url, &req.name, "create").await?;
     let now = now_ms();
     let id = new_id(ENDPOINT_PREFIX, now, &app.rng);
     let secret = secret_or_generate(app, req.signing_secret)?;
@@ -88,6 +121,19 @@ pub(super) fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
 
 pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let patch = parse::update_endpoint(body, &app.policy)?;
+    if let Some(url) = &patch.url {
+        let name = match &patch.name {
+            Some(name) => name.clone(),
+            None => {
+                app.store
+                    .get_endpoint(&id)
+                    .map_err(store_error)?
+                    .ok_or_else(|| not_found(&id)(StoreError::NotFound))?
+                    .name
+            }
+        };
+        check_plugins(app, url, &name, "update").await?;
+    }
     let endpoint = app
         .store
         .update_endpoint(id.clone(), patch, now_ms())

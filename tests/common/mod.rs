@@ -2,6 +2,8 @@
 //! client that sends requests the way curl would.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod plugins;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

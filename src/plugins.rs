@@ -1,0 +1,395 @@
+//! The WebAssembly plugin host: URL-policy plugins are components implementing
+//! `plugins/wit/url-policy.wit`, compiled once at load (and cached on disk), then instantiated
+//! fresh for every call from an `InstancePre`.
+//!
+//! Plugins are untrusted code. They get no imports at all (a plugin that imports anything is
+//! refused at load), and every call is bounded by fuel, an epoch deadline (wall clock) and a
+//! memory limit. A trap, timeout, exhausted fuel or memory, or a malformed answer is an error
+//! value naming the plugin and the kind of failure; it never takes the server down.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Cache, CacheConfig, Engine, ResourceLimiter, Store, Trap};
+
+use crate::config::{OnError, PluginConfig, PluginLimits};
+use crate::parse::{plugin_answer, PluginVerdict};
+
+wasmtime::component::bindgen!({
+    path: "plugins/wit/url-policy.wit",
+    world: "url-policy",
+});
+
+/// How often the epoch advances; call deadlines are counted in these ticks.
+const TICK: Duration = Duration::from_millis(1);
+/// Wasm stack a call may use.
+const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// Why a plugin call failed (as opposed to denying).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    Trap,
+    Timeout,
+    OutOfFuel,
+    OutOfMemory,
+    MalformedAnswer,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trap => "trap",
+            Self::Timeout => "timeout",
+            Self::OutOfFuel => "out of fuel",
+            Self::OutOfMemory => "out of memory",
+            Self::MalformedAnswer => "malformed answer",
+        }
+    }
+}
+
+/// The outcome of running the plugin chain on a URL, when it does not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// A plugin answered deny.
+    Denied { plugin: String, reason: String },
+    /// A plugin failed and is configured to fail closed.
+    Failed {
+        plugin: String,
+        kind: FailureKind,
+        detail: String,
+    },
+}
+
+/// A plugin that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin '{name}' ({path}): {reason}")]
+pub struct LoadError {
+    pub name: String,
+    pub path: String,
+    pub reason: String,
+}
+
+/// The engine, the call limits, and the current plugin set (swapped whole on reload).
+pub struct PluginHost {
+    engine: Engine,
+    limits: PluginLimits,
+    current: RwLock<Arc<PluginSet>>,
+}
+
+/// One loaded set of plugins, in configured order. Requests hold an `Arc` to the set they
+/// started with, so a reload never changes a request in flight.
+pub struct PluginSet {
+    engine: Engine,
+    limits: PluginLimits,
+    plugins: Vec<Plugin>,
+}
+
+struct Plugin {
+    name: String,
+    settings: String,
+    on_error: OnError,
+    pre: UrlPolicyPre<CallState>,
+}
+
+/// Per-call store data: the memory limit, and whether the plugin ran into it.
+struct CallState {
+    memory_limit: usize,
+    memory_hit: bool,
+}
+
+impl ResourceLimiter for CallState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.memory_hit = true;
+            return Err(wasmtime::Error::msg("plugin memory limit reached"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        16
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
+
+    fn tables(&self) -> usize {
+        16
+    }
+}
+
+impl PluginHost {
+    /// Builds the engine (fuel, epochs, compiled-code cache in `cache_dir`) and loads `plugins`.
+    ///
+    /// # Errors
+    /// The first plugin that cannot be loaded, or an engine that cannot be configured.
+    pub fn new(
+        limits: &PluginLimits,
+        cache_dir: &Path,
+        plugins: &[PluginConfig],
+    ) -> Result<Self, LoadError> {
+        let engine = build_engine(cache_dir).map_err(|reason| LoadError {
+            name: "(engine)".into(),
+            path: cache_dir.display().to_string(),
+            reason,
+        })?;
+        start_epoch_ticker(&engine);
+        let set = PluginSet::load(&engine, limits, plugins)?;
+        Ok(Self {
+            engine,
+            limits: limits.clone(),
+            current: RwLock::new(Arc::new(set)),
+        })
+    }
+
+    /// The set new requests use.
+    pub fn current(&self) -> Arc<PluginSet> {
+        self.current
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |s| s.clone())
+    }
+
+    /// Loads `plugins` and, only if every one loads, makes them the current set.
+    ///
+    /// # Errors
+    /// The first plugin that cannot be loaded; the current set is then unchanged.
+    pub fn reload(&self, plugins: &[PluginConfig]) -> Result<usize, LoadError> {
+        let set = PluginSet::load(&self.engine, &self.limits, plugins)?;
+        let count = set.plugins.len();
+        match self.current.write() {
+            Ok(mut current) => *current = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        Ok(count)
+    }
+}
+
+fn build_engine(cache_dir: &Path) -> Result<Engine, String> {
+    let mut config = wasmtime::Config::new();
+    config
+        .wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK);
+    std::fs::create_dir_all(cache_dir).map_err(|e| format!("cache directory: {e}"))?;
+    let mut cache_config = CacheConfig::new();
+    cache_config.with_directory(cache_dir);
+    let cache = Cache::new(cache_config).map_err(|e| format!("compiled-code cache: {e}"))?;
+    config.cache(Some(cache));
+    Engine::new(&config).map_err(|e| e.to_string())
+}
+
+/// Advances the engine's epoch every [`TICK`] on a background thread, which ends when the engine
+/// is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let _ = std::thread::Builder::new()
+        .name("hookd-plugin-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        });
+}
+
+impl PluginSet {
+    fn load(
+        engine: &Engine,
+        limits: &PluginLimits,
+        configs: &[PluginConfig],
+    ) -> Result<Self, LoadError> {
+        let plugins = configs
+            .iter()
+            .map(|c| load_plugin(engine, limits, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            engine: engine.clone(),
+            limits: limits.clone(),
+            plugins,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.plugins.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// Runs every plugin in order; the first deny (or fail-closed failure) wins. Blocking: call
+    /// it off the async runtime.
+    ///
+    /// # Errors
+    /// The [`Rejection`] that stopped the chain.
+    pub fn check(&self, url: &str, name: &str, operation: &str) -> Result<(), Rejection> {
+        for plugin in &self.plugins {
+            match self.call(plugin, url, name, operation) {
+                Ok(PluginVerdict::Allow) => {}
+                Ok(PluginVerdict::Deny(reason)) => {
+                    return Err(Rejection::Denied {
+                        plugin: plugin.name.clone(),
+                        reason,
+                    })
+                }
+                Err((kind, detail)) => {
+                    tracing::warn!(plugin = %plugin.name, kind = kind.as_str(), %detail, "plugin failed");
+                    if plugin.on_error == OnError::Deny {
+                        return Err(Rejection::Failed {
+                            plugin: plugin.name.clone(),
+                            kind,
+                            detail,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One bounded call: a fresh store and instance, fuel, deadline and memory limit.
+    fn call(
+        &self,
+        plugin: &Plugin,
+        url: &str,
+        name: &str,
+        operation: &str,
+    ) -> Result<PluginVerdict, (FailureKind, String)> {
+        let mut store = new_store(&self.engine, &self.limits);
+        let answer = plugin.pre.instantiate(&mut store).and_then(|bindings| {
+            bindings.call_check(&mut store, url, name, operation, &plugin.settings)
+        });
+        match answer {
+            Ok(answer) => plugin_answer(answer).map_err(|why| (FailureKind::MalformedAnswer, why)),
+            Err(e) => Err((classify(&e, store.data()), format!("{e:#}"))),
+        }
+    }
+}
+
+fn new_store(engine: &Engine, limits: &PluginLimits) -> Store<CallState> {
+    let mut store = Store::new(
+        engine,
+        CallState {
+            memory_limit: limits.memory_bytes,
+            memory_hit: false,
+        },
+    );
+    store.limiter(|s| s);
+    // Fuel and the deadline are set before instantiation, so start functions are bounded too.
+    let _ = store.set_fuel(limits.fuel);
+    let ticks = limits
+        .timeout_ms
+        .div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1))
+        .max(1);
+    store.set_epoch_deadline(ticks);
+    store
+}
+
+fn classify(e: &wasmtime::Error, state: &CallState) -> FailureKind {
+    if state.memory_hit {
+        return FailureKind::OutOfMemory;
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => FailureKind::Timeout,
+        Some(Trap::OutOfFuel) => FailureKind::OutOfFuel,
+        Some(_) => FailureKind::Trap,
+        // Errors that are not traps come from lifting the answer: a string out of bounds or
+        // not UTF-8, a bad discriminant.
+        None => FailureKind::MalformedAnswer,
+    }
+}
+
+/// Compiles (or takes from the cache) one plugin, checks that it imports nothing and implements
+/// the world, and instantiates it once so a broken start function fails at load.
+fn load_plugin(
+    engine: &Engine,
+    limits: &PluginLimits,
+    config: &PluginConfig,
+) -> Result<Plugin, LoadError> {
+    let fail = |reason: String| LoadError {
+        name: config.name.clone(),
+        path: config.path.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(&config.path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let component = Component::new(engine, &bytes).map_err(|e| {
+        fail(format!(
+            "not a valid WebAssembly component ({e:#}); build it with `wasm-tools component new`"
+        ))
+    })?;
+    let imports: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if !imports.is_empty() {
+        return Err(fail(format!(
+            "imports {}; plugins may import nothing (no WASI, files, network or clock)",
+            imports.join(", ")
+        )));
+    }
+    let linker: Linker<CallState> = Linker::new(engine);
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| fail(format!("cannot be instantiated: {e:#}")))?;
+    let pre = UrlPolicyPre::new(pre).map_err(|e| {
+        fail(format!(
+            "does not implement the world hookd:plugin/url-policy@0.1.0 ({e:#})"
+        ))
+    })?;
+    let mut store = new_store(engine, limits);
+    pre.instantiate(&mut store)
+        .map_err(|e| fail(format!("fails to start: {e:#}")))?;
+    Ok(Plugin {
+        name: config.name.clone(),
+        settings: config.settings.clone(),
+        on_error: config.on_error,
+        pre,
+    })
+}
+
+/// A one-plugin set for `hookd plugin check`.
+///
+/// # Errors
+/// As [`PluginHost::new`].
+pub fn single(
+    path: PathBuf,
+    settings: String,
+    limits: &PluginLimits,
+    cache_dir: &Path,
+) -> Result<PluginHost, LoadError> {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin".into());
+    PluginHost::new(
+        limits,
+        cache_dir,
+        &[PluginConfig {
+            name,
+            path,
+            settings,
+            on_error: OnError::Deny,
+        }],
+    )
+}

@@ -1,0 +1,103 @@
+//! URL-policy plugin fixtures, written in WebAssembly text and compiled by the `wat` crate, so the
+//! tests need no wasm toolchain. Each is a component implementing hookd:plugin/url-policy (or,
+//! for the load tests, deliberately not).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+/// A url-policy component whose core `check` runs `on_boom` when the endpoint name is 4 bytes
+/// long ("boom") and otherwise allows. `on_boom` must leave an i32 (the answer's address) on the
+/// stack or never return. `pages` is the initial memory size.
+pub fn component(on_boom: &str, pages: u32, data: &str) -> String {
+    format!(
+        r#"(component
+  (core module $m
+    (memory (export "memory") {pages})
+    (global $heap (mut i32) (i32.const 1024))
+    {data}
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $heap))
+      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
+      (local.get $p))
+    ;; params: url ptr/len, name ptr/len, operation ptr/len, settings ptr/len
+    (func (export "check") (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+      (if (result i32) (i32.eq (local.get 3) (i32.const 4))
+        (then {on_boom})
+        (else
+          ;; result<_, string>: discriminant 0 (ok) at address 16
+          (i32.store8 (i32.const 16) (i32.const 0))
+          (i32.const 16)))))
+  (core instance $i (instantiate $m))
+  (func (export "check")
+    (param "url" string) (param "name" string) (param "operation" string) (param "settings" string)
+    (result (result (error string)))
+    (canon lift (core func $i "check") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc")))))"#
+    )
+}
+
+/// Answers err(reason) for "boom": the reason is `len` bytes at address 256.
+fn deny_with(len: usize) -> String {
+    format!(
+        "(i32.store8 (i32.const 16) (i32.const 1)) (i32.store (i32.const 20) (i32.const 256)) (i32.store (i32.const 24) (i32.const {len})) (i32.const 16)"
+    )
+}
+
+/// Every fixture by name, as WAT.
+pub fn fixture(name: &str) -> String {
+    match name {
+        "allow" => component("(i32.const 16) (i32.store8 (i32.const 16) (i32.const 0))", 1, ""),
+        "deny" => component(
+            &deny_with(20),
+            1,
+            r#"(data (i32.const 256) "boom is not allowed!")"#,
+        ),
+        "loop" => component("(loop $l (br $l)) (unreachable)", 1, ""),
+        "memory-bomb" => component(
+            "(loop $l (drop (memory.grow (i32.const 16))) (br $l)) (unreachable)",
+            1,
+            "",
+        ),
+        "trap" => component("(unreachable)", 1, ""),
+        // A 3 MB deny reason: within the memory limit, far over the answer limit.
+        "oversized" => component(&deny_with(3_000_000), 48, ""),
+        // Points the reason past the end of memory.
+        "out-of-bounds" => component(
+            "(i32.store8 (i32.const 16) (i32.const 1)) (i32.store (i32.const 20) (i32.const 65000)) (i32.store (i32.const 24) (i32.const 100000)) (i32.const 16)",
+            1,
+            "",
+        ),
+        "wrong-world" => r#"(component
+  (core module $m (func (export "validate") (param i32 i32) (result i32) (i32.const 0)))
+  (core instance $i (instantiate $m))
+  (func (export "validate") (param "url" string) (result bool)
+    (canon lift (core func $i "validate"))))"#
+            .replace("(param \"url\" string)", "(param \"a\" u32) (param \"b\" u32)"),
+        "imports-wasi" => {
+            let base = component("(i32.const 16)", 1, "");
+            base.replacen(
+                "(component",
+                r#"(component
+  (import "wasi:random/random@0.2.0" (instance (export "get-random-u64" (func (result u64)))))"#,
+                1,
+            )
+        }
+        other => panic!("no fixture {other}"),
+    }
+}
+
+/// Compiles fixture `name` into `dir/name.wasm`.
+pub fn write_fixture(dir: &Path, name: &str) -> PathBuf {
+    let bytes = wat::parse_str(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// A `[[plugins]]` table for a fixture.
+pub fn plugin_toml(name: &str, path: &Path, on_error: &str) -> String {
+    format!(
+        "[[plugins]]\nname = \"{name}\"\npath = \"{}\"\non_error = \"{on_error}\"\n",
+        path.display()
+    )
+}

@@ -1,0 +1,233 @@
+//! URL-policy plugins over HTTP: deny, every way a hostile plugin can fail, load-time refusals,
+//! and reloads.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::plugins::{plugin_toml, write_fixture};
+use common::{TestServer, ENDPOINTS};
+use hyper::StatusCode;
+use serde_json::json;
+
+fn body(name: &str) -> serde_json::Value {
+    json!({"name": name, "url": "https://hooks.example.com/in", "signingEnabled": true, "signingSecret": ""})
+}
+
+#[tokio::test]
+async fn first_deny_wins_and_names_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let allow = write_fixture(dir.path(), "allow");
+    let deny = write_fixture(dir.path(), "deny");
+    let extra = format!(
+        "{}{}",
+        plugin_toml("first", &allow, "deny"),
+        plugin_toml("policy", &deny, "deny")
+    );
+    let s = TestServer::start_with(&extra).await;
+
+    let r = s.req("POST", ENDPOINTS).json(&body("boom")).send().await;
+    assert_eq!(r.error_fields(), ["url"]);
+    let msg = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(msg, "is denied by plugin 'policy': boom is not allowed!");
+
+    let r = s.req("POST", ENDPOINTS).json(&body("normal")).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+
+    // Updates run the plugins only when they change the URL (with the endpoint's name).
+    let path = format!("{ENDPOINTS}/{id}");
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"name": "boom"}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"url": "https://elsewhere.example.com/"}))
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["url"]);
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"url": "https://elsewhere.example.com/", "name": "accepted"}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Built-in rules still come first.
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"url": "http://127.0.0.1/"}))
+        .send()
+        .await;
+    assert!(r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("loopback"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_plugins_fail_closed_and_the_server_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fixture, limits, kind) in [
+        ("loop", "timeout_ms = 50\nfuel = 1000000000000", "timeout"),
+        ("loop", "timeout_ms = 5000\nfuel = 100000", "out of fuel"),
+        ("memory-bomb", "memory_bytes = 4194304", "out of memory"),
+        ("trap", "", "trap"),
+        ("oversized", "memory_bytes = 4194304", "malformed answer"),
+        ("out-of-bounds", "", "malformed answer"),
+    ] {
+        let path = write_fixture(dir.path(), fixture);
+        let extra = format!(
+            "[plugin_limits]\n{limits}\n{}",
+            plugin_toml("hostile", &path, "deny")
+        );
+        let s = TestServer::start_with(&extra).await;
+        let started = Instant::now();
+        let r = s.req("POST", ENDPOINTS).json(&body("boom")).send().await;
+        let took = started.elapsed();
+        let p = r.problem(503);
+        let detail = p["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("'hostile'") && detail.contains(kind),
+            "{fixture}: {detail}"
+        );
+        assert!(took < Duration::from_secs(3), "{fixture} took {took:?}");
+        // The same plugin, the next request: fine.
+        let r = s.req("POST", ENDPOINTS).json(&body("normal")).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{fixture}: {}", r.text());
+        assert_eq!(s.req("GET", "/healthz").send().await.status, StatusCode::OK);
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn on_error_allow_skips_a_failing_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_fixture(dir.path(), "trap");
+    let s = TestServer::start_with(&plugin_toml("lenient", &path, "allow")).await;
+    let r = s.req("POST", ENDPOINTS).json(&body("boom")).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn broken_plugins_are_refused_at_load_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all").unwrap();
+    for (path, expect) in [
+        (
+            write_fixture(dir.path(), "wrong-world"),
+            "does not implement the world hookd:plugin/url-policy@0.1.0",
+        ),
+        (
+            write_fixture(dir.path(), "imports-wasi"),
+            "imports wasi:random/random@0.2.0",
+        ),
+        (junk, "not a valid WebAssembly component"),
+        (dir.path().join("missing.wasm"), "cannot read"),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let config = common::config(data.path(), &plugin_toml("broken", &path, "deny"));
+        let err = hookd::app::start(config)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("plugin 'broken'"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains(expect), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn reload_swaps_the_set_or_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let deny = write_fixture(dir.path(), "deny");
+    let wrong = write_fixture(dir.path(), "wrong-world");
+    let s = TestServer::start().await;
+    assert_eq!(
+        s.req("POST", ENDPOINTS)
+            .json(&body("boom"))
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let file = dir.path().join("hookd.toml");
+    let base = format!("data_dir = \"{}\"\n", s.dir.path().display());
+    std::fs::write(
+        &file,
+        format!("{base}{}", plugin_toml("policy", &deny, "deny")),
+    )
+    .unwrap();
+    assert_eq!(s.app.reload_plugins(Some(&file)).unwrap(), ["policy"]);
+    s.req("POST", ENDPOINTS)
+        .json(&body("boom"))
+        .send()
+        .await
+        .error_fields();
+
+    std::fs::write(
+        &file,
+        format!("{base}{}", plugin_toml("bad", &wrong, "deny")),
+    )
+    .unwrap();
+    let err = s.app.reload_plugins(Some(&file)).unwrap_err();
+    assert!(err.contains("plugin 'bad'"), "{err}");
+    s.req("POST", ENDPOINTS)
+        .json(&body("boom"))
+        .send()
+        .await
+        .error_fields();
+
+    std::fs::write(&file, &base).unwrap();
+    assert!(s.app.reload_plugins(Some(&file)).unwrap().is_empty());
+    assert_eq!(
+        s.req("POST", ENDPOINTS)
+            .json(&body("boom"))
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let deny = write_fixture(dir.path(), "deny");
+    let s = TestServer::start_with(&plugin_toml("policy", &deny, "deny")).await;
+    let cache = s.dir.path().join("plugin-cache");
+    let count = |p: &std::path::Path| walk(p);
+    assert!(
+        count(&cache) > 0,
+        "the compiled plugin is in {}",
+        cache.display()
+    );
+    s.stop().await;
+}
+
+fn walk(p: &std::path::Path) -> usize {
+    std::fs::read_dir(p).map_or(0, |entries| {
+        entries
+            .map(|e| {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    walk(&path)
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
