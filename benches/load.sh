@@ -17,12 +17,22 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2;
 
 cargo build --release --quiet
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+trap 'stop_hookd; rm -rf "$work"' EXIT
 
-HOOKD_LISTEN=$ADDR HOOKD_DATA_DIR="$work/data" HOOKD_BOOTSTRAP_TOKEN=$TOKEN HOOKD_LOG=warn \
-    HOOKD_LIMITS__MAX_CONNECTIONS=4096 ./target/release/hookd serve >"$work/out" 2>"$work/err" &
-pid=$!
-for _ in $(seq 100); do curl -fs "http://$ADDR/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+# start_hookd [CONFIG_FILE]: a release hookd on $ADDR with the store in $work/data.
+start_hookd() {
+    HOOKD_LISTEN=$ADDR HOOKD_DATA_DIR="$work/data" HOOKD_BOOTSTRAP_TOKEN=$TOKEN HOOKD_LOG=warn \
+        HOOKD_LIMITS__MAX_CONNECTIONS=4096 ./target/release/hookd serve ${1:+--config "$1"} \
+        >"$work/out" 2>"$work/err" &
+    pid=$!
+    for _ in $(seq 100); do curl -fs "http://$ADDR/readyz" >/dev/null 2>&1 && return; sleep 0.1; done
+    echo "hookd did not start:" >&2; cat "$work/err" >&2; exit 1
+}
+stop_hookd() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi
+}
+start_hookd
 
 cat >"$work/create.lua" <<LUA
 wrk.method = "POST"
@@ -62,6 +72,26 @@ for c in 1 16 64; do
     run "durable create" "$c" -s "$work/create.lua" "http://$ADDR/api/v1/alerting/webhook-endpoints"
 done
 run "GET endpoint by id" 64 -s "$work/auth.lua" "http://$ADDR/api/v1/alerting/webhook-endpoints/$id"
+rss=$(awk '/VmHWM/ {print $2 " " $3}' /proc/$pid/status)
+store=$(du -h "$work/data/hookd.redb" | cut -f1)
+
+# The same create with the two shipped plugins in front of it (built by plugins/build.sh).
+if [ -f plugins/host_allowlist.wasm ] && [ -f plugins/https_only.wasm ]; then
+    stop_hookd
+    cat >"$work/plugins.toml" <<TOML
+[[plugins]]
+name = "hosts"
+path = "$PWD/plugins/host_allowlist.wasm"
+settings = "hooks.slack.com, .pagerduty.com"
+[[plugins]]
+name = "https"
+path = "$PWD/plugins/https_only.wasm"
+TOML
+    start_hookd "$work/plugins.toml"
+    run "durable create, 2 plugins" 64 -s "$work/create.lua" "http://$ADDR/api/v1/alerting/webhook-endpoints"
+else
+    echo "(plugins not built: bash plugins/build.sh adds the create-with-2-plugins run)"
+fi
 echo
-echo "store file after the run: $(du -h "$work/data/hookd.redb" | cut -f1)"
-echo "peak RSS of hookd: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$pid/status)"
+echo "store file after the run: $store"
+echo "peak RSS of hookd (without plugins): $rss"

@@ -8,11 +8,15 @@
 //! value naming the plugin and the kind of failure; it never takes the server down.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Cache, CacheConfig, Engine, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Cache, CacheConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    ResourceLimiter, Store, Trap,
+};
 
 use crate::config::{OnError, PluginConfig, PluginLimits};
 use crate::parse::{plugin_answer, PluginVerdict};
@@ -26,6 +30,11 @@ wasmtime::component::bindgen!({
 const TICK: Duration = Duration::from_millis(1);
 /// Wasm stack a call may use.
 const MAX_WASM_STACK: usize = 512 * 1024;
+/// Plugin calls that may run at once; each holds one pooled instance slot.
+pub const CONCURRENT_CALLS: u32 = 64;
+/// Linear memory kept mapped between uses of a pool slot (reset with memset, not page faults).
+const KEEP_RESIDENT: usize = 256 * 1024;
+const WASM_PAGE: usize = 64 * 1024;
 
 /// Why a plugin call failed (as opposed to denying).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +86,7 @@ pub struct PluginHost {
     engine: Engine,
     limits: PluginLimits,
     current: RwLock<Arc<PluginSet>>,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// One loaded set of plugins, in configured order. Requests hold an `Arc` to the set they
@@ -85,7 +95,17 @@ pub struct PluginSet {
     engine: Engine,
     limits: PluginLimits,
     plugins: Vec<Plugin>,
+    /// Set once a call of this set ran long (see [`SLOW_FUEL`]): from then on callers run it on
+    /// the blocking pool instead of inline on the async runtime.
+    slow: AtomicBool,
 }
+
+/// A call that burns more fuel than this (about a millisecond of work), or runs into its deadline,
+/// moves its set to the blocking pool. Well-behaved plugins take microseconds and run inline,
+/// where a thread handoff would cost more than the check; a plugin that loops until its deadline
+/// blocks a runtime worker at most once. Fuel, unlike wall-clock time, does not count the time a
+/// busy machine kept the thread waiting.
+pub const SLOW_FUEL: u64 = 2_000_000;
 
 struct Plugin {
     name: String,
@@ -146,7 +166,7 @@ impl PluginHost {
         cache_dir: &Path,
         plugins: &[PluginConfig],
     ) -> Result<Self, LoadError> {
-        let engine = build_engine(cache_dir).map_err(|reason| LoadError {
+        let engine = build_engine(cache_dir, limits).map_err(|reason| LoadError {
             name: "(engine)".into(),
             path: cache_dir.display().to_string(),
             reason,
@@ -157,7 +177,13 @@ impl PluginHost {
             engine,
             limits: limits.clone(),
             current: RwLock::new(Arc::new(set)),
+            slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CALLS as usize)),
         })
+    }
+
+    /// Waits for one of the pooled instance slots; hold it across [`PluginSet::check`].
+    pub async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.clone().acquire_owned().await.ok()
     }
 
     /// The set new requests use.
@@ -182,13 +208,33 @@ impl PluginHost {
     }
 }
 
-fn build_engine(cache_dir: &Path) -> Result<Engine, String> {
+fn build_engine(cache_dir: &Path, limits: &PluginLimits) -> Result<Engine, String> {
+    let memory = limits.memory_bytes.div_ceil(WASM_PAGE) * WASM_PAGE;
+    // Pre-allocated instance slots: a call takes a warm slot instead of mapping fresh memory.
+    // Memories are reserved at exactly the limit, with explicit bounds checks.
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(CONCURRENT_CALLS)
+        .total_core_instances(CONCURRENT_CALLS * 8)
+        .total_memories(CONCURRENT_CALLS * 2)
+        .total_tables(CONCURRENT_CALLS * 8)
+        .max_memory_size(memory)
+        .linear_memory_keep_resident(KEEP_RESIDENT.min(memory))
+        .table_keep_resident(16 * 1024);
     let mut config = wasmtime::Config::new();
     config
         .wasm_component_model(true)
         .consume_fuel(true)
         .epoch_interruption(true)
-        .max_wasm_stack(MAX_WASM_STACK);
+        .max_wasm_stack(MAX_WASM_STACK)
+        .memory_reservation(memory as u64)
+        // No guard pages and no signal-based traps: bounds are checked explicitly, so a pool slot
+        // is never re-protected with mprotect (a TLB shootdown on every core) between calls.
+        .signals_based_traps(false)
+        .memory_guard_size(0)
+        .memory_reservation_for_growth(0)
+        // Copy data segments in rather than map an image: no mmap (and TLB shootdown) per call.
+        .memory_init_cow(false)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     std::fs::create_dir_all(cache_dir).map_err(|e| format!("cache directory: {e}"))?;
     let mut cache_config = CacheConfig::new();
     cache_config.with_directory(cache_dir);
@@ -226,7 +272,13 @@ impl PluginSet {
             engine: engine.clone(),
             limits: limits.clone(),
             plugins,
+            slow: AtomicBool::new(false),
         })
+    }
+
+    /// Whether this set should be run off the async runtime (see [`OFFLOAD_AFTER`]).
+    pub fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {

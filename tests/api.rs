@@ -754,15 +754,24 @@ async fn no_plaintext_secret_or_token_in_the_data_directory() {
     s.stop().await;
 
     let mut files = 0;
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        files += 1;
-        for secret in &secrets {
-            let needle = secret.as_bytes();
-            assert!(
-                !bytes.windows(needle.len()).any(|w| w == needle),
-                "a plaintext secret is in the data directory"
-            );
+    let mut dirs = vec![dir.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            files += 1;
+            for secret in &secrets {
+                let needle = secret.as_bytes();
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "a plaintext secret is in {}",
+                    path.display()
+                );
+            }
         }
     }
     assert!(files >= 2, "store and key file were checked");

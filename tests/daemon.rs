@@ -332,3 +332,87 @@ fn help_and_version() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("serve"));
 }
+
+#[path = "common/plugins.rs"]
+mod fixtures;
+
+#[test]
+fn sighup_reloads_plugins_and_keeps_them_when_the_new_set_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let deny = fixtures::write_fixture(dir.path(), "deny");
+    let wrong = fixtures::write_fixture(dir.path(), "wrong-world");
+    let file = dir.path().join("hookd.toml");
+    std::fs::write(&file, fixtures::plugin_toml("policy", &deny, "deny")).unwrap();
+    let token = "sighup-token-0123456789";
+    let mut cmd = serve(dir.path());
+    cmd.arg("--config")
+        .arg(&file)
+        .env("HOOKD_BOOTSTRAP_TOKEN", token);
+    let mut d = Daemon::start(cmd);
+    let boom = json!({"name": "boom", "url": "https://a.example.com/", "signingEnabled": true, "signingSecret": ""});
+    assert_eq!(d.request("POST", ENDPOINTS, token, Some(&boom)).0, 422);
+
+    let hup = |d: &Daemon| {
+        assert!(Command::new("kill")
+            .args(["-HUP", &d.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let wait_log = |d: &mut Daemon, needle: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = d.stderr_rx.recv_timeout(left).expect(needle);
+            let found = line.contains(needle);
+            d.stderr_lines.push(line);
+            if found {
+                return;
+            }
+        }
+    };
+
+    // A broken set is refused; the old one stays.
+    std::fs::write(&file, fixtures::plugin_toml("bad", &wrong, "deny")).unwrap();
+    hup(&d);
+    wait_log(&mut d, "plugin reload refused");
+    assert_eq!(d.request("POST", ENDPOINTS, token, Some(&boom)).0, 422);
+
+    // A good set replaces it.
+    std::fs::write(&file, "").unwrap();
+    hup(&d);
+    wait_log(&mut d, "plugins reloaded");
+    assert_eq!(d.request("POST", ENDPOINTS, token, Some(&boom)).0, 200);
+    let (code, _, _) = d.terminate();
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn plugin_check_prints_the_verdict_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let deny = fixtures::write_fixture(dir.path(), "deny");
+    let run = |name: &str| {
+        hookd(dir.path())
+            .args(["plugin", "check"])
+            .arg(&deny)
+            .args(["https://a.example.com/", "--name", name])
+            .output()
+            .unwrap()
+    };
+    let out = run("boom");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("check: "));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deny: boom is not allowed!"));
+    let out = run("normal");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("allow"));
+    let wrong = fixtures::write_fixture(dir.path(), "imports-wasi");
+    let out = hookd(dir.path())
+        .args(["plugin", "check"])
+        .arg(&wrong)
+        .arg("https://a.example.com/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("imports wasi:random"));
+}

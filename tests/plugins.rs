@@ -231,3 +231,65 @@ fn walk(p: &std::path::Path) -> usize {
             .sum()
     })
 }
+
+/// The plugins shipped in `plugins/`, once built by `bash plugins/build.sh` (CI builds them and
+/// sets HOOKD_REQUIRE_BUILT_PLUGINS, so there this test cannot be skipped).
+#[tokio::test]
+async fn the_shipped_plugins_enforce_their_policies() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    let (hosts, https) = (
+        root.join("host_allowlist.wasm"),
+        root.join("https_only.wasm"),
+    );
+    if !hosts.exists() || !https.exists() {
+        assert!(
+            std::env::var_os("HOOKD_REQUIRE_BUILT_PLUGINS").is_none(),
+            "the plugins are not built: run `bash plugins/build.sh`"
+        );
+        eprintln!("skipped: build the plugins with `bash plugins/build.sh` to run this test");
+        return;
+    }
+    let extra = format!(
+        "[[plugins]]\nname = \"hosts\"\npath = \"{}\"\nsettings = \"hooks.slack.com, .pagerduty.com, alerts.example.net\"\n\
+         [[plugins]]\nname = \"https\"\npath = \"{}\"\n",
+        hosts.display(),
+        https.display()
+    );
+    let s = TestServer::start_with(&extra).await;
+    let create = |url: &str| {
+        s.req("POST", ENDPOINTS)
+            .json(&json!({"name": "n", "url": url, "signingEnabled": true, "signingSecret": ""}))
+    };
+    for url in [
+        "https://hooks.slack.com/services/T00/B00/xxx",
+        "https://events.pagerduty.com/v2/enqueue",
+    ] {
+        let r = create(url).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text());
+    }
+    for (url, plugin, why) in [
+        (
+            "https://evil.example.com/",
+            "hosts",
+            "not on the allow-list",
+        ),
+        (
+            "https://hooks.slack.com.evil.io/",
+            "hosts",
+            "not on the allow-list",
+        ),
+        ("http://alerts.example.net/hook", "https", "only https"),
+    ] {
+        let r = create(url).send().await;
+        assert_eq!(r.error_fields(), ["url"], "{url}");
+        let msg = r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            msg.contains(&format!("plugin '{plugin}'")) && msg.contains(why),
+            "{url}: {msg}"
+        );
+    }
+    s.stop().await;
+}

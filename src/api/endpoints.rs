@@ -15,7 +15,8 @@ use crate::secrets::SigningSecret;
 use crate::store::StoreError;
 use crate::time::now_ms;
 
-/// Runs the URL-policy plugins (off the async runtime; they are bounded but blocking).
+/// Runs the URL-policy plugins: inline while they are fast, on the blocking pool once they
+/// have shown they can be slow (see `plugins::SLOW_FUEL`).
 async fn check_plugins(
     app: &App,
     url: &str,
@@ -26,13 +27,23 @@ async fn check_plugins(
     if set.is_empty() {
         return Ok(());
     }
-    let (url, name) = (url.to_owned(), name.to_owned());
-    let outcome = tokio::task::spawn_blocking(move || set.check(&url, &name, operation))
+    let slot = app.plugins.slot().await;
+    let outcome = if set.is_slow() {
+        let (url, name) = (url.to_owned(), name.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let outcome = set.check(&url, &name, operation);
+            drop(slot);
+            outcome
+        })
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "plugin task failed");
             ApiError::Internal
-        })?;
+        })?
+    } else {
+        // Microseconds, bounded by the plugin deadline: cheaper inline than a thread handoff.
+        set.check(url, name, operation)
+    };
     match outcome {
         Ok(()) => Ok(()),
         Err(Rejection::Denied { plugin, reason }) => Err(ApiError::field(

@@ -1,0 +1,79 @@
+//! Plugin cost: one check (fresh instance + call) and plugin load (compile, and from the cache).
+//!
+//! `cargo bench --bench plugins`. Uses the real `plugins/host_allowlist.wasm` when it has been
+//! built (`bash plugins/build.sh`), else the allow fixture from the tests. After criterion's
+//! figures it prints p50/p99 of 20,000 single checks.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../tests/common/plugins.rs"]
+mod fixtures;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hookd::config::{Config, PluginConfig};
+use hookd::plugins::PluginHost;
+
+fn plugin(dir: &std::path::Path) -> (PathBuf, &'static str) {
+    let real = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins/host_allowlist.wasm");
+    if real.exists() {
+        (real, "host_allowlist.wasm")
+    } else {
+        (fixtures::write_fixture(dir, "allow"), "allow fixture")
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, label) = plugin(dir.path());
+    let limits = Config::from_toml_str("").unwrap().plugin_limits;
+    let spec = vec![PluginConfig {
+        name: "bench".into(),
+        path: path.clone(),
+        settings: "hooks.slack.com, .pagerduty.com".into(),
+        on_error: hookd::config::OnError::Deny,
+    }];
+    let cache = dir.path().join("cache");
+    let host = PluginHost::new(&limits, &cache, &spec).unwrap();
+    let set = host.current();
+    let url = "https://hooks.slack.com/services/T00/B00/xxx";
+    set.check(url, "Slack Webhook", "create").unwrap();
+
+    c.bench_function(&format!("plugin check ({label})"), |b| {
+        b.iter(|| set.check(url, "Slack Webhook", "create").unwrap());
+    });
+    c.bench_function(&format!("plugin load, cached ({label})"), |b| {
+        b.iter(|| PluginHost::new(&limits, &cache, &spec).unwrap());
+    });
+    let mut n = 0;
+    c.bench_function(&format!("plugin load, compiling ({label})"), |b| {
+        b.iter(|| {
+            n += 1;
+            PluginHost::new(&limits, &dir.path().join(format!("cold{n}")), &spec).unwrap()
+        });
+    });
+
+    let mut samples: Vec<u128> = (0..20_000)
+        .map(|_| {
+            let t = Instant::now();
+            set.check(url, "Slack Webhook", "create").unwrap();
+            t.elapsed().as_nanos()
+        })
+        .collect();
+    samples.sort_unstable();
+    let pct = |p: usize| samples[samples.len() * p / 100] as f64 / 1000.0;
+    println!(
+        "plugin check ({label}), 20000 calls: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        pct(50),
+        pct(99),
+        *samples.last().unwrap() as f64 / 1000.0
+    );
+}
+
+criterion_group! {
+    name = plugin_benches;
+    config = Criterion::default().sample_size(30);
+    targets = benches
+}
+criterion_main!(plugin_benches);
