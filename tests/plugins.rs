@@ -233,7 +233,7 @@ fn walk(p: &std::path::Path) -> usize {
 }
 
 /// The plugins shipped in `plugins/`, once built by `bash plugins/build.sh` (CI builds them and
-/// sets HOOKD_REQUIRE_BUILT_PLUGINS, so there this test cannot be skipped).
+/// sets REQUIRE_BUILT_PLUGINS, so there this test cannot be skipped).
 #[tokio::test]
 async fn the_shipped_plugins_enforce_their_policies() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
@@ -243,7 +243,7 @@ async fn the_shipped_plugins_enforce_their_policies() {
     );
     if !hosts.exists() || !https.exists() {
         assert!(
-            std::env::var_os("HOOKD_REQUIRE_BUILT_PLUGINS").is_none(),
+            std::env::var_os("REQUIRE_BUILT_PLUGINS").is_none(),
             "the plugins are not built: run `bash plugins/build.sh`"
         );
         eprintln!("skipped: build the plugins with `bash plugins/build.sh` to run this test");
