@@ -300,8 +300,12 @@ pub fn is_json_content_type(value: Option<&[u8]>) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Caps a client-chosen name before it is echoed in an error.
+/// A client-chosen name as an error's `field`: capped in length, and never empty (a client
+/// cannot act on an empty field name).
 fn echo(name: &str) -> String {
+    if name.is_empty() {
+        return "(empty name)".into();
+    }
     name.chars().take(MAX_ECHOED_FIELD).collect()
 }
 
@@ -569,6 +573,25 @@ mod tests {
             );
         }
         assert!(bearer_token(None).is_err());
+    }
+
+    /// Found by the create_body, list_query and body fuzz targets: an empty key was echoed as
+    /// an empty field name.
+    #[test]
+    fn empty_names_are_named() {
+        let p = UrlPolicy::default();
+        assert_eq!(
+            fields(update_endpoint(br#"{"":1}"#, &p).unwrap_err()),
+            ["(empty name)"]
+        );
+        let l = PageLimits {
+            default: 50,
+            max: 200,
+        };
+        assert_eq!(
+            fields(list_query(Some("=1"), "wh-", l).unwrap_err()),
+            ["(empty name)"]
+        );
     }
 
     #[test]

@@ -1,0 +1,19 @@
+//! The `Authorization` header value.
+#![no_main]
+
+use hookd::parse::bearer_token;
+use libfuzzer_sys::fuzz_target;
+
+include!("check.rs");
+
+fuzz_target!(|data: &[u8]| {
+    match bearer_token(Some(data)) {
+        Ok(token) => {
+            assert!(!token.is_empty() && token.len() <= 512);
+            assert!(token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)));
+        }
+        Err(e) => assert_eq!(e.status(), 401),
+    }
+});

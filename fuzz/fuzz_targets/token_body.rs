@@ -1,0 +1,21 @@
+//! The token creation body.
+#![no_main]
+
+use hookd::parse::create_token;
+use libfuzzer_sys::fuzz_target;
+
+include!("check.rs");
+
+fuzz_target!(|data: &[u8]| {
+    match create_token(data) {
+        Ok(t) => {
+            assert_valid_name(&t.name);
+            assert!(!t.scopes.is_empty());
+            assert!(
+                t.scopes.windows(2).all(|w| w[0] < w[1]),
+                "scopes sorted and unique"
+            );
+        }
+        Err(e) => assert_client_error(&e),
+    }
+});

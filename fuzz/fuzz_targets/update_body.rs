@@ -1,0 +1,24 @@
+//! The PATCH body.
+#![no_main]
+
+use hookd::parse::update_endpoint;
+use hookd::url_policy::UrlPolicy;
+use libfuzzer_sys::fuzz_target;
+
+include!("check.rs");
+
+fuzz_target!(|data: &[u8]| {
+    let policy = UrlPolicy::default();
+    match update_endpoint(data, &policy) {
+        Ok(patch) => {
+            assert!(patch.name.is_some() || patch.url.is_some() || patch.signing_enabled.is_some());
+            if let Some(name) = &patch.name {
+                assert_valid_name(name);
+            }
+            if let Some(url) = &patch.url {
+                assert_valid_url(url, &policy);
+            }
+        }
+        Err(e) => assert_client_error(&e),
+    }
+});
