@@ -36,6 +36,8 @@ pub struct App {
     pub rng: SystemRandom,
     /// URL-policy plugins; the set is swapped whole on reload.
     pub plugins: PluginHost,
+    /// Signed delivery: configuration, the egress client, the dispatcher's wake-up.
+    pub delivery: crate::delivery::Delivery,
 }
 
 /// What [`start`] produced.
@@ -61,6 +63,8 @@ pub enum StartupError {
     Secret(#[from] SecretError),
     #[error("{0}")]
     Plugin(#[from] LoadError),
+    #[error("{0}")]
+    Delivery(#[from] crate::delivery::client::ClientError),
 }
 
 impl App {
@@ -162,6 +166,11 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         tracing::info!(plugins = ?names, "URL-policy plugins loaded");
     }
     let policy = config.url_policy();
+    let delivery = crate::delivery::Delivery {
+        egress: crate::delivery::client::Egress::new(&config.delivery, policy.clone())?,
+        config: config.delivery.clone(),
+        wake: tokio::sync::Notify::new(),
+    };
     let page_limits = config.page_limits();
     Ok(Started {
         app: App {
@@ -172,6 +181,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             page_limits,
             rng,
             plugins,
+            delivery,
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })

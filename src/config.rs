@@ -46,6 +46,37 @@ pub struct Config {
     pub store: StoreConfig,
     pub plugin_limits: PluginLimits,
     pub plugins: Vec<PluginConfig>,
+    pub delivery: DeliveryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub max_in_flight: usize,
+    pub per_endpoint: usize,
+    pub connect_timeout_ms: u64,
+    pub timeout_ms: u64,
+    pub retry_schedule_secs: Vec<u64>,
+    pub jitter_percent: u32,
+    pub max_retry_after_secs: u64,
+    pub disable_after_secs: u64,
+    pub response_body_bytes: usize,
+    pub poll_interval_ms: u64,
+    pub ca_bundle: PathBuf,
+    pub hosts: std::collections::BTreeMap<String, IpValue>,
+}
+
+/// An IP address read from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct IpValue(pub std::net::IpAddr);
+
+impl<'de> Deserialize<'de> for IpValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map(IpValue)
+            .map_err(|_| serde::de::Error::custom(format!("'{s}' is not an IP address")))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -290,6 +321,43 @@ impl Config {
                 "must be at most 65536 bytes",
             );
         }
+        let d = &self.delivery;
+        check(
+            (1..=100_000).contains(&d.max_in_flight),
+            "delivery.max_in_flight",
+            "must be from 1 to 100000",
+        );
+        check(
+            (1..=d.max_in_flight).contains(&d.per_endpoint),
+            "delivery.per_endpoint",
+            "must be from 1 to delivery.max_in_flight",
+        );
+        check(
+            (1..=600_000).contains(&d.connect_timeout_ms) && (1..=600_000).contains(&d.timeout_ms),
+            "delivery.connect_timeout_ms / delivery.timeout_ms",
+            "must be from 1 to 600000",
+        );
+        check(
+            d.retry_schedule_secs.len() <= 100
+                && d.retry_schedule_secs.iter().all(|s| *s <= 30 * 86_400),
+            "delivery.retry_schedule_secs",
+            "must have at most 100 waits of at most 2592000 s each",
+        );
+        check(
+            d.jitter_percent <= 100,
+            "delivery.jitter_percent",
+            "must be from 0 to 100",
+        );
+        check(
+            d.response_body_bytes <= 1 << 20,
+            "delivery.response_body_bytes",
+            "must be at most 1048576",
+        );
+        check(
+            (10..=60_000).contains(&d.poll_interval_ms),
+            "delivery.poll_interval_ms",
+            "must be from 10 to 60000",
+        );
         if let Some(token) = self.bootstrap_token.as_ref().and_then(Redacted::expose) {
             check(
                 crate::parse::bearer_token(Some(format!("Bearer {token}").as_bytes())).is_ok()

@@ -8,7 +8,10 @@
 //! - [`parse`]: pure request parsing and validation (bodies, query strings, `Authorization`).
 //! - [`url_policy`]: the built-in URL rules (scheme, user-info, length, denied address ranges).
 //! - [`secrets`]: ring: signing secrets, API tokens, AES-256-GCM sealing, webhook signatures.
-//! - [`store`]: the only module that knows redb: typed methods, one group-committing writer.
+//! - [`store`]: the only module that knows redb: typed methods, one group-committing writer,
+//!   the delivery outbox and attempt log.
+//! - [`delivery`]: the dispatcher: signed sends, retries, egress guard, attempt recording.
+//! - [`plugins`]: the wasmtime host for URL-policy plugins.
 //! - [`app`]: startup: data directory, master key, store, the bootstrap admin token.
 //! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment.
 //! - [`error`]: the one error type, rendered as `application/problem+json`.
@@ -31,6 +34,8 @@ pub mod url_policy;
 pub mod api;
 #[cfg(feature = "server")]
 pub mod app;
+#[cfg(feature = "server")]
+pub mod delivery;
 #[cfg(feature = "server")]
 pub mod logging;
 #[cfg(feature = "server")]

@@ -90,9 +90,16 @@ pub struct Endpoint {
     pub previous_secrets: Vec<SealedSecret>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Set by delivery (410 Gone, or failing for `delivery.disable_after_secs`) or by PATCH;
+    /// a disabled endpoint gets no new messages.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Start of the current run of failed deliveries; cleared by a success.
+    #[serde(default)]
+    pub failing_since_ms: Option<i64>,
 }
 
-/// The API view of an endpoint: the seed's seven fields.
+/// The API view of an endpoint: the seed's seven fields, then `disabled`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView<'a> {
@@ -103,6 +110,7 @@ pub struct EndpointView<'a> {
     pub signing_secret_masked: &'a str,
     pub created_at: String,
     pub updated_at: String,
+    pub disabled: bool,
 }
 
 impl Endpoint {
@@ -115,6 +123,7 @@ impl Endpoint {
             signing_secret_masked: &self.secret.mask,
             created_at: rfc3339(self.created_at_ms),
             updated_at: rfc3339(self.updated_at_ms),
+            disabled: self.disabled,
         }
     }
 }
@@ -125,6 +134,8 @@ pub struct EndpointPatch {
     pub name: Option<String>,
     pub url: Option<String>,
     pub signing_enabled: Option<bool>,
+    /// `Some(false)` re-enables an endpoint that delivery disabled.
+    pub disabled: Option<bool>,
 }
 
 /// An API token. Only the SHA-256 of its plaintext is ever stored.
@@ -162,6 +173,109 @@ impl Token {
             name: &self.name,
             scopes: &self.scopes,
             created_at: rfc3339(self.created_at_ms),
+        }
+    }
+}
+
+/// An accepted alert: one message, delivered to every endpoint enabled when it was accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `msg_` + a time-ordered id; sent as `webhook-id`.
+    pub id: String,
+    pub event_type: String,
+    /// The alert's payload as JSON text; delivered as the body's `data`.
+    pub data: String,
+    pub created_at_ms: i64,
+}
+
+/// Where one message stands with one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its next attempt at `next_attempt_ms`.
+    Pending,
+    /// Gave up after the retry schedule (or the endpoint was disabled); can be resent.
+    Failed,
+}
+
+/// One message on its way to one endpoint: the durable outbox entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub message_id: String,
+    pub endpoint_id: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub state: DeliveryState,
+    pub next_attempt_ms: i64,
+}
+
+impl Delivery {
+    /// The outbox key: message id, then endpoint id.
+    pub fn key(message_id: &str, endpoint_id: &str) -> String {
+        format!("{message_id}/{endpoint_id}")
+    }
+}
+
+/// What became of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Succeeded,
+    /// Failed; another attempt is scheduled.
+    Retrying,
+    /// Failed; no more attempts (schedule exhausted, 410, or endpoint disabled).
+    Failed,
+}
+
+/// One delivery attempt, as the attempt log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub id: String,
+    pub endpoint_id: String,
+    pub message_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub at_ms: i64,
+    pub duration_ms: u64,
+    pub status_code: Option<u16>,
+    /// Why there is no status code, or what was wrong with it: `timeout`, `connect`,
+    /// `egress_denied`, `tls`, `redirect`, ...
+    pub error: Option<String>,
+    /// The start of the response body (at most `delivery.response_body_bytes`).
+    pub response_body: String,
+    pub outcome: AttemptOutcome,
+    pub next_attempt_ms: Option<i64>,
+}
+
+/// The API view of an attempt.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView<'a> {
+    pub id: &'a str,
+    pub message_id: &'a str,
+    pub attempt: u32,
+    pub timestamp: String,
+    pub status_code: Option<u16>,
+    pub error: Option<&'a str>,
+    pub duration_ms: u64,
+    pub response_body: &'a str,
+    pub outcome: AttemptOutcome,
+    pub next_attempt_at: Option<String>,
+}
+
+impl Attempt {
+    pub fn view(&self) -> AttemptView<'_> {
+        AttemptView {
+            id: &self.id,
+            message_id: &self.message_id,
+            attempt: self.attempt,
+            timestamp: rfc3339(self.at_ms),
+            status_code: self.status_code,
+            error: self.error.as_deref(),
+            duration_ms: self.duration_ms,
+            response_body: &self.response_body,
+            outcome: self.outcome,
+            next_attempt_at: self.next_attempt_ms.map(rfc3339),
         }
     }
 }

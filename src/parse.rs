@@ -133,21 +133,22 @@ pub fn create_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<CreateEndpoint
     }
 }
 
-/// Parses a PATCH body: any of `name`, `url`, `signingEnabled`, at least one.
+/// Parses a PATCH body: any of `name`, `url`, `signingEnabled`, `disabled`, at least one.
 ///
 /// # Errors
 /// As [`create_endpoint`]; an empty object is a 422 on `body`.
 pub fn update_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<EndpointPatch, ApiError> {
-    let mut f = Fields::object(body, &["name", "url", "signingEnabled"])?;
+    let mut f = Fields::object(body, &["name", "url", "signingEnabled", "disabled"])?;
     let patch = EndpointPatch {
         name: f.name("name", false),
         url: f.url("url", policy, false),
         signing_enabled: f.bool("signingEnabled", false),
+        disabled: f.bool("disabled", false),
     };
     if f.map.is_empty() {
         f.errors.push(FieldError::new(
             "body",
-            "must set at least one of name, url, signingEnabled",
+            "must set at least one of name, url, signingEnabled, disabled",
         ));
     }
     f.finish()?;
@@ -282,6 +283,116 @@ pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, ApiError> {
         return Err(ApiError::Unauthorized("the bearer token is malformed"));
     }
     Ok(token)
+}
+
+/// An accepted alert, from either ingest route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub event_type: String,
+    /// The payload, as compact JSON text.
+    pub data: String,
+}
+
+/// Longest event type, in bytes.
+pub const MAX_EVENT_TYPE: usize = 100;
+
+/// Parses a native alert: `{"eventType": "alert.firing", "payload": {...}}`. The event type is
+/// 1-100 characters of `A-Z a-z 0-9 . _ : -`; the payload any JSON object.
+///
+/// # Errors
+/// 400 for malformed JSON, 422 naming each field at fault.
+pub fn native_alert(body: &[u8]) -> Result<Alert, ApiError> {
+    let mut f = Fields::object(body, &["eventType", "payload"])?;
+    let event_type = f.string("eventType", true).and_then(|t| {
+        let ok = (1..=MAX_EVENT_TYPE).contains(&t.len())
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        if !ok {
+            f.errors.push(FieldError::new(
+                "eventType",
+                "must be 1-100 characters of A-Z a-z 0-9 . _ : -",
+            ));
+        }
+        ok.then_some(t)
+    });
+    let data = f.take("payload", true).and_then(|v| {
+        if v.is_object() {
+            Some(v.to_string())
+        } else {
+            f.errors
+                .push(FieldError::new("payload", "must be a JSON object"));
+            None
+        }
+    });
+    f.finish()?;
+    match (event_type, data) {
+        (Some(event_type), Some(data)) => Ok(Alert { event_type, data }),
+        _ => Err(ApiError::Internal),
+    }
+}
+
+/// Parses an Alertmanager webhook payload (version "4", as Alertmanager sends it). The whole
+/// payload becomes the message data; the event type is `alertmanager.firing` or
+/// `alertmanager.resolved`. Fields other than `version`, `status` and `alerts` are passed
+/// through unchecked, so newer Alertmanagers keep working.
+///
+/// # Errors
+/// 400 for malformed JSON, 422 for a wrong version, status or alerts list.
+pub fn alertmanager_alert(body: &[u8]) -> Result<Alert, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let Value::Object(map) = &value else {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    };
+    let mut errors = Vec::new();
+    if map.get("version").and_then(Value::as_str) != Some("4") {
+        errors.push(FieldError::new(
+            "version",
+            "must be \"4\" (Alertmanager webhook format)",
+        ));
+    }
+    let status = map.get("status").and_then(Value::as_str);
+    if !matches!(status, Some("firing" | "resolved")) {
+        errors.push(FieldError::new(
+            "status",
+            "must be \"firing\" or \"resolved\"",
+        ));
+    }
+    if !map.get("alerts").is_some_and(Value::is_array) {
+        errors.push(FieldError::new("alerts", "must be an array"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(Alert {
+        event_type: format!("alertmanager.{}", status.unwrap_or("firing")),
+        data: value.to_string(),
+    })
+}
+
+/// The token from `Authorization: Bearer <token>` or, for senders that can only do basic auth
+/// (Alertmanager's `basic_auth`), `Authorization: Basic base64(user:token)`; the user is ignored.
+///
+/// # Errors
+/// 401 as [`bearer_token`], or for a malformed basic credential.
+pub fn bearer_or_basic(header: Option<&[u8]>) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    let basic = header.and_then(|h| {
+        let (scheme, rest) = h.split_at_checked(6)?;
+        scheme.eq_ignore_ascii_case(b"basic ").then_some(rest)
+    });
+    let Some(encoded) = basic else {
+        return bearer_token(header).map(str::to_owned);
+    };
+    let bad = || ApiError::Unauthorized("the basic credential is malformed");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim_ascii())
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (_, password) = text.split_once(':').ok_or_else(bad)?;
+    bearer_token(Some(format!("Bearer {password}").as_bytes()))
+        .map(str::to_owned)
+        .map_err(|_| bad())
 }
 
 /// Whether a `Content-Type` value is JSON (`application/json` or `application/*+json`, any
@@ -592,6 +703,41 @@ mod tests {
             fields(list_query(Some("=1"), "wh-", l).unwrap_err()),
             ["(empty name)"]
         );
+    }
+
+    #[test]
+    fn alerts() {
+        let a = native_alert(br#"{"eventType":"alert.firing","payload":{"x":1}}"#).unwrap();
+        assert_eq!(
+            (a.event_type.as_str(), a.data.as_str()),
+            ("alert.firing", r#"{"x":1}"#)
+        );
+        assert_eq!(
+            fields(native_alert(br#"{"eventType":"a b","payload":[]}"#).unwrap_err()),
+            ["eventType", "payload"]
+        );
+        let am =
+            br#"{"version":"4","status":"resolved","receiver":"r","alerts":[],"groupKey":"{}:{}"}"#;
+        assert_eq!(
+            alertmanager_alert(am).unwrap().event_type,
+            "alertmanager.resolved"
+        );
+        assert_eq!(
+            fields(alertmanager_alert(br#"{"version":"3","status":"x"}"#).unwrap_err()),
+            ["version", "status", "alerts"]
+        );
+    }
+
+    #[test]
+    fn basic_auth_carries_the_token() {
+        // base64("alertmanager:hkd_abc")
+        assert_eq!(
+            bearer_or_basic(Some(b"Basic YWxlcnRtYW5hZ2VyOmhrZF9hYmM=")).unwrap(),
+            "hkd_abc"
+        );
+        assert_eq!(bearer_or_basic(Some(b"Bearer hkd_abc")).unwrap(), "hkd_abc");
+        assert!(bearer_or_basic(Some(b"Basic !!!")).is_err());
+        assert!(bearer_or_basic(Some(b"Basic bm9jb2xvbg==")).is_err());
     }
 
     #[test]

@@ -18,10 +18,16 @@ pub enum Operation {
     CreateToken,
     ListTokens,
     RevokeToken(String),
+    IngestAlert,
+    IngestAlertmanager,
+    ListAttempts(String),
+    TestEndpoint(String),
+    ResendMessage(String),
 }
 
 const ENDPOINTS: &str = "/api/v1/alerting/webhook-endpoints";
 const TOKENS: &str = "/api/v1/tokens";
+const MESSAGES: &str = "/api/v1/alerting/messages";
 /// Longest id segment looked up; anything longer cannot exist.
 const MAX_ID_LEN: usize = 64;
 
@@ -54,6 +60,8 @@ pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
                 &[("GET", O::ListTokens), ("POST", O::CreateToken)],
             )
         }
+        "/api/v1/alerting/alerts" => return pick("POST", &[("POST", O::IngestAlert)]),
+        "/api/v1/alerting/alertmanager" => return pick("POST", &[("POST", O::IngestAlertmanager)]),
         _ => {}
     }
     if let Some(rest) = path
@@ -72,6 +80,20 @@ pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
                 ],
             ),
             "rotate-secret" => pick("POST", &[("POST", O::RotateSecret(id))]),
+            "attempts" => pick("GET", &[("GET", O::ListAttempts(id))]),
+            "test" => pick("POST", &[("POST", O::TestEndpoint(id))]),
+            _ => Err(not_found()),
+        };
+    }
+    if let Some(rest) = path
+        .strip_prefix(MESSAGES)
+        .and_then(|r| r.strip_prefix('/'))
+    {
+        return match rest.split_once('/') {
+            Some((id, "resend")) => {
+                let id = id_segment(id).ok_or_else(not_found)?;
+                pick("POST", &[("POST", O::ResendMessage(id))])
+            }
             _ => Err(not_found()),
         };
     }

@@ -45,6 +45,7 @@ where
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs));
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let dispatcher = tokio::spawn(crate::delivery::run(app.clone()));
     tokio::pin!(shutdown);
 
     loop {
@@ -86,6 +87,8 @@ where
 
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
+    // Deliveries cut off here stay in the outbox and are made again after a restart.
+    dispatcher.abort();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(Duration::from_secs(limits.shutdown_grace_secs)) => {

@@ -33,6 +33,7 @@ async fn seed_example_verbatim() {
     assert_eq!(v["signingSecretPlaintext"], "my-secret-key");
     let e = &v["endpoint"];
     let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+    // The seed's seven fields, in its order, then `disabled` (added by signed delivery).
     assert_eq!(
         keys,
         [
@@ -42,9 +43,11 @@ async fn seed_example_verbatim() {
             "signingEnabled",
             "signingSecretMasked",
             "createdAt",
-            "updatedAt"
+            "updatedAt",
+            "disabled"
         ]
     );
+    assert_eq!(e["disabled"], false);
     assert!(e["id"].as_str().unwrap().starts_with("wh-"));
     assert_eq!(e["name"], "Slack Webhook");
     assert_eq!(e["url"], "https://hooks.slack.com/services/T00/B00/xxx");

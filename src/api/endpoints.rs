@@ -99,6 +99,8 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         previous_secrets: Vec::new(),
         created_at_ms: now,
         updated_at_ms: now,
+        disabled: false,
+        failing_since_ms: None,
     };
     app.store
         .create_endpoint(endpoint.clone())
@@ -161,6 +163,54 @@ pub(super) async fn delete(app: &App, id: String) -> Result<HttpResponse, ApiErr
         .map_err(not_found(&id))?;
     tracing::info!(endpoint = %id, "webhook endpoint deleted");
     Ok(no_content())
+}
+
+pub(super) fn attempts(app: &App, id: &str, query: Option<&str>) -> Result<HttpResponse, ApiError> {
+    if app.store.get_endpoint(id).map_err(store_error)?.is_none() {
+        return Err(not_found(id)(StoreError::NotFound));
+    }
+    let page = parse::list_query(query, crate::delivery::ATTEMPT_PREFIX, app.page_limits)?;
+    let found = app
+        .store
+        .list_attempts(id, page.cursor.as_deref(), page.limit)
+        .map_err(store_error)?;
+    let views: Vec<_> = found
+        .items
+        .iter()
+        .map(crate::model::Attempt::view)
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({"attempts": views, "nextCursor": found.next}),
+    ))
+}
+
+/// Sends a signed `hookd.test` event now and answers with the attempt. A test send is one
+/// attempt: it is logged but not retried, and does not count toward disabling the endpoint.
+pub(super) async fn test(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
+    let endpoint = app
+        .store
+        .get_endpoint(id)
+        .map_err(store_error)?
+        .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
+    let now = now_ms();
+    let message = crate::model::Message {
+        id: new_id(super::alerts::MESSAGE_PREFIX, now, &app.rng),
+        event_type: "hookd.test".into(),
+        data: json!({"endpointId": endpoint.id, "message": "a test event from hookd"}).to_string(),
+        created_at_ms: now,
+    };
+    let (attempt, _) = crate::delivery::attempt(app, &endpoint, &message, 1).await;
+    let view = json!({"attempt": attempt.view()});
+    app.store
+        .record_attempt(crate::store::AttemptRecord {
+            delivery_key: None,
+            attempt,
+            effect: crate::store::EndpointEffect::None,
+        })
+        .await
+        .map_err(store_error)?;
+    Ok(json(StatusCode::OK, &view))
 }
 
 pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {

@@ -1,6 +1,7 @@
 //! The HTTP API: route, authenticate, read the body, call the handler, and turn every error into
 //! `application/problem+json`. Handlers live one file per resource.
 
+mod alerts;
 mod endpoints;
 mod tokens;
 
@@ -57,13 +58,17 @@ where
         _ => {}
     }
     let needed = match &op {
-        O::ListEndpoints | O::GetEndpoint(_) => Scope::EndpointsRead,
-        O::CreateEndpoint | O::UpdateEndpoint(_) | O::DeleteEndpoint(_) | O::RotateSecret(_) => {
-            Scope::EndpointsWrite
-        }
+        O::ListEndpoints | O::GetEndpoint(_) | O::ListAttempts(_) => Scope::EndpointsRead,
+        O::CreateEndpoint
+        | O::UpdateEndpoint(_)
+        | O::DeleteEndpoint(_)
+        | O::RotateSecret(_)
+        | O::TestEndpoint(_) => Scope::EndpointsWrite,
+        O::IngestAlert | O::IngestAlertmanager | O::ResendMessage(_) => Scope::AlertsWrite,
         _ => Scope::Admin,
     };
-    authorize(app, &req, needed)?;
+    // Alertmanager can only send basic auth: there the token may be the password.
+    authorize(app, &req, needed, op == O::IngestAlertmanager)?;
     let query = req.uri().query().map(str::to_owned);
     match op {
         O::ListEndpoints => endpoints::list(app, query.as_deref()),
@@ -77,20 +82,35 @@ where
         O::ListTokens => tokens::list(app, query.as_deref()),
         O::CreateToken => tokens::create(app, &read_body(app, req, true).await?).await,
         O::RevokeToken(id) => tokens::revoke(app, id).await,
+        O::IngestAlert => alerts::native(app, &read_body(app, req, true).await?).await,
+        O::IngestAlertmanager => alerts::alertmanager(app, &read_body(app, req, true).await?).await,
+        O::ResendMessage(id) => alerts::resend(app, id).await,
+        O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()),
+        O::TestEndpoint(id) => endpoints::test(app, &id).await,
         O::Healthz | O::Readyz => Err(ApiError::Internal),
     }
 }
 
-/// Checks the bearer token and that it carries `needed` (or `admin`).
-fn authorize<B>(app: &App, req: &Request<B>, needed: Scope) -> Result<Token, ApiError> {
+/// Checks the bearer token (or, with `allow_basic`, a basic credential whose password is the
+/// token) and that it carries `needed` (or `admin`).
+fn authorize<B>(
+    app: &App,
+    req: &Request<B>,
+    needed: Scope,
+    allow_basic: bool,
+) -> Result<Token, ApiError> {
     let header = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    let presented = parse::bearer_token(header)?;
+    let presented = if allow_basic {
+        parse::bearer_or_basic(header)?
+    } else {
+        parse::bearer_token(header)?.to_owned()
+    };
     let token = app
         .store
-        .token_by_hash(&hash_token(presented))
+        .token_by_hash(&hash_token(&presented))
         .map_err(store_error)?
         .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
     if token.grants(needed) {
@@ -169,6 +189,10 @@ fn json_secret<T: Serialize>(body: &T) -> HttpResponse {
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+fn accepted<T: Serialize>(body: &T) -> HttpResponse {
+    json(StatusCode::ACCEPTED, body)
 }
 
 fn no_content() -> HttpResponse {

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod plugins;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

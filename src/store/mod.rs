@@ -6,6 +6,11 @@
 //! so throughput grows with concurrency while every acknowledged write is on disk.
 //!
 //! Records are JSON behind a one-byte schema version, so later versions can migrate them.
+//! The delivery outbox and attempt log are in [`outbox`].
+
+mod outbox;
+
+pub use outbox::{AttemptRecord, EndpointEffect};
 
 use std::ops::Bound;
 use std::path::Path;
@@ -19,13 +24,21 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::model::{Endpoint, EndpointPatch, SealedSecret, Token};
+use crate::model::{Attempt, Delivery, Endpoint, EndpointPatch, Message, SealedSecret, Token};
 
 const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 /// SHA-256 of a token's plaintext -> token id.
 const TOKEN_HASHES: TableDefinition<&[u8], &str> = TableDefinition::new("token_hashes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Accepted alerts by message id.
+const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
+/// The outbox: `message_id/endpoint_id` -> [`Delivery`].
+const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
+/// Pending deliveries by due time: (due Unix ms, delivery key) -> ().
+const DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("due");
+/// The attempt log: `endpoint_id/attempt_id` -> [`Attempt`].
+const ATTEMPTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attempts");
 
 /// Version byte in front of every record, and the store's schema version in `meta`.
 const SCHEMA_VERSION: u8 = 1;
@@ -80,6 +93,9 @@ pub struct Store {
     writer: mpsc::Sender<Job>,
 }
 
+/// A delivery with its message and endpoint, either of which may have been deleted.
+pub type DeliveryContext = (Delivery, Option<Message>, Option<Endpoint>);
+
 /// One page of a list.
 #[derive(Debug)]
 pub struct Page<T> {
@@ -105,6 +121,10 @@ impl Store {
             txn.open_table(ENDPOINTS)?;
             txn.open_table(TOKENS)?;
             txn.open_table(TOKEN_HASHES)?;
+            txn.open_table(MESSAGES)?;
+            txn.open_table(DELIVERIES)?;
+            txn.open_table(DUE)?;
+            txn.open_table(ATTEMPTS)?;
             let mut meta = txn.open_table(META)?;
             let version = meta.get("schema_version")?.map(|v| v.value().to_vec());
             match version.as_deref() {
@@ -242,7 +262,7 @@ impl Store {
             .await?
         {
             Done::Created(created) => Ok(created),
-            Done::Unit | Done::Endpoint(_) => Ok(true),
+            Done::Unit | Done::Endpoint(_) | Done::Count(_) => Ok(true),
         }
     }
 
@@ -250,6 +270,79 @@ impl Store {
     /// would lock everyone out.
     pub async fn revoke_token(&self, id: String) -> Result<(), StoreError> {
         self.write(Op::RevokeToken(id)).await.map(drop)
+    }
+
+    // ---- outbox ----------------------------------------------------------------------------
+
+    /// Stores `message` and one pending delivery, due now, for every endpoint not disabled, in
+    /// one durable transaction. Returns how many deliveries it queued.
+    pub async fn ingest(&self, message: Message) -> Result<usize, StoreError> {
+        match self.write(Op::Ingest(message)).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(StoreError::Storage("writer answered the wrong kind".into())),
+        }
+    }
+
+    /// Keys of pending deliveries due at or before `now_ms`, earliest first.
+    pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        outbox::due(&txn.open_table(DUE)?, now_ms, limit)
+    }
+
+    /// A delivery with its message and endpoint (either may be gone).
+    pub fn delivery(
+        &self,
+        key: &str,
+    ) -> Result<Option<DeliveryContext>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let deliveries = txn.open_table(DELIVERIES)?;
+        let Some(d) = deliveries
+            .get(key)?
+            .map(|v| decode::<Delivery>(key, v.value()))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let messages = txn.open_table(MESSAGES)?;
+        let message = messages
+            .get(d.message_id.as_str())?
+            .map(|v| decode(&d.message_id, v.value()))
+            .transpose()?;
+        let endpoints = txn.open_table(ENDPOINTS)?;
+        let endpoint = endpoints
+            .get(d.endpoint_id.as_str())?
+            .map(|v| decode(&d.endpoint_id, v.value()))
+            .transpose()?;
+        Ok(Some((d, message, endpoint)))
+    }
+
+    /// Records an attempt and its consequences (delivery rescheduled, finished or failed;
+    /// endpoint failure tracking) in one transaction. Returns whether the endpoint is now
+    /// disabled.
+    pub async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, StoreError> {
+        match self.write(Op::RecordAttempt(Box::new(record))).await? {
+            Done::Created(disabled) => Ok(disabled),
+            _ => Err(StoreError::Storage("writer answered the wrong kind".into())),
+        }
+    }
+
+    /// Requeues, due now, every delivery of `message_id` that gave up. Returns how many.
+    pub async fn resend(&self, message_id: String, now_ms: i64) -> Result<usize, StoreError> {
+        match self.write(Op::Resend { message_id, now_ms }).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(StoreError::Storage("writer answered the wrong kind".into())),
+        }
+    }
+
+    /// An endpoint's attempts, newest first, starting after (older than) `cursor`.
+    pub fn list_attempts(
+        &self,
+        endpoint_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Attempt>, StoreError> {
+        let txn = self.db.begin_read()?;
+        outbox::list_attempts(&txn.open_table(ATTEMPTS)?, endpoint_id, cursor, limit)
     }
 
     // ---- meta ------------------------------------------------------------------------------
@@ -337,12 +430,19 @@ enum Op {
     },
     RevokeToken(String),
     SetMeta(String, Vec<u8>),
+    Ingest(Message),
+    RecordAttempt(Box<AttemptRecord>),
+    Resend {
+        message_id: String,
+        now_ms: i64,
+    },
 }
 
 enum Done {
     Unit,
     Endpoint(Box<Endpoint>),
     Created(bool),
+    Count(usize),
 }
 
 impl Done {
@@ -365,6 +465,10 @@ struct Tables<'t> {
     tokens: Table<'t, &'static str, &'static [u8]>,
     token_hashes: Table<'t, &'static [u8], &'static str>,
     meta: Table<'t, &'static str, &'static [u8]>,
+    messages: Table<'t, &'static str, &'static [u8]>,
+    deliveries: Table<'t, &'static str, &'static [u8]>,
+    due: Table<'t, (u64, &'static str), ()>,
+    attempts: Table<'t, &'static str, &'static [u8]>,
 }
 
 /// Receives jobs, commits each batch in one durable transaction, then answers every job in it.
@@ -421,6 +525,10 @@ fn open_tables(txn: &WriteTransaction) -> Result<Tables<'_>, StoreError> {
         tokens: txn.open_table(TOKENS)?,
         token_hashes: txn.open_table(TOKEN_HASHES)?,
         meta: txn.open_table(META)?,
+        messages: txn.open_table(MESSAGES)?,
+        deliveries: txn.open_table(DELIVERIES)?,
+        due: txn.open_table(DUE)?,
+        attempts: txn.open_table(ATTEMPTS)?,
     })
 }
 
@@ -445,6 +553,12 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
             }
             if let Some(enabled) = patch.signing_enabled {
                 e.signing_enabled = enabled;
+            }
+            if let Some(disabled) = patch.disabled {
+                e.disabled = disabled;
+                if !disabled {
+                    e.failing_since_ms = None;
+                }
             }
             e.updated_at_ms = (*now_ms).max(e.updated_at_ms);
             t.endpoints.insert(id.as_str(), encode(&e)?.as_slice())?;
@@ -512,6 +626,11 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
             t.meta.insert(key.as_str(), value.as_slice())?;
             Ok(Done::Unit)
         }
+        Op::Ingest(message) => outbox::ingest(t, message).map(Done::Count),
+        Op::RecordAttempt(record) => outbox::record_attempt(t, record).map(Done::Created),
+        Op::Resend { message_id, now_ms } => {
+            outbox::resend(t, message_id, *now_ms).map(Done::Count)
+        }
     }
 }
 
@@ -542,6 +661,8 @@ mod tests {
             previous_secrets: vec![],
             created_at_ms: 1,
             updated_at_ms: 1,
+            disabled: false,
+            failing_since_ms: None,
         }
     }
 

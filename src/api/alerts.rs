@@ -1,0 +1,61 @@
+//! Alert ingest (`POST /api/v1/alerting/alerts`, `POST /api/v1/alerting/alertmanager`) and
+//! resend. An accepted alert is committed to the outbox, one delivery per enabled endpoint, in
+//! the same transaction, before the 202: after that answer nothing is lost, crash or not.
+
+use serde_json::json;
+
+use super::{accepted, store_error, HttpResponse};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::model::Message;
+use crate::parse::{self, Alert};
+use crate::store::StoreError;
+use crate::time::now_ms;
+
+/// Prefix of message ids (sent as `webhook-id`).
+pub const MESSAGE_PREFIX: &str = "msg_";
+
+pub(super) async fn native(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    accept(app, parse::native_alert(body)?).await
+}
+
+pub(super) async fn alertmanager(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    accept(app, parse::alertmanager_alert(body)?).await
+}
+
+async fn accept(app: &App, alert: Alert) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
+    let message = Message {
+        id: new_id(MESSAGE_PREFIX, now, &app.rng),
+        event_type: alert.event_type,
+        data: alert.data,
+        created_at_ms: now,
+    };
+    let id = message.id.clone();
+    let deliveries = app.store.ingest(message).await.map_err(store_error)?;
+    app.delivery.wake.notify_one();
+    tracing::debug!(message = %id, deliveries, "alert accepted");
+    Ok(accepted(
+        &json!({"messageId": id, "deliveries": deliveries}),
+    ))
+}
+
+pub(super) async fn resend(app: &App, id: String) -> Result<HttpResponse, ApiError> {
+    let requeued = app
+        .store
+        .resend(id.clone(), now_ms())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound(format!("no message with id '{id}'")),
+            other => store_error(other),
+        })?;
+    if requeued == 0 {
+        return Err(ApiError::Conflict(format!(
+            "message '{id}' has no delivery that gave up; nothing to resend"
+        )));
+    }
+    app.delivery.wake.notify_one();
+    tracing::info!(message = %id, requeued, "message requeued");
+    Ok(accepted(&json!({"messageId": id, "deliveries": requeued})))
+}

@@ -1,0 +1,268 @@
+//! Egress: the HTTP(S) client deliveries go through.
+//!
+//! rustls with its ring provider and the standard web roots (plus an optional CA bundle);
+//! connect and total timeouts; redirects are never followed. Every address a host name resolves
+//! to passes the URL policy's address rules before a connection is made (the DNS-rebinding
+//! guard): a name that resolves to 127.0.0.1 is refused at send time even though it passed at
+//! creation. IP-literal hosts are checked again too, against the current configuration.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use hyper::Request;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
+
+use crate::config::DeliveryConfig;
+use crate::url_policy::UrlPolicy;
+
+/// The error kind an attempt that got no HTTP answer records.
+pub type ErrorKind = &'static str;
+
+/// What came back from a receiver.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    /// At most the configured number of bytes, lossily decoded.
+    pub body: String,
+}
+
+/// The signed request to send.
+pub struct Outgoing<'a> {
+    pub url: &'a str,
+    pub body: Vec<u8>,
+    pub msg_id: &'a str,
+    pub timestamp: i64,
+    /// `None` when the endpoint has signing switched off.
+    pub signature: Option<String>,
+}
+
+/// The shared delivery client.
+pub struct Egress {
+    client: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>,
+    policy: Arc<UrlPolicy>,
+    timeout: Duration,
+    body_limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("delivery client: {0}")]
+pub struct ClientError(String);
+
+impl Egress {
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// An unreadable or malformed `ca_bundle`.
+    pub fn new(config: &DeliveryConfig, policy: UrlPolicy) -> Result<Self, ClientError> {
+        let policy = Arc::new(policy);
+        let resolver = GuardedResolver {
+            policy: policy.clone(),
+            hosts: Arc::new(
+                config
+                    .hosts
+                    .iter()
+                    .map(|(name, ip)| (name.to_ascii_lowercase(), ip.0))
+                    .collect(),
+            ),
+        };
+        let mut http = HttpConnector::new_with_resolver(resolver);
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if !config.ca_bundle.as_os_str().is_empty() {
+            let shown = config.ca_bundle.display();
+            let certs = CertificateDer::pem_file_iter(&config.ca_bundle)
+                .map_err(|e| ClientError(format!("delivery.ca_bundle {shown}: {e}")))?;
+            for cert in certs {
+                let cert =
+                    cert.map_err(|e| ClientError(format!("delivery.ca_bundle {shown}: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| ClientError(format!("delivery.ca_bundle {shown}: {e}")))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        Ok(Self {
+            client,
+            policy,
+            timeout: Duration::from_millis(config.timeout_ms),
+            body_limit: config.response_body_bytes,
+        })
+    }
+
+    /// Sends one signed POST. Never follows a redirect.
+    ///
+    /// # Errors
+    /// The kind of failure when there is no HTTP answer: `invalid_url`, `egress_denied`,
+    /// `timeout`, `tls`, `connect`, `request`.
+    pub async fn send(&self, out: Outgoing<'_>) -> Result<Response, ErrorKind> {
+        let url = url::Url::parse(out.url).map_err(|_| "invalid_url")?;
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => self.check_literal(IpAddr::V4(ip))?,
+            Some(url::Host::Ipv6(ip)) => self.check_literal(IpAddr::V6(ip))?,
+            _ => {}
+        }
+        let mut req = Request::post(out.url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                USER_AGENT,
+                HeaderValue::from_static(concat!("hookd/", env!("CARGO_PKG_VERSION"))),
+            )
+            .header("webhook-id", out.msg_id)
+            .header("webhook-timestamp", out.timestamp.to_string());
+        if let Some(sig) = &out.signature {
+            req = req.header("webhook-signature", sig.as_str());
+        }
+        let req = req
+            .body(Full::new(Bytes::from(out.body)))
+            .map_err(|_| "invalid_url")?;
+        let exchange = async {
+            let resp = self.client.request(req).await.map_err(|e| kind_of(&e))?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut body = resp.into_body();
+            let mut kept = Vec::new();
+            while kept.len() < self.body_limit {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            let room = self.body_limit - kept.len();
+                            kept.extend_from_slice(&data[..data.len().min(room)]);
+                        }
+                    }
+                    Some(Err(_)) | None => break,
+                }
+            }
+            Ok(Response {
+                status,
+                retry_after,
+                body: String::from_utf8_lossy(&kept).into_owned(),
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| "timeout")?
+    }
+
+    fn check_literal(&self, ip: IpAddr) -> Result<(), ErrorKind> {
+        self.policy.check_ip(ip).map_err(|_| "egress_denied")
+    }
+}
+
+/// Names the failure of a request that got no answer.
+fn kind_of(e: &hyper_util::client::legacy::Error) -> ErrorKind {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::PermissionDenied {
+                return "egress_denied";
+            }
+            if io.kind() == io::ErrorKind::TimedOut {
+                return "timeout";
+            }
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return "tls";
+            }
+        }
+        if s.is::<rustls::Error>() {
+            return "tls";
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        "connect"
+    } else {
+        "request"
+    }
+}
+
+/// Resolves names (fixed `delivery.hosts` first, then the system resolver) and keeps only the
+/// addresses the URL policy allows; none left is a `PermissionDenied` error.
+#[derive(Clone)]
+struct GuardedResolver {
+    policy: Arc<UrlPolicy>,
+    hosts: Arc<HashMap<String, IpAddr>>,
+}
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+            let found: Vec<SocketAddr> = match this.hosts.get(&host) {
+                Some(ip) => vec![SocketAddr::new(*ip, 0)],
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
+            let mut reasons = Vec::new();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| match this.policy.check_ip(a.ip()) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        reasons.push(why);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = reasons
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| "no address".into());
+                tracing::warn!(host = %host, reason = %why, "delivery refused by the egress guard");
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("{host}: {why}"),
+                ));
+            }
+            Ok(allowed.into_iter())
+        })
+    }
+}

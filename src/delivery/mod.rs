@@ -1,0 +1,353 @@
+//! Signed delivery: the dispatcher that drains the durable outbox.
+//!
+//! It wakes when an alert is accepted (and every `delivery.poll_interval_ms` for scheduled
+//! retries), takes due deliveries within the global and per-endpoint concurrency limits, sends
+//! each signed (Standard Webhooks v1, one signature per live secret), and records the attempt
+//! with its consequences in one store transaction: done, retry at the next scheduled time, or
+//! give up; endpoints that answer 410 or keep failing are disabled. On restart it resumes from
+//! the outbox: at-least-once, and `webhook-id` lets receivers drop duplicates.
+
+pub mod client;
+pub mod schedule;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ring::rand::SecureRandom as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::app::App;
+use crate::ids::new_id;
+use crate::model::{Attempt, AttemptOutcome, Endpoint, Message};
+use crate::secrets::SigningSecret;
+use crate::store::{AttemptRecord, EndpointEffect};
+use crate::time::now_ms;
+use client::Outgoing;
+use schedule::{
+    classify, message_body, next_delay_ms, parse_retry_after, signature_header, Verdict,
+};
+
+/// Prefix of attempt ids.
+pub const ATTEMPT_PREFIX: &str = "att-";
+
+/// Runs the dispatcher until the task is dropped (the server aborts it at shutdown; deliveries
+/// in flight then are made again after the restart).
+pub async fn run(app: Arc<App>) {
+    let d = &app.delivery;
+    let dispatcher = Arc::new(Dispatcher {
+        global: Arc::new(Semaphore::new(d.config.max_in_flight)),
+        per_endpoint: Mutex::new(HashMap::new()),
+        in_flight: Mutex::new(HashSet::new()),
+        app: app.clone(),
+    });
+    let poll = Duration::from_millis(d.config.poll_interval_ms);
+    loop {
+        if let Err(e) = dispatcher.launch_due() {
+            tracing::error!(error = %e, "delivery: reading the outbox failed");
+        }
+        tokio::select! {
+            () = app.delivery.wake.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// The delivery machinery shared by the API (wake-ups, test sends) and the dispatcher.
+pub struct Delivery {
+    pub config: crate::config::DeliveryConfig,
+    pub egress: client::Egress,
+    /// Notified when deliveries may have become due (an alert accepted, a resend).
+    pub wake: tokio::sync::Notify,
+}
+
+struct Dispatcher {
+    app: Arc<App>,
+    global: Arc<Semaphore>,
+    per_endpoint: Mutex<HashMap<String, Arc<Semaphore>>>,
+    in_flight: Mutex<HashSet<String>>,
+}
+
+impl Dispatcher {
+    /// Starts every due delivery that the concurrency limits allow.
+    fn launch_due(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
+        let available = self.global.available_permits();
+        if available == 0 {
+            return Ok(());
+        }
+        let in_flight = self.in_flight.lock().map_or(0, |s| s.len());
+        let due = self.app.store.due(now_ms(), available + in_flight)?;
+        for key in due {
+            let Some((_, endpoint_id)) = key.split_once('/') else {
+                continue;
+            };
+            if self.in_flight.lock().is_ok_and(|s| s.contains(&key)) {
+                continue;
+            }
+            let Some(endpoint_permit) = self.endpoint_slot(endpoint_id) else {
+                continue; // this endpoint is at its limit; others go on
+            };
+            let Ok(global_permit) = self.global.clone().try_acquire_owned() else {
+                break;
+            };
+            if let Ok(mut set) = self.in_flight.lock() {
+                set.insert(key.clone());
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.deliver(&key).await;
+                if let Ok(mut set) = this.in_flight.lock() {
+                    set.remove(&key);
+                }
+                drop((endpoint_permit, global_permit));
+                this.app.delivery.wake.notify_one();
+            });
+        }
+        Ok(())
+    }
+
+    fn endpoint_slot(&self, endpoint_id: &str) -> Option<OwnedSemaphorePermit> {
+        let limit = self.app.delivery.config.per_endpoint;
+        let mut map = self.per_endpoint.lock().ok()?;
+        if map.len() > 10_000 {
+            map.retain(|_, s| s.available_permits() < limit);
+        }
+        map.entry(endpoint_id.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+            .clone()
+            .try_acquire_owned()
+            .ok()
+    }
+
+    async fn deliver(&self, key: &str) {
+        let app = &self.app;
+        let loaded = match app.store.delivery(key) {
+            Ok(Some(found)) => found,
+            Ok(None) => return, // finished or requeued meanwhile
+            Err(e) => {
+                tracing::error!(delivery = key, error = %e, "delivery: cannot load");
+                return;
+            }
+        };
+        let (delivery, message, endpoint) = loaded;
+        if delivery.state != crate::model::DeliveryState::Pending
+            || delivery.next_attempt_ms > now_ms()
+        {
+            return;
+        }
+        let attempt_no = delivery.attempts + 1;
+        let (attempt, effect) = match (message, endpoint) {
+            (Some(message), Some(endpoint)) if !endpoint.disabled => {
+                let (mut attempt, verdict) = attempt(app, &endpoint, &message, attempt_no).await;
+                let effect = match verdict {
+                    Some(Verdict::Success) => EndpointEffect::Success,
+                    Some(Verdict::Gone) => EndpointEffect::Gone,
+                    _ => EndpointEffect::Failure {
+                        now_ms: attempt.at_ms,
+                        disable_after_ms: secs_to_ms(app.delivery.config.disable_after_secs),
+                    },
+                };
+                if matches!(verdict, Some(Verdict::Retry) | None) {
+                    let c = &app.delivery.config;
+                    let retry_after = attempt_retry_after(&attempt);
+                    match next_delay_ms(
+                        attempt_no,
+                        &c.retry_schedule_secs,
+                        c.jitter_percent,
+                        retry_after,
+                        c.max_retry_after_secs,
+                        random_u32(app),
+                    ) {
+                        Some(delay) => {
+                            attempt.outcome = AttemptOutcome::Retrying;
+                            attempt.next_attempt_ms =
+                                Some(attempt.at_ms + i64::try_from(delay).unwrap_or(i64::MAX / 2));
+                        }
+                        None => attempt.outcome = AttemptOutcome::Failed,
+                    }
+                }
+                (attempt, effect)
+            }
+            (_, endpoint) => {
+                let why = if endpoint.is_some() {
+                    "endpoint_disabled"
+                } else {
+                    "endpoint_deleted"
+                };
+                (
+                    Attempt {
+                        id: new_id(ATTEMPT_PREFIX, now_ms(), &app.rng),
+                        endpoint_id: delivery.endpoint_id.clone(),
+                        message_id: delivery.message_id.clone(),
+                        attempt: attempt_no,
+                        at_ms: now_ms(),
+                        duration_ms: 0,
+                        status_code: None,
+                        error: Some(why.into()),
+                        response_body: String::new(),
+                        outcome: AttemptOutcome::Failed,
+                        next_attempt_ms: None,
+                    },
+                    EndpointEffect::None,
+                )
+            }
+        };
+        let outcome = attempt.outcome;
+        let record = AttemptRecord {
+            delivery_key: Some(key.to_owned()),
+            attempt,
+            effect,
+        };
+        match app.store.record_attempt(record).await {
+            Ok(disabled)
+                if disabled
+                    && matches!(
+                        effect,
+                        EndpointEffect::Gone | EndpointEffect::Failure { .. }
+                    ) =>
+            {
+                tracing::warn!(delivery = key, "delivery: endpoint disabled");
+            }
+            Ok(_) => tracing::debug!(delivery = key, ?outcome, "delivery attempt recorded"),
+            Err(e) => {
+                tracing::error!(delivery = key, error = %e, "delivery: cannot record the attempt")
+            }
+        }
+    }
+}
+
+/// The `Retry-After` a failed attempt carried, stashed in its error field by [`attempt`].
+fn attempt_retry_after(a: &Attempt) -> Option<u64> {
+    a.error
+        .as_deref()
+        .and_then(|e| e.strip_prefix("retry_after="))
+        .and_then(parse_retry_after)
+}
+
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+fn random_u32(app: &App) -> u32 {
+    let mut b = [0u8; 4];
+    let _ = app.rng.fill(&mut b);
+    u32::from_le_bytes(b)
+}
+
+/// The keys that sign for `endpoint` now: the current secret, then previous ones still in their
+/// grace period.
+fn signing_keys(app: &App, endpoint: &Endpoint) -> Result<Vec<Vec<u8>>, String> {
+    let now = now_ms();
+    std::iter::once(&endpoint.secret)
+        .chain(
+            endpoint
+                .previous_secrets
+                .iter()
+                .filter(|s| s.expires_at_ms.is_some_and(|x| x > now)),
+        )
+        .map(|sealed| {
+            let plain = app
+                .master_key
+                .open(&endpoint.id, &sealed.sealed)
+                .map_err(|e| e.to_string())?;
+            SigningSecret::from_stored(plain)
+                .map(|s| s.key_bytes())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Makes one attempt of `message` to `endpoint`; returns the attempt (outcome still to be
+/// decided by the caller for failures) and the verdict on the answer, `None` for no answer.
+pub async fn attempt(
+    app: &App,
+    endpoint: &Endpoint,
+    message: &Message,
+    attempt_no: u32,
+) -> (Attempt, Option<Verdict>) {
+    let at_ms = now_ms();
+    let started = Instant::now();
+    let body = message_body(&message.event_type, message.created_at_ms, &message.data);
+    let timestamp = at_ms / 1000;
+    let signature = if endpoint.signing_enabled {
+        match signing_keys(app, endpoint) {
+            Ok(keys) => Some(signature_header(&keys, &message.id, timestamp, &body)),
+            Err(e) => {
+                tracing::error!(endpoint = %endpoint.id, error = %e, "cannot unseal the signing secret");
+                return (
+                    failed_attempt(
+                        app,
+                        endpoint,
+                        message,
+                        attempt_no,
+                        at_ms,
+                        "secret_unavailable",
+                    ),
+                    None,
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let result = app
+        .delivery
+        .egress
+        .send(Outgoing {
+            url: &endpoint.url,
+            body,
+            msg_id: &message.id,
+            timestamp,
+            signature,
+        })
+        .await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut a = failed_attempt(app, endpoint, message, attempt_no, at_ms, "");
+    a.duration_ms = duration_ms;
+    match result {
+        Ok(resp) => {
+            let verdict = classify(resp.status);
+            a.status_code = Some(resp.status);
+            a.response_body = resp.body;
+            a.error = match verdict {
+                Verdict::Success => {
+                    a.outcome = AttemptOutcome::Succeeded;
+                    None
+                }
+                Verdict::Gone => Some("gone".into()),
+                Verdict::Retry if (300..400).contains(&resp.status) => Some("redirect".into()),
+                Verdict::Retry => resp
+                    .retry_after
+                    .map(|r| format!("retry_after={}", r.trim())),
+            };
+            (a, Some(verdict))
+        }
+        Err(kind) => {
+            a.error = Some(kind.into());
+            (a, None)
+        }
+    }
+}
+
+fn failed_attempt(
+    app: &App,
+    endpoint: &Endpoint,
+    message: &Message,
+    attempt_no: u32,
+    at_ms: i64,
+    error: &str,
+) -> Attempt {
+    Attempt {
+        id: new_id(ATTEMPT_PREFIX, at_ms, &app.rng),
+        endpoint_id: endpoint.id.clone(),
+        message_id: message.id.clone(),
+        attempt: attempt_no,
+        at_ms,
+        duration_ms: 0,
+        status_code: None,
+        error: (!error.is_empty()).then(|| error.to_owned()),
+        response_body: String::new(),
+        outcome: AttemptOutcome::Failed,
+        next_attempt_ms: None,
+    }
+}

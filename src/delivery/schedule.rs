@@ -1,0 +1,145 @@
+//! Pure delivery rules: what a response means, when to try again, and what is sent (body and
+//! Standard Webhooks signature header).
+
+use crate::secrets::sign;
+use crate::time::rfc3339;
+
+/// What an HTTP answer means for a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: delivered.
+    Success,
+    /// 410 Gone: the receiver asks never to be called again; the endpoint is disabled.
+    Gone,
+    /// Anything else (3xx, which is not followed, 4xx, 5xx): try again on the schedule.
+    Retry,
+}
+
+pub fn classify(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Success,
+        410 => Verdict::Gone,
+        _ => Verdict::Retry,
+    }
+}
+
+/// A `Retry-After` value in delta-seconds. (HTTP-date values are ignored: receivers that want a
+/// pause send seconds, and a date would need a trusted clock comparison.)
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    let v = value.trim();
+    (!v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.parse().ok())
+        .flatten()
+}
+
+/// Milliseconds to wait after the `attempts_made`-th failed attempt, or `None` when the schedule
+/// is exhausted. The scheduled wait is spread by ±`jitter_percent` using `random`; a longer
+/// `Retry-After` (capped at `max_retry_after_secs`) wins.
+pub fn next_delay_ms(
+    attempts_made: u32,
+    schedule_secs: &[u64],
+    jitter_percent: u32,
+    retry_after_secs: Option<u64>,
+    max_retry_after_secs: u64,
+    random: u32,
+) -> Option<u64> {
+    let index = usize::try_from(attempts_made.checked_sub(1)?).ok()?;
+    let base = schedule_secs.get(index)?.saturating_mul(1000);
+    let spread = base.saturating_mul(u64::from(jitter_percent.min(100))) / 100;
+    // random in [0, 2*spread] shifted to [-spread, +spread]
+    let offset = if spread == 0 {
+        0
+    } else {
+        u64::from(random) % (2 * spread + 1)
+    };
+    let jittered = base.saturating_sub(spread).saturating_add(offset);
+    let asked = retry_after_secs
+        .map(|s| s.min(max_retry_after_secs).saturating_mul(1000))
+        .unwrap_or(0);
+    Some(jittered.max(asked))
+}
+
+/// The delivered body: `{"type": ..., "timestamp": ..., "data": ...}` (the Standard Webhooks
+/// payload shape). `data` is JSON text already.
+pub fn message_body(event_type: &str, created_at_ms: i64, data: &str) -> Vec<u8> {
+    let event_type = serde_json::Value::from(event_type);
+    format!(
+        r#"{{"type":{event_type},"timestamp":"{}","data":{data}}}"#,
+        rfc3339(created_at_ms)
+    )
+    .into_bytes()
+}
+
+/// The `webhook-signature` value: one `v1,<base64>` per live key, space-separated.
+pub fn signature_header(keys: &[Vec<u8>], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    keys.iter()
+        .map(|k| sign(k, msg_id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SCHEDULE: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
+
+    #[test]
+    fn schedule_with_jitter_and_retry_after() {
+        assert_eq!(next_delay_ms(1, &SCHEDULE, 0, None, 86400, 7), Some(5_000));
+        assert_eq!(
+            next_delay_ms(2, &SCHEDULE, 0, None, 86400, 7),
+            Some(300_000)
+        );
+        assert_eq!(
+            next_delay_ms(7, &SCHEDULE, 0, None, 86400, 7),
+            Some(36_000_000)
+        );
+        assert_eq!(next_delay_ms(8, &SCHEDULE, 0, None, 86400, 7), None);
+        assert_eq!(next_delay_ms(0, &SCHEDULE, 0, None, 86400, 7), None);
+        for r in [0, 1, 999, u32::MAX] {
+            let d = next_delay_ms(1, &SCHEDULE, 20, None, 86400, r).unwrap();
+            assert!((4_000..=6_000).contains(&d), "{d}");
+        }
+        assert_eq!(
+            next_delay_ms(1, &SCHEDULE, 0, Some(60), 86400, 0),
+            Some(60_000)
+        );
+        assert_eq!(
+            next_delay_ms(2, &SCHEDULE, 0, Some(60), 86400, 0),
+            Some(300_000)
+        );
+        assert_eq!(
+            next_delay_ms(1, &SCHEDULE, 0, Some(999_999), 100, 0),
+            Some(100_000)
+        );
+    }
+
+    #[test]
+    fn verdicts_and_retry_after() {
+        assert_eq!(classify(200), Verdict::Success);
+        assert_eq!(classify(204), Verdict::Success);
+        assert_eq!(classify(410), Verdict::Gone);
+        for s in [301, 400, 404, 429, 500, 503] {
+            assert_eq!(classify(s), Verdict::Retry);
+        }
+        assert_eq!(parse_retry_after(" 120 "), Some(120));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn body_and_signatures() {
+        let body = message_body("alert.firing", 1_768_464_000_000, r#"{"x":1}"#);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["type"], "alert.firing");
+        assert_eq!(v["timestamp"], "2026-01-15T08:00:00Z");
+        assert_eq!(v["data"]["x"], 1);
+        let h = signature_header(&[b"k1".to_vec(), b"k2".to_vec()], "msg_1", 1, &body);
+        let parts: Vec<&str> = h.split(' ').collect();
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| p.starts_with("v1,")));
+        assert_ne!(parts[0], parts[1]);
+    }
+}

@@ -1,0 +1,125 @@
+//! A webhook receiver for the delivery tests: a real HTTP server on 127.0.0.1:0 that records
+//! every request and answers from a script (then 200).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Request, Response};
+use hyper_util::rt::TokioIo;
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// One scripted answer: status and extra headers.
+pub type Answer = (u16, Vec<(&'static str, String)>);
+
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub addr: Option<SocketAddr>,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
+}
+
+impl Receiver {
+    /// Starts on 127.0.0.1:0 (or the given address).
+    pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    pub async fn start_on(addr: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let r = Self {
+            addr: Some(listener.local_addr().unwrap()),
+            ..Self::default()
+        };
+        let (received, script) = (r.received.clone(), r.script.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (received, script) = (received.clone(), script.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let (received, script) = (received.clone(), script.clone());
+                        async move {
+                            let path = req.uri().path().to_owned();
+                            let headers = req.headers().clone();
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            received.lock().unwrap().push(Received {
+                                path,
+                                headers,
+                                body,
+                            });
+                            let (status, extra) =
+                                script.lock().unwrap().pop_front().unwrap_or((200, vec![]));
+                            let mut resp = Response::builder().status(status);
+                            for (k, v) in extra {
+                                resp = resp.header(k, v);
+                            }
+                            Ok::<_, Infallible>(
+                                resp.body(Full::new(Bytes::from(format!("answer {status}"))))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        r
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr.unwrap())
+    }
+
+    /// Queues answers for the next requests.
+    pub fn script(&self, answers: Vec<Answer>) {
+        self.script.lock().unwrap().extend(answers);
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    /// Waits until at least `n` requests have arrived (at most `secs` seconds).
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while self.count() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} deliveries within {secs} s, got {}",
+                self.count()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.received.lock().unwrap().clone()
+    }
+}

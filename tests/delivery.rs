@@ -1,0 +1,528 @@
+//! Signed delivery end to end: alerts in over HTTP, signed requests out to real local receivers
+//! (loopback only), retries, the attempt log, disabling, resend, the egress guard, restarts.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::receiver::Receiver;
+use common::{TestServer, ENDPOINTS};
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+/// Receivers live on loopback, so tests allow it; retries come after 1 s, without jitter.
+const FAST: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[delivery]\nretry_schedule_secs = [1, 1, 1]\njitter_percent = 0\npoll_interval_ms = 50\n";
+
+async fn endpoint(s: &TestServer, url: &str, secret: &str, signing: bool) -> String {
+    let body =
+        json!({"name": "receiver", "url": url, "signingEnabled": signing, "signingSecret": secret});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["endpoint"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn alert(s: &TestServer, event: &str) -> Value {
+    let r = s
+        .req("POST", "/api/v1/alerting/alerts")
+        .json(&json!({"eventType": event, "payload": {"severity": "critical", "summary": "disk full"}}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    r.json()
+}
+
+fn verify(key: &[u8], got: &common::receiver::Received) -> usize {
+    let id = got.header("webhook-id");
+    let ts: i64 = got.header("webhook-timestamp").parse().unwrap();
+    let expected = hookd::secrets::sign(key, &id, ts, &got.body);
+    got.header("webhook-signature")
+        .split(' ')
+        .filter(|sig| *sig == expected)
+        .count()
+}
+
+async fn attempts(s: &TestServer, id: &str) -> Vec<Value> {
+    let r = s
+        .req("GET", &format!("{ENDPOINTS}/{id}/attempts"))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["attempts"].as_array().unwrap().clone()
+}
+
+/// Polls the attempt log until `n` attempts are there.
+async fn wait_attempts(s: &TestServer, id: &str, n: usize, secs: u64) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let a = attempts(s, id).await;
+        if a.len() >= n {
+            return a;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} attempts: {a:?}",
+            a.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn alerts_are_delivered_signed_with_every_live_secret() {
+    let rx = Receiver::start().await;
+    let s = TestServer::start_with(FAST).await;
+    let id = endpoint(&s, &rx.url("/hook"), "my-secret-key", true).await;
+    let v = alert(&s, "alert.firing").await;
+    assert_eq!(v["deliveries"], 1);
+    let msg_id = v["messageId"].as_str().unwrap().to_owned();
+    assert!(msg_id.starts_with("msg_"));
+
+    let got = rx.wait_for(1, 10).await;
+    let first = &got[0];
+    assert_eq!(first.path, "/hook");
+    assert_eq!(first.header("webhook-id"), msg_id);
+    assert_eq!(first.header("content-type"), "application/json");
+    assert_eq!(verify(b"my-secret-key", first), 1);
+    let body = first.json();
+    assert_eq!(body["type"], "alert.firing");
+    assert_eq!(body["data"]["summary"], "disk full");
+    let ts: i64 = first.header("webhook-timestamp").parse().unwrap();
+    assert!((hookd::time::now_ms() / 1000 - ts).abs() < 60);
+
+    // During the rotation grace period both secrets sign.
+    let r = s
+        .req("POST", &format!("{ENDPOINTS}/{id}/rotate-secret"))
+        .json(&json!({"signingSecret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    alert(&s, "alert.resolved").await;
+    let got = rx.wait_for(2, 10).await;
+    let second = &got[1];
+    let new_key = base64::engine::general_purpose::STANDARD
+        .decode("C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        .unwrap();
+    assert_eq!(second.header("webhook-signature").split(' ').count(), 2);
+    assert_eq!(verify(&new_key, second), 1);
+    assert_eq!(verify(b"my-secret-key", second), 1);
+
+    let log = wait_attempts(&s, &id, 2, 5).await;
+    assert_eq!(log[0]["outcome"], "succeeded");
+    assert_eq!(log[0]["statusCode"], 200);
+    assert_eq!(log[0]["responseBody"], "answer 200");
+    assert_eq!(log[0]["attempt"], 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn signing_off_sends_no_signature() {
+    let rx = Receiver::start().await;
+    let s = TestServer::start_with(FAST).await;
+    endpoint(&s, &rx.url("/plain"), "", false).await;
+    alert(&s, "alert.firing").await;
+    let got = rx.wait_for(1, 10).await;
+    assert!(got[0].headers.get("webhook-signature").is_none());
+    assert!(!got[0].header("webhook-id").is_empty());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn failures_retry_on_schedule_honouring_retry_after_then_succeed() {
+    let rx = Receiver::start().await;
+    rx.script(vec![
+        (500, vec![]),
+        (429, vec![("retry-after", "2".into())]),
+        (404, vec![]),
+    ]);
+    let s = TestServer::start_with(FAST).await;
+    let id = endpoint(&s, &rx.url("/flaky"), "", true).await;
+    let started = std::time::Instant::now();
+    alert(&s, "alert.firing").await;
+    let got = rx.wait_for(4, 20).await;
+    // 1 s after the 500, then the receiver's 2 s, then 1 s after the 404.
+    assert!(
+        started.elapsed() >= Duration::from_millis(3900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(got
+        .iter()
+        .all(|r| r.header("webhook-id") == got[0].header("webhook-id")));
+
+    let log = wait_attempts(&s, &id, 4, 5).await;
+    let outcomes: Vec<&str> = log.iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(
+        outcomes,
+        ["succeeded", "retrying", "retrying", "retrying"],
+        "newest first"
+    );
+    let numbers: Vec<u64> = log.iter().map(|a| a["attempt"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [4, 3, 2, 1]);
+    assert_eq!(log[2]["statusCode"], 429);
+    assert_eq!(log[2]["error"], "retry_after=2");
+    assert!(log[3]["nextAttemptAt"].is_string());
+    assert!(log[0]["nextAttemptAt"].is_null());
+    // Paging the log.
+    let page = s
+        .req("GET", &format!("{ENDPOINTS}/{id}/attempts?limit=3"))
+        .send()
+        .await
+        .json();
+    assert_eq!(page["attempts"].as_array().unwrap().len(), 3);
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let rest = s
+        .req(
+            "GET",
+            &format!("{ENDPOINTS}/{id}/attempts?limit=3&cursor={cursor}"),
+        )
+        .send()
+        .await
+        .json();
+    assert_eq!(rest["attempts"][0]["attempt"], 1);
+    assert!(rest["nextCursor"].is_null());
+    s.req("GET", &format!("{ENDPOINTS}/wh-nope/attempts"))
+        .send()
+        .await
+        .problem(404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_until_patched() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(410, vec![])]);
+    let s = TestServer::start_with(FAST).await;
+    let id = endpoint(&s, &rx.url("/gone"), "", true).await;
+    alert(&s, "alert.firing").await;
+    let log = wait_attempts(&s, &id, 1, 10).await;
+    assert_eq!(log[0]["outcome"], "failed");
+    assert_eq!(log[0]["error"], "gone");
+    let e = s
+        .req("GET", &format!("{ENDPOINTS}/{id}"))
+        .send()
+        .await
+        .json();
+    assert_eq!(e["endpoint"]["disabled"], true);
+    assert_eq!(
+        alert(&s, "alert.firing").await["deliveries"],
+        0,
+        "disabled endpoints get nothing"
+    );
+
+    let r = s
+        .req("PATCH", &format!("{ENDPOINTS}/{id}"))
+        .json(&json!({"disabled": false}))
+        .send()
+        .await;
+    assert_eq!(r.json()["endpoint"]["disabled"], false);
+    assert_eq!(alert(&s, "alert.firing").await["deliveries"], 1);
+    rx.wait_for(2, 10).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn continuous_failure_disables_the_endpoint() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(500, vec![]), (500, vec![])]);
+    let extra = FAST.replace(
+        "poll_interval_ms = 50",
+        "poll_interval_ms = 50\ndisable_after_secs = 1",
+    );
+    let s = TestServer::start_with(&extra).await;
+    let id = endpoint(&s, &rx.url("/down"), "", true).await;
+    alert(&s, "alert.firing").await;
+    wait_attempts(&s, &id, 2, 10).await;
+    let e = s
+        .req("GET", &format!("{ENDPOINTS}/{id}"))
+        .send()
+        .await
+        .json();
+    assert_eq!(e["endpoint"]["disabled"], true, "failing for over 1 s");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_that_gave_up_can_be_resent() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(503, vec![]), (503, vec![])]);
+    let extra = FAST.replace(
+        "retry_schedule_secs = [1, 1, 1]",
+        "retry_schedule_secs = [1]",
+    );
+    let s = TestServer::start_with(&extra).await;
+    let id = endpoint(&s, &rx.url("/late"), "", true).await;
+    let msg = alert(&s, "alert.firing").await["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = wait_attempts(&s, &id, 2, 10).await;
+    assert_eq!(log[0]["outcome"], "failed", "the schedule is exhausted");
+
+    let resend = format!("/api/v1/alerting/messages/{msg}/resend");
+    let r = s.req("POST", &resend).send().await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(r.json()["deliveries"], 1);
+    let log = wait_attempts(&s, &id, 3, 10).await;
+    assert_eq!(log[0]["outcome"], "succeeded");
+    assert_eq!(log[0]["attempt"], 3);
+    s.req("POST", &resend).send().await.problem(409);
+    s.req("POST", "/api/v1/alerting/messages/msg_nope/resend")
+        .send()
+        .await
+        .problem(404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_egress_guard_refuses_names_that_resolve_to_private_addresses() {
+    let rx = Receiver::start().await;
+    let port = rx.addr.unwrap().port();
+    // `rebind.example` passes the URL rules at creation (it is a name), but resolves to
+    // 127.0.0.1 at send time, which is not allow-listed here.
+    let extra = "[delivery]\nretry_schedule_secs = []\npoll_interval_ms = 50\n[delivery.hosts]\n\"rebind.example\" = \"127.0.0.1\"\n";
+    let s = TestServer::start_with(extra).await;
+    let id = endpoint(&s, &format!("http://rebind.example:{port}/x"), "", true).await;
+    alert(&s, "alert.firing").await;
+    let log = wait_attempts(&s, &id, 1, 10).await;
+    assert_eq!(log[0]["error"], "egress_denied");
+    assert_eq!(log[0]["outcome"], "failed");
+    assert_eq!(rx.count(), 0, "nothing reached the receiver");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn redirects_are_failures_and_not_followed() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(302, vec![("location", "/elsewhere".into())])]);
+    let extra = FAST.replace(
+        "retry_schedule_secs = [1, 1, 1]",
+        "retry_schedule_secs = []",
+    );
+    let s = TestServer::start_with(&extra).await;
+    let id = endpoint(&s, &rx.url("/moved"), "", true).await;
+    alert(&s, "alert.firing").await;
+    let log = wait_attempts(&s, &id, 1, 10).await;
+    assert_eq!(log[0]["statusCode"], 302);
+    assert_eq!(log[0]["error"], "redirect");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.count(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn alertmanager_webhooks_with_basic_auth() {
+    let rx = Receiver::start().await;
+    let s = TestServer::start_with(FAST).await;
+    endpoint(&s, &rx.url("/am"), "", true).await;
+    let token = s
+        .req("POST", "/api/v1/tokens")
+        .json(&json!({"name": "alertmanager", "scopes": ["alerts:write"]}))
+        .send()
+        .await
+        .json()["tokenPlaintext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let payload = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"DiskFull\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "hookd", "groupLabels": {"alertname": "DiskFull"},
+        "commonLabels": {"alertname": "DiskFull"}, "commonAnnotations": {}, "externalURL": "http://am:9093",
+        "alerts": [{"status": "firing", "labels": {"alertname": "DiskFull"}, "annotations": {},
+                    "startsAt": "2026-01-15T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prom/graph", "fingerprint": "abc"}]
+    });
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("alertmanager:{token}"));
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .header("authorization", &format!("Basic {basic}"))
+        .json(&payload)
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let got = rx.wait_for(1, 10).await;
+    let body = got[0].json();
+    assert_eq!(body["type"], "alertmanager.firing");
+    assert_eq!(body["data"], payload);
+    // A bearer token works too; a token without alerts:write does not.
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .token(&token)
+        .json(&payload)
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let bad = base64::engine::general_purpose::STANDARD.encode("alertmanager:wrong-token-123");
+    s.req("POST", "/api/v1/alerting/alertmanager")
+        .header("authorization", &format!("Basic {bad}"))
+        .json(&payload)
+        .send()
+        .await
+        .problem(401);
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .json(&json!({"version": "3"}))
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["version", "status", "alerts"]);
+    let r = s
+        .req("POST", "/api/v1/alerting/alerts")
+        .json(&json!({"eventType": "x y"}))
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["eventType", "payload"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn test_send_answers_with_the_attempt() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(200, vec![]), (500, vec![])]);
+    let s = TestServer::start_with(FAST).await;
+    let id = endpoint(&s, &rx.url("/t"), "my-secret-key", true).await;
+    let r = s
+        .req("POST", &format!("{ENDPOINTS}/{id}/test"))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let a = r.json()["attempt"].clone();
+    assert_eq!(
+        (a["statusCode"].as_u64(), a["outcome"].as_str()),
+        (Some(200), Some("succeeded"))
+    );
+    let got = rx.wait_for(1, 5).await;
+    assert_eq!(got[0].json()["type"], "hookd.test");
+    assert_eq!(verify(b"my-secret-key", &got[0]), 1);
+    let a = s
+        .req("POST", &format!("{ENDPOINTS}/{id}/test"))
+        .send()
+        .await
+        .json()["attempt"]
+        .clone();
+    assert_eq!(
+        (a["statusCode"].as_u64(), a["outcome"].as_str()),
+        (Some(500), Some("failed"))
+    );
+    assert_eq!(attempts(&s, &id).await.len(), 2);
+    let e = s
+        .req("GET", &format!("{ENDPOINTS}/{id}"))
+        .send()
+        .await
+        .json();
+    assert_eq!(e["endpoint"]["disabled"], false);
+    s.req("POST", &format!("{ENDPOINTS}/wh-nope/test"))
+        .send()
+        .await
+        .problem(404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn pending_deliveries_survive_a_restart() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(503, vec![])]);
+    let extra = FAST.replace(
+        "retry_schedule_secs = [1, 1, 1]",
+        "retry_schedule_secs = [2]",
+    );
+    let s = TestServer::start_with(&extra).await;
+    let id = endpoint(&s, &rx.url("/r"), "", true).await;
+    alert(&s, "alert.firing").await;
+    wait_attempts(&s, &id, 1, 10).await;
+    let dir = s.dir.clone();
+    s.stop().await;
+    let s = TestServer::start_in(dir, &extra).await;
+    let got = rx.wait_for(2, 10).await;
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    let log = wait_attempts(&s, &id, 2, 5).await;
+    assert_eq!(log[0]["outcome"], "succeeded");
+    s.stop().await;
+}
+
+/// The official Standard Webhooks library verifies what hookd sends (CI installs it; locally the
+/// test says how to run it if it is missing).
+#[tokio::test]
+async fn the_standard_webhooks_library_verifies_deliveries() {
+    let has_lib = std::process::Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_lib {
+        assert!(
+            std::env::var_os("REQUIRE_STANDARDWEBHOOKS").is_none(),
+            "pip install standardwebhooks"
+        );
+        eprintln!("skipped: pip install standardwebhooks to run this test");
+        return;
+    }
+    let s = TestServer::start_with(FAST).await;
+    // A supplied whsec_ secret, a raw secret, and a generated one.
+    for secret in [
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "my-secret-key",
+        "",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("verified.jsonl");
+        // Create first (the verifier needs the plaintext, generated or not), then point the
+        // endpoint at the verifier.
+        let r = s
+            .req("POST", ENDPOINTS)
+            .json(&json!({"name": "py", "url": "https://placeholder.example/", "signingEnabled": true, "signingSecret": secret}))
+            .send()
+            .await
+            .json();
+        let plain = r["signingSecretPlaintext"].as_str().unwrap();
+        let id = r["endpoint"]["id"].as_str().unwrap().to_owned();
+        let py_secret = if plain.starts_with("whsec_") {
+            plain.to_owned()
+        } else {
+            format!("raw:{plain}")
+        };
+        let mut child = spawn_verifier(&py_secret, &out);
+        let url = format!("http://127.0.0.1:{}/", read_port(&mut child));
+        let r = s
+            .req("PATCH", &format!("{ENDPOINTS}/{id}"))
+            .json(&json!({"url": url}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = s
+            .req("POST", &format!("{ENDPOINTS}/{id}/test"))
+            .send()
+            .await
+            .json();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(r["attempt"]["statusCode"], 204, "{secret:?}: {r}");
+        let line = std::fs::read_to_string(&out).unwrap();
+        let v: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        assert_eq!(v["verified"], true, "{secret:?}: {v}");
+        assert_eq!(v["type"], "hookd.test");
+        s.req("DELETE", &format!("{ENDPOINTS}/{id}")).send().await;
+    }
+    s.stop().await;
+}
+
+fn spawn_verifier(secret: &str, out: &std::path::Path) -> std::process::Child {
+    std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/standard_webhooks_receiver.py"
+        ))
+        .arg(secret)
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn read_port(child: &mut std::process::Child) -> u16 {
+    use std::io::BufRead as _;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim().parse().unwrap()
+}
