@@ -290,10 +290,7 @@ impl Store {
     }
 
     /// A delivery with its message and endpoint (either may be gone).
-    pub fn delivery(
-        &self,
-        key: &str,
-    ) -> Result<Option<DeliveryContext>, StoreError> {
+    pub fn delivery(&self, key: &str) -> Result<Option<DeliveryContext>, StoreError> {
         let txn = self.db.begin_read()?;
         let deliveries = txn.open_table(DELIVERIES)?;
         let Some(d) = deliveries

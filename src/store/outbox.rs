@@ -112,6 +112,10 @@ pub(super) fn record_attempt(
     };
     let was_disabled = endpoint.disabled;
     match record.effect {
+        // The common case, a healthy endpoint staying healthy, writes nothing.
+        EndpointEffect::Success if endpoint.failing_since_ms.is_none() => {
+            return Ok(endpoint.disabled)
+        }
         EndpointEffect::Success => endpoint.failing_since_ms = None,
         EndpointEffect::Failure {
             now_ms,
