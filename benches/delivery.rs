@@ -150,7 +150,7 @@ async fn scenario(endpoints: usize, alerts: usize, per_endpoint: usize) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = t0.elapsed();
-    let accepted = accepted.lock().unwrap();
+    let accepted = std::mem::take(&mut *accepted.lock().unwrap());
     let mut latencies: Vec<Duration> = arrivals
         .lock()
         .unwrap()
