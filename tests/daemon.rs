@@ -416,3 +416,57 @@ fn plugin_check_prints_the_verdict_and_time() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("imports wasi:random"));
 }
+
+/// Once hookd has answered 202, the alert is on disk: `kill -9` right after loses nothing, and
+/// the restarted daemon delivers it.
+#[test]
+fn an_accepted_alert_survives_kill_9() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    // A port with nothing listening on it yet: the first attempts fail to connect.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let token = "kill-nine-token-0123456789";
+    let daemon = || {
+        let mut cmd = serve(dir.path());
+        cmd.env("HOOKD_BOOTSTRAP_TOKEN", token)
+            .env("HOOKD_URL_POLICY__ALLOW_NETWORKS", "[\"127.0.0.0/8\"]")
+            .env("HOOKD_DELIVERY__RETRY_SCHEDULE_SECS", "[1, 1, 1, 1, 1, 1, 1, 1]")
+            .env("HOOKD_DELIVERY__JITTER_PERCENT", "0")
+            .env("HOOKD_DELIVERY__POLL_INTERVAL_MS", "50");
+        Daemon::start(cmd)
+    };
+    let mut d = daemon();
+    let endpoint = json!({"name": "later", "url": format!("http://127.0.0.1:{port}/hook"), "signingEnabled": true, "signingSecret": ""});
+    assert_eq!(d.request("POST", ENDPOINTS, token, Some(&endpoint)).0, 200);
+    let (status, v) = d.request(
+        "POST",
+        "/api/v1/alerting/alerts",
+        token,
+        Some(&json!({"eventType": "alert.firing", "payload": {"host": "db-1"}})),
+    );
+    assert_eq!(status, 202, "{v}");
+    let msg_id = v["messageId"].as_str().unwrap().to_owned();
+    d.child.kill().unwrap(); // SIGKILL
+    let _ = d.child.wait();
+
+    // Now a receiver listens, and hookd comes back.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = vec![0u8; 65536];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+            if tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+                return;
+            }
+        }
+    });
+    let d = daemon();
+    let request = rx.recv_timeout(Duration::from_secs(15)).expect("delivered after the restart");
+    assert!(request.to_ascii_lowercase().contains(&format!("webhook-id: {msg_id}")), "{request}");
+    assert!(request.contains("webhook-signature: v1,"), "{request}");
+    let (code, _, _) = d.terminate();
+    assert_eq!(code, 0);
+}
