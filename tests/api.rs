@@ -317,15 +317,7 @@ async fn bearer_auth_and_scopes() {
         .await
         .problem(401);
 
-    let reader = s
-        .req("POST", "/api/v1/tokens")
-        .json(&json!({"name": "reader", "scopes": ["endpoints:read"]}))
-        .send()
-        .await
-        .json()["tokenPlaintext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reader = s.token("reader", &["endpoints:read"]).await;
     assert_eq!(
         s.req("GET", ENDPOINTS).token(&reader).send().await.status,
         StatusCode::OK
@@ -344,15 +336,7 @@ async fn bearer_auth_and_scopes() {
         .await
         .problem(403);
 
-    let writer = s
-        .req("POST", "/api/v1/tokens")
-        .json(&json!({"name": "writer", "scopes": ["endpoints:write"]}))
-        .send()
-        .await
-        .json()["tokenPlaintext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let writer = s.token("writer", &["endpoints:write"]).await;
     let r = s
         .req("POST", ENDPOINTS)
         .token(&writer)
@@ -684,15 +668,7 @@ async fn data_survives_a_restart() {
     let s = TestServer::start().await;
     let v = s.create("durable", "my-secret-key").await;
     let id = v["endpoint"]["id"].as_str().unwrap().to_owned();
-    let token = s
-        .req("POST", "/api/v1/tokens")
-        .json(&json!({"name": "keep", "scopes": ["endpoints:read"]}))
-        .send()
-        .await
-        .json()["tokenPlaintext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = s.token("keep", &["endpoints:read"]).await;
     let dir = s.dir.clone();
     s.stop().await;
 

@@ -424,13 +424,20 @@ fn an_accepted_alert_survives_kill_9() {
     use std::io::{Read as _, Write as _};
     let dir = tempfile::tempdir().unwrap();
     // A port with nothing listening on it yet: the first attempts fail to connect.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let token = "kill-nine-token-0123456789";
     let daemon = || {
         let mut cmd = serve(dir.path());
         cmd.env("HOOKD_BOOTSTRAP_TOKEN", token)
             .env("HOOKD_URL_POLICY__ALLOW_NETWORKS", "[\"127.0.0.0/8\"]")
-            .env("HOOKD_DELIVERY__RETRY_SCHEDULE_SECS", "[1, 1, 1, 1, 1, 1, 1, 1]")
+            .env(
+                "HOOKD_DELIVERY__RETRY_SCHEDULE_SECS",
+                "[1, 1, 1, 1, 1, 1, 1, 1]",
+            )
             .env("HOOKD_DELIVERY__JITTER_PERCENT", "0")
             .env("HOOKD_DELIVERY__POLL_INTERVAL_MS", "50");
         Daemon::start(cmd)
@@ -458,14 +465,24 @@ fn an_accepted_alert_survives_kill_9() {
             let mut buf = vec![0u8; 65536];
             let n = s.read(&mut buf).unwrap_or(0);
             let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
-            if tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .is_err()
+            {
                 return;
             }
         }
     });
     let d = daemon();
-    let request = rx.recv_timeout(Duration::from_secs(15)).expect("delivered after the restart");
-    assert!(request.to_ascii_lowercase().contains(&format!("webhook-id: {msg_id}")), "{request}");
+    let request = rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("delivered after the restart");
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains(&format!("webhook-id: {msg_id}")),
+        "{request}"
+    );
     assert!(request.contains("webhook-signature: v1,"), "{request}");
     let (code, _, _) = d.terminate();
     assert_eq!(code, 0);

@@ -316,15 +316,7 @@ async fn alertmanager_webhooks_with_basic_auth() {
     let rx = Receiver::start().await;
     let s = TestServer::start_with(FAST).await;
     endpoint(&s, &rx.url("/am"), "", true).await;
-    let token = s
-        .req("POST", "/api/v1/tokens")
-        .json(&json!({"name": "alertmanager", "scopes": ["alerts:write"]}))
-        .send()
-        .await
-        .json()["tokenPlaintext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = s.token("alertmanager", &["alerts:write"]).await;
     let payload = json!({
         "version": "4", "groupKey": "{}:{alertname=\"DiskFull\"}", "truncatedAlerts": 0,
         "status": "firing", "receiver": "hookd", "groupLabels": {"alertname": "DiskFull"},

@@ -115,6 +115,17 @@ impl TestServer {
         }
     }
 
+    /// Creates an API token with `scopes`; returns its plaintext.
+    pub async fn token(&self, name: &str, scopes: &[&str]) -> String {
+        let r = self
+            .req("POST", "/api/v1/tokens")
+            .json(&serde_json::json!({"name": name, "scopes": scopes}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["tokenPlaintext"].as_str().unwrap().to_owned()
+    }
+
     /// Creates an endpoint from the seed body with `name` and `url` replaced; returns the response JSON.
     pub async fn create(&self, name: &str, secret: &str) -> Value {
         let body = serde_json::json!({
