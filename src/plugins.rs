@@ -26,8 +26,9 @@ wasmtime::component::bindgen!({
     world: "url-policy",
 });
 
-/// How often the epoch advances; call deadlines are counted in these ticks.
-const TICK: Duration = Duration::from_millis(1);
+/// How often the epoch advances; call deadlines are counted in these ticks (so a deadline is
+/// honoured to within one tick).
+const TICK: Duration = Duration::from_millis(2);
 /// Wasm stack a call may use.
 const MAX_WASM_STACK: usize = 512 * 1024;
 /// Plugin calls that may run at once; each holds one pooled instance slot.

@@ -117,6 +117,43 @@ async fn alerts_are_delivered_signed_with_every_live_secret() {
 }
 
 #[tokio::test]
+async fn a_slow_receiver_does_not_starve_the_others() {
+    let slow = Receiver::start().await;
+    slow.slow(2_000);
+    let fast = Receiver::start().await;
+    let extra = FAST.replace(
+        "poll_interval_ms = 50",
+        "poll_interval_ms = 50\nmax_in_flight = 4\nper_endpoint = 2",
+    );
+    let s = TestServer::start_with(&extra).await;
+    let slow_id = endpoint(&s, &slow.url("/slow"), "", true).await;
+    endpoint(&s, &fast.url("/fast"), "", true).await;
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        alert(&s, "alert.firing").await;
+    }
+    // Ten deliveries to the fast receiver while the slow one holds its two slots for 2 s each.
+    fast.wait_for(10, 10).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        slow.count(),
+        0,
+        "the slow receiver has answered nothing yet"
+    );
+    assert!(attempts(&s, &slow_id).await.is_empty());
+    assert_eq!(
+        slow.max_busy.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "per-endpoint limit"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn signing_off_sends_no_signature() {
     let rx = Receiver::start().await;
     let s = TestServer::start_with(FAST).await;

@@ -28,6 +28,9 @@ use schedule::{
     classify, message_body, next_delay_ms, parse_retry_after, signature_header, Verdict,
 };
 
+/// Most due entries one dispatcher pass looks at (entries of saturated endpoints included).
+const MAX_SCAN: usize = 100_000;
+
 /// Prefix of attempt ids.
 pub const ATTEMPT_PREFIX: &str = "att-";
 
@@ -69,27 +72,27 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts every due delivery that the concurrency limits allow.
+    /// Starts every due delivery that the concurrency limits allow. The scan walks past
+    /// deliveries whose endpoint is at its limit, so a slow receiver's backlog does not hold up
+    /// the deliveries behind it.
     fn launch_due(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
-        let available = self.global.available_permits();
-        if available == 0 {
+        if self.global.available_permits() == 0 {
             return Ok(());
         }
-        let in_flight = self.in_flight.lock().map_or(0, |s| s.len());
-        let due = self.app.store.due(now_ms(), available + in_flight)?;
-        for key in due {
+        self.app.store.scan_due(now_ms(), MAX_SCAN, |key| {
             let Some((_, endpoint_id)) = key.split_once('/') else {
-                continue;
+                return true;
             };
-            if self.in_flight.lock().is_ok_and(|s| s.contains(&key)) {
-                continue;
+            if self.in_flight.lock().is_ok_and(|s| s.contains(key)) {
+                return true;
             }
             let Some(endpoint_permit) = self.endpoint_slot(endpoint_id) else {
-                continue; // this endpoint is at its limit; others go on
+                return true; // this endpoint is at its limit; others go on
             };
             let Ok(global_permit) = self.global.clone().try_acquire_owned() else {
-                break;
+                return false;
             };
+            let key = key.to_owned();
             if let Ok(mut set) = self.in_flight.lock() {
                 set.insert(key.clone());
             }
@@ -102,8 +105,8 @@ impl Dispatcher {
                 drop((endpoint_permit, global_permit));
                 this.app.delivery.wake.notify_one();
             });
-        }
-        Ok(())
+            true
+        })
     }
 
     fn endpoint_slot(&self, endpoint_id: &str) -> Option<OwnedSemaphorePermit> {

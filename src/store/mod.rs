@@ -283,10 +283,16 @@ impl Store {
         }
     }
 
-    /// Keys of pending deliveries due at or before `now_ms`, earliest first.
-    pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+    /// Calls `visit` with the key of each pending delivery due at or before `now_ms`, earliest
+    /// first, until it returns `false` or `max` keys have been seen.
+    pub fn scan_due(
+        &self,
+        now_ms: i64,
+        max: usize,
+        visit: impl FnMut(&str) -> bool,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_read()?;
-        outbox::due(&txn.open_table(DUE)?, now_ms, limit)
+        outbox::scan_due(&txn.open_table(DUE)?, now_ms, max, visit)
     }
 
     /// A delivery with its message and endpoint (either may be gone).

@@ -166,21 +166,20 @@ pub(super) fn resend(
     Ok(failed.len())
 }
 
-pub(super) fn due<T: ReadableTable<(u64, &'static str), ()>>(
+pub(super) fn scan_due<T: ReadableTable<(u64, &'static str), ()>>(
     table: &T,
     now_ms: i64,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    let mut keys = Vec::new();
+    max: usize,
+    mut visit: impl FnMut(&str) -> bool,
+) -> Result<(), StoreError> {
     let end = (due_ms(now_ms).saturating_add(1), "");
-    for entry in table.range::<(u64, &str)>(..end)? {
-        let (k, ()) = (entry?.0, ());
-        keys.push(k.value().1.to_owned());
-        if keys.len() >= limit {
+    for entry in table.range::<(u64, &str)>(..end)?.take(max) {
+        let (key, ()) = (entry?.0, ());
+        if !visit(key.value().1) {
             break;
         }
     }
-    Ok(keys)
+    Ok(())
 }
 
 pub(super) fn list_attempts<T: ReadableTable<&'static str, &'static [u8]>>(

@@ -42,6 +42,11 @@ pub struct Receiver {
     pub addr: Option<SocketAddr>,
     pub received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
+    /// Milliseconds to wait before answering (a slow receiver).
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Requests being answered right now, and the most seen at once.
+    busy: Arc<std::sync::atomic::AtomicUsize>,
+    pub max_busy: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
@@ -56,17 +61,24 @@ impl Receiver {
             addr: Some(listener.local_addr().unwrap()),
             ..Self::default()
         };
-        let (received, script) = (r.received.clone(), r.script.clone());
+        let this = r.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (received, script) = (received.clone(), script.clone());
+                let this = this.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (received, script) = (received.clone(), script.clone());
+                        let this = this.clone();
                         async move {
+                            use std::sync::atomic::Ordering::SeqCst;
+                            let now = this.busy.fetch_add(1, SeqCst) + 1;
+                            this.max_busy.fetch_max(now, SeqCst);
+                            let delay = this.delay_ms.load(SeqCst);
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
+                            this.busy.fetch_sub(1, SeqCst);
+                            let (received, script) = (&this.received, &this.script);
                             let path = req.uri().path().to_owned();
                             let headers = req.headers().clone();
                             let body = req.into_body().collect().await.unwrap().to_bytes();
@@ -98,6 +110,11 @@ impl Receiver {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr.unwrap())
+    }
+
+    /// Makes every answer wait `ms` milliseconds.
+    pub fn slow(&self, ms: u64) {
+        self.delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Queues answers for the next requests.
