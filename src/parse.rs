@@ -289,7 +289,7 @@ pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, ApiError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     pub event_type: String,
-    /// The payload, as compact JSON text.
+    /// The payload as JSON text, exactly as the client sent it.
     pub data: String,
 }
 
@@ -315,19 +315,27 @@ pub fn native_alert(body: &[u8]) -> Result<Alert, ApiError> {
         }
         ok.then_some(t)
     });
-    let data = f.take("payload", true).and_then(|v| {
-        if v.is_object() {
-            Some(v.to_string())
-        } else {
+    if let Some(v) = f.take("payload", true) {
+        if !v.is_object() {
             f.errors
                 .push(FieldError::new("payload", "must be a JSON object"));
-            None
         }
-    });
+    }
     f.finish()?;
-    match (event_type, data) {
-        (Some(event_type), Some(data)) => Ok(Alert { event_type, data }),
-        _ => Err(ApiError::Internal),
+    // The payload is delivered exactly as sent (no number is re-rounded, no key reordered).
+    #[derive(serde::Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        payload: &'a serde_json::value::RawValue,
+    }
+    let raw: Raw<'_> = serde_json::from_slice(body)
+        .map_err(|_| ApiError::field("payload", "must be given exactly once"))?;
+    match event_type {
+        Some(event_type) => Ok(Alert {
+            event_type,
+            data: raw.payload.get().to_owned(),
+        }),
+        None => Err(ApiError::Internal),
     }
 }
 
@@ -364,9 +372,10 @@ pub fn alertmanager_alert(body: &[u8]) -> Result<Alert, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    // The whole payload, exactly as Alertmanager sent it (valid UTF-8: it parsed as JSON).
     Ok(Alert {
         event_type: format!("alertmanager.{}", status.unwrap_or("firing")),
-        data: value.to_string(),
+        data: String::from_utf8_lossy(body.trim_ascii()).into_owned(),
     })
 }
 
@@ -725,6 +734,27 @@ mod tests {
         assert_eq!(
             fields(alertmanager_alert(br#"{"version":"3","status":"x"}"#).unwrap_err()),
             ["version", "status", "alerts"]
+        );
+    }
+
+    /// Found by the alert_body fuzz target: numbers were re-rounded on the way through
+    /// (`2222...2.22` came out as a different float). Payloads now pass through verbatim.
+    #[test]
+    fn payloads_pass_through_verbatim() {
+        let body = br#"{"eventType":"e","payload":{"f":222222222222222222222222222222222222222222222222222222222222222222222222222.22,"big":12345678901234567890123, "z":1,"a":2}}"#;
+        let a = native_alert(body).unwrap();
+        assert_eq!(
+            a.data,
+            r#"{"f":222222222222222222222222222222222222222222222222222222222222222222222222222.22,"big":12345678901234567890123, "z":1,"a":2}"#
+        );
+        assert_eq!(
+            fields(native_alert(br#"{"eventType":"e","payload":{},"payload":{}}"#).unwrap_err()),
+            ["payload"]
+        );
+        let am = b" {\"version\":\"4\",\"status\":\"firing\",\"alerts\":[],\"x\":1.000} \n";
+        assert_eq!(
+            alertmanager_alert(am).unwrap().data,
+            r#"{"version":"4","status":"firing","alerts":[],"x":1.000}"#
         );
     }
 

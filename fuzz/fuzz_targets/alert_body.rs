@@ -12,9 +12,16 @@ fuzz_target!(|data: &[u8]| {
             assert!(!alert.event_type.is_empty() && alert.event_type.len() <= MAX_EVENT_TYPE);
             let payload: serde_json::Value = serde_json::from_str(&alert.data).unwrap();
             assert!(payload.is_object());
-            // What is accepted serializes back to the same alert.
-            let again = serde_json::json!({"eventType": alert.event_type, "payload": payload});
-            assert_eq!(native_alert(again.to_string().as_bytes()).unwrap(), alert);
+            // The payload is delivered exactly as sent.
+            let text = std::str::from_utf8(data).unwrap();
+            assert!(text.contains(&alert.data));
+            // And an alert built from it parses to the same alert.
+            let again = format!(
+                r#"{{"eventType":{},"payload":{}}}"#,
+                serde_json::Value::from(alert.event_type.as_str()),
+                alert.data
+            );
+            assert_eq!(native_alert(again.as_bytes()).unwrap(), alert);
         }
         Err(e) => assert_client_error(&e),
     }
@@ -26,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
             ));
             let payload: serde_json::Value = serde_json::from_str(&alert.data).unwrap();
             assert_eq!(payload["version"], "4");
+            assert!(std::str::from_utf8(data).unwrap().contains(&alert.data));
             assert!(payload["alerts"].is_array());
         }
         Err(e) => assert_client_error(&e),

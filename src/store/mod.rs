@@ -261,7 +261,7 @@ impl Store {
             })
             .await?
         {
-            Done::Created(created) => Ok(created),
+            Done::Flag(created) => Ok(created),
             Done::Unit | Done::Endpoint(_) | Done::Count(_) => Ok(true),
         }
     }
@@ -324,7 +324,7 @@ impl Store {
     /// disabled.
     pub async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, StoreError> {
         match self.write(Op::RecordAttempt(Box::new(record))).await? {
-            Done::Created(disabled) => Ok(disabled),
+            Done::Flag(disabled) => Ok(disabled),
             _ => Err(StoreError::Storage("writer answered the wrong kind".into())),
         }
     }
@@ -444,7 +444,8 @@ enum Op {
 enum Done {
     Unit,
     Endpoint(Box<Endpoint>),
-    Created(bool),
+    /// A yes/no answer: token created; endpoint now disabled.
+    Flag(bool),
     Count(usize),
 }
 
@@ -595,7 +596,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
             only_if_none,
         } => {
             if *only_if_none && !t.tokens.is_empty()? {
-                return Ok(Done::Created(false));
+                return Ok(Done::Flag(false));
             }
             if t.token_hashes.get(token.hash.as_slice())?.is_some() {
                 return Err(StoreError::Conflict("a token with this value exists"));
@@ -604,7 +605,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
                 .insert(token.id.as_str(), encode(token)?.as_slice())?;
             t.token_hashes
                 .insert(token.hash.as_slice(), token.id.as_str())?;
-            Ok(Done::Created(true))
+            Ok(Done::Flag(true))
         }
         Op::RevokeToken(id) => {
             let token: Token = get(&t.tokens, id)?;
@@ -630,7 +631,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
             Ok(Done::Unit)
         }
         Op::Ingest(message) => outbox::ingest(t, message).map(Done::Count),
-        Op::RecordAttempt(record) => outbox::record_attempt(t, record).map(Done::Created),
+        Op::RecordAttempt(record) => outbox::record_attempt(t, record).map(Done::Flag),
         Op::Resend { message_id, now_ms } => {
             outbox::resend(t, message_id, *now_ms).map(Done::Count)
         }
