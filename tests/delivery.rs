@@ -154,6 +154,25 @@ async fn a_slow_receiver_does_not_starve_the_others() {
 }
 
 #[tokio::test]
+async fn a_receiver_slower_than_the_timeout_is_a_timeout() {
+    let rx = Receiver::start().await;
+    rx.slow(3_000);
+    let extra = FAST.replace(
+        "retry_schedule_secs = [1, 1, 1]",
+        "retry_schedule_secs = []\ntimeout_ms = 300",
+    );
+    let s = TestServer::start_with(&extra).await;
+    let id = endpoint(&s, &rx.url("/sleepy"), "", true).await;
+    alert(&s, "alert.firing").await;
+    let log = wait_attempts(&s, &id, 1, 5).await;
+    assert_eq!(log[0]["error"], "timeout");
+    assert!(log[0]["statusCode"].is_null());
+    let took = log[0]["durationMs"].as_u64().unwrap();
+    assert!((300..2_000).contains(&took), "{took} ms");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn signing_off_sends_no_signature() {
     let rx = Receiver::start().await;
     let s = TestServer::start_with(FAST).await;
