@@ -574,3 +574,100 @@ fn read_port(child: &mut std::process::Child) -> u16 {
         .unwrap();
     line.trim().parse().unwrap()
 }
+
+/// HTTPS to a LAN receiver whose certificate comes from a private CA: delivered when the CA is in
+/// `delivery.ca_bundle`, refused as `tls` when it is not.
+#[tokio::test]
+async fn https_receivers_with_a_private_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["receiver.test".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca.pem()).unwrap();
+
+    // The TLS receiver: rustls server, hyper HTTP/1.1, answers 204 and counts requests.
+    let tls = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(leaf.der().to_vec())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, count) = (acceptor.clone(), count.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |_req| {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async {
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(204)
+                                .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+
+    let url = format!("https://receiver.test:{port}/hook");
+    let base = format!(
+        "{}[delivery.hosts]\n\"receiver.test\" = \"127.0.0.1\"\n",
+        FAST.replace(
+            "retry_schedule_secs = [1, 1, 1]",
+            "retry_schedule_secs = []"
+        )
+    );
+    for (trust, expect) in [(true, "succeeded"), (false, "failed")] {
+        let extra = if trust {
+            base.replace(
+                "jitter_percent = 0",
+                &format!("jitter_percent = 0\nca_bundle = \"{}\"", bundle.display()),
+            )
+        } else {
+            base.clone()
+        };
+        let s = TestServer::start_with(&extra).await;
+        let id = endpoint(&s, &url, "", true).await;
+        alert(&s, "alert.firing").await;
+        let log = wait_attempts(&s, &id, 1, 10).await;
+        assert_eq!(
+            log[0]["outcome"], expect,
+            "trusting the CA: {trust}: {:?}",
+            log[0]
+        );
+        if !trust {
+            assert_eq!(log[0]["error"], "tls");
+        }
+        s.stop().await;
+    }
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

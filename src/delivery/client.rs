@@ -189,22 +189,20 @@ impl Egress {
 fn kind_of(e: &hyper_util::client::legacy::Error) -> ErrorKind {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::PermissionDenied {
-                return "egress_denied";
-            }
-            if io.kind() == io::ErrorKind::TimedOut {
-                return "timeout";
-            }
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-            {
-                return "tls";
-            }
-        }
         if s.is::<rustls::Error>() {
             return "tls";
+        }
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::PermissionDenied => return "egress_denied",
+                io::ErrorKind::TimedOut => return "timeout",
+                _ => {}
+            }
+            // io::Error's own `source()` skips the error it wraps; descend into it.
+            if let Some(inner) = io.get_ref() {
+                source = Some(inner);
+                continue;
+            }
         }
         source = s.source();
     }
