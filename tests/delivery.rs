@@ -671,3 +671,34 @@ async fn https_receivers_with_a_private_ca() {
     }
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn deleting_an_endpoint_drops_its_pending_deliveries() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(503, vec![])]);
+    let s = TestServer::start_with(FAST).await;
+    let id = endpoint(&s, &rx.url("/bye"), "", true).await;
+    let msg = alert(&s, "alert.firing").await["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_attempts(&s, &id, 1, 10).await;
+    let key = hookd::model::Delivery::key(&msg, &id);
+    assert!(
+        s.app.store.delivery(&key).unwrap().is_some(),
+        "a retry is pending"
+    );
+    let r = s.req("DELETE", &format!("{ENDPOINTS}/{id}")).send().await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // The retry comes due after 1 s and finds the endpoint gone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s.app.store.delivery(&key).unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rx.count(), 1, "nothing more was sent");
+    s.stop().await;
+}

@@ -177,22 +177,9 @@ impl Dispatcher {
                 } else {
                     "endpoint_deleted"
                 };
-                (
-                    Attempt {
-                        id: new_id(ATTEMPT_PREFIX, now_ms(), &app.rng),
-                        endpoint_id: delivery.endpoint_id.clone(),
-                        message_id: delivery.message_id.clone(),
-                        attempt: attempt_no,
-                        at_ms: now_ms(),
-                        duration_ms: 0,
-                        status_code: None,
-                        error: Some(why.into()),
-                        response_body: String::new(),
-                        outcome: AttemptOutcome::Failed,
-                        next_attempt_ms: None,
-                    },
-                    EndpointEffect::None,
-                )
+                let ids = (delivery.endpoint_id.as_str(), delivery.message_id.as_str());
+                let a = failed_attempt(app, ids, attempt_no, now_ms(), why);
+                (a, EndpointEffect::None)
             }
         };
         let outcome = attempt.outcome;
@@ -277,17 +264,9 @@ pub async fn attempt(
             Ok(keys) => Some(signature_header(&keys, &message.id, timestamp, &body)),
             Err(e) => {
                 tracing::error!(endpoint = %endpoint.id, error = %e, "cannot unseal the signing secret");
-                return (
-                    failed_attempt(
-                        app,
-                        endpoint,
-                        message,
-                        attempt_no,
-                        at_ms,
-                        "secret_unavailable",
-                    ),
-                    None,
-                );
+                let ids = (endpoint.id.as_str(), message.id.as_str());
+                let failed = failed_attempt(app, ids, attempt_no, at_ms, "secret_unavailable");
+                return (failed, None);
             }
         }
     } else {
@@ -305,7 +284,7 @@ pub async fn attempt(
         })
         .await;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut a = failed_attempt(app, endpoint, message, attempt_no, at_ms, "");
+    let mut a = failed_attempt(app, (&endpoint.id, &message.id), attempt_no, at_ms, "");
     a.duration_ms = duration_ms;
     match result {
         Ok(resp) => {
@@ -332,18 +311,18 @@ pub async fn attempt(
     }
 }
 
+/// An attempt that failed with `error` ("" for none yet), for `(endpoint_id, message_id)`.
 fn failed_attempt(
     app: &App,
-    endpoint: &Endpoint,
-    message: &Message,
+    (endpoint_id, message_id): (&str, &str),
     attempt_no: u32,
     at_ms: i64,
     error: &str,
 ) -> Attempt {
     Attempt {
         id: new_id(ATTEMPT_PREFIX, at_ms, &app.rng),
-        endpoint_id: endpoint.id.clone(),
-        message_id: message.id.clone(),
+        endpoint_id: endpoint_id.to_owned(),
+        message_id: message_id.to_owned(),
         attempt: attempt_no,
         at_ms,
         duration_ms: 0,

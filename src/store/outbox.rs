@@ -76,6 +76,7 @@ pub(super) fn record_attempt(
     record: &AttemptRecord,
 ) -> Result<bool, StoreError> {
     let a = &record.attempt;
+    let endpoint_gone = t.endpoints.get(a.endpoint_id.as_str())?.is_none();
     if let Some(key) = &record.delivery_key {
         let existing = t
             .deliveries
@@ -86,6 +87,10 @@ pub(super) fn record_attempt(
             t.due.remove((due_ms(d.next_attempt_ms), key.as_str()))?;
             d.attempts = d.attempts.max(a.attempt);
             match (a.outcome, a.next_attempt_ms) {
+                // A delivery done, or one whose endpoint was deleted, leaves the outbox.
+                _ if endpoint_gone => {
+                    t.deliveries.remove(key.as_str())?;
+                }
                 (AttemptOutcome::Succeeded, _) => {
                     t.deliveries.remove(key.as_str())?;
                 }
@@ -100,6 +105,9 @@ pub(super) fn record_attempt(
                 }
             }
         }
+    }
+    if endpoint_gone {
+        return Ok(false); // no attempt log for an endpoint that no longer exists
     }
     let attempt_key = format!("{}/{}", a.endpoint_id, a.id);
     t.attempts
