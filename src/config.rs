@@ -131,6 +131,9 @@ pub struct PluginLimits {
     pub cache_dir: PathBuf,
 }
 
+/// How many `[[plugins]]` a configuration may list (every check instantiates each of them).
+pub const MAX_PLUGINS: usize = 16;
+
 /// One `[[plugins]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -302,6 +305,11 @@ impl Config {
             (65_536..=1 << 30).contains(&p.memory_bytes),
             "plugin_limits.memory_bytes",
             "must be from 65536 to 1073741824",
+        );
+        check(
+            self.plugins.len() <= MAX_PLUGINS,
+            "plugins",
+            "may list at most 16 plugins",
         );
         for (i, plugin) in self.plugins.iter().enumerate() {
             let key = format!("plugins[{i}]");
@@ -521,6 +529,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("on_error"), "{e}");
+        let listing = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("[[plugins]]\nname = \"p{i}\"\npath = \"x\"\n"))
+                .collect()
+        };
+        let most = Config::from_toml_str(&listing(MAX_PLUGINS)).unwrap();
+        assert_eq!(most.plugins.len(), MAX_PLUGINS);
+        let e = Config::from_toml_str(&listing(MAX_PLUGINS + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 16 plugins"), "{e}");
     }
 
     #[test]

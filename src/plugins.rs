@@ -31,8 +31,12 @@ wasmtime::component::bindgen!({
 const TICK: Duration = Duration::from_millis(2);
 /// Wasm stack a call may use.
 const MAX_WASM_STACK: usize = 512 * 1024;
-/// Plugin calls that may run at once; each holds one pooled instance slot.
-pub const CONCURRENT_CALLS: u32 = 64;
+/// Plugin instances that may be alive at once. A check holds one per plugin in its set (they
+/// share one store), so 2 plugins allow 64 concurrent checks.
+pub const INSTANCE_SLOTS: u32 = 128;
+/// Instance slots beyond [`INSTANCE_SLOTS`] for the load-time trial instantiation of a reload.
+const SPARE_SLOTS: u32 = 16;
+
 /// Linear memory kept mapped between uses of a pool slot (reset with memset, not page faults).
 const KEEP_RESIDENT: usize = 256 * 1024;
 const WASM_PAGE: usize = 64 * 1024;
@@ -115,10 +119,12 @@ struct Plugin {
     pre: UrlPolicyPre<CallState>,
 }
 
-/// Per-call store data: the memory limit, and whether the plugin ran into it.
+/// Store data for one check: the memory limit, whether the current call ran into it, and how
+/// many plugins share the store (each may bring its own instances, memories and tables).
 struct CallState {
     memory_limit: usize,
     memory_hit: bool,
+    plugins: usize,
 }
 
 impl ResourceLimiter for CallState {
@@ -145,15 +151,15 @@ impl ResourceLimiter for CallState {
     }
 
     fn instances(&self) -> usize {
-        16
+        16 * self.plugins
     }
 
     fn memories(&self) -> usize {
-        4
+        4 * self.plugins
     }
 
     fn tables(&self) -> usize {
-        16
+        16 * self.plugins
     }
 }
 
@@ -178,13 +184,15 @@ impl PluginHost {
             engine,
             limits: limits.clone(),
             current: RwLock::new(Arc::new(set)),
-            slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CALLS as usize)),
+            slots: Arc::new(tokio::sync::Semaphore::new(INSTANCE_SLOTS as usize)),
         })
     }
 
-    /// Waits for one of the pooled instance slots; hold it across [`PluginSet::check`].
-    pub async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.slots.clone().acquire_owned().await.ok()
+    /// Waits for the pooled instance slots a check of `set` needs (one per plugin); hold them
+    /// across [`PluginSet::check`].
+    pub async fn slots(&self, set: &PluginSet) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let needed = u32::try_from(set.plugins.len()).unwrap_or(u32::MAX);
+        self.slots.clone().acquire_many_owned(needed).await.ok()
     }
 
     /// The set new requests use.
@@ -214,13 +222,17 @@ fn build_engine(cache_dir: &Path, limits: &PluginLimits) -> Result<Engine, Strin
     // Pre-allocated instance slots: a call takes a warm slot instead of mapping fresh memory.
     // Memories are reserved at exactly the limit, with explicit bounds checks.
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(CONCURRENT_CALLS)
-        .total_core_instances(CONCURRENT_CALLS * 8)
-        .total_memories(CONCURRENT_CALLS * 2)
-        .total_tables(CONCURRENT_CALLS * 8)
+    let slots = INSTANCE_SLOTS + SPARE_SLOTS;
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
         .max_memory_size(memory)
         .linear_memory_keep_resident(KEEP_RESIDENT.min(memory))
         .table_keep_resident(16 * 1024);
+    // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), a used slot is reset by zeroing only the
+    // pages the plugin wrote to, rather than all of its memory.
+    pool.pagemap_scan(wasmtime::Enabled::Auto);
     let mut config = wasmtime::Config::new();
     config
         .wasm_component_model(true)
@@ -296,8 +308,11 @@ impl PluginSet {
     /// # Errors
     /// The [`Rejection`] that stopped the chain.
     pub fn check(&self, url: &str, name: &str, operation: &str) -> Result<(), Rejection> {
+        // One store for the chain: each plugin still gets a fresh instance and its own fuel,
+        // deadline and memory limit, but the store is set up and torn down once per check.
+        let mut store = new_store(&self.engine, &self.limits, self.plugins.len());
         for plugin in &self.plugins {
-            match self.call(plugin, url, name, operation) {
+            match self.call(&mut store, plugin, url, name, operation) {
                 Ok(PluginVerdict::Allow) => {}
                 Ok(PluginVerdict::Deny(reason)) => {
                     return Err(Rejection::Denied {
@@ -314,23 +329,28 @@ impl PluginSet {
                             detail,
                         });
                     }
+                    // A trap poisons the whole store (no component in it may be entered again):
+                    // the rest of the chain gets a new one.
+                    store = new_store(&self.engine, &self.limits, self.plugins.len());
                 }
             }
         }
         Ok(())
     }
 
-    /// One bounded call: a fresh store and instance, fuel, deadline and memory limit.
+    /// One bounded call: a fresh instance in `store`, with full fuel, a new deadline and the
+    /// memory limit.
     fn call(
         &self,
+        store: &mut Store<CallState>,
         plugin: &Plugin,
         url: &str,
         name: &str,
         operation: &str,
     ) -> Result<PluginVerdict, (FailureKind, String)> {
-        let mut store = new_store(&self.engine, &self.limits);
-        let answer = plugin.pre.instantiate(&mut store).and_then(|bindings| {
-            bindings.call_check(&mut store, url, name, operation, &plugin.settings)
+        arm(store, &self.limits);
+        let answer = plugin.pre.instantiate(&mut *store).and_then(|bindings| {
+            bindings.call_check(&mut *store, url, name, operation, &plugin.settings)
         });
         match answer {
             Ok(answer) => plugin_answer(answer).map_err(|why| (FailureKind::MalformedAnswer, why)),
@@ -339,23 +359,30 @@ impl PluginSet {
     }
 }
 
-fn new_store(engine: &Engine, limits: &PluginLimits) -> Store<CallState> {
+fn new_store(engine: &Engine, limits: &PluginLimits, plugins: usize) -> Store<CallState> {
     let mut store = Store::new(
         engine,
         CallState {
             memory_limit: limits.memory_bytes,
             memory_hit: false,
+            plugins: plugins.max(1),
         },
     );
     store.limiter(|s| s);
-    // Fuel and the deadline are set before instantiation, so start functions are bounded too.
+    arm(&mut store, limits);
+    store
+}
+
+/// Gives the next call in `store` its own budget: full fuel, a fresh deadline, and a clean
+/// memory-limit flag. Set before instantiation, so start functions are bounded too.
+fn arm(store: &mut Store<CallState>, limits: &PluginLimits) {
+    store.data_mut().memory_hit = false;
     let _ = store.set_fuel(limits.fuel);
     let ticks = limits
         .timeout_ms
         .div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1))
         .max(1);
     store.set_epoch_deadline(ticks);
-    store
 }
 
 fn classify(e: &wasmtime::Error, state: &CallState) -> FailureKind {
@@ -410,7 +437,7 @@ fn load_plugin(
             "does not implement the world hookd:plugin/url-policy@0.1.0 ({e:#})"
         ))
     })?;
-    let mut store = new_store(engine, limits);
+    let mut store = new_store(engine, limits, 1);
     pre.instantiate(&mut store)
         .map_err(|e| fail(format!("fails to start: {e:#}")))?;
     Ok(Plugin {

@@ -118,6 +118,38 @@ async fn on_error_allow_skips_a_failing_plugin() {
 }
 
 #[tokio::test]
+async fn each_plugin_in_a_chain_gets_its_own_budget() {
+    // The plugins of one check share a store: a fail-open plugin that burns all its fuel, its
+    // whole deadline or its memory must leave the next plugin a full budget of each.
+    let dir = tempfile::tempdir().unwrap();
+    let deny = write_fixture(dir.path(), "deny");
+    for (fixture, limits) in [
+        ("loop", "timeout_ms = 5000\nfuel = 100000"),
+        ("loop", "timeout_ms = 50\nfuel = 1000000000000"),
+        ("memory-bomb", "memory_bytes = 4194304"),
+    ] {
+        let spender = write_fixture(dir.path(), fixture);
+        let extra = format!(
+            "[plugin_limits]\n{limits}\n{}{}",
+            plugin_toml("spender", &spender, "allow"),
+            plugin_toml("policy", &deny, "deny")
+        );
+        let s = TestServer::start_with(&extra).await;
+        for _ in 0..2 {
+            let r = s.req("POST", ENDPOINTS).json(&body("boom")).send().await;
+            let msg = r.json()["errors"][0]["message"].clone();
+            assert_eq!(
+                msg,
+                "is denied by plugin 'policy': boom is not allowed!",
+                "{fixture} ({limits}): {}",
+                r.text()
+            );
+        }
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn broken_plugins_are_refused_at_load_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.wasm");

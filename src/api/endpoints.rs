@@ -27,7 +27,7 @@ async fn check_plugins(
     if set.is_empty() {
         return Ok(());
     }
-    let slot = app.plugins.slot().await;
+    let slot = app.plugins.slots(&set).await;
     let outcome = if set.is_slow() {
         let (url, name) = (url.to_owned(), name.to_owned());
         tokio::task::spawn_blocking(move || {
