@@ -12,6 +12,7 @@
 wit_bindgen::generate!({ path: "../wit", world: "url-policy" });
 
 include!("../../common/url.rs");
+include!("../../common/alloc.rs");
 
 struct HostAllowlist;
 
