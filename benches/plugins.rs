@@ -1,4 +1,5 @@
-//! Plugin cost: one check (fresh instance + call) and plugin load (compile, and from the cache).
+//! Plugin cost: one check (fresh instance + call), a check of both shipped plugins (the set of the
+//! load benchmark), and plugin load (compile, and from the cache).
 //!
 //! `cargo bench --bench plugins`. Uses the real `plugins/host_allowlist.wasm` when it has been
 //! built (`bash plugins/build.sh`), else the allow fixture from the tests. After criterion's
@@ -27,6 +28,7 @@ fn plugin(dir: &std::path::Path) -> (PathBuf, &'static str) {
 fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (path, label) = plugin(dir.path());
+    let real_plugins = label == "host_allowlist.wasm";
     let limits = Config::from_toml_str("").unwrap().plugin_limits;
     let spec = vec![PluginConfig {
         name: "bench".into(),
@@ -43,6 +45,23 @@ fn benches(c: &mut Criterion) {
     c.bench_function(&format!("plugin check ({label})"), |b| {
         b.iter(|| set.check(url, "Slack Webhook", "create").unwrap());
     });
+    // The set of the load benchmark: both shipped plugins, in one check.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    let https = root.join("https_only.wasm");
+    if real_plugins && https.exists() {
+        let mut both = spec.clone();
+        both.push(PluginConfig {
+            name: "https".into(),
+            path: https,
+            settings: String::new(),
+            on_error: hookd::config::OnError::Deny,
+        });
+        let host = PluginHost::new(&limits, &cache, &both).unwrap();
+        let set = host.current();
+        c.bench_function("plugin check, both shipped plugins", |b| {
+            b.iter(|| set.check(url, "Slack Webhook", "create").unwrap());
+        });
+    }
     c.bench_function(&format!("plugin load, cached ({label})"), |b| {
         b.iter(|| PluginHost::new(&limits, &cache, &spec).unwrap());
     });
