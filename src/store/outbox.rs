@@ -76,7 +76,12 @@ pub(super) fn record_attempt(
     record: &AttemptRecord,
 ) -> Result<bool, StoreError> {
     let a = &record.attempt;
-    let endpoint_gone = t.endpoints.get(a.endpoint_id.as_str())?.is_none();
+    let endpoint: Option<Endpoint> = match get(&t.endpoints, &a.endpoint_id) {
+        Ok(e) => Some(e),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    let endpoint_gone = endpoint.is_none();
     if let Some(key) = &record.delivery_key {
         let existing = t
             .deliveries
@@ -106,18 +111,13 @@ pub(super) fn record_attempt(
             }
         }
     }
-    if endpoint_gone {
+    let Some(mut endpoint) = endpoint else {
         return Ok(false); // no attempt log for an endpoint that no longer exists
-    }
+    };
     let attempt_key = format!("{}/{}", a.endpoint_id, a.id);
     t.attempts
         .insert(attempt_key.as_str(), encode(a)?.as_slice())?;
 
-    let mut endpoint: Endpoint = match get(&t.endpoints, &a.endpoint_id) {
-        Ok(e) => e,
-        Err(StoreError::NotFound) => return Ok(false),
-        Err(e) => return Err(e),
-    };
     let was_disabled = endpoint.disabled;
     match record.effect {
         // The common case, a healthy endpoint staying healthy, writes nothing.
