@@ -8,8 +8,8 @@
 //! value naming the plugin and the kind of failure; it never takes the server down.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
@@ -29,6 +29,8 @@ wasmtime::component::bindgen!({
 /// How often the epoch advances; call deadlines are counted in these ticks (so a deadline is
 /// honoured to within one tick).
 const TICK: Duration = Duration::from_millis(2);
+/// How often an idle epoch thread (no plugins loaded) checks whether the engine is gone.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// Wasm stack a call may use.
 const MAX_WASM_STACK: usize = 512 * 1024;
 /// Plugin instances that may be alive at once. A check holds one per plugin in its set (they
@@ -89,6 +91,7 @@ pub struct LoadError {
 /// The engine, the call limits, and the current plugin set (swapped whole on reload).
 pub struct PluginHost {
     engine: Engine,
+    ticker: Arc<Ticker>,
     limits: PluginLimits,
     current: RwLock<Arc<PluginSet>>,
     slots: Arc<tokio::sync::Semaphore>,
@@ -103,6 +106,7 @@ pub struct PluginSet {
     /// Set once a call of this set ran long (see [`SLOW_FUEL`]): from then on callers run it on
     /// the blocking pool instead of inline on the async runtime.
     slow: AtomicBool,
+    _ticking: Option<TickGuard>,
 }
 
 /// A call that burns more fuel than this (about a millisecond of work), or runs into its deadline,
@@ -178,10 +182,11 @@ impl PluginHost {
             path: cache_dir.display().to_string(),
             reason,
         })?;
-        start_epoch_ticker(&engine);
-        let set = PluginSet::load(&engine, limits, plugins)?;
+        let ticker = Ticker::start(&engine);
+        let set = PluginSet::load(&engine, &ticker, limits, plugins)?;
         Ok(Self {
             engine,
+            ticker,
             limits: limits.clone(),
             current: RwLock::new(Arc::new(set)),
             slots: Arc::new(tokio::sync::Semaphore::new(INSTANCE_SLOTS as usize)),
@@ -207,7 +212,7 @@ impl PluginHost {
     /// # Errors
     /// The first plugin that cannot be loaded; the current set is then unchanged.
     pub fn reload(&self, plugins: &[PluginConfig]) -> Result<usize, LoadError> {
-        let set = PluginSet::load(&self.engine, &self.limits, plugins)?;
+        let set = PluginSet::load(&self.engine, &self.ticker, &self.limits, plugins)?;
         let count = set.plugins.len();
         match self.current.write() {
             Ok(mut current) => *current = Arc::new(set),
@@ -256,27 +261,69 @@ fn build_engine(cache_dir: &Path, limits: &PluginLimits) -> Result<Engine, Strin
     Engine::new(&config).map_err(|e| e.to_string())
 }
 
-/// Advances the engine's epoch every [`TICK`] on a background thread, which ends when the engine
-/// is dropped.
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    let _ = std::thread::Builder::new()
-        .name("hookd-plugin-epoch".into())
-        .spawn(move || loop {
-            std::thread::sleep(TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => return,
-            }
+/// The thread that advances the engine's epoch every [`TICK`] while any plugin set with plugins
+/// is alive (the current one, or an older one a request still runs on). With none, it sleeps
+/// until a set is loaded, waking every few seconds only to notice that the engine is gone.
+struct Ticker {
+    live_sets: AtomicUsize,
+    thread: OnceLock<std::thread::Thread>,
+}
+
+impl Ticker {
+    fn start(engine: &Engine) -> Arc<Self> {
+        let ticker = Arc::new(Self {
+            live_sets: AtomicUsize::new(0),
+            thread: OnceLock::new(),
         });
+        let weak = engine.weak();
+        let shared = ticker.clone();
+        let spawned = std::thread::Builder::new()
+            .name("hookd-plugin-epoch".into())
+            .spawn(move || loop {
+                if shared.live_sets.load(Ordering::Acquire) == 0 {
+                    std::thread::park_timeout(IDLE_CHECK);
+                } else {
+                    std::thread::sleep(TICK);
+                }
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => return,
+                }
+            });
+        if let Ok(handle) = spawned {
+            let _ = ticker.thread.set(handle.thread().clone());
+        }
+        ticker
+    }
+
+    /// Keeps the epoch ticking while the guard lives: a set with plugins holds one, and so does
+    /// loading one (start functions are bounded by the deadline too).
+    fn keep_ticking(self: &Arc<Self>) -> TickGuard {
+        if self.live_sets.fetch_add(1, Ordering::AcqRel) == 0 {
+            if let Some(thread) = self.thread.get() {
+                thread.unpark();
+            }
+        }
+        TickGuard(self.clone())
+    }
+}
+
+struct TickGuard(Arc<Ticker>);
+
+impl Drop for TickGuard {
+    fn drop(&mut self) {
+        self.0.live_sets.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl PluginSet {
     fn load(
         engine: &Engine,
+        ticker: &Arc<Ticker>,
         limits: &PluginLimits,
         configs: &[PluginConfig],
     ) -> Result<Self, LoadError> {
+        let ticking = (!configs.is_empty()).then(|| ticker.keep_ticking());
         let plugins = configs
             .iter()
             .map(|c| load_plugin(engine, limits, c))
@@ -286,6 +333,7 @@ impl PluginSet {
             limits: limits.clone(),
             plugins,
             slow: AtomicBool::new(false),
+            _ticking: ticking,
         })
     }
 

@@ -235,6 +235,36 @@ async fn reload_swaps_the_set_or_keeps_the_old_one() {
 }
 
 #[tokio::test]
+async fn plugins_loaded_by_a_reload_are_bounded_in_time() {
+    // Without plugins the epoch thread idles; a reload must wake it, or a plugin's deadline
+    // would stretch from 50 ms to many seconds.
+    let dir = tempfile::tempdir().unwrap();
+    let looping = write_fixture(dir.path(), "loop");
+    let limits = "[plugin_limits]\ntimeout_ms = 50\nfuel = 1000000000000\n";
+    let s = TestServer::start_with(limits).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let file = dir.path().join("hookd.toml");
+    let base = format!("data_dir = \"{}\"\n", s.dir.path().display());
+    std::fs::write(
+        &file,
+        format!("{base}{}", plugin_toml("looping", &looping, "deny")),
+    )
+    .unwrap();
+    assert_eq!(s.app.reload_plugins(Some(&file)).unwrap(), ["looping"]);
+    for _ in 0..2 {
+        let started = Instant::now();
+        let r = s.req("POST", ENDPOINTS).json(&body("boom")).send().await;
+        let took = started.elapsed();
+        assert!(r.problem(503)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("timeout"));
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn compiled_plugins_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let deny = write_fixture(dir.path(), "deny");
