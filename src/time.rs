@@ -39,6 +39,78 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
+/// (year, month, day) of the proleptic Gregorian calendar to days since 1970-01-01; the inverse
+/// of [`civil_from_days`].
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// An HTTP-date (RFC 9110 §5.6.7) as Unix seconds: the IMF-fixdate form
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete forms recipients must still accept,
+/// `Sunday, 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`. The weekday is not checked.
+pub fn parse_http_date(value: &str) -> Option<i64> {
+    let v = value.trim();
+    let (day, month, year, time) = if let Some((_, rest)) = v.split_once(", ") {
+        let rest = rest.strip_suffix(" GMT")?;
+        let (date, time) = rest.split_once(' ')?;
+        if let Some((day, rest)) = date.split_once('-') {
+            // rfc850-date: 2-digit year, in the century that puts it at most 50 years ahead.
+            let (month, yy) = rest.split_once('-')?;
+            let yy = digits(yy, 2)?;
+            let (y, _, _) = civil_from_days(crate::time::now_ms().div_euclid(86_400_000));
+            let mut year = y - y.rem_euclid(100) + yy;
+            if year > y + 50 {
+                year -= 100;
+            }
+            (digits(day, 2)?, month, year, time)
+        } else {
+            let mut parts = rest.splitn(4, ' ');
+            let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+            (digits(day, 2)?, month, digits(year, 4)?, parts.next()?)
+        }
+    } else {
+        // asctime-date: `Sun Nov  6 08:49:37 1994` (day padded with a space)
+        let rest = v.get(4..)?;
+        let month = rest.get(..3)?;
+        let day = rest.get(4..6)?;
+        let day = digits(day.trim_start(), day.trim_start().len().max(1))?;
+        let rest = rest.get(7..)?;
+        let (time, year) = rest.split_once(' ')?;
+        (day, month, digits(year, 4)?, time)
+    };
+    let month = MONTHS.iter().position(|&m| m == month)? + 1;
+    let mut hms = time.split(':');
+    let (h, mi, s) = (hms.next()?, hms.next()?, hms.next()?);
+    if hms.next().is_some() {
+        return None;
+    }
+    let (h, mi, s) = (digits(h, 2)?, digits(mi, 2)?, digits(s, 2)?);
+    let month = i64::try_from(month).ok()?;
+    let days_in_month = days_from_civil(year + i64::from(month == 12), month % 12 + 1, 1)
+        - days_from_civil(year, month, 1);
+    if !(1..=days_in_month).contains(&day) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// Exactly `len` ASCII digits as a number.
+fn digits(s: &str, len: usize) -> Option<i64> {
+    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -52,5 +124,59 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_999), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(4_107_542_399_000), "2100-02-28T23:59:59Z");
         assert_eq!(rfc3339(-1000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn days_round_trip() {
+        for days in [-800_000, -1, 0, 1, 10_957, 11_016, 20_468, 47_541, 800_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+    }
+
+    #[test]
+    fn http_dates_in_all_three_forms() {
+        // RFC 9110's example instant, 784111777.
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date("Sun Nov  6 08:49:37 1994"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date(" Thu, 15 Jan 2026 08:00:00 GMT "),
+            Some(1_768_464_000)
+        );
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 00:00:00 GMT"),
+            Some(1_835_395_200)
+        );
+        for bad in [
+            "",
+            "120",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 31 Nov 1994 08:49:37 GMT",
+            "Mon, 29 Feb 2027 00:00:00 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 06 Nov 1994 08:49:37:00 GMT",
+            "Sun, 06 Nov +994 08:49:37 GMT",
+            "Sun Nov 66 08:49:37 1994",
+            "Sun Nov  6 08:49:37",
+            "Sun",
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad:?}");
+        }
     }
 }

@@ -211,7 +211,7 @@ fn attempt_retry_after(a: &Attempt) -> Option<u64> {
     a.error
         .as_deref()
         .and_then(|e| e.strip_prefix("retry_after="))
-        .and_then(parse_retry_after)
+        .and_then(|v| parse_retry_after(v, a.at_ms))
 }
 
 fn secs_to_ms(secs: u64) -> i64 {

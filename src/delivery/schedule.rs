@@ -23,13 +23,16 @@ pub fn classify(status: u16) -> Verdict {
     }
 }
 
-/// A `Retry-After` value in delta-seconds. (HTTP-date values are ignored: receivers that want a
-/// pause send seconds, and a date would need a trusted clock comparison.)
-pub fn parse_retry_after(value: &str) -> Option<u64> {
+/// A `Retry-After` value as seconds to wait from `now_ms`: delta-seconds, or an HTTP-date
+/// (compared with hookd's clock; a date in the past means no wait).
+pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<u64> {
     let v = value.trim();
-    (!v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| v.parse().ok())
-        .flatten()
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return (v.len() <= 10).then(|| v.parse().ok()).flatten();
+    }
+    let at_ms = crate::time::parse_http_date(v)?.saturating_mul(1000);
+    let wait_ms = at_ms.saturating_sub(now_ms).max(0);
+    u64::try_from(wait_ms).ok().map(|ms| ms.div_ceil(1000))
 }
 
 /// Milliseconds to wait after the `attempts_made`-th failed attempt, or `None` when the schedule
@@ -124,9 +127,27 @@ mod tests {
         for s in [301, 400, 404, 429, 500, 503] {
             assert_eq!(classify(s), Verdict::Retry);
         }
-        assert_eq!(parse_retry_after(" 120 "), Some(120));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
+        let now = 1_768_464_000_000; // Thu, 15 Jan 2026 08:00:00 GMT
+        assert_eq!(parse_retry_after(" 120 ", now), Some(120));
+        assert_eq!(
+            parse_retry_after("Thu, 15 Jan 2026 08:02:00 GMT", now),
+            Some(120)
+        );
+        assert_eq!(
+            parse_retry_after("Thu, 15 Jan 2026 08:00:00 GMT", now + 1),
+            Some(0)
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(
+            parse_retry_after("Thursday, 15-Jan-26 08:00:30 GMT", now),
+            Some(30)
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("12345678901", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]
