@@ -11,6 +11,24 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Formats Unix milliseconds as an IMF-fixdate HTTP-date, `Thu, 15 Jan 2026 08:00:00 GMT`,
+/// truncated to whole seconds.
+pub fn http_date(unix_ms: i64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let secs = unix_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let weekday = WEEKDAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
+    let month = MONTHS[usize::try_from(m - 1).unwrap_or(0)];
+    format!(
+        "{weekday}, {d:02} {month} {y:04} {:02}:{:02}:{:02} GMT",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Formats Unix milliseconds as RFC 3339 UTC, truncated to whole seconds.
 pub fn rfc3339(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);
@@ -67,7 +85,7 @@ pub fn parse_http_date(value: &str) -> Option<i64> {
             // rfc850-date: 2-digit year, in the century that puts it at most 50 years ahead.
             let (month, yy) = rest.split_once('-')?;
             let yy = digits(yy, 2)?;
-            let (y, _, _) = civil_from_days(crate::time::now_ms().div_euclid(86_400_000));
+            let (y, _, _) = civil_from_days(now_ms().div_euclid(86_400_000));
             let mut year = y - y.rem_euclid(100) + yy;
             if year > y + 50 {
                 year -= 100;
@@ -82,20 +100,21 @@ pub fn parse_http_date(value: &str) -> Option<i64> {
         // asctime-date: `Sun Nov  6 08:49:37 1994` (day padded with a space)
         let rest = v.get(4..)?;
         let month = rest.get(..3)?;
-        let day = rest.get(4..6)?;
-        let day = digits(day.trim_start(), day.trim_start().len().max(1))?;
+        let day = rest.get(4..6)?.trim_start();
+        let day = digits(day, day.len())?;
         let rest = rest.get(7..)?;
         let (time, year) = rest.split_once(' ')?;
         (day, month, digits(year, 4)?, time)
     };
-    let month = MONTHS.iter().position(|&m| m == month)? + 1;
+    let month = (1..)
+        .zip(MONTHS)
+        .find_map(|(n, m)| (m == month).then_some(n))?;
     let mut hms = time.split(':');
     let (h, mi, s) = (hms.next()?, hms.next()?, hms.next()?);
     if hms.next().is_some() {
         return None;
     }
     let (h, mi, s) = (digits(h, 2)?, digits(mi, 2)?, digits(s, 2)?);
-    let month = i64::try_from(month).ok()?;
     let days_in_month = days_from_civil(year + i64::from(month == 12), month % 12 + 1, 1)
         - days_from_civil(year, month, 1);
     if !(1..=days_in_month).contains(&day) || h > 23 || mi > 59 || s > 60 {
@@ -124,6 +143,19 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_999), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(4_107_542_399_000), "2100-02-28T23:59:59Z");
         assert_eq!(rfc3339(-1000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn formats_http_dates() {
+        assert_eq!(http_date(784_111_777_999), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            http_date(1_768_464_000_000),
+            "Thu, 15 Jan 2026 08:00:00 GMT"
+        );
+        assert_eq!(http_date(-1000), "Wed, 31 Dec 1969 23:59:59 GMT");
+        for ms in [0, 951_782_400_000, 4_107_542_399_000] {
+            assert_eq!(parse_http_date(&http_date(ms)), Some(ms / 1000));
+        }
     }
 
     #[test]
