@@ -15,6 +15,14 @@ fn body(name: &str) -> serde_json::Value {
     json!({"name": name, "url": "https://hooks.example.com/in", "signingEnabled": true, "signingSecret": ""})
 }
 
+/// Writes a configuration file for the server with `plugins` in it and reloads it, as SIGHUP does.
+fn reload(s: &TestServer, plugins: &str) -> Result<Vec<String>, String> {
+    let file = s.dir.path().join("reload.toml");
+    let base = format!("data_dir = \"{}\"\n", s.dir.path().display());
+    std::fs::write(&file, format!("{base}{plugins}")).unwrap();
+    s.app.reload_plugins(Some(&file))
+}
+
 #[tokio::test]
 async fn first_deny_wins_and_names_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,26 +202,17 @@ async fn reload_swaps_the_set_or_keeps_the_old_one() {
         StatusCode::OK
     );
 
-    let file = dir.path().join("hookd.toml");
-    let base = format!("data_dir = \"{}\"\n", s.dir.path().display());
-    std::fs::write(
-        &file,
-        format!("{base}{}", plugin_toml("policy", &deny, "deny")),
-    )
-    .unwrap();
-    assert_eq!(s.app.reload_plugins(Some(&file)).unwrap(), ["policy"]);
+    assert_eq!(
+        reload(&s, &plugin_toml("policy", &deny, "deny")).unwrap(),
+        ["policy"]
+    );
     s.req("POST", ENDPOINTS)
         .json(&body("boom"))
         .send()
         .await
         .error_fields();
 
-    std::fs::write(
-        &file,
-        format!("{base}{}", plugin_toml("bad", &wrong, "deny")),
-    )
-    .unwrap();
-    let err = s.app.reload_plugins(Some(&file)).unwrap_err();
+    let err = reload(&s, &plugin_toml("bad", &wrong, "deny")).unwrap_err();
     assert!(err.contains("plugin 'bad'"), "{err}");
     s.req("POST", ENDPOINTS)
         .json(&body("boom"))
@@ -221,8 +220,7 @@ async fn reload_swaps_the_set_or_keeps_the_old_one() {
         .await
         .error_fields();
 
-    std::fs::write(&file, &base).unwrap();
-    assert!(s.app.reload_plugins(Some(&file)).unwrap().is_empty());
+    assert!(reload(&s, "").unwrap().is_empty());
     assert_eq!(
         s.req("POST", ENDPOINTS)
             .json(&body("boom"))
@@ -243,14 +241,10 @@ async fn plugins_loaded_by_a_reload_are_bounded_in_time() {
     let limits = "[plugin_limits]\ntimeout_ms = 50\nfuel = 1000000000000\n";
     let s = TestServer::start_with(limits).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let file = dir.path().join("hookd.toml");
-    let base = format!("data_dir = \"{}\"\n", s.dir.path().display());
-    std::fs::write(
-        &file,
-        format!("{base}{}", plugin_toml("looping", &looping, "deny")),
-    )
-    .unwrap();
-    assert_eq!(s.app.reload_plugins(Some(&file)).unwrap(), ["looping"]);
+    assert_eq!(
+        reload(&s, &plugin_toml("looping", &looping, "deny")).unwrap(),
+        ["looping"]
+    );
     for _ in 0..2 {
         let started = Instant::now();
         let r = s.req("POST", ENDPOINTS).json(&body("boom")).send().await;
