@@ -254,6 +254,8 @@ fn build_engine(cache_dir: &Path, limits: &PluginLimits) -> Result<Engine, Strin
         .memory_init_cow(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     std::fs::create_dir_all(cache_dir).map_err(|e| format!("cache directory: {e}"))?;
+    // wasmtime's cache takes only absolute paths; the default data directory is relative.
+    let cache_dir = std::path::absolute(cache_dir).map_err(|e| format!("cache directory: {e}"))?;
     let mut cache_config = CacheConfig::new();
     cache_config.with_directory(cache_dir);
     let cache = Cache::new(cache_config).map_err(|e| format!("compiled-code cache: {e}"))?;

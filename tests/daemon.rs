@@ -162,6 +162,12 @@ fn seed() -> Value {
 #[test]
 fn first_start_prints_an_admin_token_once_and_never_logs_it() {
     let dir = tempfile::tempdir().unwrap();
+    // As the README runs it: the default, relative data directory (./data).
+    let serve = |dir: &Path| {
+        let mut cmd = serve(dir);
+        cmd.env_remove("HOOKD_DATA_DIR");
+        cmd
+    };
     let d = Daemon::start(serve(dir.path()));
     std::thread::sleep(Duration::from_millis(100));
     let (code, stdout, stderr) = d.terminate();
@@ -184,6 +190,7 @@ fn first_start_prints_an_admin_token_once_and_never_logs_it() {
     let (code, stdout, _) = d.terminate();
     assert_eq!(code, 0);
     assert!(stdout.iter().all(|l| !l.contains("hkd_")), "{stdout:?}");
+    assert!(dir.path().join("data/master.key").exists());
 }
 
 #[test]
