@@ -91,7 +91,12 @@ pub enum LogFormat {
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub per_ip_exempt_networks: Vec<CidrValue>,
     pub header_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub body_read_timeout_secs: u64,
+    pub write_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
 }
 
@@ -251,10 +256,21 @@ impl Config {
             "must be from 1 to 1000000",
         );
         check(
-            (1..=3600).contains(&l.header_read_timeout_secs),
-            "limits.header_read_timeout_secs",
-            "must be from 1 to 3600",
+            (1..=l.max_connections).contains(&l.max_connections_per_ip),
+            "limits.max_connections_per_ip",
+            "must be from 1 to limits.max_connections",
         );
+        for (value, key) in [
+            (
+                l.header_read_timeout_secs,
+                "limits.header_read_timeout_secs",
+            ),
+            (l.idle_timeout_secs, "limits.idle_timeout_secs"),
+            (l.body_read_timeout_secs, "limits.body_read_timeout_secs"),
+            (l.write_timeout_secs, "limits.write_timeout_secs"),
+        ] {
+            check((1..=3600).contains(&value), key, "must be from 1 to 3600");
+        }
         check(
             l.shutdown_grace_secs <= 3600,
             "limits.shutdown_grace_secs",

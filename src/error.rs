@@ -47,6 +47,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("request timeout")]
+    RequestTimeout { secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -66,6 +68,7 @@ impl ApiError {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
+            Self::RequestTimeout { .. } => 408,
             Self::Conflict(_) => 409,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
@@ -84,6 +87,7 @@ impl ApiError {
             Self::Forbidden(_) => ("forbidden", "Forbidden"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            Self::RequestTimeout { .. } => ("request-timeout", "Request timeout"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
@@ -109,6 +113,9 @@ impl ApiError {
                 format!("the request body exceeds the limit of {limit} bytes")
             }
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
+            Self::RequestTimeout { secs } => {
+                format!("the request body did not arrive in full within {secs} s")
+            }
             Self::Internal => {
                 "the server could not complete the request; it has been logged".into()
             }

@@ -138,9 +138,11 @@ where
     }
     let json_type =
         parse::is_json_content_type(req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes));
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
+    let secs = app.config.limits.body_read_timeout_secs;
+    let collect = Limited::new(req.into_body(), limit).collect();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(secs), collect)
         .await
+        .map_err(|_| ApiError::RequestTimeout { secs })?
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 ApiError::PayloadTooLarge { limit }

@@ -1,0 +1,420 @@
+//! The accept loop: HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on the same port, a request
+//! id on every request's log lines and response, and graceful shutdown that drains in-flight
+//! requests up to a deadline.
+//!
+//! Every phase of a connection is bounded in time:
+//! - from accept to a complete first request head (protocol detection, the HTTP/2 preface and
+//!   SETTINGS included): `limits.header_read_timeout_secs`;
+//! - idle between requests (HTTP/1.1 keep-alive, HTTP/2 with no open stream):
+//!   `limits.idle_timeout_secs` (HTTP/1.1 also waits at most the header timeout for a head);
+//! - reading a request body: `limits.body_read_timeout_secs` (408, in the API);
+//! - a response write that makes no progress: `limits.write_timeout_secs` ([`io`]);
+//! - HTTP/2 peers are pinged while streams are open and dropped if they stop answering.
+//!
+//! Slots are counted by [`conns`]: a total and a per-address cap, and idle connections give up
+//! their slot to newcomers.
+
+mod conns;
+mod io;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, HOST};
+use hyper::service::service_fn;
+use hyper::{Request, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use ring::rand::SecureRandom as _;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
+
+use crate::api::{self, HttpResponse};
+use crate::app::App;
+use crate::error::ApiError;
+use conns::Refused;
+use conns::{Conns, Slot};
+
+const REQUEST_ID: &str = "x-request-id";
+/// How long a connection told to close (idle, evicted) may take to finish a response it is
+/// writing (a request that slipped in as it was chosen).
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// At most one "connection refused" warning per this many milliseconds.
+const REFUSAL_LOG_EVERY_MS: u64 = 10_000;
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets in-flight
+/// requests finish for up to `limits.shutdown_grace_secs`, and returns.
+///
+/// # Errors
+/// None today; the signature leaves room for fatal listener errors.
+pub async fn run<F>(listener: TcpListener, app: Arc<App>, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()>,
+{
+    let limits = app.config.limits.clone();
+    let conns = Conns::new(conns::Limits {
+        max: limits.max_connections,
+        per_ip: limits.max_connections_per_ip,
+        exempt: limits.per_ip_exempt_networks.iter().map(|c| c.0).collect(),
+    });
+    let ids = Arc::new(RequestIds::new(&app));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(
+            limits.idle_timeout_secs.div_ceil(2),
+        )))
+        .keep_alive_timeout(Duration::from_secs(limits.header_read_timeout_secs));
+    let builder = Arc::new(builder);
+    let timeouts = Timeouts {
+        first: Duration::from_secs(limits.header_read_timeout_secs),
+        idle: Duration::from_secs(limits.idle_timeout_secs),
+        write: Duration::from_secs(limits.write_timeout_secs),
+    };
+    // Connection tasks watch `stopping`; each holds a clone of `open`, so `closed.recv()`
+    // returns once all of them have ended.
+    let (stopping_tx, stopping) = watch::channel(false);
+    let (open, mut closed) = mpsc::channel::<()>(1);
+    let refusals = RefusalLog::default();
+    let dispatcher = tokio::spawn(crate::delivery::run(app.clone()));
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let slot = match conns.admit(canonical_ip(peer)) {
+            Ok(slot) => slot,
+            Err(why) => {
+                refusals.note(why, conns.open());
+                tokio::spawn(reject_busy(stream, why, ids.next()));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Connection {
+            app: app.clone(),
+            ids: ids.clone(),
+            builder: builder.clone(),
+            timeouts,
+            stopping: stopping.clone(),
+            _open: open.clone(),
+        };
+        tokio::spawn(conn.serve(stream, slot));
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    // Deliveries cut off here stay in the outbox and are made again after a restart.
+    dispatcher.abort();
+    let _ = stopping_tx.send(true);
+    drop(open);
+    tokio::select! {
+        _ = closed.recv() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(Duration::from_secs(limits.shutdown_grace_secs)) => {
+            tracing::warn!("shutdown deadline passed with connections still open");
+        }
+    }
+    Ok(())
+}
+
+/// IPv4-mapped IPv6 peers (a dual-stack listener) count as their IPv4 address.
+fn canonical_ip(peer: SocketAddr) -> std::net::IpAddr {
+    peer.ip().to_canonical()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    first: Duration,
+    idle: Duration,
+    write: Duration,
+}
+
+/// One accepted connection and what it needs to serve and bound itself.
+struct Connection {
+    app: Arc<App>,
+    ids: Arc<RequestIds>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    timeouts: Timeouts,
+    stopping: watch::Receiver<bool>,
+    _open: mpsc::Sender<()>,
+}
+
+impl Connection {
+    /// Serves the connection until the client closes it, it idles out, it is evicted, or the
+    /// server stops (then in-flight requests finish first).
+    async fn serve(mut self, stream: TcpStream, slot: Slot) {
+        let state = slot.state.clone();
+        let service = {
+            let (app, ids, state) = (self.app.clone(), self.ids.clone(), state.clone());
+            service_fn(move |req| {
+                let (app, ids, state) = (app.clone(), ids.clone(), state.clone());
+                async move {
+                    state.request_started();
+                    let resp = serve(&app, &ids, req).await;
+                    state.request_done();
+                    Ok::<_, Infallible>(resp)
+                }
+            })
+        };
+        let io = TokioIo::new(io::WriteTimeout::new(stream, self.timeouts.write));
+        let conn = self.builder.serve_connection(io, service);
+        tokio::pin!(conn);
+        // Once set, the connection has been asked to close and must be gone by this time.
+        let mut closing: Option<tokio::time::Instant> = None;
+        loop {
+            let idle = if closing.is_none() {
+                state.idle_deadline(self.timeouts.first, self.timeouts.idle)
+            } else {
+                None
+            };
+            // While a request is in flight, look again after the idle limit.
+            let wake = closing.unwrap_or_else(|| {
+                tokio::time::Instant::now() + idle.unwrap_or(self.timeouts.idle)
+            });
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    break;
+                }
+                () = state.close.notified(), if closing.is_none() => {
+                    tracing::debug!("idle connection evicted to make room");
+                    if !state.has_served() {
+                        break; // nothing to say goodbye to
+                    }
+                    conn.as_mut().graceful_shutdown();
+                    closing = Some(tokio::time::Instant::now() + CLOSE_GRACE);
+                }
+                changed = self.stopping.changed(), if closing.is_none() => {
+                    if changed.is_err() || *self.stopping.borrow() {
+                        conn.as_mut().graceful_shutdown();
+                        let grace = self.app.config.limits.shutdown_grace_secs;
+                        closing = Some(tokio::time::Instant::now() + Duration::from_secs(grace));
+                    }
+                }
+                () = tokio::time::sleep_until(wake) => {
+                    if closing.is_some() {
+                        break; // did not finish in time: drop it
+                    }
+                    if state.idle_deadline(self.timeouts.first, self.timeouts.idle)
+                        == Some(Duration::ZERO)
+                    {
+                        tracing::debug!("idle connection closed");
+                        if !state.has_served() {
+                            break; // never sent a request: no goodbye owed
+                        }
+                        conn.as_mut().graceful_shutdown();
+                        closing = Some(tokio::time::Instant::now() + CLOSE_GRACE);
+                    }
+                }
+            }
+        }
+        drop(slot);
+    }
+}
+
+/// One request: pick or make its id, check the request line and `Host`, serve it inside a span
+/// carrying the id, log the outcome.
+async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpResponse {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map_or_else(|| ids.next(), str::to_owned);
+    let span = tracing::info_span!("request", id = %id);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let version = req.version();
+    let started = Instant::now();
+    let mut resp = match host_problem(&req) {
+        Some(e) => api::problem(&e),
+        None => api::handle(app, req).instrument(span.clone()).await,
+    };
+    let status = resp.status().as_u16();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(%method, %path, status, micros, "request failed");
+        } else {
+            tracing::debug!(%method, %path, status, micros, "request served");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    // A request whose body never arrived in full leaves the connection in an unknown state.
+    if status == 408 && version <= Version::HTTP_11 {
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request carries exactly one `Host`; no request carries two.
+fn host_problem<B>(req: &Request<B>) -> Option<ApiError> {
+    let hosts = req.headers().get_all(HOST).iter().count();
+    if hosts > 1 {
+        return Some(ApiError::BadRequest(
+            "the request has more than one Host header".into(),
+        ));
+    }
+    if hosts == 0 && req.version() == Version::HTTP_11 {
+        return Some(ApiError::BadRequest(
+            "an HTTP/1.1 request must have a Host header".into(),
+        ));
+    }
+    None
+}
+
+/// A client-sent id is kept if it is 1-128 characters of `A-Z a-z 0-9 - _ . :`, which cannot
+/// change the structure of a log line in either format; any other is replaced by a generated one.
+fn valid_request_id(v: &str) -> bool {
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// Request ids: a random per-process prefix and a counter; unique and cheap.
+struct RequestIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new(app: &App) -> Self {
+        let mut bytes = [0u8; 4];
+        let _ = app.rng.fill(&mut bytes);
+        Self {
+            prefix: u32::from_be_bytes(bytes),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn next(&self) -> String {
+        format!(
+            "{:08x}-{:08x}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// Refused connections are logged at most once per [`REFUSAL_LOG_EVERY_MS`], with a count, so
+/// a flood cannot flood the log.
+#[derive(Default)]
+struct RefusalLog {
+    last_ms: AtomicU64,
+    since_last: AtomicU64,
+}
+
+impl RefusalLog {
+    fn note(&self, why: Refused, open: usize) {
+        let refused = self.since_last.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
+        let last = self.last_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < REFUSAL_LOG_EVERY_MS
+            || self
+                .last_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        self.since_last.fetch_sub(refused, Ordering::Relaxed);
+        let reason = match why {
+            Refused::Full => "limits.max_connections",
+            Refused::PerAddress => "limits.max_connections_per_ip",
+        };
+        tracing::warn!(
+            refused,
+            open,
+            limit = reason,
+            "connections refused: every slot is busy with a request"
+        );
+    }
+}
+
+/// Over a connection limit: answer 503 once and close, rather than leave the client hanging.
+async fn reject_busy(mut stream: TcpStream, why: Refused, request_id: String) {
+    let detail = match why {
+        Refused::Full => "too many connections; retry shortly",
+        Refused::PerAddress => "too many connections from your address; retry shortly",
+    };
+    let body = ApiError::Unavailable(detail.into()).problem().to_string();
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nretry-after: 1\r\n{REQUEST_ID}: {request_id}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_cannot_forge_log_structure() {
+        for ok in ["abc", "a-b_c.d:e", "0123456789abcdef", &"x".repeat(128)] {
+            assert!(valid_request_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a}:x=1\"status=200",
+            "a b",
+            "a\"b",
+            "a=b",
+            "a{b",
+            "é",
+            &"x".repeat(129),
+        ] {
+            assert!(!valid_request_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_rules() {
+        let req = |version, hosts: &[&str]| {
+            let mut b = Request::builder().version(version).uri("/healthz");
+            for h in hosts {
+                b = b.header(HOST, *h);
+            }
+            b.body(()).unwrap()
+        };
+        assert!(host_problem(&req(Version::HTTP_11, &["a"])).is_none());
+        assert!(host_problem(&req(Version::HTTP_11, &[])).is_some());
+        assert!(host_problem(&req(Version::HTTP_11, &["a", "b"])).is_some());
+        assert!(host_problem(&req(Version::HTTP_10, &[])).is_none());
+        assert!(host_problem(&req(Version::HTTP_2, &[])).is_none());
+        assert!(host_problem(&req(Version::HTTP_2, &["a", "a"])).is_some());
+    }
+}
