@@ -8,7 +8,7 @@
 //! value naming the plugin and the kind of failure; it never takes the server down.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -103,18 +103,37 @@ pub struct PluginSet {
     engine: Engine,
     limits: PluginLimits,
     plugins: Vec<Plugin>,
-    /// Set once a call of this set ran long (see [`SLOW_FUEL`]): from then on callers run it on
-    /// the blocking pool instead of inline on the async runtime.
-    slow: AtomicBool,
     _ticking: Option<TickGuard>,
 }
 
-/// A call that burns more fuel than this (about a millisecond of work), or runs into its deadline,
-/// moves its set to the blocking pool. Well-behaved plugins take microseconds and run inline,
-/// where a thread handoff would cost more than the check; a plugin that loops until its deadline
-/// blocks a runtime worker at most once. Fuel, unlike wall-clock time, does not count the time a
-/// busy machine kept the thread waiting.
-pub const SLOW_FUEL: u64 = 2_000_000;
+/// Fuel a plugin call may burn inline, on an async worker, before the check moves to the
+/// blocking pool: well under a millisecond of work. The shipped plugins use a few thousand per
+/// call; a plugin that needs more (or loops) is run again from the start off the runtime, with
+/// its full budget. Plugins are pure functions of their input (no imports, a fresh instance per
+/// call), so the re-run answers what the first run would have.
+pub const INLINE_FUEL: u64 = 200_000;
+/// Epoch ticks an inline call may take before it moves off the runtime (2-4 ms of wall clock):
+/// the bound for a call preempted on a busy machine before its fuel runs out.
+const INLINE_TICKS: u64 = 2;
+
+/// How a check that started inline ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inline {
+    /// The chain finished within the inline budget.
+    Done(Result<(), Rejection>),
+    /// The plugin at this index needs more than the inline budget: run the chain from it with
+    /// [`PluginSet::check_from`], off the async runtime.
+    Offload(usize),
+}
+
+/// A call's budget.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    fuel: u64,
+    ticks: u64,
+    /// Running out of this budget means "needs more", not failure.
+    inline: bool,
+}
 
 struct Plugin {
     name: String,
@@ -334,14 +353,8 @@ impl PluginSet {
             engine: engine.clone(),
             limits: limits.clone(),
             plugins,
-            slow: AtomicBool::new(false),
             _ticking: ticking,
         })
-    }
-
-    /// Whether this set should be run off the async runtime (see [`OFFLOAD_AFTER`]).
-    pub fn is_slow(&self) -> bool {
-        self.slow.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -352,32 +365,75 @@ impl PluginSet {
         self.plugins.iter().map(|p| p.name.as_str()).collect()
     }
 
-    /// Runs every plugin in order; the first deny (or fail-closed failure) wins. Blocking: call
-    /// it off the async runtime.
+    /// Runs every plugin in order with its full budget; the first deny (or fail-closed
+    /// failure) wins. Blocking (up to the deadline per plugin): on the async runtime, use
+    /// [`PluginSet::check_inline`] instead.
     ///
     /// # Errors
     /// The [`Rejection`] that stopped the chain.
     pub fn check(&self, url: &str, name: &str, operation: &str) -> Result<(), Rejection> {
+        self.check_from(0, url, name, operation)
+    }
+
+    /// [`PluginSet::check`] from the plugin at `start` on (the plugins before it allowed).
+    ///
+    /// # Errors
+    /// As [`PluginSet::check`].
+    pub fn check_from(
+        &self,
+        start: usize,
+        url: &str,
+        name: &str,
+        operation: &str,
+    ) -> Result<(), Rejection> {
+        let budget = Budget {
+            fuel: self.limits.fuel,
+            ticks: deadline_ticks(&self.limits),
+            inline: false,
+        };
+        match self.run(start, budget, (url, name, operation)) {
+            Inline::Done(outcome) => outcome,
+            Inline::Offload(_) => unreachable_offload(),
+        }
+    }
+
+    /// Runs the chain within the small inline budget ([`INLINE_FUEL`]), cheap enough for an
+    /// async worker; a plugin that needs more is not failed but handed back to be run again
+    /// off the runtime.
+    pub fn check_inline(&self, url: &str, name: &str, operation: &str) -> Inline {
+        let full_ticks = deadline_ticks(&self.limits);
+        let budget = Budget {
+            fuel: INLINE_FUEL.min(self.limits.fuel),
+            ticks: INLINE_TICKS.min(full_ticks),
+            inline: INLINE_FUEL < self.limits.fuel || INLINE_TICKS < full_ticks,
+        };
+        self.run(0, budget, (url, name, operation))
+    }
+
+    fn run(&self, start: usize, budget: Budget, input: (&str, &str, &str)) -> Inline {
         // One store for the chain: each plugin still gets a fresh instance and its own fuel,
         // deadline and memory limit, but the store is set up and torn down once per check.
         let mut store = new_store(&self.engine, &self.limits, self.plugins.len());
-        for plugin in &self.plugins {
-            match self.call(&mut store, plugin, url, name, operation) {
+        for (index, plugin) in self.plugins.iter().enumerate().skip(start) {
+            match self.call(&mut store, plugin, budget, input) {
                 Ok(PluginVerdict::Allow) => {}
                 Ok(PluginVerdict::Deny(reason)) => {
-                    return Err(Rejection::Denied {
+                    return Inline::Done(Err(Rejection::Denied {
                         plugin: plugin.name.clone(),
                         reason,
-                    })
+                    }))
+                }
+                Err((FailureKind::Timeout | FailureKind::OutOfFuel, _)) if budget.inline => {
+                    return Inline::Offload(index);
                 }
                 Err((kind, detail)) => {
                     tracing::warn!(plugin = %plugin.name, kind = kind.as_str(), %detail, "plugin failed");
                     if plugin.on_error == OnError::Deny {
-                        return Err(Rejection::Failed {
+                        return Inline::Done(Err(Rejection::Failed {
                             plugin: plugin.name.clone(),
                             kind,
                             detail,
-                        });
+                        }));
                     }
                     // A trap poisons the whole store (no component in it may be entered again):
                     // the rest of the chain gets a new one.
@@ -385,20 +441,19 @@ impl PluginSet {
                 }
             }
         }
-        Ok(())
+        Inline::Done(Ok(()))
     }
 
-    /// One bounded call: a fresh instance in `store`, with full fuel, a new deadline and the
+    /// One bounded call: a fresh instance in `store`, with `budget`'s fuel and deadline and the
     /// memory limit.
     fn call(
         &self,
         store: &mut Store<CallState>,
         plugin: &Plugin,
-        url: &str,
-        name: &str,
-        operation: &str,
+        budget: Budget,
+        (url, name, operation): (&str, &str, &str),
     ) -> Result<PluginVerdict, (FailureKind, String)> {
-        arm(store, &self.limits);
+        arm(store, budget.fuel, budget.ticks);
         let answer = plugin.pre.instantiate(&mut *store).and_then(|bindings| {
             bindings.call_check(&mut *store, url, name, operation, &plugin.settings)
         });
@@ -407,6 +462,23 @@ impl PluginSet {
             Err(e) => Err((classify(&e, store.data()), format!("{e:#}"))),
         }
     }
+}
+
+/// A full-budget run never hands the check back.
+fn unreachable_offload() -> Result<(), Rejection> {
+    Err(Rejection::Failed {
+        plugin: "(host)".into(),
+        kind: FailureKind::Timeout,
+        detail: "a full-budget check asked to be offloaded".into(),
+    })
+}
+
+/// The call deadline in epoch ticks.
+fn deadline_ticks(limits: &PluginLimits) -> u64 {
+    limits
+        .timeout_ms
+        .div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1))
+        .max(1)
 }
 
 fn new_store(engine: &Engine, limits: &PluginLimits, plugins: usize) -> Store<CallState> {
@@ -419,19 +491,15 @@ fn new_store(engine: &Engine, limits: &PluginLimits, plugins: usize) -> Store<Ca
         },
     );
     store.limiter(|s| s);
-    arm(&mut store, limits);
+    arm(&mut store, limits.fuel, deadline_ticks(limits));
     store
 }
 
-/// Gives the next call in `store` its own budget: full fuel, a fresh deadline, and a clean
-/// memory-limit flag. Set before instantiation, so start functions are bounded too.
-fn arm(store: &mut Store<CallState>, limits: &PluginLimits) {
+/// Gives the next call in `store` its own budget: `fuel`, a deadline `ticks` from now, and a
+/// clean memory-limit flag. Set before instantiation, so start functions are bounded too.
+fn arm(store: &mut Store<CallState>, fuel: u64, ticks: u64) {
     store.data_mut().memory_hit = false;
-    let _ = store.set_fuel(limits.fuel);
-    let ticks = limits
-        .timeout_ms
-        .div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1))
-        .max(1);
+    let _ = store.set_fuel(fuel);
     store.set_epoch_deadline(ticks);
 }
 

@@ -232,6 +232,63 @@ async fn reload_swaps_the_set_or_keeps_the_old_one() {
     s.stop().await;
 }
 
+/// The review's stall: plugin checks ran inline on the async workers for up to their deadline,
+/// so a few requests for URLs a plugin loops on stalled `/healthz` and every other request.
+/// Here 8 clients keep a looping plugin busy for its whole deadline (1 s) on a 2-worker
+/// runtime; `/healthz` and creates the plugin allows fast must stay far below that second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_plugin_does_not_stall_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let looping = write_fixture(dir.path(), "loop");
+    let extra = format!(
+        "[plugin_limits]\ntimeout_ms = 1000\nfuel = 1000000000000\n{}",
+        plugin_toml("looping", &looping, "deny")
+    );
+    let s = std::sync::Arc::new(TestServer::start_with(&extra).await);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loopers = Vec::new();
+    for _ in 0..8 {
+        let (s, stop) = (s.clone(), stop.clone());
+        loopers.push(tokio::spawn(async move {
+            let mut timeouts = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = s.req("POST", ENDPOINTS).json(&body("boom")).send().await;
+                assert!(r.problem(503)["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("timeout"));
+                timeouts += 1;
+            }
+            timeouts
+        }));
+    }
+    // Let the loopers occupy the plugin for a while first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut health, mut creates) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..10 {
+        let started = Instant::now();
+        assert_eq!(s.req("GET", "/healthz").send().await.status, StatusCode::OK);
+        health = health.max(started.elapsed());
+        let started = Instant::now();
+        let r = s.req("POST", ENDPOINTS).json(&body("normal")).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        creates = creates.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut timeouts = 0;
+    for l in loopers {
+        timeouts += l.await.unwrap();
+    }
+    assert!(timeouts >= 8, "the loopers ran: {timeouts}");
+    eprintln!("8 loopers: slowest /healthz {health:?}, slowest unrelated create {creates:?}");
+    // A stalled runtime shows the plugin's 1 s deadline here; a free one, milliseconds.
+    let bound = Duration::from_millis(250);
+    assert!(health < bound, "slowest /healthz: {health:?}");
+    assert!(creates < bound, "slowest unrelated create: {creates:?}");
+    std::sync::Arc::try_unwrap(s).ok().unwrap().stop().await;
+}
+
 #[tokio::test]
 async fn plugins_loaded_by_a_reload_are_bounded_in_time() {
     // Without plugins the epoch thread idles; a reload must wake it, or a plugin's deadline

@@ -10,13 +10,14 @@ use crate::error::ApiError;
 use crate::ids::{new_id, ENDPOINT_PREFIX};
 use crate::model::Endpoint;
 use crate::parse;
-use crate::plugins::Rejection;
+use crate::plugins::{Inline, Rejection};
 use crate::secrets::SigningSecret;
 use crate::store::StoreError;
 use crate::time::now_ms;
 
-/// Runs the URL-policy plugins: inline while they are fast, on the blocking pool once they
-/// have shown they can be slow (see `plugins::SLOW_FUEL`).
+/// Runs the URL-policy plugins: inline within a budget of well under a millisecond (a fast
+/// check costs microseconds, less than a thread hand-off), and on the blocking pool from the
+/// first plugin that needs more, so a slow or looping plugin never holds an async worker.
 async fn check_plugins(
     app: &App,
     url: &str,
@@ -28,21 +29,21 @@ async fn check_plugins(
         return Ok(());
     }
     let slot = app.plugins.slots(&set).await;
-    let outcome = if set.is_slow() {
-        let (url, name) = (url.to_owned(), name.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let outcome = set.check(&url, &name, operation);
-            drop(slot);
-            outcome
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "plugin task failed");
-            ApiError::Internal
-        })?
-    } else {
-        // Microseconds, bounded by the plugin deadline: cheaper inline than a thread handoff.
-        set.check(url, name, operation)
+    let outcome = match set.check_inline(url, name, operation) {
+        Inline::Done(outcome) => outcome,
+        Inline::Offload(from) => {
+            let (url, name) = (url.to_owned(), name.to_owned());
+            tokio::task::spawn_blocking(move || {
+                let outcome = set.check_from(from, &url, &name, operation);
+                drop(slot);
+                outcome
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "plugin task failed");
+                ApiError::Internal
+            })?
+        }
     };
     match outcome {
         Ok(()) => Ok(()),
