@@ -359,13 +359,18 @@ async fn the_egress_guard_refuses_names_that_resolve_to_private_addresses() {
     let port = rx.addr.unwrap().port();
     // `rebind.example` passes the URL rules at creation (it is a name), but resolves to
     // 127.0.0.1 at send time, which is not allow-listed here.
-    let extra = "[delivery]\nretry_schedule_secs = []\npoll_interval_ms = 50\n[delivery.hosts]\n\"rebind.example\" = \"127.0.0.1\"\n";
+    // The guard uses the URL rules' table: an address that carries 127.0.0.1 (6to4) is
+    // refused too, before any connection is tried.
+    let extra = "[delivery]\nretry_schedule_secs = []\npoll_interval_ms = 50\n[delivery.hosts]\n\"rebind.example\" = \"127.0.0.1\"\n\"rebind6.example\" = \"2002:7f00:1::1\"\n";
     let s = TestServer::start_with(extra).await;
     let id = endpoint(&s, &format!("http://rebind.example:{port}/x"), "", true).await;
+    let id6 = endpoint(&s, &format!("http://rebind6.example:{port}/x"), "", true).await;
     alert(&s, "alert.firing").await;
-    let log = wait_attempts(&s, &id, 1, 10).await;
-    assert_eq!(log[0]["error"], "egress_denied");
-    assert_eq!(log[0]["outcome"], "failed");
+    for id in [id, id6] {
+        let log = wait_attempts(&s, &id, 1, 10).await;
+        assert_eq!(log[0]["error"], "egress_denied");
+        assert_eq!(log[0]["outcome"], "failed");
+    }
     assert_eq!(rx.count(), 0, "nothing reached the receiver");
     s.stop().await;
 }

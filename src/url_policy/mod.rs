@@ -1,10 +1,13 @@
 //! The built-in URL rules every endpoint URL passes before any plugin sees it, and again at
 //! connect time against each resolved address (the DNS-rebinding guard of delivery).
 //!
-//! Rules: an absolute `http`/`https` URL with a host, no user-info, no fragment, within a length
-//! limit; and no loopback, private, link-local, CGNAT, multicast, reserved or cloud-metadata
-//! target, unless the address falls in a configured allow-listed network (edge installs whose
-//! receivers live on the LAN).
+//! Rules: an absolute `http`/`https` URL with a host, no user-info, no fragment, no backslash,
+//! within a length limit; no host name that means this machine or a metadata service; and no
+//! address in a special-purpose range ([`ranges`]: loopback, private, link-local, CGNAT,
+//! documentation, multicast, reserved, cloud metadata, ...), unless the address falls in a
+//! configured allow-listed network (edge installs whose receivers live on the LAN).
+
+pub mod ranges;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -15,8 +18,30 @@ use url::{Host, Url};
 /// Default longest accepted URL, in bytes.
 pub const DEFAULT_MAX_URL_LEN: usize = 2048;
 
-/// Host names that always mean this machine or a cloud metadata service.
-const DENIED_NAMES: &[&str] = &["localhost", "metadata.google.internal", "metadata"];
+/// Host names that mean this machine (on ordinary Linux systems, from `/etc/hosts`) or a cloud
+/// metadata service, with the address each stands for (an allow-listed network containing it
+/// lets the name through). Names under `.localhost` are loopback too (RFC 6761).
+const DENIED_NAMES: &[(&str, IpAddr)] = &[
+    ("localhost", LOOPBACK_V4),
+    ("localhost.localdomain", LOOPBACK_V4),
+    ("localhost4", LOOPBACK_V4),
+    ("localhost4.localdomain4", LOOPBACK_V4),
+    ("localhost6", LOOPBACK_V6),
+    ("localhost6.localdomain6", LOOPBACK_V6),
+    ("ip6-localhost", LOOPBACK_V6),
+    ("ip6-loopback", LOOPBACK_V6),
+    ("ip6-localnet", LOOPBACK_V6),
+    ("ip6-allnodes", IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1))),
+    ("ip6-allrouters", IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2))),
+    ("ip6-mcastprefix", IpAddr::V6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0))),
+    ("metadata", METADATA),
+    ("metadata.google.internal", METADATA),
+    ("instance-data", METADATA),
+    ("instance-data.ec2.internal", METADATA),
+];
+const LOOPBACK_V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const LOOPBACK_V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+const METADATA: IpAddr = IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254));
 
 /// An IPv4 or IPv6 network in CIDR notation, such as `192.168.10.0/24` or `fd00::/8`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,9 +51,24 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    /// Whether `ip` lies in this network. An IPv4-mapped IPv6 address matches IPv4 networks.
+    /// The network of `addr` with a `prefix`-bit mask (at most 32 for IPv4, 128 for IPv6).
+    pub const fn new(addr: IpAddr, prefix: u8) -> Self {
+        Self { addr, prefix }
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` lies in this network. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
+    /// matches IPv4 networks.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, canonical(ip)) {
+        self.contains_exact(ip.to_canonical())
+    }
+
+    /// Whether `ip`, as written, lies in this network.
+    pub fn contains_exact(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
                     .checked_shl(32 - u32::from(self.prefix))
@@ -107,6 +147,11 @@ impl UrlPolicy {
         if raw.trim() != raw || raw.chars().any(char::is_control) {
             return Err("must not contain spaces or control characters at either end".into());
         }
+        // URL parsers disagree on what a backslash means (a path in one, the end of the
+        // authority in another): none is accepted.
+        if raw.contains('\\') {
+            return Err("must not contain a backslash".into());
+        }
         let url = Url::parse(raw).map_err(|e| format!("is not an absolute URL ({e})"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err("must use http or https".into());
@@ -134,25 +179,37 @@ impl UrlPolicy {
 
     fn check_name(&self, name: &str) -> Result<(), String> {
         let name = name.trim_end_matches('.');
-        let denied = DENIED_NAMES.contains(&name) || name.ends_with(".localhost");
-        if denied && !self.allows(IpAddr::V4(Ipv4Addr::LOCALHOST)) {
-            return Err(format!(
+        let means = DENIED_NAMES
+            .iter()
+            .find(|(denied, _)| *denied == name)
+            .map(|(_, ip)| *ip)
+            .or_else(|| name.ends_with(".localhost").then_some(LOOPBACK_V4));
+        match means {
+            Some(ip) if !self.allows(ip) => Err(format!(
                 "host '{name}' is a local or metadata name, which is not allowed"
-            ));
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Checks one address: at creation for IP-literal hosts, at connect time for every resolved
     /// address.
     ///
     /// # Errors
-    /// Names the kind of range the address falls in.
+    /// Names the kind of range the address falls in, and where that range is assigned.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
-        match denied_range(ip) {
-            Some(kind) if !self.allows(ip) => Err(format!(
-                "address {ip} is {kind}, which is not allowed (see url_policy.allow_networks)"
-            )),
+        match ranges::denied(ip) {
+            Some((range, judged)) if !self.allows(ip) && !self.allows(judged) => {
+                let carried = if judged == ip {
+                    String::new()
+                } else {
+                    format!(" (it carries {judged})")
+                };
+                Err(format!(
+                    "address {ip}{carried} is {} ({}), which is not allowed (see url_policy.allow_networks)",
+                    range.what, range.source
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -160,65 +217,6 @@ impl UrlPolicy {
     fn allows(&self, ip: IpAddr) -> bool {
         self.allow_networks.iter().any(|n| n.contains(ip))
     }
-}
-
-/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) and NAT64 (`64:ff9b::a.b.c.d`) addresses are judged by the
-/// IPv4 address they carry.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return IpAddr::V4(v4);
-            }
-            let s = v6.segments();
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
-            }
-            ip
-        }
-        IpAddr::V4(_) => ip,
-    }
-}
-
-/// The kind of non-public range `ip` falls in, if any.
-fn denied_range(ip: IpAddr) -> Option<&'static str> {
-    match canonical(ip) {
-        IpAddr::V4(v4) => denied_v4(v4),
-        IpAddr::V6(v6) => denied_v6(v6),
-    }
-}
-
-fn denied_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    Some(match (a, b) {
-        _ if ip == Ipv4Addr::new(169, 254, 169, 254) => "a cloud metadata address",
-        (127, _) => "a loopback address",
-        (0, _) => "an unspecified address",
-        (10, _) | (172, 16..=31) | (192, 168) => "a private address",
-        (169, 254) => "a link-local address",
-        (100, 64..=127) => "a shared (CGNAT) address",
-        (224..=239, _) => "a multicast address",
-        (240..=255, _) => "a reserved or broadcast address",
-        (192, 0) if c == 0 => "an IETF protocol address",
-        (198, 18..=19) => "a benchmarking address",
-        _ => return None,
-    })
-}
-
-fn denied_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
-    Some(match first {
-        _ if ip.is_loopback() => "a loopback address",
-        _ if ip.is_unspecified() => "an unspecified address",
-        _ if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => "a cloud metadata address",
-        0xfc00..=0xfdff => "a private (unique local) address",
-        0xfe80..=0xfebf => "a link-local address",
-        0xfec0..=0xfeff => "a site-local address",
-        0xff00..=0xffff => "a multicast address",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -282,10 +280,51 @@ mod tests {
             ("http://[fe80::1]/", "link-local"),
             ("http://[ff02::1]/", "multicast"),
             ("http://[fd00:ec2::254]/", "metadata"),
+            // The review's findings: IPv6 forms that carry or stand for IPv4 internals.
+            ("http://[::127.0.0.1]/", "IPv4-compatible"),
+            ("http://[::169.254.169.254]/", "IPv4-compatible"),
+            ("http://[::10.0.0.1]/", "IPv4-compatible"),
+            ("http://[::ffff:0:7f00:1]/", "IPv4-translated"),
+            ("http://[64:ff9b:1::a00:1]/", "local-use NAT64"),
+            ("http://[2002:7f00:1::]/", "loopback"),
+            ("http://[2002:a9fe:a9fe::1]/", "metadata"),
+            ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "loopback"),
+            // Documentation and other special-purpose ranges.
+            ("http://192.0.2.1/", "documentation"),
+            ("http://198.51.100.1/", "documentation"),
+            ("http://203.0.113.1/", "documentation"),
+            ("http://192.88.99.1/", "6to4 relay"),
+            ("http://[2001:db8::1]/", "documentation"),
+            ("http://[3fff::1]/", "documentation"),
+            ("http://[100::1]/", "discard"),
+            ("http://[2001:20::1]/", "ORCHIDv2"),
+            ("http://[5f00::1]/", "SRv6"),
+            // Names that mean this machine.
+            ("http://localhost.localdomain/", "local"),
+            ("http://localhost6/", "local"),
+            ("http://ip6-localhost/", "local"),
+            ("http://ip6-loopback/", "local"),
+            ("http://LOCALHOST./", "local"),
+            ("http://instance-data/", "metadata"),
         ] {
             let why = deny(&p, u);
             assert!(why.contains(kind), "{u}: {why}");
         }
+        let why = deny(&p, "http://[2002:7f00:1::]/");
+        assert!(why.contains("carries 127.0.0.1") && why.contains("RFC 1122"), "{why}");
+    }
+
+    #[test]
+    fn backslashes_are_refused() {
+        let p = UrlPolicy::default();
+        for u in [
+            "http://evil.example\\@127.0.0.1/",
+            "https://example.com\\path",
+            "https://example.com/a\\b",
+        ] {
+            assert!(deny(&p, u).contains("backslash"), "{u}");
+        }
+        assert!(p.check("https://example.com/a%5Cb").is_ok());
     }
 
     #[test]
@@ -299,6 +338,9 @@ mod tests {
         };
         assert!(p.check("http://192.168.10.7/hook").is_ok());
         assert!(p.check("http://[::ffff:192.168.10.7]/hook").is_ok());
+        // An address that carries an allow-listed IPv4 address is judged as that address.
+        assert!(p.check("http://[2002:c0a8:a07::1]/hook").is_ok());
+        assert!(p.check("http://[2002:c0a8:b07::1]/hook").is_err());
         assert!(p.check("http://[fd12::1]/").is_ok());
         assert!(p.check("http://192.168.11.7/hook").is_err());
         assert!(p.check("http://localhost/").is_err());
