@@ -420,6 +420,37 @@ pub fn is_json_content_type(value: Option<&[u8]>) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// Unicode format characters (general category Cf: bidirectional overrides and isolates,
+/// zero-width spaces and joiners, the byte-order mark, invisible operators, tags, ...) and the
+/// line and paragraph separators: characters that render as nothing, or reorder what follows,
+/// so a name holding them can pass for another in a list.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
 /// A client-chosen name as an error's `field`: capped in length, and never empty (a client
 /// cannot act on an empty field name).
 fn echo(name: &str) -> String {
@@ -500,6 +531,11 @@ impl Fields {
             Some(format!("must be at most {MAX_NAME_CHARS} characters"))
         } else if s.chars().any(char::is_control) {
             Some("must not contain control characters".to_owned())
+        } else if let Some(c) = s.chars().find(|c| is_invisible_format(*c)) {
+            Some(format!(
+                "must not contain invisible formatting characters (found U+{:04X}), which can disguise a name",
+                u32::from(c)
+            ))
         } else {
             None
         };
@@ -624,6 +660,44 @@ mod tests {
             fields(rotate_secret(br#"{"signingSecret":"x"}"#).unwrap_err()),
             ["signingSecret"]
         );
+    }
+
+    #[test]
+    fn names_that_could_disguise_themselves_are_refused() {
+        let p = UrlPolicy::default();
+        for bad in [
+            "pay\u{202E}lpa",
+            "a\u{200B}b",
+            "\u{FEFF}x",
+            "a\u{2066}b",
+            "a\u{2028}b",
+            "x\u{E0041}",
+        ] {
+            let body = serde_json::json!({"name": bad, "url": "https://a.example", "signingEnabled": true, "signingSecret": ""});
+            let e = create_endpoint(body.to_string().as_bytes(), &p).unwrap_err();
+            assert_eq!(fields(e.clone()), ["name"], "{bad:?}");
+            let ApiError::Validation(errors) = e else {
+                unreachable!()
+            };
+            assert!(
+                errors[0].message.contains("invisible"),
+                "{}",
+                errors[0].message
+            );
+            let token = serde_json::json!({"name": bad, "scopes": ["admin"]});
+            assert_eq!(
+                fields(create_token(token.to_string().as_bytes()).unwrap_err()),
+                ["name"]
+            );
+        }
+        // Visible non-ASCII is fine.
+        for good in ["Équipe DB", "監視", "alerts 🚨", "שלום"] {
+            let body = serde_json::json!({"name": good, "url": "https://a.example", "signingEnabled": true, "signingSecret": ""});
+            assert!(
+                create_endpoint(body.to_string().as_bytes(), &p).is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]

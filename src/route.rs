@@ -45,6 +45,10 @@ pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
             .map(|(_, op)| op.clone())
             .ok_or(ApiError::MethodNotAllowed { allow })
     };
+    // One rule for every route: the form with a trailing slash names nothing.
+    if path.len() > 1 && path.ends_with('/') {
+        return Err(not_found());
+    }
     match path {
         "/healthz" => return pick("GET", &[("GET", O::Healthz)]),
         "/readyz" => return pick("GET", &[("GET", O::Readyz)]),
@@ -162,6 +166,34 @@ mod tests {
             resolve("DELETE", "/api/v1/alerting/webhook-endpoints"),
             Err(ApiError::MethodNotAllowed { allow: "GET, POST" })
         );
+    }
+
+    #[test]
+    fn a_trailing_slash_is_404_on_every_route() {
+        for p in [
+            "/healthz",
+            "/readyz",
+            "/api/v1/alerting/webhook-endpoints",
+            "/api/v1/alerting/webhook-endpoints/wh-1",
+            "/api/v1/alerting/webhook-endpoints/wh-1/rotate-secret",
+            "/api/v1/alerting/webhook-endpoints/wh-1/attempts",
+            "/api/v1/alerting/webhook-endpoints/wh-1/test",
+            "/api/v1/tokens",
+            "/api/v1/tokens/tok-1",
+            "/api/v1/alerting/alerts",
+            "/api/v1/alerting/alertmanager",
+            "/api/v1/alerting/messages/msg_1/resend",
+        ] {
+            assert!(
+                !matches!(resolve("GET", p), Err(ApiError::NotFound(_))),
+                "{p} is a route"
+            );
+            let slash = format!("{p}/");
+            assert!(
+                matches!(resolve("GET", &slash), Err(ApiError::NotFound(_))),
+                "{slash}"
+            );
+        }
     }
 
     #[test]

@@ -16,8 +16,9 @@ use ring::{digest, hmac};
 pub const WHSEC_PREFIX: &str = "whsec_";
 /// Prefix of hookd API tokens.
 pub const TOKEN_PREFIX: &str = "hkd_";
-/// Shortest and longest supplied raw secret, in bytes.
-pub const RAW_SECRET_LEN: (usize, usize) = (8, 256);
+/// Shortest and longest supplied raw secret, in bytes. The mask shows the last 4, so at least
+/// 8 always stay hidden.
+pub const RAW_SECRET_LEN: (usize, usize) = (12, 256);
 /// Decoded length bounds of a supplied `whsec_` secret, in bytes.
 pub const WHSEC_KEY_LEN: (usize, usize) = (24, 64);
 
@@ -56,7 +57,7 @@ impl SigningSecret {
     }
 
     /// Accepts a client-supplied secret: `whsec_` + base64 of 24-64 bytes, or any other printable
-    /// ASCII string of 8-256 characters used as raw key bytes.
+    /// ASCII string of 12-256 characters used as raw key bytes.
     ///
     /// # Errors
     /// Says which rule the secret breaks, without echoing it.
@@ -266,7 +267,12 @@ mod tests {
         assert_eq!(raw.masked(), "****-key");
         assert_eq!(SigningSecret::parse("short"), Err(SecretError::BadLength));
         assert_eq!(
-            SigningSecret::parse("has a space"),
+            SigningSecret::parse("elevenchars"),
+            Err(SecretError::BadLength)
+        );
+        assert!(SigningSecret::parse("twelve-chars").is_ok());
+        assert_eq!(
+            SigningSecret::parse("has a space in it"),
             Err(SecretError::BadCharacters)
         );
         assert_eq!(

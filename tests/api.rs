@@ -477,8 +477,38 @@ async fn client_errors_are_problem_json() {
     assert_eq!(r.header("allow"), "GET, PATCH, DELETE");
     let r = s.req("DELETE", ENDPOINTS).send().await;
     assert_eq!(r.header("allow"), "GET, POST");
-    // Unknown route: 404.
+    // Unknown route: 404; a trailing slash names no route either, for every route.
     s.req("GET", "/api/v1/nothing").send().await.problem(404);
+    let id = s.create("slash", "").await["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        s.req("GET", &format!("{ENDPOINTS}/{id}"))
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for path in [
+        format!("{ENDPOINTS}/{id}/"),
+        format!("{ENDPOINTS}/"),
+        "/healthz/".into(),
+        "/api/v1/tokens/".into(),
+    ] {
+        s.req("GET", &path).send().await.problem(404);
+    }
+    // A name that could disguise itself in a list (a right-to-left override): 422 on `name`.
+    let r = s
+        .req("POST", ENDPOINTS)
+        .json(&json!({"name": "invoice\u{202E}fdp.exe", "url": "https://a.example/", "signingEnabled": true, "signingSecret": ""}))
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["name"]);
+    assert!(r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("U+202E"));
     s.req("GET", &format!("{ENDPOINTS}/wh-1/extra"))
         .send()
         .await

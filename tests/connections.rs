@@ -210,18 +210,19 @@ async fn one_address_cannot_take_every_slot() {
         "[limits]\nmax_connections = 10\nmax_connections_per_ip = 2\nper_ip_exempt_networks = [\"127.0.0.3/32\"]\n",
     )
     .await;
-    let _a = busy(s.addr, "127.0.0.1").await;
-    let _b = busy(s.addr, "127.0.0.1").await;
+    let a = busy(s.addr, "127.0.0.1").await;
+    let b = busy(s.addr, "127.0.0.1").await;
     let answer = request_from(s.addr, "127.0.0.1", HEALTHZ).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("from your address"), "{answer}");
     // Another address is served; an exempt one has no cap.
     let answer = request_from(s.addr, "127.0.0.2", HEALTHZ).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let _c = busy(s.addr, "127.0.0.3").await;
-    let _d = busy(s.addr, "127.0.0.3").await;
+    let c = busy(s.addr, "127.0.0.3").await;
+    let d = busy(s.addr, "127.0.0.3").await;
     let answer = request_from(s.addr, "127.0.0.3", HEALTHZ).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop((a, b, c, d));
     s.stop().await;
 }
 

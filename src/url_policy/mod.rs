@@ -31,9 +31,18 @@ const DENIED_NAMES: &[(&str, IpAddr)] = &[
     ("ip6-localhost", LOOPBACK_V6),
     ("ip6-loopback", LOOPBACK_V6),
     ("ip6-localnet", LOOPBACK_V6),
-    ("ip6-allnodes", IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1))),
-    ("ip6-allrouters", IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2))),
-    ("ip6-mcastprefix", IpAddr::V6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0))),
+    (
+        "ip6-allnodes",
+        IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
+    ),
+    (
+        "ip6-allrouters",
+        IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2)),
+    ),
+    (
+        "ip6-mcastprefix",
+        IpAddr::V6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0)),
+    ),
     ("metadata", METADATA),
     ("metadata.google.internal", METADATA),
     ("instance-data", METADATA),
@@ -311,7 +320,10 @@ mod tests {
             assert!(why.contains(kind), "{u}: {why}");
         }
         let why = deny(&p, "http://[2002:7f00:1::]/");
-        assert!(why.contains("carries 127.0.0.1") && why.contains("RFC 1122"), "{why}");
+        assert!(
+            why.contains("carries 127.0.0.1") && why.contains("RFC 1122"),
+            "{why}"
+        );
     }
 
     #[test]

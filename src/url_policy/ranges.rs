@@ -77,24 +77,68 @@ const fn row(network: Cidr, what: &'static str, source: &'static str) -> Range {
 /// The table. Order does not matter: the most specific match wins.
 pub const RANGES: &[Range] = &[
     // ---- IPv4 ----
-    row(v4(0, 0, 0, 0, 8), "an unspecified (\"this network\") address", "RFC 791"),
+    row(
+        v4(0, 0, 0, 0, 8),
+        "an unspecified (\"this network\") address",
+        "RFC 791",
+    ),
     row(v4(10, 0, 0, 0, 8), "a private address", "RFC 1918"),
-    row(v4(100, 64, 0, 0, 10), "a shared (CGNAT) address", "RFC 6598"),
+    row(
+        v4(100, 64, 0, 0, 10),
+        "a shared (CGNAT) address",
+        "RFC 6598",
+    ),
     row(v4(127, 0, 0, 0, 8), "a loopback address", "RFC 1122"),
     row(v4(169, 254, 0, 0, 16), "a link-local address", "RFC 3927"),
-    row(v4(169, 254, 169, 254, 32), "a cloud metadata address", "AWS, GCP, Azure, OpenStack"),
-    row(v4(168, 63, 129, 16, 32), "a cloud metadata address (Azure WireServer)", "Azure"),
+    row(
+        v4(169, 254, 169, 254, 32),
+        "a cloud metadata address",
+        "AWS, GCP, Azure, OpenStack",
+    ),
+    row(
+        v4(168, 63, 129, 16, 32),
+        "a cloud metadata address (Azure WireServer)",
+        "Azure",
+    ),
     row(v4(172, 16, 0, 0, 12), "a private address", "RFC 1918"),
-    row(v4(192, 0, 0, 0, 24), "an IETF protocol assignment", "RFC 6890"),
-    row(v4(192, 0, 2, 0, 24), "a documentation address (TEST-NET-1)", "RFC 5737"),
-    row(v4(192, 88, 99, 0, 24), "a deprecated 6to4 relay anycast address", "RFC 7526"),
+    row(
+        v4(192, 0, 0, 0, 24),
+        "an IETF protocol assignment",
+        "RFC 6890",
+    ),
+    row(
+        v4(192, 0, 2, 0, 24),
+        "a documentation address (TEST-NET-1)",
+        "RFC 5737",
+    ),
+    row(
+        v4(192, 88, 99, 0, 24),
+        "a deprecated 6to4 relay anycast address",
+        "RFC 7526",
+    ),
     row(v4(192, 168, 0, 0, 16), "a private address", "RFC 1918"),
     row(v4(198, 18, 0, 0, 15), "a benchmarking address", "RFC 2544"),
-    row(v4(198, 51, 100, 0, 24), "a documentation address (TEST-NET-2)", "RFC 5737"),
-    row(v4(203, 0, 113, 0, 24), "a documentation address (TEST-NET-3)", "RFC 5737"),
+    row(
+        v4(198, 51, 100, 0, 24),
+        "a documentation address (TEST-NET-2)",
+        "RFC 5737",
+    ),
+    row(
+        v4(203, 0, 113, 0, 24),
+        "a documentation address (TEST-NET-3)",
+        "RFC 5737",
+    ),
     row(v4(224, 0, 0, 0, 4), "a multicast address", "RFC 5771"),
-    row(v4(240, 0, 0, 0, 4), "a reserved (class E) address", "RFC 1112"),
-    row(v4(255, 255, 255, 255, 32), "the limited broadcast address", "RFC 919"),
+    row(
+        v4(240, 0, 0, 0, 4),
+        "a reserved (class E) address",
+        "RFC 1112",
+    ),
+    row(
+        v4(255, 255, 255, 255, 32),
+        "the limited broadcast address",
+        "RFC 919",
+    ),
     // ---- IPv6 ----
     row(
         v6([0, 0, 0, 0, 0, 0, 0, 0], 0),
@@ -107,8 +151,16 @@ pub const RANGES: &[Range] = &[
         source: "RFC 4291",
         treatment: Treatment::Allow,
     },
-    row(v6([0, 0, 0, 0, 0, 0, 0, 0], 128), "an unspecified address", "RFC 4291"),
-    row(v6([0, 0, 0, 0, 0, 0, 0, 1], 128), "a loopback address", "RFC 4291"),
+    row(
+        v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
+        "an unspecified address",
+        "RFC 4291",
+    ),
+    row(
+        v6([0, 0, 0, 0, 0, 0, 0, 1], 128),
+        "a loopback address",
+        "RFC 4291",
+    ),
     row(
         v6([0, 0, 0, 0, 0, 0, 0, 0], 96),
         "a deprecated IPv4-compatible address",
@@ -131,37 +183,93 @@ pub const RANGES: &[Range] = &[
         source: "RFC 6052",
         treatment: Treatment::Embedded(Carrier::Low32),
     },
-    row(v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48), "a local-use NAT64 address", "RFC 8215"),
-    row(v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64), "a discard-only address", "RFC 6666"),
-    row(v6([0x100, 0, 0, 1, 0, 0, 0, 0], 64), "a dummy IPv6 prefix address", "RFC 9780"),
-    row(v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), "an IETF protocol assignment", "RFC 2928"),
+    row(
+        v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
+        "a local-use NAT64 address",
+        "RFC 8215",
+    ),
+    row(
+        v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
+        "a discard-only address",
+        "RFC 6666",
+    ),
+    row(
+        v6([0x100, 0, 0, 1, 0, 0, 0, 0], 64),
+        "a dummy IPv6 prefix address",
+        "RFC 9780",
+    ),
+    row(
+        v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),
+        "an IETF protocol assignment",
+        "RFC 2928",
+    ),
     Range {
         network: v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 32),
         what: "a Teredo address",
         source: "RFC 4380",
         treatment: Treatment::Embedded(Carrier::TeredoClient),
     },
-    row(v6([0x2001, 2, 0, 0, 0, 0, 0, 0], 48), "a benchmarking address", "RFC 5180"),
-    row(v6([0x2001, 0x10, 0, 0, 0, 0, 0, 0], 28), "a deprecated ORCHID address", "RFC 4843"),
-    row(v6([0x2001, 0x20, 0, 0, 0, 0, 0, 0], 28), "an ORCHIDv2 address", "RFC 7343"),
-    row(v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), "a documentation address", "RFC 3849"),
+    row(
+        v6([0x2001, 2, 0, 0, 0, 0, 0, 0], 48),
+        "a benchmarking address",
+        "RFC 5180",
+    ),
+    row(
+        v6([0x2001, 0x10, 0, 0, 0, 0, 0, 0], 28),
+        "a deprecated ORCHID address",
+        "RFC 4843",
+    ),
+    row(
+        v6([0x2001, 0x20, 0, 0, 0, 0, 0, 0], 28),
+        "an ORCHIDv2 address",
+        "RFC 7343",
+    ),
+    row(
+        v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
+        "a documentation address",
+        "RFC 3849",
+    ),
     Range {
         network: v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16),
         what: "a 6to4 address",
         source: "RFC 3056",
         treatment: Treatment::Embedded(Carrier::SixToFour),
     },
-    row(v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), "a documentation address", "RFC 9637"),
-    row(v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16), "a segment routing (SRv6) SID", "RFC 9602"),
-    row(v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7), "a private (unique local) address", "RFC 4193"),
+    row(
+        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
+        "a documentation address",
+        "RFC 9637",
+    ),
+    row(
+        v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16),
+        "a segment routing (SRv6) SID",
+        "RFC 9602",
+    ),
+    row(
+        v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
+        "a private (unique local) address",
+        "RFC 4193",
+    ),
     row(
         v6([0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254], 128),
         "a cloud metadata address",
         "AWS",
     ),
-    row(v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10), "a link-local address", "RFC 4291"),
-    row(v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10), "a deprecated site-local address", "RFC 3879"),
-    row(v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), "a multicast address", "RFC 4291"),
+    row(
+        v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+        "a link-local address",
+        "RFC 4291",
+    ),
+    row(
+        v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
+        "a deprecated site-local address",
+        "RFC 3879",
+    ),
+    row(
+        v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),
+        "a multicast address",
+        "RFC 4291",
+    ),
 ];
 
 /// The most specific row containing `ip`, if any (IPv4 addresses outside every row are public).
@@ -228,14 +336,22 @@ mod tests {
         ("::10.0.0.1", "::/96", Some("IPv4-compatible")),
         ("::ffff:127.0.0.1", "::ffff:0.0.0.0/96", Some("loopback")),
         ("::ffff:8.8.8.8", "::ffff:0.0.0.0/96", None),
-        ("::ffff:0:7f00:1", "::ffff:0:0:0/96", Some("IPv4-translated")),
+        (
+            "::ffff:0:7f00:1",
+            "::ffff:0:0:0/96",
+            Some("IPv4-translated"),
+        ),
         ("64:ff9b::a9fe:a9fe", "64:ff9b::/96", Some("metadata")),
         ("64:ff9b::808:808", "64:ff9b::/96", None),
         ("64:ff9b:1::1", "64:ff9b:1::/48", Some("local-use NAT64")),
         ("100::1", "100::/64", Some("discard")),
         ("100:0:0:1::1", "100:0:0:1::/64", Some("dummy")),
         ("2001:1::1", "2001::/23", Some("IETF")),
-        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "2001::/32", Some("loopback")),
+        (
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "2001::/32",
+            Some("loopback"),
+        ),
         ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", "2001::/32", None),
         ("2001:2::1", "2001:2::/48", Some("benchmarking")),
         ("2001:10::1", "2001:10::/28", Some("ORCHID")),
@@ -259,7 +375,11 @@ mod tests {
         for (ip, network, verdict) in SAMPLES {
             let ip: IpAddr = ip.parse().unwrap();
             let network: Cidr = network.parse().unwrap();
-            assert_eq!(lookup(ip).unwrap().network, network, "{ip} falls in {network:?}");
+            assert_eq!(
+                lookup(ip).unwrap().network,
+                network,
+                "{ip} falls in {network:?}"
+            );
             match (denied(ip), verdict) {
                 (Some((range, _)), Some(word)) => {
                     assert!(range.what.contains(word), "{ip}: {}", range.what);
@@ -282,7 +402,13 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for ip in ["8.8.8.8", "93.184.216.34", "1.1.1.1", "2a00:1450::1", "2606:4700::1111"] {
+        for ip in [
+            "8.8.8.8",
+            "93.184.216.34",
+            "1.1.1.1",
+            "2a00:1450::1",
+            "2606:4700::1111",
+        ] {
             assert!(denied(ip.parse().unwrap()).is_none(), "{ip}");
         }
     }
