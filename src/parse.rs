@@ -521,7 +521,7 @@ impl Fields {
         self.typed(key, required, "boolean", Value::as_bool)
     }
 
-    /// A display name: trimmed, 1-200 characters, no control characters.
+    /// A display name: trimmed, 1-200 characters, no control or invisible format characters.
     fn name(&mut self, key: &str, required: bool) -> Option<String> {
         let s = self.string(key, required)?;
         let s = s.trim();
@@ -531,13 +531,13 @@ impl Fields {
             Some(format!("must be at most {MAX_NAME_CHARS} characters"))
         } else if s.chars().any(char::is_control) {
             Some("must not contain control characters".to_owned())
-        } else if let Some(c) = s.chars().find(|c| is_invisible_format(*c)) {
-            Some(format!(
-                "must not contain invisible formatting characters (found U+{:04X}), which can disguise a name",
-                u32::from(c)
-            ))
         } else {
-            None
+            s.chars().find(|c| is_invisible_format(*c)).map(|c| {
+                format!(
+                    "must not contain invisible formatting characters (found U+{:04X}), which can disguise a name",
+                    u32::from(c)
+                )
+            })
         };
         match problem {
             Some(m) => {
