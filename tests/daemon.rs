@@ -223,7 +223,18 @@ fn logs_carry_request_ids_and_never_a_secret() {
     assert_eq!(status, 401);
     let (code, stdout, stderr) = d.terminate();
     assert_eq!(code, 0);
-    assert!(stderr.len() > 5, "trace logging produced lines");
+    // At trace, each of the four requests is logged with its status, inside its request span.
+    let served: Vec<Value> = stderr
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "request served")
+        .collect();
+    let statuses: Vec<u64> = served
+        .iter()
+        .map(|v| v["fields"]["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 401], "{stderr:?}");
+    assert!(served.iter().all(|v| v["span"]["id"].is_string()));
     for line in stdout.iter().chain(&stderr) {
         for secret in &secrets {
             assert!(
@@ -247,6 +258,51 @@ fn logs_carry_request_ids_and_never_a_secret() {
             .is_some_and(|s| !s.is_empty()),
         "{created}"
     );
+}
+
+/// The review's log flood: at `debug`, one client could make the HTTP/2 library log every frame
+/// (5 MB of PINGs gave 42 MB of log). Libraries now stay at `warn` unless the filter names them.
+#[test]
+fn library_logs_stay_at_warn_at_debug() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve(dir.path());
+    cmd.env("HOOKD_BOOTSTRAP_TOKEN", "bootstrap-token-for-the-log-test")
+        .env("HOOKD_LOG", "debug")
+        .env("HOOKD_LOG_FORMAT", "json");
+    let d = Daemon::start(cmd);
+    let mut h2 = std::net::TcpStream::connect(&d.addr).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    for i in 0..200u8 {
+        h2.write_all(&[0, 0, 8, 6, 0, 0, 0, 0, 0, i, i, i, i, i, i, i, i])
+            .unwrap();
+    }
+    h2.flush().unwrap();
+    let (status, _) = d.request("GET", "/healthz", "", None);
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(h2);
+    let (code, _, stderr) = d.terminate();
+    assert_eq!(code, 0);
+    let lines: Vec<Value> = stderr
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("json log lines"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["fields"]["message"] == "request served"),
+        "hookd's own debug lines are there: {stderr:?}"
+    );
+    let library: Vec<&Value> = lines
+        .iter()
+        .filter(|v| {
+            let target = v["target"].as_str().unwrap_or("");
+            !target.starts_with("hookd") && v["level"] != "WARN" && v["level"] != "ERROR"
+        })
+        .collect();
+    assert!(library.is_empty(), "library lines below warn: {library:?}");
 }
 
 #[test]

@@ -25,6 +25,7 @@ fn assert_valid_name(name: &str) {
     assert!(!name.is_empty() && name.chars().count() <= hookd::parse::MAX_NAME_CHARS);
     assert_eq!(name.trim(), name);
     assert!(!name.chars().any(char::is_control));
+    assert!(!name.chars().any(hookd::parse::is_invisible_format));
 }
 
 /// A URL the parser accepted passes the URL rules again, unchanged (normalization is stable).
