@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
 use ring::rand::SystemRandom;
@@ -13,7 +13,7 @@ use crate::ids::{new_id, TOKEN_PREFIX};
 use crate::model::{Scope, SealedSecret, Token};
 use crate::parse::PageLimits;
 use crate::plugins::{LoadError, PluginHost};
-use crate::secrets::{generate_token, hash_token, MasterKey, SecretError, SigningSecret};
+use crate::secrets::{generate_token, MasterKey, SecretError, SigningSecret};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use crate::url_policy::UrlPolicy;
@@ -107,10 +107,21 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         path: dir.display().to_string(),
         source,
     };
-    fs::create_dir_all(&dir).map_err(dir_err)?;
+    let mut loosened = Vec::new();
+    private_dir(&dir, &mut loosened).map_err(dir_err)?;
     let rng = SystemRandom::new();
-    let master_key = load_master_key(config.master_key.as_ref(), &dir, &rng)?;
+    let master_key = load_master_key(config.master_key.as_ref(), &dir, &rng, &mut loosened)?;
     let path = dir.join(STORE_FILE);
+    private_file(&path, &mut loosened).map_err(|source| StartupError::Store {
+        path: path.display().to_string(),
+        source: StoreError::Storage(source.to_string()),
+    })?;
+    if !loosened.is_empty() {
+        tracing::warn!(
+            paths = ?loosened,
+            "other users could read these; their permissions are now owner-only"
+        );
+    }
     let store = Store::open(&path, config.store.max_batch, config.store.cache_mib << 20).map_err(
         |source| StartupError::Store {
             path: path.display().to_string(),
@@ -137,6 +148,17 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         }
     }
 
+    let rehashed = store
+        .migrate_token_hashes(|digest| master_key.token_hash_of_digest(digest))
+        .await
+        .map_err(store_err)?;
+    if rehashed > 0 {
+        tracing::info!(
+            tokens = rehashed,
+            "API token hashes are now keyed by the master key (one-time migration)"
+        );
+    }
+
     let (plaintext, generated) = match config.bootstrap_token.as_ref().and_then(Redacted::expose) {
         Some(t) => (t.to_owned(), false),
         None => (generate_token(&rng)?, true),
@@ -146,7 +168,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         id: new_id(TOKEN_PREFIX, now, &rng),
         name: "bootstrap admin".into(),
         scopes: vec![Scope::Admin],
-        hash: hash_token(&plaintext).to_vec(),
+        hash: master_key.token_hash(&plaintext).to_vec(),
         created_at_ms: now,
     };
     let created = store.bootstrap_token(token).await.map_err(store_err)?;
@@ -187,11 +209,63 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     })
 }
 
+/// Creates `dir` (and its parents) with mode 0700, or takes an existing directory's access
+/// away from group and others, noting it in `loosened`. The store holds endpoint URLs, which
+/// are often credentials themselves.
+pub fn private_dir(dir: &Path, loosened: &mut Vec<String>) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    restrict(dir, 0o700, loosened)
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist (and makes its directory entry
+/// durable), or takes an existing file's access away from group and others.
+fn private_file(path: &Path, loosened: &mut Vec<String>) -> std::io::Result<()> {
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => {
+            file.sync_all()?;
+            sync_dir(path)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => restrict(path, 0o600, loosened),
+        Err(e) => Err(e),
+    }
+}
+
+fn restrict(path: &Path, mode: u32, loosened: &mut Vec<String>) -> std::io::Result<()> {
+    let current = fs::metadata(path)?.permissions().mode();
+    if current & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+        loosened.push(format!("{} (was {:o})", path.display(), current & 0o777));
+    }
+    Ok(())
+}
+
+/// fsyncs the directory holding `path`, so a file just created there survives a crash.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => fs::File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })?
+        .sync_all(),
+        None => Ok(()),
+    }
+}
+
 /// The configured key, or the key file in `dir`, created (mode 0600) with a random key if absent.
 fn load_master_key(
     configured: Option<&Redacted>,
     dir: &Path,
     rng: &SystemRandom,
+    loosened: &mut Vec<String>,
 ) -> Result<MasterKey, StartupError> {
     if let Some(text) = configured.and_then(Redacted::expose) {
         return MasterKey::parse(text)
@@ -201,11 +275,8 @@ fn load_master_key(
     let shown = path.display().to_string();
     match fs::read_to_string(&path) {
         Ok(text) => {
-            if let Ok(meta) = fs::metadata(&path) {
-                if meta.permissions().mode() & 0o077 != 0 {
-                    tracing::warn!(path = %shown, "the master key file is readable by others; chmod 600 it");
-                }
-            }
+            restrict(&path, 0o600, loosened)
+                .map_err(|e| StartupError::MasterKey(format!("{shown}: {e}")))?;
             MasterKey::parse(&text).map_err(|e| StartupError::MasterKey(format!("{shown} {e}")))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -217,7 +288,8 @@ fn load_master_key(
                 .open(&path)
                 .and_then(|mut f| {
                     f.write_all(format!("{text}\n").as_bytes())?;
-                    f.sync_all()
+                    f.sync_all()?;
+                    sync_dir(&path)
                 })
                 .map_err(|e| StartupError::MasterKey(format!("cannot create {shown}: {e}")))?;
             tracing::info!(path = %shown, "created a new master key file; back it up with the data");

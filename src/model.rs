@@ -138,7 +138,7 @@ pub struct EndpointPatch {
     pub disabled: Option<bool>,
 }
 
-/// An API token. Only the SHA-256 of its plaintext is ever stored.
+/// An API token. Only its keyed hash (`MasterKey::token_hash`) is ever stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub id: String,

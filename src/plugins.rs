@@ -272,7 +272,8 @@ fn build_engine(cache_dir: &Path, limits: &PluginLimits) -> Result<Engine, Strin
         // Copy data segments in rather than map an image: no mmap (and TLB shootdown) per call.
         .memory_init_cow(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    std::fs::create_dir_all(cache_dir).map_err(|e| format!("cache directory: {e}"))?;
+    crate::app::private_dir(cache_dir, &mut Vec::new())
+        .map_err(|e| format!("cache directory: {e}"))?;
     // wasmtime's cache takes only absolute paths; the default data directory is relative.
     let cache_dir = std::path::absolute(cache_dir).map_err(|e| format!("cache directory: {e}"))?;
     let mut cache_config = CacheConfig::new();

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::SecureRandom;
-use ring::{digest, hmac};
+use ring::{digest, hkdf, hmac};
 
 /// Prefix of Standard Webhooks secrets.
 pub const WHSEC_PREFIX: &str = "whsec_";
@@ -126,17 +126,20 @@ pub fn generate_token(rng: &dyn SecureRandom) -> Result<String, SecretError> {
     Ok(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
-/// SHA-256 of a token: the only form in which tokens are stored.
-pub fn hash_token(token: &str) -> [u8; 32] {
+/// SHA-256 of a token. Stores before token-hash scheme 2 kept this; now it is the input of
+/// [`MasterKey::token_hash`].
+pub fn token_digest(token: &str) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, token.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
 }
 
-/// The AES-256-GCM key that seals signing secrets at rest.
+/// The AES-256-GCM key that seals signing secrets at rest, and the key (derived from it) of
+/// the API tokens' lookup hashes.
 pub struct MasterKey {
     key: LessSafeKey,
+    token_key: hmac::Key,
 }
 
 impl MasterKey {
@@ -174,9 +177,32 @@ impl MasterKey {
     fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
         let unbound =
             UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SecretError::BadMasterKey)?;
+        let token_key = hkdf::Salt::new(hkdf::HKDF_SHA256, b"hookd")
+            .extract(bytes)
+            .expand(&[b"api token lookup hash v2"], hmac::HMAC_SHA256)
+            .map_err(|_| SecretError::BadMasterKey)?
+            .into();
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            token_key,
         })
+    }
+
+    /// How an API token is stored and looked up: HMAC-SHA256 of its SHA-256 under a key
+    /// derived from the master key. Lookups stay one hash away, and a copy of the store (a
+    /// backup, a stolen disk image) without the master key gives nothing to test guesses at a
+    /// weak token against.
+    pub fn token_hash(&self, token: &str) -> [u8; 32] {
+        self.token_hash_of_digest(&token_digest(token))
+    }
+
+    /// [`MasterKey::token_hash`] from a token's SHA-256: what the migration of an older store,
+    /// which kept only that digest, needs.
+    pub fn token_hash_of_digest(&self, digest: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.token_key, digest);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// Encrypts `plaintext` bound to `aad` (the owning record's id): `nonce || ciphertext || tag`.
@@ -313,11 +339,22 @@ mod tests {
     }
 
     #[test]
-    fn tokens_hash_stably() {
+    fn tokens_hash_stably_under_the_master_key_only() {
         let rng = SystemRandom::new();
         let t = generate_token(&rng).unwrap();
         assert!(t.starts_with(TOKEN_PREFIX) && t.len() == 4 + 43);
-        assert_eq!(hash_token(&t), hash_token(&t));
-        assert_ne!(hash_token(&t), hash_token("hkd_other"));
+        let (key, text) = MasterKey::generate(&rng).unwrap();
+        let (other, _) = MasterKey::generate(&rng).unwrap();
+        assert_eq!(
+            key.token_hash(&t),
+            MasterKey::parse(&text).unwrap().token_hash(&t)
+        );
+        assert_ne!(key.token_hash(&t), key.token_hash("hkd_other"));
+        assert_ne!(key.token_hash(&t), other.token_hash(&t));
+        assert_ne!(key.token_hash(&t), token_digest(&t), "not the bare SHA-256");
+        assert_eq!(
+            key.token_hash_of_digest(&token_digest(&t)),
+            key.token_hash(&t)
+        );
     }
 }

@@ -18,7 +18,6 @@ use crate::error::ApiError;
 use crate::model::{Scope, Token};
 use crate::parse;
 use crate::route::{resolve, Operation};
-use crate::secrets::hash_token;
 use crate::store::StoreError;
 
 /// The response type of every handler.
@@ -110,7 +109,7 @@ fn authorize<B>(
     };
     let token = app
         .store
-        .token_by_hash(&hash_token(&presented))
+        .token_by_hash(&app.master_key.token_hash(&presented))
         .map_err(store_error)?
         .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
     if token.grants(needed) {

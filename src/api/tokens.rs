@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::ids::{new_id, TOKEN_PREFIX};
 use crate::model::Token;
 use crate::parse;
-use crate::secrets::{generate_token, hash_token};
+use crate::secrets::generate_token;
 use crate::store::StoreError;
 use crate::time::now_ms;
 
@@ -21,7 +21,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         id: new_id(TOKEN_PREFIX, now, &app.rng),
         name: req.name,
         scopes: req.scopes,
-        hash: hash_token(&plaintext).to_vec(),
+        hash: app.master_key.token_hash(&plaintext).to_vec(),
         created_at_ms: now,
     };
     app.store

@@ -40,6 +40,11 @@ const DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("due");
 /// The attempt log: `endpoint_id/attempt_id` -> [`Attempt`].
 const ATTEMPTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attempts");
 
+/// `meta` key naming how token hashes are made; absent in stores that kept bare SHA-256.
+const TOKEN_HASH_SCHEME: &str = "token_hash_scheme";
+/// HMAC-SHA256 under a key derived from the master key (`MasterKey::token_hash`).
+const TOKEN_HASH_HMAC: &[u8] = b"hmac-sha256-v2";
+
 /// Version byte in front of every record, and the store's schema version in `meta`.
 const SCHEMA_VERSION: u8 = 1;
 /// How many queued writes the writer's channel holds before callers wait.
@@ -348,6 +353,32 @@ impl Store {
         outbox::list_attempts(&txn.open_table(ATTEMPTS)?, endpoint_id, cursor, limit)
     }
 
+    /// Brings every token's stored hash to the current scheme: `rehash` maps a stored SHA-256
+    /// digest (scheme 1) to its scheme-2 hash. Runs once per store (the scheme is recorded in
+    /// `meta`, in the same transaction); returns how many tokens it rehashed.
+    pub async fn migrate_token_hashes(
+        &self,
+        rehash: impl Fn(&[u8]) -> [u8; 32],
+    ) -> Result<usize, StoreError> {
+        if self.meta(TOKEN_HASH_SCHEME)?.as_deref() == Some(TOKEN_HASH_HMAC) {
+            return Ok(0);
+        }
+        let txn = self.db.begin_read()?;
+        let tokens = txn.open_table(TOKENS)?;
+        let mut changes = Vec::new();
+        for entry in tokens.iter()? {
+            let (k, v) = entry?;
+            let token: Token = decode(k.value(), v.value())?;
+            let new = rehash(&token.hash).to_vec();
+            changes.push((token.id, token.hash, new));
+        }
+        drop((tokens, txn));
+        match self.write(Op::RehashTokens(changes)).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(StoreError::Storage("writer answered the wrong kind".into())),
+        }
+    }
+
     // ---- meta ------------------------------------------------------------------------------
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -439,6 +470,8 @@ enum Op {
         message_id: String,
         now_ms: i64,
     },
+    /// (token id, stored hash, new hash) for every token, and the scheme recorded.
+    RehashTokens(Vec<(String, Vec<u8>, Vec<u8>)>),
 }
 
 enum Done {
@@ -629,6 +662,22 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
         Op::SetMeta(key, value) => {
             t.meta.insert(key.as_str(), value.as_slice())?;
             Ok(Done::Unit)
+        }
+        Op::RehashTokens(changes) => {
+            let mut done = 0;
+            for (id, old, new) in changes {
+                let mut token: Token = get(&t.tokens, id)?;
+                if token.hash != *old {
+                    continue; // changed since it was read: nothing is, at startup
+                }
+                token.hash.clone_from(new);
+                t.tokens.insert(id.as_str(), encode(&token)?.as_slice())?;
+                t.token_hashes.remove(old.as_slice())?;
+                t.token_hashes.insert(new.as_slice(), id.as_str())?;
+                done += 1;
+            }
+            t.meta.insert(TOKEN_HASH_SCHEME, TOKEN_HASH_HMAC)?;
+            Ok(Done::Count(done))
         }
         Op::Ingest(message) => outbox::ingest(t, message).map(Done::Count),
         Op::RecordAttempt(record) => outbox::record_attempt(t, record).map(Done::Flag),

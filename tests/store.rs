@@ -1,0 +1,157 @@
+//! The data directory and the store file as an operator (or an attacker with a copy) sees them:
+//! permissions, token hashes at rest and their migration, and damaged records.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use common::{TestServer, ADMIN_TOKEN, ENDPOINTS};
+use hyper::StatusCode;
+use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use serde_json::Value;
+
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+const TOKEN_HASHES: TableDefinition<&[u8], &str> = TableDefinition::new("token_hashes");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Opens the store file directly, once the server that had it has let go of it (its file lock
+/// goes with the last handle, which can trail the stop slightly).
+async fn open_raw(file: &Path) -> redb::Database {
+    for _ in 0..100 {
+        match redb::Database::open(file) {
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{} stays open", file.display());
+}
+
+fn sha256(s: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn the_data_directory_is_private_and_fixed_if_it_is_not() {
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("data");
+    let config = common::config(&dir, "");
+    let started = common::start_app(config.clone()).await.unwrap();
+    let store = dir.join("hookd.redb");
+    let key = dir.join("master.key");
+    let cache = dir.join("plugin-cache");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&store), 0o600);
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&cache), 0o700);
+    drop(started);
+
+    // A store someone made readable is made private again at the next start.
+    for (path, loose) in [(&dir, 0o755), (&store, 0o644), (&key, 0o640)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(loose)).unwrap();
+    }
+    let started = common::start_app(config).await.unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&store), 0o600);
+    assert_eq!(mode(&key), 0o600);
+    drop(started);
+}
+
+/// Stores made before token hashes were keyed kept each token's bare SHA-256, which lets anyone
+/// with a copy test guesses at a weak bootstrap token offline. A start migrates them.
+#[tokio::test]
+async fn bare_sha256_token_hashes_are_migrated_to_keyed_hashes() {
+    let s = TestServer::start().await;
+    let reader = s.token("reader", &["endpoints:read"]).await;
+    let dir = s.dir.clone();
+    s.stop().await;
+    let file = dir.path().join("hookd.redb");
+    let raw = std::fs::read(&file).unwrap();
+    for token in [ADMIN_TOKEN, reader.as_str()] {
+        assert!(
+            !raw.windows(32).any(|w| w == sha256(token)),
+            "a fresh store holds no bare SHA-256 of a token"
+        );
+    }
+
+    // Turn the store into what an older hookd wrote: bare digests, no scheme in `meta`.
+    {
+        let db = open_raw(&file).await;
+        let txn = db.begin_write().unwrap();
+        {
+            let mut tokens = txn.open_table(TOKENS).unwrap();
+            let mut hashes = txn.open_table(TOKEN_HASHES).unwrap();
+            let mut records = Vec::new();
+            for entry in tokens.iter().unwrap() {
+                let (k, v) = entry.unwrap();
+                let record: Value = serde_json::from_slice(&v.value()[1..]).unwrap();
+                records.push((k.value().to_owned(), record));
+            }
+            for (id, mut record) in records {
+                let name = record["name"].as_str().unwrap();
+                let plaintext = if name == "reader" {
+                    &reader
+                } else {
+                    ADMIN_TOKEN
+                };
+                let old = base64::engine::general_purpose::STANDARD
+                    .decode(record["hash"].as_str().unwrap())
+                    .unwrap();
+                hashes.remove(old.as_slice()).unwrap();
+                let digest = sha256(plaintext);
+                hashes.insert(digest.as_slice(), id.as_str()).unwrap();
+                record["hash"] = base64::engine::general_purpose::STANDARD
+                    .encode(&digest)
+                    .into();
+                let mut bytes = vec![1u8];
+                bytes.extend(serde_json::to_vec(&record).unwrap());
+                tokens.insert(id.as_str(), bytes.as_slice()).unwrap();
+            }
+            txn.open_table(META)
+                .unwrap()
+                .remove("token_hash_scheme")
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let s = TestServer::start_in(dir.clone(), "").await;
+    assert_eq!(s.req("GET", ENDPOINTS).send().await.status, StatusCode::OK);
+    let r = s.req("GET", ENDPOINTS).token(&reader).send().await;
+    assert_eq!(r.status, StatusCode::OK);
+    s.stop().await;
+    // No live record keeps a bare digest. (Pages the migration freed are not scrubbed: they
+    // may hold the old digests until redb reuses them.)
+    {
+        let db = open_raw(&file).await;
+        let txn = db.begin_read().unwrap();
+        let hashes = txn.open_table(TOKEN_HASHES).unwrap();
+        let tokens = txn.open_table(TOKENS).unwrap();
+        for token in [ADMIN_TOKEN, reader.as_str()] {
+            assert!(hashes.get(sha256(token).as_slice()).unwrap().is_none());
+            for entry in tokens.iter().unwrap() {
+                let (_, v) = entry.unwrap();
+                let digest = base64::engine::general_purpose::STANDARD.encode(sha256(token));
+                assert!(!String::from_utf8_lossy(v.value()).contains(&digest));
+            }
+        }
+        let meta = txn.open_table(META).unwrap();
+        assert!(meta.get("token_hash_scheme").unwrap().is_some());
+    }
+    // And the next start has nothing left to migrate: the tokens still work.
+    let s = TestServer::start_in(Arc::clone(&dir), "").await;
+    let r = s.req("GET", ENDPOINTS).token(&reader).send().await;
+    assert_eq!(r.status, StatusCode::OK);
+    s.stop().await;
+}
