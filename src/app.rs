@@ -188,11 +188,10 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         tracing::info!(plugins = ?names, "URL-policy plugins loaded");
     }
     let policy = config.url_policy();
-    let delivery = crate::delivery::Delivery {
-        egress: crate::delivery::client::Egress::new(&config.delivery, policy.clone())?,
-        config: config.delivery.clone(),
-        wake: tokio::sync::Notify::new(),
-    };
+    let delivery = crate::delivery::Delivery::new(
+        config.delivery.clone(),
+        crate::delivery::client::Egress::new(&config.delivery, policy.clone())?,
+    );
     let page_limits = config.page_limits();
     Ok(Started {
         app: App {

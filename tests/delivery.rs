@@ -450,6 +450,35 @@ async fn alertmanager_webhooks_with_basic_auth() {
     s.stop().await;
 }
 
+/// A test send is a request to the receiver like any delivery: it waits for the endpoint's
+/// permit (`delivery.per_endpoint`) instead of adding a request the receiver was promised it
+/// would not get.
+#[tokio::test]
+async fn a_test_send_takes_the_same_permits_as_deliveries() {
+    let rx = Receiver::start().await;
+    rx.slow(800);
+    let s = TestServer::start_with(&format!("{FAST}per_endpoint = 1\n")).await;
+    let id = endpoint(&s, &rx.url("/t"), "", true).await;
+    alert(&s, "alert.firing").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while rx.max_busy.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the delivery started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let r = s
+        .req("POST", &format!("{ENDPOINTS}/{id}/test"))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(rx.count(), 2, "the delivery, then the test send");
+    assert_eq!(
+        rx.max_busy.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "never two requests at once to this endpoint"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn test_send_answers_with_the_attempt() {
     let rx = Receiver::start().await;

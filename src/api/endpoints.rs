@@ -194,6 +194,14 @@ pub(super) async fn test(app: &App, id: &str) -> Result<HttpResponse, ApiError> 
         .get_endpoint(id)
         .map_err(store_error)?
         .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
+    // A test send is a request to the receiver like any delivery: it waits for the same
+    // permits, so it cannot exceed `delivery.per_endpoint` or `delivery.max_in_flight`.
+    let wait = std::time::Duration::from_millis(app.delivery.config.timeout_ms);
+    let Some(_permit) = app.delivery.permits.acquire(&endpoint.id, wait).await else {
+        return Err(ApiError::Unavailable(format!(
+            "endpoint '{id}' has as many deliveries in flight as delivery.per_endpoint allows (or hookd has delivery.max_in_flight); retry shortly"
+        )));
+    };
     let now = now_ms();
     let message = crate::model::Message {
         id: new_id(super::alerts::MESSAGE_PREFIX, now, &app.rng),

@@ -37,14 +37,11 @@ pub const ATTEMPT_PREFIX: &str = "att-";
 /// Runs the dispatcher until the task is dropped (the server aborts it at shutdown; deliveries
 /// in flight then are made again after the restart).
 pub async fn run(app: Arc<App>) {
-    let d = &app.delivery;
     let dispatcher = Arc::new(Dispatcher {
-        global: Arc::new(Semaphore::new(d.config.max_in_flight)),
-        per_endpoint: Mutex::new(HashMap::new()),
         in_flight: Mutex::new(HashSet::new()),
         app: app.clone(),
     });
-    let poll = Duration::from_millis(d.config.poll_interval_ms);
+    let poll = Duration::from_millis(app.delivery.config.poll_interval_ms);
     loop {
         if let Err(e) = dispatcher.launch_due() {
             tracing::error!(error = %e, "delivery: reading the outbox failed");
@@ -62,12 +59,90 @@ pub struct Delivery {
     pub egress: client::Egress,
     /// Notified when deliveries may have become due (an alert accepted, a resend).
     pub wake: tokio::sync::Notify,
+    /// `delivery.max_in_flight` and `delivery.per_endpoint`, for every request hookd sends.
+    pub permits: Permits,
+}
+
+impl Delivery {
+    pub fn new(config: crate::config::DeliveryConfig, egress: client::Egress) -> Self {
+        Self {
+            permits: Permits {
+                global: Arc::new(Semaphore::new(config.max_in_flight)),
+                per_endpoint: Mutex::new(HashMap::new()),
+                per_endpoint_limit: config.per_endpoint,
+            },
+            config,
+            egress,
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+/// The concurrency limits of outgoing requests, shared by the dispatcher and test sends.
+pub struct Permits {
+    global: Arc<Semaphore>,
+    per_endpoint: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_endpoint_limit: usize,
+}
+
+/// Leave to send one request: a global slot and one of its endpoint's.
+pub type Permit = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+
+impl Permits {
+    fn endpoint(&self, endpoint_id: &str) -> Option<Arc<Semaphore>> {
+        let limit = self.per_endpoint_limit;
+        let mut map = self.per_endpoint.lock().ok()?;
+        if map.len() > 10_000 {
+            map.retain(|_, s| s.available_permits() < limit);
+        }
+        Some(
+            map.entry(endpoint_id.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+                .clone(),
+        )
+    }
+
+    /// Both permits now, if free.
+    fn try_acquire(&self, endpoint_id: &str) -> Result<Permit, Busy> {
+        let endpoint = self
+            .endpoint(endpoint_id)
+            .and_then(|s| s.try_acquire_owned().ok())
+            .ok_or(Busy::Endpoint)?;
+        let global = self
+            .global
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy::Global)?;
+        Ok((endpoint, global))
+    }
+
+    /// Both permits, waiting at most `within`.
+    pub async fn acquire(&self, endpoint_id: &str, within: Duration) -> Option<Permit> {
+        let endpoint = self.endpoint(endpoint_id)?;
+        tokio::time::timeout(within, async {
+            let endpoint = endpoint.acquire_owned().await.ok()?;
+            let global = self.global.clone().acquire_owned().await.ok()?;
+            Some((endpoint, global))
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    fn any_free(&self) -> bool {
+        self.global.available_permits() > 0
+    }
+}
+
+/// Which limit a delivery ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Busy {
+    Endpoint,
+    Global,
 }
 
 struct Dispatcher {
     app: Arc<App>,
-    global: Arc<Semaphore>,
-    per_endpoint: Mutex<HashMap<String, Arc<Semaphore>>>,
     in_flight: Mutex<HashSet<String>>,
 }
 
@@ -76,7 +151,8 @@ impl Dispatcher {
     /// deliveries whose endpoint is at its limit, so a slow receiver's backlog does not hold up
     /// the deliveries behind it.
     fn launch_due(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
-        if self.global.available_permits() == 0 {
+        let permits = &self.app.delivery.permits;
+        if !permits.any_free() {
             return Ok(());
         }
         self.app.store.scan_due(now_ms(), MAX_SCAN, |key| {
@@ -86,11 +162,10 @@ impl Dispatcher {
             if self.in_flight.lock().is_ok_and(|s| s.contains(key)) {
                 return true;
             }
-            let Some(endpoint_permit) = self.endpoint_slot(endpoint_id) else {
-                return true; // this endpoint is at its limit; others go on
-            };
-            let Ok(global_permit) = self.global.clone().try_acquire_owned() else {
-                return false;
+            let permit = match permits.try_acquire(endpoint_id) {
+                Ok(permit) => permit,
+                Err(Busy::Endpoint) => return true, // this endpoint is at its limit; others go on
+                Err(Busy::Global) => return false,
             };
             let key = key.to_owned();
             if let Ok(mut set) = self.in_flight.lock() {
@@ -102,24 +177,11 @@ impl Dispatcher {
                 if let Ok(mut set) = this.in_flight.lock() {
                     set.remove(&key);
                 }
-                drop((endpoint_permit, global_permit));
+                drop(permit);
                 this.app.delivery.wake.notify_one();
             });
             true
         })
-    }
-
-    fn endpoint_slot(&self, endpoint_id: &str) -> Option<OwnedSemaphorePermit> {
-        let limit = self.app.delivery.config.per_endpoint;
-        let mut map = self.per_endpoint.lock().ok()?;
-        if map.len() > 10_000 {
-            map.retain(|_, s| s.available_permits() < limit);
-        }
-        map.entry(endpoint_id.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
-            .clone()
-            .try_acquire_owned()
-            .ok()
     }
 
     async fn deliver(&self, key: &str) {
