@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine as _;
+use common::receiver::Receiver;
 use common::{TestServer, ADMIN_TOKEN, ENDPOINTS};
 use hyper::StatusCode;
 use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
@@ -17,6 +18,10 @@ use serde_json::Value;
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const TOKEN_HASHES: TableDefinition<&[u8], &str> = TableDefinition::new("token_hashes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const ENDPOINT_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
+
+/// Loopback receivers allowed, quick retries.
+const FAST: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[delivery]\nretry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\njitter_percent = 0\npoll_interval_ms = 50\n";
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -154,4 +159,107 @@ async fn bare_sha256_token_hashes_are_migrated_to_keyed_hashes() {
     let r = s.req("GET", ENDPOINTS).token(&reader).send().await;
     assert_eq!(r.status, StatusCode::OK);
     s.stop().await;
+}
+
+async fn create_endpoint(s: &TestServer, name: &str, url: &str) -> String {
+    let body =
+        serde_json::json!({"name": name, "url": url, "signingEnabled": true, "signingSecret": ""});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["endpoint"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn post_alert(s: &TestServer) -> Value {
+    let r = s
+        .req("POST", "/api/v1/alerting/alerts")
+        .json(&serde_json::json!({"eventType": "alert.firing", "payload": {"x": 1}}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    r.json()
+}
+
+/// One damaged record fails only the operations that touch it: alerts still reach every other
+/// endpoint, writes batched with a failing one still commit, and the damaged endpoint's pending
+/// delivery is set aside instead of failing on every dispatcher pass.
+#[tokio::test]
+async fn a_corrupt_record_fails_only_what_touches_it() {
+    let good = Receiver::start().await;
+    let bad = Receiver::start().await;
+    bad.script((0..20).map(|_| (503, vec![])).collect());
+    let s = TestServer::start_with(FAST).await;
+    let good_id = create_endpoint(&s, "good", &good.url("/in")).await;
+    let doomed = create_endpoint(&s, "doomed", &bad.url("/in")).await;
+    post_alert(&s).await;
+    good.wait_for(1, 10).await;
+    bad.wait_for(1, 10).await;
+    let dir = s.dir.clone();
+    s.stop().await;
+    let file = dir.path().join("hookd.redb");
+    {
+        let db = open_raw(&file).await;
+        let txn = db.begin_write().unwrap();
+        txn.open_table(ENDPOINT_RECORDS)
+            .unwrap()
+            .insert(doomed.as_str(), b"\x01{not json".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    let s = TestServer::start_in(dir.clone(), FAST).await;
+    let v = post_alert(&s).await;
+    assert_eq!(
+        v["deliveries"], 1,
+        "delivered to the readable endpoint only"
+    );
+    good.wait_for(2, 10).await;
+    let path = |id: &str| format!("{ENDPOINTS}/{id}");
+    assert_eq!(
+        s.req("GET", &path(&good_id)).send().await.status,
+        StatusCode::OK
+    );
+    s.req("GET", &path(&doomed)).send().await.problem(500);
+    // Writes that share a group commit with one that reads the damaged record still commit.
+    let patch = s
+        .req("PATCH", &path(&doomed))
+        .json(&serde_json::json!({"name": "x"}));
+    let creates: Vec<_> = (0..20)
+        .map(|i| {
+            let body = serde_json::json!({"name": format!("n{i}"), "url": "https://a.example/", "signingEnabled": true, "signingSecret": ""});
+            tokio::spawn(s.req("POST", ENDPOINTS).json(&body).send())
+        })
+        .collect();
+    patch.send().await.problem(500);
+    for c in creates {
+        assert_eq!(c.await.unwrap().status, StatusCode::OK);
+    }
+    // The damaged endpoint's pending delivery leaves the due index (it is marked failed), so
+    // it does not fail again on every pass.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut pending = 0;
+        s.app
+            .store
+            .scan_due(i64::MAX, usize::MAX, |_, key| {
+                pending += usize::from(key.ends_with(doomed.as_str()));
+                true
+            })
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still due: {pending}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    s.stop().await;
+}
+
+/// If the store's writer thread dies, nothing can be written: the server stops with an error
+/// (the binary then exits non-zero) instead of answering 500 to every write forever.
+#[tokio::test]
+async fn a_dead_writer_stops_the_server_with_an_error() {
+    let s = TestServer::start().await;
+    s.app.store.simulate_writer_panic().await;
+    let err = s.exited(10).await.expect_err("run ends with an error");
+    assert!(err.to_string().contains("writer"), "{err}");
 }

@@ -155,7 +155,7 @@ impl Dispatcher {
         if !permits.any_free() {
             return Ok(());
         }
-        self.app.store.scan_due(now_ms(), MAX_SCAN, |key| {
+        self.app.store.scan_due(now_ms(), MAX_SCAN, |due, key| {
             let Some((_, endpoint_id)) = key.split_once('/') else {
                 return true;
             };
@@ -173,7 +173,7 @@ impl Dispatcher {
             }
             let this = self.clone();
             tokio::spawn(async move {
-                this.deliver(&key).await;
+                this.deliver(due, &key).await;
                 if let Ok(mut set) = this.in_flight.lock() {
                     set.remove(&key);
                 }
@@ -184,11 +184,19 @@ impl Dispatcher {
         })
     }
 
-    async fn deliver(&self, key: &str) {
+    async fn deliver(&self, due: u64, key: &str) {
         let app = &self.app;
         let loaded = match app.store.delivery(key) {
             Ok(Some(found)) => found,
             Ok(None) => return, // finished or requeued meanwhile
+            Err(e @ crate::store::StoreError::Corrupt(_)) => {
+                // It would fail the same way on every pass: take it out of the due index.
+                tracing::error!(delivery = key, error = %e, "delivery: cannot load; it is marked failed");
+                if let Err(e) = app.store.quarantine(due, key.to_owned()).await {
+                    tracing::error!(delivery = key, error = %e, "delivery: cannot mark it failed");
+                }
+                return;
+            }
             Err(e) => {
                 tracing::error!(delivery = key, error = %e, "delivery: cannot load");
                 return;

@@ -53,7 +53,8 @@ const REFUSAL_LOG_EVERY_MS: u64 = 10_000;
 /// requests finish for up to `limits.shutdown_grace_secs`, and returns.
 ///
 /// # Errors
-/// None today; the signature leaves room for fatal listener errors.
+/// The store's writer thread died: nothing can be written, so the server stops (and the
+/// binary exits non-zero, for a supervisor to restart it).
 pub async fn run<F>(listener: TcpListener, app: Arc<App>, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()>,
@@ -91,9 +92,14 @@ where
     let dispatcher = tokio::spawn(crate::delivery::run(app.clone()));
     tokio::pin!(shutdown);
 
+    let mut fatal = None;
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
+            () = app.store.writer_stopped() => {
+                fatal = Some("the store's writer thread stopped; hookd cannot write");
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -136,7 +142,10 @@ where
             tracing::warn!("shutdown deadline passed with connections still open");
         }
     }
-    Ok(())
+    match fatal {
+        Some(why) => Err(std::io::Error::other(why)),
+        None => Ok(()),
+    }
 }
 
 /// IPv4-mapped IPv6 peers (a dual-stack listener) count as their IPv4 address.

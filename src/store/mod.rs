@@ -22,7 +22,7 @@ use redb::{
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::model::{Attempt, Delivery, Endpoint, EndpointPatch, Message, SealedSecret, Token};
 
@@ -96,6 +96,8 @@ storage_from!(
 pub struct Store {
     db: Arc<Database>,
     writer: mpsc::Sender<Job>,
+    /// Becomes `true` if the writer thread dies (a panic): every later write would fail.
+    writer_stopped: watch::Receiver<bool>,
 }
 
 /// A delivery with its message and endpoint, either of which may have been deleted.
@@ -146,17 +148,44 @@ impl Store {
         }
         txn.commit()?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (stopped_tx, writer_stopped) = watch::channel(false);
         let writer_db = db.clone();
         std::thread::Builder::new()
             .name("hookd-store-writer".into())
-            .spawn(move || writer_loop(&writer_db, rx, max_batch.max(1)))
+            .spawn(move || {
+                let mut guard = WriterGuard {
+                    stopped: stopped_tx,
+                    clean: false,
+                };
+                writer_loop(&writer_db, rx, max_batch.max(1));
+                guard.clean = true;
+            })
             .map_err(|e| StoreError::Storage(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { db, writer: tx })
+        Ok(Self {
+            db,
+            writer: tx,
+            writer_stopped,
+        })
+    }
+
+    /// Completes if the writer thread dies. hookd cannot write after that, so the server stops
+    /// and exits non-zero, for a supervisor to restart it.
+    pub async fn writer_stopped(&self) {
+        let mut rx = self.writer_stopped.clone();
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+
+    /// Makes the writer thread panic, as a bug in it would: for the test of what hookd does
+    /// then. Not reachable from the API.
+    #[doc(hidden)]
+    pub async fn simulate_writer_panic(&self) {
+        let _ = self.write(Op::Panic).await;
     }
 
     /// Whether the store answers reads and its writer is running.
     pub fn is_ready(&self) -> bool {
         !self.writer.is_closed()
+            && !*self.writer_stopped.borrow()
             && self
                 .db
                 .begin_read()
@@ -288,13 +317,13 @@ impl Store {
         }
     }
 
-    /// Calls `visit` with the key of each pending delivery due at or before `now_ms`, earliest
-    /// first, until it returns `false` or `max` keys have been seen.
+    /// Calls `visit` with the due time and key of each pending delivery due at or before
+    /// `now_ms`, earliest first, until it returns `false` or `max` keys have been seen.
     pub fn scan_due(
         &self,
         now_ms: i64,
         max: usize,
-        visit: impl FnMut(&str) -> bool,
+        visit: impl FnMut(u64, &str) -> bool,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_read()?;
         outbox::scan_due(&txn.open_table(DUE)?, now_ms, max, visit)
@@ -322,6 +351,13 @@ impl Store {
             .map(|v| decode(&d.endpoint_id, v.value()))
             .transpose()?;
         Ok(Some((d, message, endpoint)))
+    }
+
+    /// Takes the delivery `key`, due at `due_ms`, which cannot be loaded (its record, its
+    /// message's or its endpoint's is corrupt), out of the due index, and marks it failed if
+    /// its own record still reads; so it is not tried again on every pass.
+    pub async fn quarantine(&self, due_ms: u64, key: String) -> Result<(), StoreError> {
+        self.write(Op::Quarantine { due_ms, key }).await.map(drop)
     }
 
     /// Records an attempt and its consequences (delivery rescheduled, finished or failed;
@@ -472,6 +508,12 @@ enum Op {
     },
     /// (token id, stored hash, new hash) for every token, and the scheme recorded.
     RehashTokens(Vec<(String, Vec<u8>, Vec<u8>)>),
+    /// Takes a delivery that cannot be loaded out of the due index.
+    Quarantine {
+        due_ms: u64,
+        key: String,
+    },
+    Panic,
 }
 
 enum Done {
@@ -508,9 +550,28 @@ struct Tables<'t> {
     attempts: Table<'t, &'static str, &'static [u8]>,
 }
 
+/// Lives on the writer thread; dropped other than after a clean end (every `Store` handle gone)
+/// means the thread is dying of a panic.
+struct WriterGuard {
+    stopped: watch::Sender<bool>,
+    clean: bool,
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if !self.clean {
+            tracing::error!(
+                "the store's writer thread stopped (a panic, reported above); nothing can be written, so hookd stops"
+            );
+            let _ = self.stopped.send(true);
+        }
+    }
+}
+
 /// Receives jobs, commits each batch in one durable transaction, then answers every job in it.
-/// An op that fails on its own terms (not found, conflict) writes nothing and fails alone; a
-/// storage error fails the whole batch, since its transaction is not committed.
+/// An op that fails on its own terms (not found, conflict, a corrupt record it read) writes
+/// nothing and fails alone; a storage error fails the whole batch, since its transaction is not
+/// committed.
 fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -546,6 +607,10 @@ fn commit_batch(db: &Database, batch: &[Job]) -> Result<Vec<Result<Done, StoreEr
             results.push(match apply(&mut t, &job.op) {
                 Err(StoreError::NotFound) => Err(StoreError::NotFound),
                 Err(StoreError::Conflict(c)) => Err(StoreError::Conflict(c)),
+                Err(StoreError::Corrupt(key)) => {
+                    tracing::error!(record = %key, "a corrupt record failed one write; the rest of its batch goes on");
+                    Err(StoreError::Corrupt(key))
+                }
                 Err(other) => return Err(other),
                 Ok(done) => Ok(done),
             });
@@ -569,8 +634,8 @@ fn open_tables(txn: &WriteTransaction) -> Result<Tables<'_>, StoreError> {
     })
 }
 
-/// Applies one op. Ops check everything before their first write, so a `NotFound` or
-/// `Conflict` leaves the transaction untouched.
+/// Applies one op. Ops read (and decode) everything before their first write, so a
+/// `NotFound`, `Conflict` or `Corrupt` leaves the transaction untouched.
 fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
     match op {
         Op::CreateEndpoint(e) => {
@@ -664,21 +729,29 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
             Ok(Done::Unit)
         }
         Op::RehashTokens(changes) => {
-            let mut done = 0;
+            let mut tokens = Vec::with_capacity(changes.len());
             for (id, old, new) in changes {
-                let mut token: Token = get(&t.tokens, id)?;
-                if token.hash != *old {
-                    continue; // changed since it was read: nothing is, at startup
+                let token: Token = get(&t.tokens, id)?;
+                // Skip one changed since it was read (nothing changes tokens during startup).
+                if token.hash == *old {
+                    tokens.push((token, old, new));
                 }
-                token.hash.clone_from(new);
-                t.tokens.insert(id.as_str(), encode(&token)?.as_slice())?;
+            }
+            for (mut token, old, new) in tokens.iter().cloned() {
+                token.hash = new.clone();
+                t.tokens
+                    .insert(token.id.as_str(), encode(&token)?.as_slice())?;
                 t.token_hashes.remove(old.as_slice())?;
-                t.token_hashes.insert(new.as_slice(), id.as_str())?;
-                done += 1;
+                t.token_hashes.insert(new.as_slice(), token.id.as_str())?;
             }
             t.meta.insert(TOKEN_HASH_SCHEME, TOKEN_HASH_HMAC)?;
-            Ok(Done::Count(done))
+            Ok(Done::Count(tokens.len()))
         }
+        Op::Quarantine { due_ms, key } => {
+            outbox::quarantine(t, *due_ms, key)?;
+            Ok(Done::Unit)
+        }
+        Op::Panic => panic!("simulated panic of the store writer"),
         Op::Ingest(message) => outbox::ingest(t, message).map(Done::Count),
         Op::RecordAttempt(record) => outbox::record_attempt(t, record).map(Done::Flag),
         Op::Resend { message_id, now_ms } => {

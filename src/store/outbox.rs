@@ -47,9 +47,13 @@ pub(super) fn ingest(t: &mut Tables<'_>, message: &Message) -> Result<usize, Sto
     let mut targets = Vec::new();
     for entry in t.endpoints.iter()? {
         let (k, v) = entry?;
-        let endpoint: Endpoint = decode(k.value(), v.value())?;
-        if !endpoint.disabled {
-            targets.push(endpoint.id);
+        match decode::<Endpoint>(k.value(), v.value()) {
+            Ok(endpoint) if !endpoint.disabled => targets.push(endpoint.id),
+            Ok(_) => {}
+            // One damaged endpoint must not stop alerts to every other.
+            Err(e) => {
+                tracing::error!(endpoint = %k.value(), error = %e, "endpoint record is corrupt; the alert is not delivered to it")
+            }
         }
     }
     t.messages
@@ -178,14 +182,28 @@ pub(super) fn scan_due<T: ReadableTable<(u64, &'static str), ()>>(
     table: &T,
     now_ms: i64,
     max: usize,
-    mut visit: impl FnMut(&str) -> bool,
+    mut visit: impl FnMut(u64, &str) -> bool,
 ) -> Result<(), StoreError> {
     let end = (due_ms(now_ms).saturating_add(1), "");
     for entry in table.range::<(u64, &str)>(..end)?.take(max) {
         let (key, ()) = (entry?.0, ());
-        if !visit(key.value().1) {
+        let (due, delivery) = key.value();
+        if !visit(due, delivery) {
             break;
         }
+    }
+    Ok(())
+}
+
+pub(super) fn quarantine(t: &mut Tables<'_>, due: u64, key: &str) -> Result<(), StoreError> {
+    t.due.remove((due, key))?;
+    let record = t
+        .deliveries
+        .get(key)?
+        .map(|v| decode::<Delivery>(key, v.value()));
+    if let Some(Ok(mut d)) = record {
+        d.state = DeliveryState::Failed;
+        t.deliveries.insert(key, encode(&d)?.as_slice())?;
     }
     Ok(())
 }

@@ -99,6 +99,15 @@ impl TestServer {
             .unwrap();
     }
 
+    /// Waits for `run` to return on its own (no shutdown signal), at most `secs` seconds.
+    pub async fn exited(mut self, secs: u64) -> std::io::Result<()> {
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(secs), task)
+            .await
+            .expect("server exits in time")
+            .unwrap()
+    }
+
     /// Begins shutdown without waiting.
     pub fn begin_stop(&mut self) -> JoinHandle<std::io::Result<()>> {
         self.stop.take().unwrap().send(()).unwrap();
