@@ -31,6 +31,21 @@ use schedule::{
 /// Most due entries one dispatcher pass looks at (entries of saturated endpoints included).
 const MAX_SCAN: usize = 100_000;
 
+/// Every `error` an attempt can record (besides `retry_after=<value>`), each explained in the
+/// README's table.
+pub const ATTEMPT_ERRORS: [&str; 10] = [
+    "timeout",
+    "connect",
+    "tls",
+    "egress_denied",
+    "request",
+    "invalid_url",
+    "secret_unavailable",
+    "redirect",
+    "gone",
+    "endpoint_disabled",
+];
+
 /// Prefix of attempt ids.
 pub const ATTEMPT_PREFIX: &str = "att-";
 
@@ -401,5 +416,19 @@ fn failed_attempt(
         response_body: String::new(),
         outcome: AttemptOutcome::Failed,
         next_attempt_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_readme_explains_every_attempt_error() {
+        let readme = include_str!("../../README.md");
+        for kind in super::ATTEMPT_ERRORS {
+            assert!(
+                readme.contains(&format!("| `{kind}` |")),
+                "README.md lacks {kind}"
+            );
+        }
     }
 }

@@ -400,6 +400,20 @@ mod tests {
         }
     }
 
+    /// The README's table of ranges lists every row.
+    #[test]
+    fn the_readme_lists_every_row() {
+        let readme = include_str!("../../README.md");
+        for range in RANGES {
+            let shown = format!("`{:?}`", range.network);
+            let also = format!("{:?} ", range.network);
+            assert!(
+                readme.contains(&shown) || readme.contains(&also),
+                "README.md lacks {shown}"
+            );
+        }
+    }
+
     #[test]
     fn public_addresses_pass() {
         for ip in [
