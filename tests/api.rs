@@ -272,21 +272,28 @@ async fn rotate_secret_keeps_previous_for_grace_period() {
         .unwrap();
     assert_eq!(opened, b"my-secret-key");
 
-    s.req("POST", &path)
+    let r = s
+        .req("POST", &path)
         .json(&json!({"signingSecret": "short"}))
         .send()
-        .await
-        .error_fields();
+        .await;
+    assert_eq!(r.error_fields(), ["signingSecret"]);
+    assert!(r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("12-256 characters"));
     s.req("POST", &path)
         .body_str("{oops")
         .send()
         .await
         .problem(400);
-    s.req("POST", &path)
+    let r = s
+        .req("POST", &path)
         .json(&json!({"secret": "x"}))
         .send()
-        .await
-        .error_fields();
+        .await;
+    assert_eq!(r.error_fields(), ["secret"]);
+    assert_eq!(r.json()["errors"][0]["message"], "is not a known field");
     s.req("POST", &format!("{ENDPOINTS}/wh-nope/rotate-secret"))
         .send()
         .await
@@ -476,6 +483,7 @@ async fn client_errors_are_problem_json() {
     r.problem(405);
     assert_eq!(r.header("allow"), "GET, PATCH, DELETE");
     let r = s.req("DELETE", ENDPOINTS).send().await;
+    r.problem(405);
     assert_eq!(r.header("allow"), "GET, POST");
     // Unknown route: 404; a trailing slash names no route either, for every route.
     s.req("GET", "/api/v1/nothing").send().await.problem(404);
@@ -594,6 +602,7 @@ async fn health_readiness_and_request_ids() {
         .await;
     assert_eq!(r.header("x-request-id"), "trace-abc-123");
     let r = s.req("POST", "/healthz").send().await;
+    r.problem(405);
     assert_eq!(r.header("allow"), "GET");
     s.stop().await;
 }
@@ -743,19 +752,21 @@ async fn concurrent_creates_are_all_committed() {
 #[tokio::test]
 async fn hostile_inputs_never_cause_a_server_error() {
     let s = TestServer::start().await;
-    let bodies: Vec<Vec<u8>> = vec![
-        b"".to_vec(),
-        b"null".to_vec(),
-        b"\"str\"".to_vec(),
-        vec![0xff, 0xfe, 0x00],
-        "[".repeat(5000).into_bytes(),
-        br#"{"name":"\u0000","url":"https://a.example","signingEnabled":true,"signingSecret":""}"#.to_vec(),
-        br#"{"name":"n","url":"https://a.example","signingEnabled":true,"signingSecret":"whsec_"}"#.to_vec(),
-        br#"{"name":"n","url":"https://[::ffff:169.254.169.254]/","signingEnabled":true,"signingSecret":""}"#.to_vec(),
-        br#"{"name":"n","url":"https://xn--/","signingEnabled":true,"signingSecret":""}"#.to_vec(),
-        br#"{"name":"n","name":"m","url":"https://a.example","signingEnabled":1e999,"signingSecret":""}"#.to_vec(),
+    // Each body with the status it gets on every write route: 400 when it is not JSON at all,
+    // 422 naming the field when it is JSON that breaks a rule.
+    let bodies: Vec<(Vec<u8>, u16)> = vec![
+        (b"".to_vec(), 400),
+        (b"null".to_vec(), 422),
+        (b"\"str\"".to_vec(), 422),
+        (vec![0xff, 0xfe, 0x00], 400),
+        ("[".repeat(5000).into_bytes(), 400),
+        (br#"{"name":"\u0000","url":"https://a.example","signingEnabled":true,"signingSecret":""}"#.to_vec(), 422),
+        (br#"{"name":"n","url":"https://a.example","signingEnabled":true,"signingSecret":"whsec_"}"#.to_vec(), 422),
+        (br#"{"name":"n","url":"https://[::ffff:169.254.169.254]/","signingEnabled":true,"signingSecret":""}"#.to_vec(), 422),
+        (br#"{"name":"n","url":"https://xn--/","signingEnabled":true,"signingSecret":""}"#.to_vec(), 422),
+        (br#"{"name":"n","name":"m","url":"https://a.example","signingEnabled":1e999,"signingSecret":""}"#.to_vec(), 400),
     ];
-    for body in bodies {
+    for (body, status) in bodies {
         for (method, path) in [
             ("POST", ENDPOINTS.to_owned()),
             ("PATCH", format!("{ENDPOINTS}/wh-x")),
@@ -766,13 +777,17 @@ async fn hostile_inputs_never_cause_a_server_error() {
                 .raw("application/json", &body)
                 .send()
                 .await;
-            assert!(
-                r.status.as_u16() < 500,
-                "{method} {path} {:?} -> {}",
+            assert_eq!(
+                r.status.as_u16(),
+                status,
+                "{method} {path} {:?}: {}",
                 String::from_utf8_lossy(&body),
-                r.status
+                r.text()
             );
-            assert_eq!(r.header("content-type"), "application/problem+json");
+            let p = r.problem(status);
+            if status == 422 {
+                assert!(!r.error_fields().is_empty(), "{p}");
+            }
         }
     }
     for path in [
@@ -781,8 +796,11 @@ async fn hostile_inputs_never_cause_a_server_error() {
         "/api/v1/alerting/webhook-endpoints/..%2f",
         "/api/v1/tokens/",
     ] {
-        let r = s.req("GET", path).send().await;
-        assert!(r.status.as_u16() < 500, "{path}");
+        let p = s.req("GET", path).send().await.problem(404);
+        assert!(
+            p["detail"].as_str().unwrap().starts_with("no route for"),
+            "{p}"
+        );
     }
     s.stop().await;
 }

@@ -119,7 +119,8 @@ async fn alerts_are_delivered_signed_with_every_live_secret() {
 #[tokio::test]
 async fn a_slow_receiver_does_not_starve_the_others() {
     let slow = Receiver::start().await;
-    slow.slow(2_000);
+    // Far longer than the test: the fast deliveries must finish while these still hang.
+    slow.slow(60_000);
     let fast = Receiver::start().await;
     let extra = FAST.replace(
         "poll_interval_ms = 50",
@@ -128,17 +129,11 @@ async fn a_slow_receiver_does_not_starve_the_others() {
     let s = TestServer::start_with(&extra).await;
     let slow_id = endpoint(&s, &slow.url("/slow"), "", true).await;
     endpoint(&s, &fast.url("/fast"), "", true).await;
-    let started = std::time::Instant::now();
     for _ in 0..10 {
         alert(&s, "alert.firing").await;
     }
-    // Ten deliveries to the fast receiver while the slow one holds its two slots for 2 s each.
+    // Ten deliveries to the fast receiver while the slow one holds its two slots.
     fast.wait_for(10, 10).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(1900),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(
         slow.count(),
         0,
@@ -389,7 +384,7 @@ async fn redirects_are_failures_and_not_followed() {
     let log = wait_attempts(&s, &id, 1, 10).await;
     assert_eq!(log[0]["statusCode"], 302);
     assert_eq!(log[0]["error"], "redirect");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A followed redirect would have been requested before the attempt was recorded.
     assert_eq!(rx.count(), 1);
     s.stop().await;
 }
@@ -547,19 +542,16 @@ async fn pending_deliveries_survive_a_restart() {
 /// The official Standard Webhooks library verifies what hookd sends (CI installs it; locally the
 /// test says how to run it if it is missing).
 #[tokio::test]
+#[ignore = "needs Python's standardwebhooks (pip install standardwebhooks); CI runs it"]
 async fn the_standard_webhooks_library_verifies_deliveries() {
     let has_lib = std::process::Command::new("python3")
         .args(["-c", "import standardwebhooks"])
         .status()
         .is_ok_and(|s| s.success());
-    if !has_lib {
-        assert!(
-            std::env::var_os("REQUIRE_STANDARDWEBHOOKS").is_none(),
-            "pip install standardwebhooks"
-        );
-        eprintln!("skipped: pip install standardwebhooks to run this test");
-        return;
-    }
+    assert!(
+        has_lib,
+        "needs Python's standardwebhooks: pip install standardwebhooks"
+    );
     let s = TestServer::start_with(FAST).await;
     // A supplied whsec_ secret, a raw secret, and a generated one.
     for secret in [
