@@ -523,6 +523,46 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_are_validated() {
+        for (toml, key) in [
+            (
+                "max_connections_per_ip = 0",
+                "limits.max_connections_per_ip",
+            ),
+            (
+                "max_connections_per_ip = 2000",
+                "limits.max_connections_per_ip",
+            ),
+            ("idle_timeout_secs = 0", "limits.idle_timeout_secs"),
+            (
+                "body_read_timeout_secs = 3601",
+                "limits.body_read_timeout_secs",
+            ),
+            ("write_timeout_secs = 0", "limits.write_timeout_secs"),
+            (
+                "header_read_timeout_secs = 0",
+                "limits.header_read_timeout_secs",
+            ),
+            (
+                "per_ip_exempt_networks = [\"10.0.0.0/99\"]",
+                "limits.per_ip_exempt_networks",
+            ),
+            (
+                "per_ip_exempt_networks = \"127.0.0.1\"",
+                "limits.per_ip_exempt_networks",
+            ),
+        ] {
+            let e = Config::from_toml_str(&format!("[limits]\n{toml}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c.limits.max_connections_per_ip, 128);
+        assert_eq!(c.limits.per_ip_exempt_networks.len(), 2);
+    }
+
+    #[test]
     fn plugins_are_validated() {
         let ok = "[[plugins]]\nname = \"hosts\"\npath = \"x.wasm\"\non_error = \"allow\"\n";
         let c = Config::from_toml_str(ok).unwrap();

@@ -113,7 +113,7 @@ where
         let slot = match conns.admit(canonical_ip(peer)) {
             Ok(slot) => slot,
             Err(why) => {
-                refusals.note(why, conns.open());
+                let _ = refusals.note(why, conns.open());
                 tokio::spawn(reject_busy(stream, why, ids.next()));
                 continue;
             }
@@ -341,7 +341,8 @@ struct RefusalLog {
 }
 
 impl RefusalLog {
-    fn note(&self, why: Refused, open: usize) {
+    /// Counts a refusal; logs (and returns `true`) at most once per [`REFUSAL_LOG_EVERY_MS`].
+    fn note(&self, why: Refused, open: usize) -> bool {
         let refused = self.since_last.fetch_add(1, Ordering::Relaxed) + 1;
         let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
         let last = self.last_ms.load(Ordering::Relaxed);
@@ -351,7 +352,7 @@ impl RefusalLog {
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_err()
         {
-            return;
+            return false;
         }
         self.since_last.fetch_sub(refused, Ordering::Relaxed);
         let reason = match why {
@@ -364,6 +365,7 @@ impl RefusalLog {
             limit = reason,
             "connections refused: every slot is busy with a request"
         );
+        true
     }
 }
 
@@ -408,6 +410,20 @@ mod tests {
         ] {
             assert!(!valid_request_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn refusals_are_logged_once_per_interval() {
+        let log = RefusalLog::default();
+        let logged = (0..10_000)
+            .filter(|_| log.note(Refused::Full, 1024))
+            .count();
+        assert_eq!(logged, 1, "a flood of refusals makes one line");
+        assert_eq!(
+            log.since_last.load(Ordering::Relaxed),
+            9_999,
+            "the rest are counted"
+        );
     }
 
     #[test]
