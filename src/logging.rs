@@ -1,6 +1,8 @@
 //! Logging setup: `HOOKD_LOG` (RUST_LOG syntax) and `HOOKD_LOG_FORMAT` (`pretty` or `json`),
 //! to stderr. Request spans carry the request id, so every line of a request names it.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -47,8 +49,10 @@ pub fn effective_filter(filter: &str) -> String {
 pub fn init(config: &Config) -> Result<(), String> {
     let filter = EnvFilter::try_new(effective_filter(&config.log))
         .map_err(|e| format!("invalid configuration:\n  log (HOOKD_LOG): {e}"))?;
+    // Colour only for a person at a terminal: a file or the journal gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match config.log_format {
         LogFormat::Pretty => builder.with_target(false).try_init(),

@@ -428,7 +428,7 @@ impl PluginSet {
                     return Inline::Offload(index);
                 }
                 Err((kind, detail)) => {
-                    tracing::warn!(plugin = %plugin.name, kind = kind.as_str(), %detail, "plugin failed");
+                    tracing::warn!(plugin = %plugin.name, kind = kind.as_str(), ?detail, "plugin failed");
                     if plugin.on_error == OnError::Deny {
                         return Inline::Done(Err(Rejection::Failed {
                             plugin: plugin.name.clone(),

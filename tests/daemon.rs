@@ -260,6 +260,44 @@ fn logs_carry_request_ids_and_never_a_secret() {
     );
 }
 
+/// A client's path cannot change the structure of a pretty log line either: it is logged
+/// quoted, with its quotes escaped (the sibling of the forged request-id finding).
+#[test]
+fn client_paths_are_quoted_in_pretty_logs() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve(dir.path());
+    cmd.env("HOOKD_BOOTSTRAP_TOKEN", "bootstrap-token-for-the-log-test")
+        .env("HOOKD_LOG", "debug");
+    let d = Daemon::start(cmd);
+    let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+    s.write_all(b"GET /x\"}:status=200 HTTP/1.1\r\nhost: x\r\nx-request-id: a}b\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (code, _, stderr) = d.terminate();
+    assert_eq!(code, 0);
+    // stderr is a pipe here, not a terminal: no colour codes.
+    assert!(
+        stderr.iter().all(|l| !l.contains('\u{1b}')),
+        "ANSI codes in a redirected log: {stderr:?}"
+    );
+    if answer.starts_with("HTTP/1.1 404") {
+        let line = stderr
+            .iter()
+            .find(|l| l.contains("request served"))
+            .expect("the request is logged");
+        assert!(line.contains(r#"path="/x\"}:status=200""#), "{line}");
+        assert!(
+            !line.contains("a}b"),
+            "the unsafe request id is replaced: {line}"
+        );
+    } else {
+        // The HTTP parser refused the request line outright: nothing reached the log.
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+}
+
 /// The review's log flood: at `debug`, one client could make the HTTP/2 library log every frame
 /// (5 MB of PINGs gave 42 MB of log). Libraries now stay at `warn` unless the filter names them.
 #[test]

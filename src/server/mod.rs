@@ -267,9 +267,9 @@ async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpRespo
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| {
         if status >= 500 {
-            tracing::warn!(%method, %path, status, micros, "request failed");
+            tracing::warn!(%method, ?path, status, micros, "request failed");
         } else {
-            tracing::debug!(%method, %path, status, micros, "request served");
+            tracing::debug!(%method, ?path, status, micros, "request served");
         }
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
