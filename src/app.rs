@@ -122,12 +122,15 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             "other users could read these; their permissions are now owner-only"
         );
     }
-    let store = Store::open(&path, config.store.max_batch, config.store.cache_mib << 20).map_err(
-        |source| StartupError::Store {
-            path: path.display().to_string(),
-            source,
-        },
-    )?;
+    let options = crate::store::Options {
+        max_batch: config.store.max_batch,
+        cache_bytes: config.store.cache_mib << 20,
+        min_free_bytes: config.store.min_free_bytes,
+    };
+    let store = Store::open(&path, options).map_err(|source| StartupError::Store {
+        path: path.display().to_string(),
+        source,
+    })?;
     let store_err = |source| StartupError::Store {
         path: path.display().to_string(),
         source,

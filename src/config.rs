@@ -47,6 +47,17 @@ pub struct Config {
     pub plugin_limits: PluginLimits,
     pub plugins: Vec<PluginConfig>,
     pub delivery: DeliveryConfig,
+    pub retention: RetentionConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub messages_secs: u64,
+    pub attempts_secs: u64,
+    pub attempts_per_endpoint: u64,
+    pub batch: usize,
+    pub interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +73,9 @@ pub struct DeliveryConfig {
     pub disable_after_secs: u64,
     pub response_body_bytes: usize,
     pub poll_interval_ms: u64,
+    pub circuit_failures: u32,
+    pub circuit_open_secs: u64,
+    pub circuit_max_open_secs: u64,
     pub ca_bundle: PathBuf,
     pub hosts: std::collections::BTreeMap<String, IpValue>,
 }
@@ -125,6 +139,7 @@ pub struct UrlPolicyConfig {
 pub struct StoreConfig {
     pub max_batch: usize,
     pub cache_mib: usize,
+    pub min_free_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -382,6 +397,47 @@ impl Config {
             "delivery.poll_interval_ms",
             "must be from 10 to 60000",
         );
+        check(
+            d.circuit_failures <= 1000,
+            "delivery.circuit_failures",
+            "must be from 0 (off) to 1000",
+        );
+        check(
+            (1..=86_400).contains(&d.circuit_open_secs),
+            "delivery.circuit_open_secs",
+            "must be from 1 to 86400",
+        );
+        check(
+            (d.circuit_open_secs..=86_400).contains(&d.circuit_max_open_secs),
+            "delivery.circuit_max_open_secs",
+            "must be from delivery.circuit_open_secs to 86400",
+        );
+        let r = &self.retention;
+        for (value, key) in [
+            (r.messages_secs, "retention.messages_secs"),
+            (r.attempts_secs, "retention.attempts_secs"),
+        ] {
+            check(
+                (60..=10 * 365 * 86_400).contains(&value),
+                key,
+                "must be from 60 to 315360000 (ten years)",
+            );
+        }
+        check(
+            (1..=10_000_000).contains(&r.attempts_per_endpoint),
+            "retention.attempts_per_endpoint",
+            "must be from 1 to 10000000",
+        );
+        check(
+            (1..=100_000).contains(&r.batch),
+            "retention.batch",
+            "must be from 1 to 100000",
+        );
+        check(
+            (1..=86_400).contains(&r.interval_secs),
+            "retention.interval_secs",
+            "must be from 1 to 86400",
+        );
         if let Some(token) = self.bootstrap_token.as_ref().and_then(Redacted::expose) {
             check(
                 crate::parse::bearer_token(Some(format!("Bearer {token}").as_bytes())).is_ok()
@@ -418,6 +474,18 @@ impl Config {
             self.data_dir.join("plugin-cache")
         } else {
             self.plugin_limits.cache_dir.clone()
+        }
+    }
+
+    /// The `[retention]` settings as the store takes them.
+    pub fn retention(&self) -> crate::store::Retention {
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        crate::store::Retention {
+            messages_ms: ms(self.retention.messages_secs),
+            attempts_ms: ms(self.retention.attempts_secs),
+            attempts_per_endpoint: self.retention.attempts_per_endpoint,
+            batch: self.retention.batch,
+            interval: std::time::Duration::from_secs(self.retention.interval_secs),
         }
     }
 

@@ -51,6 +51,9 @@ pub enum ApiError {
     RequestTimeout { secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The data volume is full (or under its headroom).
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     #[error("internal error")]
     Internal,
 }
@@ -59,6 +62,15 @@ impl ApiError {
     /// A 422 for a single field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// Seconds a client should wait before trying again, for the errors that pass.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::Unavailable(_) => Some(5),
+            Self::InsufficientStorage(_) => Some(60),
+            _ => None,
+        }
     }
 
     pub fn status(&self) -> u16 {
@@ -74,6 +86,7 @@ impl ApiError {
             Self::UnsupportedMediaType => 415,
             Self::Validation(_) => 422,
             Self::Unavailable(_) => 503,
+            Self::InsufficientStorage(_) => 507,
             Self::Internal => 500,
         }
     }
@@ -92,6 +105,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::InsufficientStorage(_) => ("insufficient-storage", "Insufficient storage"),
             Self::Internal => ("internal", "Internal server error"),
         }
     }
@@ -104,9 +118,11 @@ impl ApiError {
                 _ => format!("{} fields are invalid", errors.len()),
             },
             Self::Unauthorized(m) => (*m).to_owned(),
-            Self::BadRequest(m) | Self::NotFound(m) | Self::Conflict(m) | Self::Unavailable(m) => {
-                m.clone()
-            }
+            Self::BadRequest(m)
+            | Self::NotFound(m)
+            | Self::Conflict(m)
+            | Self::Unavailable(m)
+            | Self::InsufficientStorage(m) => m.clone(),
             Self::Forbidden(scope) => format!("this token lacks the '{scope}' scope"),
             Self::MethodNotAllowed { allow } => format!("allowed methods: {allow}"),
             Self::PayloadTooLarge { limit } => {

@@ -34,6 +34,21 @@ pub fn new_id(prefix: &str, unix_ms: i64, rng: &SystemRandom) -> String {
     out
 }
 
+/// The creation time (Unix ms) an id with this prefix carries.
+pub fn timestamp_ms(prefix: &str, id: &str) -> Option<i64> {
+    let body = id.strip_prefix(prefix)?;
+    if body.len() != BODY_LEN {
+        return None;
+    }
+    // 128 bits in 26 five-bit digits: the top 48 (of 130) are the milliseconds.
+    let mut value: u128 = 0;
+    for b in body.bytes() {
+        let digit = ALPHABET.iter().position(|a| *a == b)?;
+        value = (value << 5) | u128::try_from(digit).ok()?;
+    }
+    i64::try_from(value >> 80).ok()
+}
+
 /// Whether `s` has the shape of an id with this prefix. Used to reject malformed cursors early;
 /// lookups of well-formed but unknown ids are the store's business (404).
 pub fn is_well_formed(prefix: &str, s: &str) -> bool {
@@ -59,5 +74,9 @@ mod tests {
         assert!(!is_well_formed(TOKEN_PREFIX, &a));
         assert!(!is_well_formed(ENDPOINT_PREFIX, "wh-001"));
         assert!(!is_well_formed(ENDPOINT_PREFIX, &a.to_uppercase()));
+        assert_eq!(timestamp_ms(ENDPOINT_PREFIX, &a), Some(1_768_464_000_000));
+        assert_eq!(timestamp_ms(ENDPOINT_PREFIX, &c), Some(1_768_464_000_001));
+        assert_eq!(timestamp_ms(TOKEN_PREFIX, &a), None);
+        assert_eq!(timestamp_ms(ENDPOINT_PREFIX, "wh-zz"), None);
     }
 }

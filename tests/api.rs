@@ -33,7 +33,8 @@ async fn seed_example_verbatim() {
     assert_eq!(v["signingSecretPlaintext"], "my-secret-key");
     let e = &v["endpoint"];
     let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
-    // The seed's seven fields, in its order, then `disabled` (added by signed delivery).
+    // The seed's seven fields, in its order, then `disabled` (added by signed delivery) and
+    // the delivery circuit.
     assert_eq!(
         keys,
         [
@@ -44,10 +45,15 @@ async fn seed_example_verbatim() {
             "signingSecretMasked",
             "createdAt",
             "updatedAt",
-            "disabled"
+            "disabled",
+            "circuit"
         ]
     );
     assert_eq!(e["disabled"], false);
+    assert_eq!(
+        e["circuit"],
+        serde_json::json!({"state": "closed", "consecutiveFailures": 0, "nextProbeAt": null})
+    );
     assert!(e["id"].as_str().unwrap().starts_with("wh-"));
     assert_eq!(e["name"], "Slack Webhook");
     assert_eq!(e["url"], "https://hooks.slack.com/services/T00/B00/xxx");

@@ -240,10 +240,14 @@ async fn a_corrupt_record_fails_only_what_touches_it() {
         let mut pending = 0;
         s.app
             .store
-            .scan_due(i64::MAX, usize::MAX, |_, key| {
-                pending += usize::from(key.ends_with(doomed.as_str()));
-                true
-            })
+            .scan_due(
+                i64::MAX,
+                |_| usize::MAX,
+                |key, _| {
+                    pending += usize::from(key.ends_with(doomed.as_str()));
+                    hookd::store::Take::Skip
+                },
+            )
             .unwrap();
         if pending == 0 {
             break;

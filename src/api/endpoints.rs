@@ -77,10 +77,18 @@ fn secret_or_generate(
     }
 }
 
+/// An endpoint as the API shows it: its stored fields, then its delivery circuit.
+fn view(app: &App, endpoint: &Endpoint) -> serde_json::Value {
+    let mut v = serde_json::to_value(endpoint.view()).unwrap_or_default();
+    v["circuit"] =
+        serde_json::to_value(app.delivery.circuits.view(&endpoint.id)).unwrap_or_default();
+    v
+}
+
 /// The create and rotate answer: the endpoint and, this once, the secret's plaintext.
-fn with_plaintext(endpoint: &Endpoint, secret: &SigningSecret) -> HttpResponse {
+fn with_plaintext(app: &App, endpoint: &Endpoint, secret: &SigningSecret) -> HttpResponse {
     json_secret(&json!({
-        "endpoint": endpoint.view(),
+        "endpoint": view(app, endpoint),
         "signingSecretPlaintext": secret.expose(),
     }))
 }
@@ -108,7 +116,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         .await
         .map_err(store_error)?;
     tracing::info!(endpoint = %endpoint.id, "webhook endpoint created");
-    Ok(with_plaintext(&endpoint, &secret))
+    Ok(with_plaintext(app, &endpoint, &secret))
 }
 
 pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiError> {
@@ -117,7 +125,7 @@ pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiEr
         .store
         .list_endpoints(page.cursor.as_deref(), page.limit)
         .map_err(store_error)?;
-    let views: Vec<_> = found.items.iter().map(Endpoint::view).collect();
+    let views: Vec<_> = found.items.iter().map(|e| view(app, e)).collect();
     Ok(json(
         StatusCode::OK,
         &json!({"endpoints": views, "nextCursor": found.next}),
@@ -130,7 +138,10 @@ pub(super) fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
         .get_endpoint(id)
         .map_err(store_error)?
         .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
-    Ok(json(StatusCode::OK, &json!({"endpoint": endpoint.view()})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"endpoint": view(app, &endpoint)}),
+    ))
 }
 
 pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
@@ -148,13 +159,22 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         };
         check_plugins(app, url, &name, "update").await?;
     }
+    let enables = patch.disabled == Some(false);
     let endpoint = app
         .store
         .update_endpoint(id.clone(), patch, now_ms())
         .await
         .map_err(not_found(&id))?;
+    if enables {
+        // A person says the receiver is back: deliver at once, no waiting for a probe.
+        app.delivery.circuits.reset(&id);
+        app.delivery.wake.notify_one();
+    }
     tracing::info!(endpoint = %id, "webhook endpoint updated");
-    Ok(json(StatusCode::OK, &json!({"endpoint": endpoint.view()})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"endpoint": view(app, &endpoint)}),
+    ))
 }
 
 pub(super) async fn delete(app: &App, id: String) -> Result<HttpResponse, ApiError> {
@@ -162,6 +182,7 @@ pub(super) async fn delete(app: &App, id: String) -> Result<HttpResponse, ApiErr
         .delete_endpoint(id.clone())
         .await
         .map_err(not_found(&id))?;
+    app.delivery.circuits.reset(&id);
     tracing::info!(endpoint = %id, "webhook endpoint deleted");
     Ok(no_content())
 }
@@ -235,5 +256,5 @@ pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         .await
         .map_err(not_found(&id))?;
     tracing::info!(endpoint = %id, "signing secret rotated");
-    Ok(with_plaintext(&endpoint, &secret))
+    Ok(with_plaintext(app, &endpoint, &secret))
 }

@@ -8,7 +8,7 @@ mod tokens;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Body, Bytes};
 use hyper::header::{
-    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
@@ -45,13 +45,12 @@ where
     match op {
         O::Healthz => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         O::Readyz => {
-            return if app.store.is_ready() {
-                Ok(json(
+            return match app.store.readiness() {
+                Ok(()) => Ok(json(
                     StatusCode::OK,
                     &serde_json::json!({"status": "ready"}),
-                ))
-            } else {
-                Err(ApiError::Unavailable("the store is not open".into()))
+                )),
+                Err(reason) => Err(ApiError::Unavailable(reason)),
             };
         }
         _ => {}
@@ -162,6 +161,12 @@ fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::NotFound("no such resource".into()),
         StoreError::Conflict(why) => ApiError::Conflict(why.into()),
+        full @ (StoreError::Full { .. } | StoreError::Io { full: true, .. }) => {
+            ApiError::InsufficientStorage(format!(
+                "{full}; writes that add data are refused until space is freed (deletes and retention go on)"
+            ))
+        }
+        StoreError::Unavailable(why) => ApiError::Unavailable(why),
         other => {
             tracing::error!(error = %other, "store error");
             ApiError::Internal
@@ -219,6 +224,9 @@ pub fn problem(e: &ApiError) -> HttpResponse {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         _ => {}
+    }
+    if let Some(secs) = e.retry_after() {
+        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }

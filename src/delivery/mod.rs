@@ -7,6 +7,7 @@
 //! give up; endpoints that answer 410 or keep failing are disabled. On restart it resumes from
 //! the outbox: at-least-once, and `webhook-id` lets receivers drop duplicates.
 
+pub mod circuit;
 pub mod client;
 pub mod schedule;
 
@@ -21,15 +22,12 @@ use crate::app::App;
 use crate::ids::new_id;
 use crate::model::{Attempt, AttemptOutcome, Endpoint, Message};
 use crate::secrets::SigningSecret;
-use crate::store::{AttemptRecord, EndpointEffect};
+use crate::store::{AttemptRecord, EndpointEffect, Take};
 use crate::time::now_ms;
 use client::Outgoing;
 use schedule::{
     classify, message_body, next_delay_ms, parse_retry_after, signature_header, Verdict,
 };
-
-/// Most due entries one dispatcher pass looks at (entries of saturated endpoints included).
-const MAX_SCAN: usize = 100_000;
 
 /// Every `error` an attempt can record (besides `retry_after=<value>`), each explained in the
 /// README's table.
@@ -58,12 +56,29 @@ pub async fn run(app: Arc<App>) {
     });
     let poll = Duration::from_millis(app.delivery.config.poll_interval_ms);
     loop {
-        if let Err(e) = dispatcher.launch_due() {
-            tracing::error!(error = %e, "delivery: reading the outbox failed");
-        }
+        // A pass reads the store: off the async workers.
+        let this = dispatcher.clone();
+        let next_due = match tokio::task::spawn_blocking(move || this.launch_due()).await {
+            Ok(Ok(next)) => next,
+            // The store says why (once); the next pass tries again.
+            Ok(Err(crate::store::StoreError::Unavailable(_))) => None,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "delivery: reading the outbox failed");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "delivery: the dispatcher pass failed");
+                None
+            }
+        };
+        // Sleep until the next retry is due, or the poll interval, or a wake-up.
+        let wait = next_due
+            .and_then(|due| i64::try_from(due).ok())
+            .map(|due| Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0)))
+            .map_or(poll, |until| until.min(poll));
         tokio::select! {
             () = app.delivery.wake.notified() => {}
-            () = tokio::time::sleep(poll) => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }
@@ -76,11 +91,14 @@ pub struct Delivery {
     pub wake: tokio::sync::Notify,
     /// `delivery.max_in_flight` and `delivery.per_endpoint`, for every request hookd sends.
     pub permits: Permits,
+    /// Endpoints that keep failing, whose deliveries are held.
+    pub circuits: circuit::Circuits,
 }
 
 impl Delivery {
     pub fn new(config: crate::config::DeliveryConfig, egress: client::Egress) -> Self {
         Self {
+            circuits: circuit::Circuits::new(&config),
             permits: Permits {
                 global: Arc::new(Semaphore::new(config.max_in_flight)),
                 per_endpoint: Mutex::new(HashMap::new()),
@@ -147,6 +165,13 @@ impl Permits {
     fn any_free(&self) -> bool {
         self.global.available_permits() > 0
     }
+
+    /// How many more requests to `endpoint_id` may start now.
+    fn available(&self, endpoint_id: &str) -> usize {
+        self.endpoint(endpoint_id)
+            .map_or(0, |s| s.available_permits())
+            .min(self.global.available_permits())
+    }
 }
 
 /// Which limit a delivery ran into.
@@ -162,26 +187,34 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts every due delivery that the concurrency limits allow. The scan walks past
-    /// deliveries whose endpoint is at its limit, so a slow receiver's backlog does not hold up
-    /// the deliveries behind it.
-    fn launch_due(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
-        let permits = &self.app.delivery.permits;
+    /// Starts every due delivery that the concurrency limits and circuits allow, endpoint by
+    /// endpoint, so a slow or dead receiver's backlog does not hold up the others. Returns when
+    /// the next delivery not yet due is due. Blocking (reads the store).
+    fn launch_due(self: &Arc<Self>) -> Result<Option<u64>, crate::store::StoreError> {
+        let delivery = &self.app.delivery;
+        let permits = &delivery.permits;
         if !permits.any_free() {
-            return Ok(());
+            return Ok(None); // a finishing delivery wakes the dispatcher
         }
-        self.app.store.scan_due(now_ms(), MAX_SCAN, |due, key| {
+        let now = now_ms();
+        let share = |endpoint_id: &str| match delivery.circuits.allow(endpoint_id, now) {
+            circuit::Allow::All => permits.available(endpoint_id),
+            circuit::Allow::Probe => permits.available(endpoint_id).min(1),
+            circuit::Allow::Hold => 0,
+        };
+        let take = |key: &str, due: u64| {
             let Some((_, endpoint_id)) = key.split_once('/') else {
-                return true;
+                return Take::Skip;
             };
             if self.in_flight.lock().is_ok_and(|s| s.contains(key)) {
-                return true;
+                return Take::Skip;
             }
             let permit = match permits.try_acquire(endpoint_id) {
                 Ok(permit) => permit,
-                Err(Busy::Endpoint) => return true, // this endpoint is at its limit; others go on
-                Err(Busy::Global) => return false,
+                Err(Busy::Endpoint) => return Take::NextEndpoint,
+                Err(Busy::Global) => return Take::Stop,
             };
+            delivery.circuits.started(endpoint_id);
             let key = key.to_owned();
             if let Ok(mut set) = self.in_flight.lock() {
                 set.insert(key.clone());
@@ -195,8 +228,9 @@ impl Dispatcher {
                 drop(permit);
                 this.app.delivery.wake.notify_one();
             });
-            true
-        })
+            Take::Taken
+        };
+        self.app.store.scan_due(now, share, take)
     }
 
     async fn deliver(&self, due: u64, key: &str) {
@@ -227,6 +261,18 @@ impl Dispatcher {
         let (attempt, effect) = match (message, endpoint) {
             (Some(message), Some(endpoint)) if !endpoint.disabled => {
                 let (mut attempt, verdict) = attempt(app, &endpoint, &message, attempt_no).await;
+                let success = verdict == Some(Verdict::Success);
+                if app
+                    .delivery
+                    .circuits
+                    .finished(&endpoint.id, success, now_ms())
+                {
+                    tracing::warn!(
+                        endpoint = %endpoint.id,
+                        failures = app.delivery.config.circuit_failures,
+                        "delivery: the endpoint keeps failing; its circuit is open and its deliveries wait for a probe"
+                    );
+                }
                 let effect = match verdict {
                     Some(Verdict::Success) => EndpointEffect::Success,
                     Some(Verdict::Gone) => EndpointEffect::Gone,

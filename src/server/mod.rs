@@ -90,6 +90,7 @@ where
     let (open, mut closed) = mpsc::channel::<()>(1);
     let refusals = RefusalLog::default();
     let dispatcher = tokio::spawn(crate::delivery::run(app.clone()));
+    let retention = tokio::spawn(app.store.clone().run_retention(app.config.retention()));
     tokio::pin!(shutdown);
 
     let mut fatal = None;
@@ -134,6 +135,7 @@ where
     tracing::info!("shutting down: draining in-flight requests");
     // Deliveries cut off here stay in the outbox and are made again after a restart.
     dispatcher.abort();
+    retention.abort();
     let _ = stopping_tx.send(true);
     drop(open);
     tokio::select! {

@@ -1,16 +1,21 @@
-//! The delivery outbox and the attempt log, inside the store's write transactions.
+//! The delivery outbox: messages, their deliveries, and the per-endpoint due queues.
 //!
-//! An accepted alert is a [`Message`] plus one [`Delivery`] per enabled endpoint, each with an
-//! entry in the `due` index keyed by its next attempt time; all written in the transaction that
-//! accepts the alert. An attempt is recorded, with its consequences, in one transaction too, so a
-//! crash at any point leaves either the old state (the attempt is made again: at-least-once) or
-//! the new one.
-
-use std::ops::Bound;
+//! An accepted alert is a [`Message`] plus one [`Delivery`] per enabled endpoint, each queued in
+//! its endpoint's due queue; all written in the transaction that accepts it. An attempt is
+//! recorded, with its consequences, in one transaction too, so a crash at any point leaves
+//! either the old state (the attempt is made again: at-least-once) or the new one.
+//!
+//! The dispatcher reads [`HEADS`](super::schema::HEADS): one row per endpoint with pending
+//! deliveries, keyed by its earliest due time, then the first few entries of that endpoint's
+//! queue. What a pass reads grows with the endpoints that have work due, never with a
+//! backlog: a million deliveries queued for a dead endpoint are one row to step past.
 
 use redb::ReadableTable;
 
-use super::{decode, encode, get, Page, StoreError, Tables};
+use super::endpoints::{get, set_disabled};
+use super::schema::{DELIVERIES, ENDPOINTS, HEADS, MESSAGES, QUEUE};
+use super::writer::{Op, Tables};
+use super::{attempts, decode, encode, DeliveryContext, Store, StoreError};
 use crate::model::{Attempt, AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
 
 /// What an attempt means for its endpoint.
@@ -36,8 +41,230 @@ pub struct AttemptRecord {
     pub effect: EndpointEffect,
 }
 
+/// The dispatcher's answer for one due delivery it is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Started: counts toward the endpoint's share.
+    Taken,
+    /// Not this one (already in flight); look at the next.
+    Skip,
+    /// Nothing more for this endpoint.
+    NextEndpoint,
+    /// Nothing more at all (no delivery slot left).
+    Stop,
+}
+
 fn due_ms(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0)
+}
+
+impl Store {
+    /// Stores `message` and one pending delivery, due now, for every endpoint not disabled, in
+    /// one durable transaction. Returns how many deliveries it queued.
+    pub async fn ingest(&self, message: Message) -> Result<usize, StoreError> {
+        self.write(Op::Ingest(message)).await?.count()
+    }
+
+    /// One pass over the due work at `now_ms`: for each endpoint with a delivery due (earliest
+    /// first) that is enabled and for which `share` grants any, offers up to that many of its
+    /// due deliveries (key, due time) to `take`. Returns the due time of the next delivery not
+    /// yet due, if any.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn scan_due(
+        &self,
+        now_ms: i64,
+        mut share: impl FnMut(&str) -> usize,
+        mut take: impl FnMut(&str, u64) -> Take,
+    ) -> Result<Option<u64>, StoreError> {
+        let txn = self.read()?;
+        let heads = txn.open_table(HEADS)?;
+        let queue = txn.open_table(QUEUE)?;
+        let endpoints = txn.open_table(ENDPOINTS)?;
+        let now = due_ms(now_ms);
+        let mut key = String::new();
+        'endpoints: for head in heads.range::<(u64, &str)>(..(now.saturating_add(1), ""))? {
+            let (head, ()) = (head?.0, ());
+            let (_, ep) = head.value();
+            let wanted = share(ep);
+            if wanted == 0 {
+                continue;
+            }
+            // Deleted or disabled endpoints' queues are retention's to clear or fail. A corrupt
+            // endpoint's deliveries are offered: loading them fails, and the dispatcher sets
+            // them aside.
+            match endpoints
+                .get(ep)?
+                .map(|v| decode::<Endpoint>(ep, v.value()))
+            {
+                Some(Ok(e)) if !e.disabled => {}
+                Some(Err(_)) => {}
+                _ => continue,
+            }
+            let mut taken = 0;
+            let range = (ep, 0, "")..(ep, now.saturating_add(1), "");
+            for entry in queue.range::<(&str, u64, &str)>(range)? {
+                let (entry, ()) = (entry?.0, ());
+                let (_, due, msg) = entry.value();
+                key.clear();
+                key.push_str(msg);
+                key.push('/');
+                key.push_str(ep);
+                match take(&key, due) {
+                    Take::Taken => {
+                        taken += 1;
+                        if taken >= wanted {
+                            break;
+                        }
+                    }
+                    Take::Skip => {}
+                    Take::NextEndpoint => break,
+                    Take::Stop => break 'endpoints,
+                }
+            }
+        }
+        let next = heads
+            .range::<(u64, &str)>((now.saturating_add(1), "")..)?
+            .next()
+            .transpose()?
+            .map(|(k, _)| k.value().0);
+        Ok(next)
+    }
+
+    /// A delivery with its message and endpoint (either may be gone).
+    pub fn delivery(&self, key: &str) -> Result<Option<DeliveryContext>, StoreError> {
+        let txn = self.read()?;
+        let deliveries = txn.open_table(DELIVERIES)?;
+        let Some(d) = deliveries
+            .get(key)?
+            .map(|v| decode::<Delivery>(key, v.value()))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let messages = txn.open_table(MESSAGES)?;
+        let message = messages
+            .get(d.message_id.as_str())?
+            .map(|v| decode(&d.message_id, v.value()))
+            .transpose()?;
+        let endpoints = txn.open_table(ENDPOINTS)?;
+        let endpoint = endpoints
+            .get(d.endpoint_id.as_str())?
+            .map(|v| decode(&d.endpoint_id, v.value()))
+            .transpose()?;
+        Ok(Some((d, message, endpoint)))
+    }
+
+    /// A message, if it is still kept.
+    pub fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
+        let txn = self.read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        let value = messages.get(id)?;
+        value.map(|v| decode(id, v.value())).transpose()
+    }
+
+    /// Records an attempt and its consequences (delivery rescheduled, finished or failed;
+    /// endpoint failure tracking) in one transaction. Returns whether this attempt disabled the
+    /// endpoint.
+    pub async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, StoreError> {
+        let disabled = self
+            .write(Op::RecordAttempt(Box::new(record)))
+            .await?
+            .flag()?;
+        if disabled {
+            self.shared.prune_wake.notify_one();
+        }
+        Ok(disabled)
+    }
+
+    /// Requeues, due now, every delivery of `message_id` that gave up. Returns how many.
+    pub async fn resend(&self, message_id: String, now_ms: i64) -> Result<usize, StoreError> {
+        self.write(Op::Resend { message_id, now_ms }).await?.count()
+    }
+
+    /// Takes the delivery `key`, due at `due_ms`, which cannot be loaded (its record, its
+    /// message's or its endpoint's is corrupt), out of its endpoint's queue, and marks it
+    /// failed if its own record still reads; so it is not tried again on every pass.
+    pub async fn quarantine(&self, due_ms: u64, key: String) -> Result<(), StoreError> {
+        self.write(Op::Quarantine { due_ms, key }).await.map(drop)
+    }
+}
+
+/// Queues the delivery of `msg` to `ep` at `due`, keeping the endpoint's head row current.
+pub(super) fn queue_push(
+    t: &mut Tables<'_>,
+    ep: &str,
+    due: u64,
+    msg: &str,
+) -> Result<(), StoreError> {
+    t.queue.insert((ep, due, msg), ())?;
+    let head = t.head_of.get(ep)?.map(|v| v.value());
+    match head {
+        Some(h) if h <= due => {}
+        Some(h) => {
+            t.heads.remove((h, ep))?;
+            t.heads.insert((due, ep), ())?;
+            t.head_of.insert(ep, due)?;
+        }
+        None => {
+            t.heads.insert((due, ep), ())?;
+            t.head_of.insert(ep, due)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes one queue entry, moving the endpoint's head row to its next entry (or removing it).
+pub(super) fn queue_remove(
+    t: &mut Tables<'_>,
+    ep: &str,
+    due: u64,
+    msg: &str,
+) -> Result<(), StoreError> {
+    if t.queue.remove((ep, due, msg))?.is_none() {
+        return Ok(());
+    }
+    let head = t.head_of.get(ep)?.map(|v| v.value());
+    if head != Some(due) {
+        return Ok(());
+    }
+    let next = t
+        .queue
+        .range::<(&str, u64, &str)>((ep, 0, "")..(ep, u64::MAX, ""))?
+        .next()
+        .transpose()?
+        .map(|(k, _)| k.value().1);
+    match next {
+        Some(n) if n == due => {}
+        Some(n) => {
+            t.heads.remove((due, ep))?;
+            t.heads.insert((n, ep), ())?;
+            t.head_of.insert(ep, n)?;
+        }
+        None => {
+            t.heads.remove((due, ep))?;
+            t.head_of.remove(ep)?;
+        }
+    }
+    Ok(())
+}
+
+/// One of `msg`'s pending deliveries ended (delivered, gave up, or dropped with its endpoint);
+/// the last one ends the message, which retention then removes after `retention.messages_secs`.
+pub(super) fn delivery_ended(t: &mut Tables<'_>, msg: &str, now: u64) -> Result<(), StoreError> {
+    let state = t.message_state.get(msg)?.map(|v| v.value());
+    let Some((pending, _)) = state else {
+        return Ok(()); // the message is gone already
+    };
+    let pending = pending.saturating_sub(1);
+    if pending == 0 {
+        t.message_state.insert(msg, (0, now))?;
+        t.ended.insert((now, msg), ())?;
+    } else {
+        t.message_state.insert(msg, (pending, 0))?;
+    }
+    Ok(())
 }
 
 pub(super) fn ingest(t: &mut Tables<'_>, message: &Message) -> Result<usize, StoreError> {
@@ -56,8 +283,16 @@ pub(super) fn ingest(t: &mut Tables<'_>, message: &Message) -> Result<usize, Sto
             }
         }
     }
+    let now = due_ms(message.created_at_ms);
     t.messages
         .insert(message.id.as_str(), encode(message)?.as_slice())?;
+    let count = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+    if count == 0 {
+        t.message_state.insert(message.id.as_str(), (0, now))?;
+        t.ended.insert((now, message.id.as_str()), ())?;
+    } else {
+        t.message_state.insert(message.id.as_str(), (count, 0))?;
+    }
     for endpoint_id in &targets {
         let delivery = Delivery {
             message_id: message.id.clone(),
@@ -69,8 +304,7 @@ pub(super) fn ingest(t: &mut Tables<'_>, message: &Message) -> Result<usize, Sto
         let key = Delivery::key(&message.id, endpoint_id);
         t.deliveries
             .insert(key.as_str(), encode(&delivery)?.as_slice())?;
-        t.due
-            .insert((due_ms(delivery.next_attempt_ms), key.as_str()), ())?;
+        queue_push(t, endpoint_id, now, &message.id)?;
     }
     Ok(targets.len())
 }
@@ -85,49 +319,50 @@ pub(super) fn record_attempt(
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e),
     };
-    let endpoint_gone = endpoint.is_none();
-    if let Some(key) = &record.delivery_key {
-        let existing = t
+    let existing = match &record.delivery_key {
+        Some(key) => t
             .deliveries
             .get(key.as_str())?
             .map(|v| decode::<Delivery>(key, v.value()))
-            .transpose()?;
-        if let Some(mut d) = existing {
-            t.due.remove((due_ms(d.next_attempt_ms), key.as_str()))?;
-            d.attempts = d.attempts.max(a.attempt);
-            match (a.outcome, a.next_attempt_ms) {
-                // A delivery done, or one whose endpoint was deleted, leaves the outbox.
-                _ if endpoint_gone => {
-                    t.deliveries.remove(key.as_str())?;
-                }
-                (AttemptOutcome::Succeeded, _) => {
-                    t.deliveries.remove(key.as_str())?;
-                }
-                (AttemptOutcome::Retrying, Some(next)) => {
-                    d.next_attempt_ms = next;
-                    t.due.insert((due_ms(next), key.as_str()), ())?;
-                    t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
-                }
-                _ => {
-                    d.state = DeliveryState::Failed;
-                    t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
-                }
+            .transpose()?
+            .map(|d| (key, d)),
+        None => None,
+    };
+    let now = due_ms(a.at_ms);
+    if let Some((key, mut d)) = existing.filter(|(_, d)| d.state == DeliveryState::Pending) {
+        queue_remove(t, &d.endpoint_id, due_ms(d.next_attempt_ms), &d.message_id)?;
+        d.attempts = d.attempts.max(a.attempt);
+        match (a.outcome, a.next_attempt_ms) {
+            // A delivery done, or one whose endpoint was deleted, leaves the outbox.
+            _ if endpoint.is_none() => {
+                t.deliveries.remove(key.as_str())?;
+                delivery_ended(t, &d.message_id, now)?;
+            }
+            (AttemptOutcome::Succeeded, _) => {
+                t.deliveries.remove(key.as_str())?;
+                delivery_ended(t, &d.message_id, now)?;
+            }
+            (AttemptOutcome::Retrying, Some(next)) => {
+                d.next_attempt_ms = next;
+                queue_push(t, &d.endpoint_id, due_ms(next), &d.message_id)?;
+                t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
+            }
+            _ => {
+                d.state = DeliveryState::Failed;
+                t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
+                delivery_ended(t, &d.message_id, now)?;
             }
         }
     }
     let Some(mut endpoint) = endpoint else {
         return Ok(false); // no attempt log for an endpoint that no longer exists
     };
-    let attempt_key = format!("{}/{}", a.endpoint_id, a.id);
-    t.attempts
-        .insert(attempt_key.as_str(), encode(a)?.as_slice())?;
+    attempts::append(t, a)?;
 
     let was_disabled = endpoint.disabled;
     match record.effect {
         // The common case, a healthy endpoint staying healthy, writes nothing.
-        EndpointEffect::Success if endpoint.failing_since_ms.is_none() => {
-            return Ok(endpoint.disabled)
-        }
+        EndpointEffect::Success if endpoint.failing_since_ms.is_none() => return Ok(false),
         EndpointEffect::Success => endpoint.failing_since_ms = None,
         EndpointEffect::Failure {
             now_ms,
@@ -135,18 +370,18 @@ pub(super) fn record_attempt(
         } => {
             let since = *endpoint.failing_since_ms.get_or_insert(now_ms);
             if now_ms.saturating_sub(since) >= disable_after_ms {
-                endpoint.disabled = true;
+                set_disabled(t, &mut endpoint, true)?;
             }
         }
-        EndpointEffect::Gone => endpoint.disabled = true,
-        EndpointEffect::None => return Ok(endpoint.disabled),
+        EndpointEffect::Gone => set_disabled(t, &mut endpoint, true)?,
+        EndpointEffect::None => return Ok(false),
     }
     if endpoint.disabled && !was_disabled {
         endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
     }
     t.endpoints
         .insert(endpoint.id.as_str(), encode(&endpoint)?.as_slice())?;
-    Ok(endpoint.disabled)
+    Ok(endpoint.disabled && !was_disabled)
 }
 
 pub(super) fn resend(
@@ -169,74 +404,44 @@ pub(super) fn resend(
             failed.push((k.value().to_owned(), d));
         }
     }
+    if failed.is_empty() {
+        return Ok(0);
+    }
+    let now = due_ms(now_ms);
     for (key, mut d) in failed.iter().cloned() {
         d.state = DeliveryState::Pending;
         d.next_attempt_ms = now_ms;
         t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
-        t.due.insert((due_ms(now_ms), key.as_str()), ())?;
+        queue_push(t, &d.endpoint_id, now, &d.message_id)?;
     }
+    let (pending, ended_at) = t
+        .message_state
+        .get(message_id)?
+        .map_or((0, 0), |v| v.value());
+    if pending == 0 && ended_at > 0 {
+        t.ended.remove((ended_at, message_id))?;
+    }
+    let added = u32::try_from(failed.len()).unwrap_or(u32::MAX);
+    t.message_state
+        .insert(message_id, (pending.saturating_add(added), 0))?;
     Ok(failed.len())
 }
 
-pub(super) fn scan_due<T: ReadableTable<(u64, &'static str), ()>>(
-    table: &T,
-    now_ms: i64,
-    max: usize,
-    mut visit: impl FnMut(u64, &str) -> bool,
-) -> Result<(), StoreError> {
-    let end = (due_ms(now_ms).saturating_add(1), "");
-    for entry in table.range::<(u64, &str)>(..end)?.take(max) {
-        let (key, ()) = (entry?.0, ());
-        let (due, delivery) = key.value();
-        if !visit(due, delivery) {
-            break;
-        }
-    }
-    Ok(())
-}
-
 pub(super) fn quarantine(t: &mut Tables<'_>, due: u64, key: &str) -> Result<(), StoreError> {
-    t.due.remove((due, key))?;
+    let Some((msg, ep)) = key.split_once('/') else {
+        return Ok(());
+    };
+    queue_remove(t, ep, due, msg)?;
     let record = t
         .deliveries
         .get(key)?
         .map(|v| decode::<Delivery>(key, v.value()));
     if let Some(Ok(mut d)) = record {
-        d.state = DeliveryState::Failed;
-        t.deliveries.insert(key, encode(&d)?.as_slice())?;
+        if d.state == DeliveryState::Pending {
+            d.state = DeliveryState::Failed;
+            t.deliveries.insert(key, encode(&d)?.as_slice())?;
+            delivery_ended(t, msg, due_ms(crate::time::now_ms()))?;
+        }
     }
     Ok(())
-}
-
-pub(super) fn list_attempts<T: ReadableTable<&'static str, &'static [u8]>>(
-    table: &T,
-    endpoint_id: &str,
-    cursor: Option<&str>,
-    limit: usize,
-) -> Result<Page<Attempt>, StoreError> {
-    let low = format!("{endpoint_id}/");
-    let high = match cursor {
-        Some(c) => Bound::Excluded(format!("{endpoint_id}/{c}")),
-        None => Bound::Excluded(format!("{endpoint_id}0")), // '0' sorts right after '/'
-    };
-    let mut items = Vec::with_capacity(limit.min(256));
-    let mut more = false;
-    let range = table.range::<&str>((
-        Bound::Included(low.as_str()),
-        high.as_ref().map(String::as_str),
-    ))?;
-    for entry in range.rev() {
-        let (k, v) = entry?;
-        if items.len() == limit {
-            more = true;
-            break;
-        }
-        items.push(decode::<Attempt>(k.value(), v.value())?);
-    }
-    let next = if more {
-        items.last().map(|a: &Attempt| a.id.clone())
-    } else {
-        None
-    };
-    Ok(Page { items, next })
 }
