@@ -205,6 +205,32 @@ impl fmt::Debug for Redacted {
     }
 }
 
+/// The top-level keys and tables of the configuration: an environment variable is read as
+/// configuration when its name (after `HOOKD_`) starts with one of these.
+const TOP_KEYS: [&str; 15] = [
+    "listen",
+    "data_dir",
+    "log",
+    "log_format",
+    "bootstrap_token",
+    "master_key",
+    "limits",
+    "api",
+    "endpoints",
+    "url_policy",
+    "store",
+    "plugin_limits",
+    "plugins",
+    "delivery",
+    "retention",
+];
+
+/// Whether `key` (lowercase, after `HOOKD_`) is a top-level key or lies in a known table.
+fn is_known_top(key: &str) -> bool {
+    let top = key.split("__").next().unwrap_or(key);
+    TOP_KEYS.contains(&top)
+}
+
 /// Why the configuration was refused; the message names each key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n{0}")]
@@ -227,10 +253,26 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let figment = figment
-            .merge(Env::prefixed("HOOKD_").ignore(&RAW_ENV_KEYS).split("__"))
-            .merge(RawEnv);
+        // Variables for a table or key hookd has are configuration (a typo inside a known table
+        // still stops startup, naming it); other HOOKD_ variables (HOOKD_TOKEN for `hookd
+        // backup`, a CI's own) are not, and only get a warning from `unrelated_env`.
+        let env = Env::prefixed("HOOKD_")
+            .ignore(&RAW_ENV_KEYS)
+            .filter(|key| is_known_top(&key.as_str().to_ascii_lowercase()))
+            .split("__");
+        let figment = figment.merge(env).merge(RawEnv);
         Self::extract(&figment)
+    }
+
+    /// The `HOOKD_` variables in the environment that name no configuration key, to warn about.
+    pub fn unrelated_env() -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| {
+                k.strip_prefix("HOOKD_")
+                    .is_some_and(|rest| !is_known_top(&rest.to_ascii_lowercase()))
+            })
+            .collect()
     }
 
     /// Defaults overlaid with a TOML document; no file system or environment. The config fuzz

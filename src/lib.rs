@@ -9,10 +9,12 @@
 //! - [`url_policy`]: the built-in URL rules (scheme, user-info, length, denied address ranges).
 //! - [`secrets`]: ring: signing secrets, API tokens, AES-256-GCM sealing, webhook signatures.
 //! - [`store`]: the only module that knows redb: typed methods, one group-committing writer,
-//!   the delivery outbox and attempt log.
+//!   the delivery outbox and its per-endpoint queues, the attempt log, retention, backups, and
+//!   surviving a full disk.
 //! - [`delivery`]: the dispatcher: signed sends, retries, egress guard, attempt recording.
 //! - [`plugins`]: the wasmtime host for URL-policy plugins.
 //! - [`app`]: startup: data directory, master key, store, the bootstrap admin token.
+//! - [`cli`]: the operator's commands: `backup`, `restore`, `compact`.
 //! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment.
 //! - [`error`]: the one error type, rendered as `application/problem+json`.
 //! - [`model`], [`ids`], [`time`]: domain types, time-ordered ids, RFC 3339 timestamps.
@@ -34,6 +36,8 @@ pub mod url_policy;
 pub mod api;
 #[cfg(feature = "server")]
 pub mod app;
+#[cfg(feature = "server")]
+pub mod cli;
 #[cfg(feature = "server")]
 pub mod delivery;
 #[cfg(feature = "server")]

@@ -34,6 +34,33 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Download a consistent backup from a running hookd (token from HOOKD_TOKEN, scope admin).
+    Backup {
+        /// Where to write the backup.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// The daemon's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Install a backup into an empty data directory (offline: no hookd may hold it).
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The data directory to restore into.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Replace the store of a data directory that is not empty (the master key stays).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Shrink the store file to what it holds (offline: stop hookd first).
+    Compact {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,6 +91,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Backup { to, url } => backup(&url, &to),
+        Command::Restore {
+            from,
+            data_dir,
+            force,
+        } => hookd::cli::restore(&from, &data_dir, force).map(|line| println!("{line}")),
+        Command::Compact { data_dir } => {
+            hookd::cli::compact(&data_dir).map(|line| println!("{line}"))
+        }
         Command::Plugin {
             command:
                 PluginCommand::Check {
@@ -88,6 +124,9 @@ fn main() -> ExitCode {
 fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
     let config = Config::load(config_file.as_deref()).map_err(|e| e.to_string())?;
     logging::init(&config)?;
+    for name in Config::unrelated_env() {
+        tracing::warn!(variable = %name, "an environment variable starts with HOOKD_ but names no configuration key; it is ignored");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,6 +152,18 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
         tracing::info!("hookd stopped");
         Ok(())
     })
+}
+
+fn backup(url: &str, to: &std::path::Path) -> Result<(), String> {
+    let token = std::env::var("HOOKD_TOKEN")
+        .map_err(|_| "set HOOKD_TOKEN to an API token with the admin scope".to_owned())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let line = runtime.block_on(hookd::cli::backup(url, token.trim(), to))?;
+    println!("{line}");
+    Ok(())
 }
 
 /// `kill -HUP`: reload the plugin set from the configuration; a broken set is refused.

@@ -23,6 +23,7 @@ pub enum Operation {
     ListAttempts(String),
     TestEndpoint(String),
     ResendMessage(String),
+    Backup,
 }
 
 const ENDPOINTS: &str = "/api/v1/alerting/webhook-endpoints";
@@ -66,6 +67,7 @@ pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
         }
         "/api/v1/alerting/alerts" => return pick("POST", &[("POST", O::IngestAlert)]),
         "/api/v1/alerting/alertmanager" => return pick("POST", &[("POST", O::IngestAlertmanager)]),
+        "/api/v1/admin/backup" => return pick("GET", &[("GET", O::Backup)]),
         _ => {}
     }
     if let Some(rest) = path
@@ -183,6 +185,7 @@ mod tests {
             "/api/v1/alerting/alerts",
             "/api/v1/alerting/alertmanager",
             "/api/v1/alerting/messages/msg_1/resend",
+            "/api/v1/admin/backup",
         ] {
             assert!(
                 !matches!(resolve("GET", p), Err(ApiError::NotFound(_))),

@@ -397,6 +397,9 @@ fn bad_values_stop_startup_naming_the_key() {
         ),
         ("HOOKD_MASTER_KEY", "c2hvcnQ=", "HOOKD_MASTER_KEY"),
         ("HOOKD_BOOTSTRAP_TOKEN", "short", "HOOKD_BOOTSTRAP_TOKEN"),
+        // A typo inside a known table is still caught.
+        ("HOOKD_LIMITS__MAX_CONECTIONS", "5", "max_conections"),
+        ("HOOKD_RETENTION__BATCH", "0", "retention.batch"),
     ] {
         let out = hookd(dir.path())
             .env(var, value)
@@ -416,6 +419,28 @@ fn bad_values_stop_startup_naming_the_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+/// A HOOKD_ variable that names no configuration key at all (HOOKD_TOKEN for `hookd backup`,
+/// a CI's own) does not stop startup: it is named in a warning.
+#[test]
+fn unrelated_hookd_variables_are_warned_about_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve(dir.path());
+    cmd.env("HOOKD_TOKEN", "hkd_something")
+        .env("HOOKD_REQUIRE_BUILT_PLUGINS", "1");
+    let d = Daemon::start(cmd);
+    let (code, _, stderr) = d.terminate();
+    assert_eq!(code, 0);
+    for name in ["HOOKD_TOKEN", "HOOKD_REQUIRE_BUILT_PLUGINS"] {
+        assert!(
+            stderr
+                .iter()
+                .any(|l| l.contains("WARN") && l.contains(name) && l.contains("ignored")),
+            "{name}: {stderr:?}"
+        );
+    }
+    assert!(!stderr.iter().any(|l| l.contains("hkd_something")));
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! The HTTP API: route, authenticate, read the body, call the handler, and turn every error into
 //! `application/problem+json`. Handlers live one file per resource.
 
+mod admin;
 mod alerts;
+pub mod body;
 mod endpoints;
 mod tokens;
 
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::{Body, Bytes};
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::{Body as HttpBody, Bytes};
 use hyper::header::{
     HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
@@ -20,13 +22,15 @@ use crate::parse;
 use crate::route::{resolve, Operation};
 use crate::store::StoreError;
 
+pub use body::Body;
+
 /// The response type of every handler.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub type HttpResponse = Response<Body>;
 
 /// Serves one request. Never fails: every error becomes a problem+json response.
 pub async fn handle<B>(app: &App, req: Request<B>) -> HttpResponse
 where
-    B: Body<Data = Bytes>,
+    B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     match dispatch(app, req).await {
@@ -37,7 +41,7 @@ where
 
 async fn dispatch<B>(app: &App, req: Request<B>) -> Result<HttpResponse, ApiError>
 where
-    B: Body<Data = Bytes>,
+    B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     use Operation as O;
@@ -83,6 +87,7 @@ where
         O::IngestAlert => alerts::native(app, &read_body(app, req, true).await?).await,
         O::IngestAlertmanager => alerts::alertmanager(app, &read_body(app, req, true).await?).await,
         O::ResendMessage(id) => alerts::resend(app, id).await,
+        O::Backup => admin::backup(app),
         O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()),
         O::TestEndpoint(id) => endpoints::test(app, &id).await,
         O::Healthz | O::Readyz => Err(ApiError::Internal),
@@ -122,7 +127,7 @@ fn authorize<B>(
 /// no content type) is accepted.
 async fn read_body<B>(app: &App, req: Request<B>, required: bool) -> Result<Bytes, ApiError>
 where
-    B: Body<Data = Bytes>,
+    B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let limit = app.config.limits.max_body_bytes;
@@ -182,7 +187,7 @@ fn secret_error(e: crate::secrets::SecretError) -> ApiError {
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    let mut resp = Response::new(Body::full(bytes));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -202,7 +207,7 @@ fn accepted<T: Serialize>(body: &T) -> HttpResponse {
 }
 
 fn no_content() -> HttpResponse {
-    let mut resp = Response::new(Full::new(Bytes::new()));
+    let mut resp = Response::new(Body::full(Bytes::new()));
     *resp.status_mut() = StatusCode::NO_CONTENT;
     resp
 }

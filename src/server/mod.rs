@@ -183,9 +183,11 @@ impl Connection {
                 let (app, ids, state) = (app.clone(), ids.clone(), state.clone());
                 async move {
                     state.request_started();
+                    // The request stays in flight until its body has been sent (a backup
+                    // streams for a while): the guard in the body ends it.
+                    let busy = conns::Busy(state);
                     let resp = serve(&app, &ids, req).await;
-                    state.request_done();
-                    Ok::<_, Infallible>(resp)
+                    Ok::<_, Infallible>(resp.map(|body| conns::Tracked { body, _busy: busy }))
                 }
             })
         };

@@ -83,6 +83,8 @@ pub enum RestoreError {
     NotEmpty { dir: String, found: String },
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// Everything written goes through the hash, then to the sink.
@@ -284,7 +286,10 @@ fn read_header(input: &mut impl Read, name: &str) -> Result<(u8, i64), RestoreEr
 }
 
 /// Checks the whole file: header, every frame's shape, the end marker, and the checksum.
-fn verify(path: &Path, name: &str) -> Result<Summary, RestoreError> {
+///
+/// # Errors
+/// What is wrong with the file.
+pub fn verify(path: &Path, name: &str) -> Result<Summary, RestoreError> {
     let file = fs::File::open(path)?;
     let total = file.metadata()?.len();
     if total < 32 {
@@ -367,6 +372,10 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, Res
         });
     }
     let target = data_dir.join(crate::app::STORE_FILE);
+    // Replacing a store a daemon holds would lose whatever it writes next.
+    if target.exists() && super::offline::held(&target) {
+        return Err(RestoreError::InUse(super::offline::in_use_message(&target)));
+    }
     let staging = data_dir.join(format!("{}.restoring", crate::app::STORE_FILE));
     let _ = fs::remove_file(&staging);
     let loaded = load(from, &name, &staging).and_then(|records| {

@@ -16,11 +16,13 @@
 //! - [`backup`]: a consistent dump of every table from one read transaction, and restore;
 //! - [`writer`]: the group-committing writer, the free-space headroom, and reopening the
 //!   database after an I/O error (a full disk) without a restart;
-//! - [`schema`]: table definitions and migrations of older stores.
+//! - [`schema`]: table definitions and migrations of older stores;
+//! - [`offline`]: compaction, for a store no daemon holds.
 
 mod attempts;
 pub mod backup;
 mod endpoints;
+pub mod offline;
 mod outbox;
 pub mod retention;
 mod schema;

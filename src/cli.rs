@@ -1,0 +1,144 @@
+//! The operator's commands besides `serve`: `backup` (against a running daemon), `restore` and
+//! `compact` (offline). Each returns the line to print, or an error message.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Bytes;
+
+use crate::store::{backup, offline};
+
+/// How long the backup client waits for the daemon to answer at all.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long it waits for the next chunk of a backup in progress.
+const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn mb(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let mb = bytes as f64 / 1_000_000.0;
+    format!("{mb:.1} MB")
+}
+
+/// `hookd backup --to FILE`: downloads a backup from the daemon at `url` with `token` (scope
+/// `admin`), checks it, and moves it into place. A progress line goes to stderr on a terminal.
+///
+/// # Errors
+/// The daemon cannot be reached or refuses; the download breaks off; the file fails its check.
+pub async fn backup(url: &str, token: &str, to: &Path) -> Result<String, String> {
+    let base = url.trim_end_matches('/');
+    let uri: hyper::Uri = format!("{base}/api/v1/admin/backup")
+        .parse()
+        .map_err(|e| format!("--url {url}: {e}"))?;
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, Empty<Bytes>>(https);
+    let req = hyper::Request::get(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(CONNECT_TIMEOUT, client.request(req))
+        .await
+        .map_err(|_| format!("{base}: no answer within {CONNECT_TIMEOUT:?}"))?
+        .map_err(|e| format!("{base}: {e}"))?;
+    let status = resp.status();
+    let mut body = resp.into_body();
+    if !status.is_success() {
+        let text = body
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        return Err(format!("{base} answered {status}: {text}"));
+    }
+    let partial = to.with_extension("partial");
+    let mut file =
+        std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    let started = Instant::now();
+    let show = std::io::stderr().is_terminal();
+    let (mut bytes, mut shown) = (0u64, Instant::now());
+    loop {
+        let frame = tokio::time::timeout(STALL_TIMEOUT, body.frame())
+            .await
+            .map_err(|_| format!("the backup stalled for {STALL_TIMEOUT:?}"))?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            format!("the backup broke off: {e}")
+        })?;
+        if let Some(data) = frame.data_ref() {
+            file.write_all(data)
+                .map_err(|e| format!("{}: {e}", partial.display()))?;
+            bytes += data.len() as u64;
+            if show && shown.elapsed() > Duration::from_millis(200) {
+                eprint!("\rbackup: {} ", mb(bytes));
+                shown = Instant::now();
+            }
+        }
+    }
+    file.sync_all()
+        .map_err(|e| format!("{}: {e}", partial.display()))?;
+    drop(file);
+    if show {
+        eprintln!();
+    }
+    let summary = backup::verify(&partial, &partial.display().to_string()).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        e.to_string()
+    })?;
+    std::fs::rename(&partial, to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    #[allow(clippy::cast_precision_loss)]
+    let rate = bytes as f64 / 1_000_000.0 / secs;
+    Ok(format!(
+        "backup: {} records, {} in {secs:.1} s ({rate:.1} MB/s) -> {}\nKeep the master key (HOOKD_MASTER_KEY or <data_dir>/master.key) with it, separately: the backup holds the signing secrets sealed under it.",
+        summary.records,
+        mb(bytes),
+        to.display()
+    ))
+}
+
+/// `hookd restore --from FILE --data-dir DIR [--force]`.
+///
+/// # Errors
+/// As [`backup::restore`].
+pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<String, String> {
+    let summary = backup::restore(from, data_dir, force).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "restored {} records from {} (taken {}) into {}\nStart hookd with the master key the backup was taken with.",
+        summary.records,
+        from.display(),
+        crate::time::rfc3339(summary.created_at_ms),
+        data_dir.join(crate::app::STORE_FILE).display()
+    ))
+}
+
+/// `hookd compact --data-dir DIR`.
+///
+/// # Errors
+/// As [`offline::compact`].
+pub fn compact(data_dir: &Path) -> Result<String, String> {
+    let path = data_dir.join(crate::app::STORE_FILE);
+    let (before, after) = offline::compact(&path)?;
+    Ok(format!(
+        "{}: {} -> {} ({} freed)",
+        path.display(),
+        mb(before),
+        mb(after),
+        mb(before.saturating_sub(after))
+    ))
+}
