@@ -225,6 +225,42 @@ fn evict_idle(inner: &mut Inner, ip: Option<IpAddr>) -> bool {
     true
 }
 
+/// Marks its connection busy with a request until dropped.
+pub struct Busy(pub Arc<ConnState>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.request_done();
+    }
+}
+
+/// A response body that keeps its request counted as in flight until the body is done (hyper
+/// drops it once sent, or when the connection goes).
+pub struct Tracked<B> {
+    pub body: B,
+    pub _busy: Busy,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -299,41 +335,5 @@ mod tests {
         c.state.request_done();
         let d = c.state.idle_deadline(first, idle).unwrap();
         assert!(d > first, "after a request the idle limit applies: {d:?}");
-    }
-}
-
-/// Marks its connection busy with a request until dropped.
-pub struct Busy(pub Arc<ConnState>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.request_done();
-    }
-}
-
-/// A response body that keeps its request counted as in flight until the body is done (hyper
-/// drops it once sent, or when the connection goes).
-pub struct Tracked<B> {
-    pub body: B,
-    pub _busy: Busy,
-}
-
-impl<B: hyper::body::Body + Unpin> hyper::body::Body for Tracked<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.body.size_hint()
     }
 }
