@@ -460,9 +460,9 @@ impl Config {
             (r.attempts_secs, "retention.attempts_secs"),
         ] {
             check(
-                (60..=10 * 365 * 86_400).contains(&value),
+                (1..=10 * 365 * 86_400).contains(&value),
                 key,
-                "must be from 60 to 315360000 (ten years)",
+                "must be from 1 to 315360000 (ten years)",
             );
         }
         check(

@@ -149,6 +149,18 @@ impl TestServer {
     }
 }
 
+/// Polls `check` every 20 ms until it is true; fails naming `what` after `secs` seconds.
+pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {secs} s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A request under construction.
 pub struct Req {
     addr: SocketAddr,
