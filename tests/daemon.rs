@@ -443,6 +443,91 @@ fn unrelated_hookd_variables_are_warned_about_not_fatal() {
     assert!(!stderr.iter().any(|l| l.contains("hkd_something")));
 }
 
+/// The operator's backup cycle with the binary: `hookd backup` against the running daemon,
+/// `hookd compact` (refused while the daemon runs), `hookd restore` into a new directory, and
+/// a daemon started on it.
+#[test]
+fn backup_restore_and_compact_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "bootstrap-token-for-the-backup-test";
+    let mut cmd = serve(dir.path());
+    cmd.env("HOOKD_BOOTSTRAP_TOKEN", token);
+    let d = Daemon::start(cmd);
+    let (status, v) = d.request("POST", ENDPOINTS, token, Some(&seed()));
+    assert_eq!(status, 200);
+    let id = v["endpoint"]["id"].as_str().unwrap().to_owned();
+    let file = dir.path().join("nightly.hookdbak");
+    let url = format!("http://{}", d.addr);
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut c = hookd(dir.path());
+        c.args(args);
+        if let Some(t) = token {
+            c.env("HOOKD_TOKEN", t);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let file_arg = file.to_str().unwrap();
+    let (code, out, err) = run(&["backup", "--to", file_arg, "--url", &url], Some(token));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("records") && out.contains("master key"),
+        "{out}"
+    );
+    assert!(file.exists() && !dir.path().join("nightly.partial").exists());
+    let (code, _, err) = run(
+        &["backup", "--to", file_arg, "--url", &url],
+        Some("wrong-token-1234567"),
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("401"), "{err}");
+    let (code, _, err) = run(&["backup", "--to", file_arg, "--url", &url], None);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("HOOKD_TOKEN"), "{err}");
+
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let (code, _, err) = run(&["compact", "--data-dir", data_arg], None);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("running hookd"), "{err}");
+    let (code, _, _) = d.terminate();
+    assert_eq!(code, 0);
+    let (code, out, err) = run(&["compact", "--data-dir", data_arg], None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(" -> ") && out.contains("MB"), "{out}");
+
+    let restored = dir.path().join("restored");
+    let restored_arg = restored.to_str().unwrap();
+    let (code, out, err) = run(
+        &["restore", "--from", file_arg, "--data-dir", restored_arg],
+        None,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("restored"), "{out}");
+    let (code, _, err) = run(
+        &["restore", "--from", file_arg, "--data-dir", restored_arg],
+        None,
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("not empty") && err.contains("--force"),
+        "{err}"
+    );
+    std::fs::copy(data.join("master.key"), restored.join("master.key")).unwrap();
+    let mut cmd = serve(dir.path());
+    cmd.env("HOOKD_DATA_DIR", &restored);
+    let d = Daemon::start(cmd);
+    let (status, v) = d.request("GET", &format!("{ENDPOINTS}/{id}"), token, None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["endpoint"]["name"], "Slack Webhook");
+    let (code, _, _) = d.terminate();
+    assert_eq!(code, 0);
+}
+
 #[test]
 fn help_and_version() {
     let out = Command::new(env!("CARGO_BIN_EXE_hookd"))

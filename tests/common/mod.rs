@@ -115,13 +115,7 @@ impl TestServer {
     }
 
     pub fn req(&self, method: &str, path: &str) -> Req {
-        Req {
-            addr: self.addr,
-            method: method.into(),
-            path: path.into(),
-            headers: vec![("authorization".into(), format!("Bearer {ADMIN_TOKEN}"))],
-            body: Vec::new(),
-        }
+        raw_req(self.addr, method, path)
     }
 
     /// Creates an API token with `scopes`; returns its plaintext.
@@ -158,6 +152,17 @@ pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) 
             "not within {secs} s: {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A request to the server at `addr`, with the admin token (for tasks that outlive a borrow).
+pub fn raw_req(addr: SocketAddr, method: &str, path: &str) -> Req {
+    Req {
+        addr,
+        method: method.into(),
+        path: path.into(),
+        headers: vec![("authorization".into(), format!("Bearer {ADMIN_TOKEN}"))],
+        body: Vec::new(),
     }
 }
 

@@ -1,0 +1,204 @@
+//! Online backup over HTTP while writes go on, and offline restore: what a restored store
+//! serves, and what restore refuses.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use common::receiver::Receiver;
+use common::{TestServer, ENDPOINTS};
+use hookd::store::backup::{restore, RestoreError};
+use hyper::StatusCode;
+use serde_json::json;
+
+const PENDING: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[delivery]\nretry_schedule_secs = [3600]\npoll_interval_ms = 50\n";
+
+async fn take_backup(s: &TestServer, dir: &std::path::Path) -> std::path::PathBuf {
+    let r = s.req("GET", "/api/v1/admin/backup").send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.header("content-type"), "application/octet-stream");
+    assert!(
+        r.header("content-disposition")
+            .starts_with("attachment; filename=\"hookd-backup-"),
+        "{}",
+        r.header("content-disposition")
+    );
+    assert!(r.body.starts_with(b"HOOKDBK1"));
+    let path = dir.join("store.hookdbak");
+    std::fs::write(&path, &r.body).unwrap();
+    path
+}
+
+/// A backup taken while creates go on restores into a store that holds every endpoint
+/// acknowledged before the backup began, the tokens, and the pending deliveries; with the
+/// same master key it starts, with another it refuses.
+#[tokio::test]
+async fn a_backup_under_load_restores_everything_acknowledged_before_it() {
+    let failing = Receiver::start().await;
+    failing.script((0..10).map(|_| (503, vec![])).collect());
+    let s = TestServer::start_with(PENDING).await;
+    let reader = s.token("reader", &["endpoints:read"]).await;
+    let body = json!({"name": "pending", "url": failing.url("/p"), "signingEnabled": true, "signingSecret": ""});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    let pending_ep = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    let r = s
+        .req("POST", "/api/v1/alerting/alerts")
+        .json(&json!({"eventType": "a", "payload": {}}))
+        .send()
+        .await;
+    let message = r.json()["messageId"].as_str().unwrap().to_owned();
+    failing.wait_for(1, 10).await;
+
+    // Creates keep coming while the backup is taken.
+    let acked: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (acked, stop, addr) = (acked.clone(), stop.clone(), s.addr);
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!({"name": format!("w{w}-{i}"), "url": "https://a.example/", "signingEnabled": true, "signingSecret": ""});
+                let r = common::raw_req(addr, "POST", ENDPOINTS).json(&body).send().await;
+                assert_eq!(r.status, StatusCode::OK);
+                let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+                acked.lock().unwrap().push((id, Instant::now()));
+                i += 1;
+            }
+        }));
+    }
+    common::eventually(10, "creates under way", || acked.lock().unwrap().len() > 50).await;
+    let top = tempfile::tempdir().unwrap();
+    let began = Instant::now();
+    let file = take_backup(&s, top.path()).await;
+    common::eventually(10, "creates after the backup", || {
+        acked.lock().unwrap().iter().any(|(_, at)| *at > began)
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let old_dir = s.dir.clone();
+    let key_file = old_dir.path().join("master.key");
+    s.stop().await;
+
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let summary = restore(&file, restored.path(), false).unwrap();
+    assert!(summary.records > 50, "{summary:?}");
+    std::fs::copy(&key_file, restored.path().join("master.key")).unwrap();
+    let s = TestServer::start_in(restored.clone(), PENDING).await;
+    let before: Vec<String> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, at)| *at < began)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(before.len() > 50);
+    for id in &before {
+        let r = s
+            .req("GET", &format!("{ENDPOINTS}/{id}"))
+            .token(&reader)
+            .send()
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{id} was acknowledged before the backup"
+        );
+    }
+    // The pending delivery came along, and is delivered by the restored store.
+    let key = hookd::model::Delivery::key(&message, &pending_ep);
+    let (d, _, _) = s.app.store.delivery(&key).unwrap().unwrap();
+    assert_eq!(d.state, hookd::model::DeliveryState::Pending);
+    s.stop().await;
+
+    // Another master key: the restored store refuses to start, as any store does.
+    let other = common::config(
+        restored.path(),
+        "master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n",
+    );
+    let err = common::start_app(other).await.err().expect("refused");
+    assert!(err.to_string().contains("master key"), "{err}");
+}
+
+#[tokio::test]
+async fn the_backup_needs_the_admin_scope() {
+    let s = TestServer::start().await;
+    let writer = s
+        .token("w", &["endpoints:write", "endpoints:read", "alerts:write"])
+        .await;
+    let r = s
+        .req("GET", "/api/v1/admin/backup")
+        .token(&writer)
+        .send()
+        .await;
+    assert_eq!(
+        r.problem(403)["detail"],
+        "this token lacks the 'admin' scope"
+    );
+    s.req("GET", "/api/v1/admin/backup")
+        .no_auth()
+        .send()
+        .await
+        .problem(401);
+    let r = s.req("POST", "/api/v1/admin/backup").send().await;
+    r.problem(405);
+    assert_eq!(r.header("allow"), "GET");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn restore_refuses_damaged_files_and_occupied_directories() {
+    let s = TestServer::start().await;
+    s.create("one", "").await;
+    let top = tempfile::tempdir().unwrap();
+    let file = take_backup(&s, top.path()).await;
+    s.stop().await;
+    let good = std::fs::read(&file).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = top.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    for (name, bytes, expect) in [
+        ("flipped", flipped, "checksum"),
+        ("cut", good[..good.len() - 40].to_vec(), "damaged"),
+        (
+            "nonsense",
+            b"this is not a backup at all, not even close".to_vec(),
+            "not a hookd backup",
+        ),
+        ("empty", Vec::new(), "not a hookd backup"),
+    ] {
+        let err = restore(&write(name, &bytes), empty.path(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expect), "{name}: {err}");
+        assert_eq!(
+            std::fs::read_dir(empty.path()).unwrap().count(),
+            0,
+            "{name}: nothing is written"
+        );
+    }
+    // A directory with anything in it is refused, unless --force.
+    let occupied = tempfile::tempdir().unwrap();
+    std::fs::write(occupied.path().join("master.key"), "x").unwrap();
+    let err = restore(&file, occupied.path(), false).unwrap_err();
+    assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");
+    assert!(err.to_string().contains("master.key"), "{err}");
+    restore(&file, occupied.path(), true).unwrap();
+    assert!(occupied.path().join("hookd.redb").exists());
+    assert_eq!(
+        std::fs::read_to_string(occupied.path().join("master.key")).unwrap(),
+        "x",
+        "the master key file stays"
+    );
+}
