@@ -35,6 +35,8 @@ const SPACE_CHECK: Duration = Duration::from_millis(200);
 /// After a full disk, writes resume once at least this much is free (or
 /// `store.min_free_bytes`, if larger).
 const RESUME_FREE: u64 = 1 << 20;
+/// An I/O error with less than this free counts as a full volume, whatever error redb passed on.
+const SURELY_FULL: u64 = 16 << 20;
 
 /// What the store can write now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,10 +346,11 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
             }
             Err(StoreError::Io { full, message }) => {
                 tracing::error!(error = %message, full, jobs = run.len(), "store commit failed");
-                let next = if full {
-                    WriteState::Full {
-                        free: free_bytes(&shared.path).unwrap_or(0),
-                    }
+                // redb reports the first failure; a later operation of the same transaction
+                // may only see "previous I/O error". Little space left means a full volume.
+                let free = free_bytes(&shared.path).unwrap_or(0);
+                let next = if full || free < SURELY_FULL {
+                    WriteState::Full { free }
                 } else {
                     WriteState::Reopening { error: message }
                 };
