@@ -267,3 +267,70 @@ async fn a_dead_writer_stops_the_server_with_an_error() {
     let err = s.exited(10).await.expect_err("run ends with an error");
     assert!(err.to_string().contains("writer"), "{err}");
 }
+
+/// A store written by the previous hookd (schema 1: one global due index) is migrated when it
+/// is opened: its pending delivery is found in the new per-endpoint queue and delivered.
+#[tokio::test]
+async fn a_schema_1_store_is_migrated_and_its_pending_deliveries_go_out() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(503, vec![])]);
+    let slow = FAST.replace("retry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]", "retry_schedule_secs = [2]");
+    let s = TestServer::start_with(&slow).await;
+    let id = create_endpoint(&s, "old", &rx.url("/in")).await;
+    let msg = post_alert(&s).await["messageId"].as_str().unwrap().to_owned();
+    rx.wait_for(1, 10).await;
+    let dir = s.dir.clone();
+    s.stop().await;
+
+    // Rewrite the store as schema 1 had it.
+    let file = dir.path().join("hookd.redb");
+    {
+        let db = open_raw(&file).await;
+        let txn = db.begin_write().unwrap();
+        let key = format!("{msg}/{id}");
+        let due = {
+            let deliveries: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
+            let t = txn.open_table(deliveries).unwrap();
+            let record: Value =
+                serde_json::from_slice(&t.get(key.as_str()).unwrap().unwrap().value()[1..]).unwrap();
+            record["next_attempt_ms"].as_u64().unwrap()
+        };
+        for name in [
+            "message_state",
+            "ended_messages",
+            "queue",
+            "queue_heads",
+            "queue_head_of",
+            "drain",
+            "attempt_counts",
+        ] {
+            let def: TableDefinition<&str, &[u8]> = TableDefinition::new(name);
+            txn.delete_table(def).unwrap();
+        }
+        let due_table: TableDefinition<(u64, &str), ()> = TableDefinition::new("due");
+        txn.open_table(due_table)
+            .unwrap()
+            .insert((due, key.as_str()), ())
+            .unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", [1u8].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let s = TestServer::start_in(dir.clone(), &slow).await;
+    let got = rx.wait_for(2, 10).await;
+    assert_eq!(got[1].header("webhook-id"), msg, "the migrated delivery went out");
+    s.stop().await;
+    let db = open_raw(&file).await;
+    let txn = db.begin_read().unwrap();
+    assert_eq!(
+        txn.open_table(META)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .value(),
+        [2u8].as_slice()
+    );
+}
