@@ -6,113 +6,33 @@
 //! same process, answering 204. Set DELIVERY_BENCH_ALERTS to change the number of alerts.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use common::{connect, post, receiver, Hookd, ALERT};
 
-const TOKEN: &str = "bench-admin-token-0123456789";
 /// Concurrent clients posting alerts.
 const SENDERS: usize = 64;
 
-type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
-
-async fn receiver() -> (std::net::SocketAddr, Arrivals) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let arrivals: Arrivals = Arc::default();
-    let log = arrivals.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let _ = stream.set_nodelay(true);
-            let log = log.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let log = log.clone();
-                    async move {
-                        let id = req.headers()["webhook-id"].to_str().unwrap().to_owned();
-                        assert!(req.headers().contains_key("webhook-signature"));
-                        let _ = req.into_body().collect().await;
-                        log.lock().unwrap().push((id, Instant::now()));
-                        Ok::<_, Infallible>(
-                            Response::builder()
-                                .status(204)
-                                .body(Full::new(Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, arrivals)
-}
-
-/// A keep-alive HTTP/1.1 client connection to hookd.
-async fn connect(
-    addr: std::net::SocketAddr,
-) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    sender
-}
-
-async fn post(
-    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    path: &str,
-    body: String,
-) -> serde_json::Value {
-    sender.ready().await.unwrap();
-    let req = Request::post(path)
-        .header("host", "hookd")
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&body).unwrap()
-}
-
 async fn scenario(endpoints: usize, alerts: usize, per_endpoint: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let config = hookd::config::Config::from_toml_str(&format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nbootstrap_token = \"{TOKEN}\"\nlog = \"warn\"\n\
-         [url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[delivery]\nmax_in_flight = 256\nper_endpoint = {per_endpoint}\n",
-        dir.path().display()
-    ))
-    .unwrap();
-    let started = hookd::app::start(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Arc::new(started.app);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(hookd::server::run(listener, app, async {
-        let _ = stopped.await;
-    }));
+    let hookd = Hookd::start(
+        dir.path(),
+        &format!("max_in_flight = 256\nper_endpoint = {per_endpoint}\n"),
+    )
+    .await;
+    let addr = hookd.addr;
     let (rx_addr, arrivals) = receiver().await;
 
     let mut admin = connect(addr).await;
     for i in 0..endpoints {
-        let body = serde_json::json!({"name": format!("r{i}"), "url": format!("http://{rx_addr}/r{i}"), "signingEnabled": true, "signingSecret": ""});
-        post(
+        common::endpoint(
             &mut admin,
-            "/api/v1/alerting/webhook-endpoints",
-            body.to_string(),
+            &format!("r{i}"),
+            &format!("http://{rx_addr}/r{i}"),
         )
         .await;
     }
@@ -129,8 +49,7 @@ async fn scenario(endpoints: usize, alerts: usize, per_endpoint: usize) {
             let mut c = connect(addr).await;
             for _ in 0..per_sender {
                 let sent = Instant::now();
-                let body = r#"{"eventType":"alert.firing","payload":{"severity":"critical","summary":"disk full on db-1"}}"#;
-                let v = post(&mut c, "/api/v1/alerting/alerts", body.to_owned()).await;
+                let v = post(&mut c, "/api/v1/alerting/alerts", ALERT.to_owned()).await;
                 let id = v["messageId"].as_str().unwrap().to_owned();
                 accepted.lock().unwrap().insert(id, sent);
             }
@@ -162,17 +81,15 @@ async fn scenario(endpoints: usize, alerts: usize, per_endpoint: usize) {
         })
         .collect();
     latencies.sort();
-    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
     println!(
         "{endpoints:>3} endpoint(s), {} alerts: {expected} signed deliveries in {:.2?} = {:.0}/s; post->delivery p50 {:.2?}, p99 {:.2?}",
         per_sender * SENDERS,
         elapsed,
         expected as f64 / elapsed.as_secs_f64(),
-        pct(50),
-        pct(99)
+        common::pct(&latencies, 50),
+        common::pct(&latencies, 99)
     );
-    stop.send(()).unwrap();
-    let _ = server.await;
+    hookd.stop().await;
 }
 
 fn main() {

@@ -274,10 +274,16 @@ async fn a_dead_writer_stops_the_server_with_an_error() {
 async fn a_schema_1_store_is_migrated_and_its_pending_deliveries_go_out() {
     let rx = Receiver::start().await;
     rx.script(vec![(503, vec![])]);
-    let slow = FAST.replace("retry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]", "retry_schedule_secs = [2]");
+    let slow = FAST.replace(
+        "retry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]",
+        "retry_schedule_secs = [2]",
+    );
     let s = TestServer::start_with(&slow).await;
     let id = create_endpoint(&s, "old", &rx.url("/in")).await;
-    let msg = post_alert(&s).await["messageId"].as_str().unwrap().to_owned();
+    let msg = post_alert(&s).await["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     rx.wait_for(1, 10).await;
     let dir = s.dir.clone();
     s.stop().await;
@@ -292,7 +298,8 @@ async fn a_schema_1_store_is_migrated_and_its_pending_deliveries_go_out() {
             let deliveries: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
             let t = txn.open_table(deliveries).unwrap();
             let record: Value =
-                serde_json::from_slice(&t.get(key.as_str()).unwrap().unwrap().value()[1..]).unwrap();
+                serde_json::from_slice(&t.get(key.as_str()).unwrap().unwrap().value()[1..])
+                    .unwrap();
             record["next_attempt_ms"].as_u64().unwrap()
         };
         for name in [
@@ -320,7 +327,11 @@ async fn a_schema_1_store_is_migrated_and_its_pending_deliveries_go_out() {
     }
     let s = TestServer::start_in(dir.clone(), &slow).await;
     let got = rx.wait_for(2, 10).await;
-    assert_eq!(got[1].header("webhook-id"), msg, "the migrated delivery went out");
+    assert_eq!(
+        got[1].header("webhook-id"),
+        msg,
+        "the migrated delivery went out"
+    );
     s.stop().await;
     let db = open_raw(&file).await;
     let txn = db.begin_read().unwrap();

@@ -155,6 +155,19 @@ struct Shared {
     pub prune_wake: Notify,
 }
 
+/// Record counts, from [`Store::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub endpoints: u64,
+    pub messages: u64,
+    /// Messages whose deliveries have all ended (retention removes them in time).
+    pub ended_messages: u64,
+    pub pending_deliveries: u64,
+    /// Deliveries kept: pending ones, and those that gave up (until their message goes).
+    pub deliveries: u64,
+    pub attempts: u64,
+}
+
 /// A delivery with its message and endpoint, either of which may have been deleted.
 pub type DeliveryContext = (Delivery, Option<Message>, Option<Endpoint>);
 
@@ -245,6 +258,23 @@ impl Store {
     /// The size of the store file.
     pub fn size_bytes(&self) -> Option<u64> {
         std::fs::metadata(&self.shared.path).ok().map(|m| m.len())
+    }
+
+    /// How many records the main tables hold (cheap: redb keeps each table's length).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        use redb::ReadableTableMetadata as _;
+        let txn = self.read()?;
+        Ok(Stats {
+            endpoints: txn.open_table(schema::ENDPOINTS)?.len()?,
+            messages: txn.open_table(schema::MESSAGES)?.len()?,
+            ended_messages: txn.open_table(schema::ENDED)?.len()?,
+            pending_deliveries: txn.open_table(schema::QUEUE)?.len()?,
+            deliveries: txn.open_table(schema::DELIVERIES)?.len()?,
+            attempts: txn.open_table(schema::ATTEMPTS)?.len()?,
+        })
     }
 
     /// Completes if the writer thread dies. hookd cannot write after that, so the server stops
