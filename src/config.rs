@@ -520,6 +520,7 @@ impl Config {
     }
 
     /// The `[retention]` settings as the store takes them.
+    #[cfg(feature = "server")]
     pub fn retention(&self) -> crate::store::Retention {
         let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         crate::store::Retention {

@@ -18,10 +18,12 @@
 //! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment.
 //! - [`error`]: the one error type, rendered as `application/problem+json`.
 //! - [`model`], [`ids`], [`time`]: domain types, time-ordered ids, RFC 3339 timestamps.
+//! - [`backup_format`]: the backup file format, pure and fuzzed (the store fills it).
 //!
 //! Everything that does I/O sits behind the `server` feature (on by default); without it the
 //! crate is the pure parsing and validation core that the fuzz targets build in under a minute.
 
+pub mod backup_format;
 pub mod config;
 pub mod error;
 pub mod ids;

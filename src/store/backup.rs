@@ -2,13 +2,8 @@
 //!
 //! redb has no backup API and holds its file locked, and copying the file while it is written
 //! is unsafe. A backup is instead every table's records, streamed from one read transaction (a
-//! consistent point in time; writers go on meanwhile), in a small self-checking format:
-//!
-//! ```text
-//! "HOOKDBK1"  u32 LE header length, header JSON {format, schema, createdAt, hookd}
-//! frames      u8 table (1..), u32 LE key length, key, u32 LE value length, value
-//! end         u8 0, then SHA-256 of everything before it
-//! ```
+//! consistent point in time; writers go on meanwhile), in the self-checking format of
+//! [`crate::backup_format`].
 //!
 //! Sealed secrets stay sealed: the master key is not in a backup and must be kept with it,
 //! separately. Restore checks the whole file (magic, format, schema version, checksum) before
@@ -16,27 +11,22 @@
 //! integrity and records, and only then moves it into place.
 
 use std::fs;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use redb::{
     Database, Key, ReadTransaction, ReadableDatabase, TableDefinition, Value, WriteTransaction,
 };
-use ring::digest;
 
 use super::schema::{
     ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DRAIN, ENDED, ENDPOINTS, HEADS, HEAD_OF, MESSAGES,
     MESSAGE_STATE, META, QUEUE, SCHEMA_VERSION, TOKENS, TOKEN_HASHES,
 };
 use super::{Store, StoreError};
+use crate::backup_format as format;
 
-const MAGIC: &[u8; 8] = b"HOOKDBK1";
-const FORMAT: u32 = 1;
 /// Records per transaction while restoring (bounds the memory a restore needs).
 const RESTORE_CHUNK: usize = 50_000;
-/// Largest key or value a frame may declare (redb's own limit is 3 GiB; hookd's records are
-/// far smaller).
-const MAX_FIELD: u32 = 64 << 20;
 
 /// Calls `$f!(id, TABLE)` for every table, in the order of their frame ids.
 macro_rules! tables {
@@ -57,7 +47,7 @@ macro_rules! tables {
         $f!(14, ATTEMPT_COUNTS);
     };
 }
-const TABLES: u8 = 14;
+const _: () = assert!(format::TABLES == 14, "one frame id per table");
 
 /// What a backup or restore held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,32 +77,6 @@ pub enum RestoreError {
     InUse(String),
 }
 
-/// Everything written goes through the hash, then to the sink.
-struct Hashing<W> {
-    out: W,
-    hash: digest::Context,
-    bytes: u64,
-}
-
-impl<W: Write> Hashing<W> {
-    fn put(&mut self, data: &[u8]) -> io::Result<()> {
-        self.hash.update(data);
-        self.bytes += data.len() as u64;
-        self.out.write_all(data)
-    }
-
-    fn frame(&mut self, table: u8, key: &[u8], value: &[u8]) -> io::Result<()> {
-        self.put(&[table])?;
-        for part in [key, value] {
-            let len = u32::try_from(part.len())
-                .map_err(|_| io::Error::other("a record is larger than 4 GiB"))?;
-            self.put(&len.to_le_bytes())?;
-            self.put(part)?;
-        }
-        Ok(())
-    }
-}
-
 impl Store {
     /// Writes a consistent backup of the whole store to `out`, from one read transaction.
     /// Blocking: run it off the async runtime.
@@ -123,23 +87,7 @@ impl Store {
         let txn = self.read()?;
         let io = |e: io::Error| StoreError::Storage(format!("writing the backup: {e}"));
         let created_at_ms = crate::time::now_ms();
-        let mut w = Hashing {
-            out,
-            hash: digest::Context::new(&digest::SHA256),
-            bytes: 0,
-        };
-        let header = serde_json::json!({
-            "format": FORMAT,
-            "schema": SCHEMA_VERSION,
-            "createdAt": crate::time::rfc3339(created_at_ms),
-            "createdAtMs": created_at_ms,
-            "hookd": env!("CARGO_PKG_VERSION"),
-        })
-        .to_string();
-        w.put(MAGIC).map_err(io)?;
-        let len = u32::try_from(header.len()).unwrap_or(u32::MAX);
-        w.put(&len.to_le_bytes()).map_err(io)?;
-        w.put(header.as_bytes()).map_err(io)?;
+        let mut w = format::Writer::start(out, SCHEMA_VERSION, created_at_ms).map_err(io)?;
         let mut records = 0u64;
         macro_rules! dump {
             ($id:expr, $table:ident) => {
@@ -150,13 +98,10 @@ impl Store {
             };
         }
         tables!(dump);
-        w.put(&[0]).map_err(io)?;
-        let digest = w.hash.clone().finish();
-        w.out.write_all(digest.as_ref()).map_err(io)?;
-        w.out.flush().map_err(io)?;
+        let (bytes, _) = w.finish().map_err(io)?;
         Ok(Summary {
             records,
-            bytes: w.bytes + 32,
+            bytes,
             created_at_ms,
         })
     }
@@ -171,7 +116,7 @@ fn dump_table<K: Key + 'static, V: Value + 'static, W: Write>(
     txn: &ReadTransaction,
     table: TableDefinition<K, V>,
     id: u8,
-    w: &mut Hashing<W>,
+    w: &mut format::Writer<W>,
 ) -> Result<u64, DumpError> {
     let store = |e: StoreError| DumpError::Store(e);
     let table = txn
@@ -189,164 +134,33 @@ fn dump_table<K: Key + 'static, V: Value + 'static, W: Write>(
     Ok(n)
 }
 
-/// Reads frames from a backup body (after the header), counting what it reads.
-struct Frames<R> {
-    input: R,
-    name: String,
-}
-
-/// One frame, or the end marker.
-enum Frame {
-    Record {
-        table: u8,
-        key: Vec<u8>,
-        value: Vec<u8>,
-    },
-    End,
-}
-
-impl<R: Read> Frames<R> {
-    fn damaged(&self, why: impl Into<String>) -> RestoreError {
-        RestoreError::Damaged(self.name.clone(), why.into())
-    }
-
-    fn next(&mut self) -> Result<Frame, RestoreError> {
-        let mut table = [0u8; 1];
-        self.input
-            .read_exact(&mut table)
-            .map_err(|_| self.damaged("it ends before its end marker"))?;
-        if table[0] == 0 {
-            return Ok(Frame::End);
-        }
-        if table[0] > TABLES {
-            return Err(self.damaged(format!("unknown table {}", table[0])));
-        }
-        let key = self.field()?;
-        let value = self.field()?;
-        Ok(Frame::Record {
-            table: table[0],
-            key,
-            value,
-        })
-    }
-
-    fn field(&mut self) -> Result<Vec<u8>, RestoreError> {
-        let mut len = [0u8; 4];
-        self.input
-            .read_exact(&mut len)
-            .map_err(|_| self.damaged("a record is cut off"))?;
-        let len = u32::from_le_bytes(len);
-        if len > MAX_FIELD {
-            return Err(self.damaged(format!("a record claims {len} bytes")));
-        }
-        let mut out = vec![0u8; len as usize];
-        self.input
-            .read_exact(&mut out)
-            .map_err(|_| self.damaged("a record is cut off"))?;
-        Ok(out)
-    }
-}
-
-/// Reads and checks the header; returns the schema version and creation time.
-fn read_header(input: &mut impl Read, name: &str) -> Result<(u8, i64), RestoreError> {
-    let not = |why: &str| RestoreError::NotABackup(name.to_owned(), why.to_owned());
-    let mut magic = [0u8; 8];
-    input
-        .read_exact(&mut magic)
-        .map_err(|_| not("it is too short"))?;
-    if &magic != MAGIC {
-        return Err(not("it does not start with HOOKDBK1"));
-    }
-    let mut len = [0u8; 4];
-    input.read_exact(&mut len).map_err(|_| not("no header"))?;
-    let len = u32::from_le_bytes(len);
-    if len > 4096 {
-        return Err(not("its header is too long"));
-    }
-    let mut header = vec![0u8; len as usize];
-    input
-        .read_exact(&mut header)
-        .map_err(|_| not("no header"))?;
-    let header: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|_| not("its header is not JSON"))?;
-    if header["format"] != FORMAT {
-        return Err(not("an unknown backup format"));
-    }
-    let schema = header["schema"]
-        .as_u64()
-        .and_then(|s| u8::try_from(s).ok())
-        .ok_or_else(|| not("no store schema version"))?;
-    if schema > SCHEMA_VERSION {
-        return Err(RestoreError::Newer(name.to_owned(), schema));
-    }
-    if schema < SCHEMA_VERSION {
-        return Err(not("an older store schema this hookd does not restore"));
-    }
-    Ok((schema, header["createdAtMs"].as_i64().unwrap_or(0)))
-}
-
-/// Checks the whole file: header, every frame's shape, the end marker, and the checksum.
+/// Checks a whole backup file (see [`format::verify`]).
 ///
 /// # Errors
 /// What is wrong with the file.
 pub fn verify(path: &Path, name: &str) -> Result<Summary, RestoreError> {
     let file = fs::File::open(path)?;
     let total = file.metadata()?.len();
-    if total < 32 {
-        return Err(RestoreError::NotABackup(
-            name.to_owned(),
-            "it is too short".into(),
-        ));
-    }
-    let mut hash = digest::Context::new(&digest::SHA256);
-    let mut body = HashReader {
-        inner: BufReader::new(file).take(total - 32),
-        hash: &mut hash,
-    };
-    let (_, created_at_ms) = read_header(&mut body, name)?;
-    let mut frames = Frames {
-        input: body,
-        name: name.to_owned(),
-    };
-    let mut records = 0u64;
-    while let Frame::Record { .. } = frames.next()? {
-        records += 1;
-    }
-    let mut rest = Vec::new();
-    frames.input.read_to_end(&mut rest)?;
-    if !rest.is_empty() {
-        return Err(RestoreError::Damaged(
-            name.to_owned(),
-            "data after its end marker".into(),
-        ));
-    }
-    let mut file = frames.input.inner.into_inner().into_inner();
-    let mut trailer = [0u8; 32];
-    io::Seek::seek(&mut file, io::SeekFrom::Start(total - 32))?;
-    file.read_exact(&mut trailer)?;
-    if hash.finish().as_ref() != trailer {
-        return Err(RestoreError::Damaged(
-            name.to_owned(),
-            "its checksum does not match (the file was cut short or altered)".into(),
-        ));
-    }
+    let (header, records) =
+        format::verify(BufReader::new(file), total, SCHEMA_VERSION).map_err(|e| named(name, e))?;
     Ok(Summary {
         records,
         bytes: total,
-        created_at_ms,
+        created_at_ms: header.created_at_ms,
     })
 }
 
-struct HashReader<'h, R> {
-    inner: R,
-    hash: &'h mut digest::Context,
-}
-
-impl<R: Read> Read for HashReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
+/// A format error about the file called `name`.
+fn named(name: &str, e: format::FormatError) -> RestoreError {
+    let name = name.to_owned();
+    match e {
+        format::FormatError::NotABackup(why) => RestoreError::NotABackup(name, why.into()),
+        format::FormatError::Damaged(why) => RestoreError::Damaged(name, why),
+        format::FormatError::Newer(schema) => RestoreError::Newer(name, schema),
+        format::FormatError::Older(_) => RestoreError::NotABackup(
+            name,
+            "an older store schema this hookd does not restore".into(),
+        ),
     }
 }
 
@@ -408,16 +222,15 @@ fn load(from: &Path, name: &str, path: &PathBuf) -> Result<u64, RestoreError> {
             .open(path)?;
     }
     let mut db = Database::create(path).map_err(StoreError::from)?;
-    let mut input = BufReader::new(fs::File::open(from)?);
-    read_header(&mut input, name)?;
-    let mut frames = Frames {
-        input,
-        name: name.to_owned(),
-    };
+    let input = BufReader::new(fs::File::open(from)?);
+    let (mut frames, _) =
+        format::Reader::open(input, SCHEMA_VERSION).map_err(|e| named(name, e))?;
     let mut records = 0u64;
     let mut txn = db.begin_write().map_err(StoreError::from)?;
     super::schema::create_all(&txn)?;
-    while let Frame::Record { table, key, value } = frames.next()? {
+    while let format::Frame::Record { table, key, value } =
+        frames.next_frame().map_err(|e| named(name, e))?
+    {
         insert(&txn, table, &key, &value).map_err(|e| match e {
             InsertError::Store(s) => RestoreError::Store(s),
             InsertError::Shape => RestoreError::Damaged(
