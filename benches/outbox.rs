@@ -6,8 +6,9 @@
 //!   refused). Goal: p99 within 2x.
 //! - `prune`: create latency with and without retention removing `OUTBOX_BENCH_PRUNE` (default
 //!   300,000) ended messages, and backup MB/s of that store.
-//! - `soak`: `OUTBOX_BENCH_SOAK` (default 1,000,000) deliveries to 10 local receivers with
-//!   retention of seconds; the store size over time (it must level off) and deliveries/s.
+//! - `soak`: `OUTBOX_BENCH_SOAK` (default 2,000,000) deliveries to 10 local receivers at a
+//!   steady `OUTBOX_BENCH_SOAK_RATE` alerts/s (default 1,200) with retention of seconds; the
+//!   store size over time (it must level off) and deliveries/s.
 #![allow(clippy::unwrap_used, clippy::cast_precision_loss)]
 
 mod common;
@@ -43,6 +44,28 @@ async fn flood(addr: std::net::SocketAddr, total: usize, clients: usize) -> Dura
         t.await.unwrap();
     }
     started.elapsed()
+}
+
+/// Posts `total` alerts at `rate` per second from 16 clients.
+async fn paced(addr: std::net::SocketAddr, total: usize, rate: usize) {
+    let clients = 16;
+    let per = total.div_ceil(clients);
+    let every = Duration::from_secs_f64(clients as f64 / rate as f64);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        tasks.push(tokio::spawn(async move {
+            let mut c = connect(addr).await;
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            for _ in 0..per {
+                tick.tick().await;
+                post(&mut c, "/api/v1/alerting/alerts", ALERT.to_owned()).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
 }
 
 /// 1,000 alerts from 4 clients, 5 ms apart each; the time from each POST to its arrival at
@@ -110,6 +133,8 @@ async fn dead() {
         pending as f64 / took.as_secs_f64(),
         h.app.store.size_bytes().unwrap_or(0) as f64 / 1e6
     );
+    // A new connection: the first one sat idle through the flood and was closed.
+    let mut admin = connect(h.addr).await;
     endpoint(&mut admin, "healthy", &format!("http://{rx}/ok")).await;
     let (p50_dead, p99_dead) = probe(h.addr, &arrivals).await;
     let circuit = h.app.delivery.circuits.view(&down);
@@ -226,7 +251,7 @@ async fn prune() {
 }
 
 async fn soak() {
-    let target = env("OUTBOX_BENCH_SOAK", 1_000_000);
+    let target = env("OUTBOX_BENCH_SOAK", 2_000_000);
     let dir = tempfile::tempdir().unwrap();
     let h = Hookd::start(
         dir.path(),
@@ -238,20 +263,26 @@ async fn soak() {
     for i in 0..10 {
         endpoint(&mut admin, &format!("r{i}"), &format!("http://{rx}/r{i}")).await;
     }
+    // A steady load below what delivery can do: the store must level off under it.
+    let rate = env("OUTBOX_BENCH_SOAK_RATE", 1200);
+    println!("{rate} alerts/s to 10 endpoints ({} deliveries/s)", rate * 10);
     let started = Instant::now();
-    let flooding = tokio::spawn(flood(h.addr, target / 10, 32));
-    println!("| time | deliveries | per s (last 10 s) | store size |\n|---|---|---|---|");
+    let flooding = tokio::spawn(paced(h.addr, target / 10, rate));
+    println!("| time | deliveries | per s (last 10 s) | store file | messages | attempts kept |\n|---|---|---|---|---|---|");
     let mut last = (0usize, Instant::now());
     loop {
         tokio::time::sleep(Duration::from_secs(10)).await;
         // Only the count matters here: take the arrivals, so memory stays flat.
         let n = std::mem::take(&mut *arrivals.lock().unwrap()).len();
         let total = last.0 + n;
+        let stats = h.app.store.stats().unwrap();
         println!(
-            "| {:.0} s | {total} | {:.0} | {:.1} MB |",
+            "| {:.0} s | {total} | {:.0} | {:.1} MB | {} | {} |",
             started.elapsed().as_secs_f64(),
             n as f64 / last.1.elapsed().as_secs_f64(),
-            h.app.store.size_bytes().unwrap_or(0) as f64 / 1e6
+            h.app.store.size_bytes().unwrap_or(0) as f64 / 1e6,
+            stats.messages,
+            stats.attempts
         );
         last = (total, Instant::now());
         if total >= target {
@@ -266,6 +297,21 @@ async fn soak() {
         last.0 as f64 / started.elapsed().as_secs_f64()
     );
     h.stop().await;
+    // How much of the file is live data: what `hookd compact` leaves.
+    let store = dir.path().join("hookd.redb");
+    let (before, after) = loop {
+        match hookd::store::offline::compact(&store) {
+            Err(e) if e.contains("running hookd") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
+    println!(
+        "after the soak: store file {:.1} MB, {:.1} MB once compacted",
+        before as f64 / 1e6,
+        after as f64 / 1e6
+    );
 }
 
 fn main() {
