@@ -265,7 +265,10 @@ async fn soak() {
     }
     // A steady load below what delivery can do: the store must level off under it.
     let rate = env("OUTBOX_BENCH_SOAK_RATE", 1200);
-    println!("{rate} alerts/s to 10 endpoints ({} deliveries/s)", rate * 10);
+    println!(
+        "{rate} alerts/s to 10 endpoints ({} deliveries/s)",
+        rate * 10
+    );
     let started = Instant::now();
     let flooding = tokio::spawn(paced(h.addr, target / 10, rate));
     println!("| time | deliveries | per s (last 10 s) | store file | messages | attempts kept |\n|---|---|---|---|---|---|");
