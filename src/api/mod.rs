@@ -172,6 +172,10 @@ fn store_error(e: StoreError) -> ApiError {
             ))
         }
         StoreError::Unavailable(why) => ApiError::Unavailable(why),
+        // A read that raced the store closing for a reopen after an I/O error.
+        StoreError::Io { full: false, .. } => ApiError::Unavailable(
+            "the store is reopening after an I/O error; retry shortly".into(),
+        ),
         other => {
             tracing::error!(error = %other, "store error");
             ApiError::Internal
