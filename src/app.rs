@@ -38,6 +38,8 @@ pub struct App {
     pub plugins: PluginHost,
     /// Signed delivery: configuration, the egress client, the dispatcher's wake-up.
     pub delivery: crate::delivery::Delivery,
+    /// `None` when `[metrics] enabled = false`: nothing is recorded then.
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 /// What [`start`] produced.
@@ -122,10 +124,15 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             "other users could read these; their permissions are now owner-only"
         );
     }
+    let store_metrics = config
+        .metrics
+        .enabled
+        .then(crate::metrics::StoreMetrics::new);
     let options = crate::store::Options {
         max_batch: config.store.max_batch,
         cache_bytes: config.store.cache_mib << 20,
         min_free_bytes: config.store.min_free_bytes,
+        metrics: store_metrics.clone(),
     };
     let store = Store::open(&path, options).map_err(|source| StartupError::Store {
         path: path.display().to_string(),
@@ -196,6 +203,13 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         crate::delivery::client::Egress::new(&config.delivery, policy.clone())?,
     );
     let page_limits = config.page_limits();
+    let metrics = store_metrics.map(|m| {
+        std::sync::Arc::new(crate::metrics::Metrics::new(
+            store.clone(),
+            &m,
+            delivery.circuits.clone(),
+        ))
+    });
     Ok(Started {
         app: App {
             config,
@@ -206,6 +220,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             rng,
             plugins,
             delivery,
+            metrics,
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })

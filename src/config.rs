@@ -48,6 +48,15 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     pub delivery: DeliveryConfig,
     pub retention: RetentionConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    #[serde(default)]
+    pub token: Option<Redacted>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,7 +216,7 @@ impl fmt::Debug for Redacted {
 
 /// The top-level keys and tables of the configuration: an environment variable is read as
 /// configuration when its name (after `HOOKD_`) starts with one of these.
-const TOP_KEYS: [&str; 15] = [
+const TOP_KEYS: [&str; 16] = [
     "listen",
     "data_dir",
     "log",
@@ -223,6 +232,7 @@ const TOP_KEYS: [&str; 15] = [
     "plugins",
     "delivery",
     "retention",
+    "metrics",
 ];
 
 /// Whether `key` (lowercase, after `HOOKD_`) is a top-level key or lies in a known table.
@@ -485,6 +495,14 @@ impl Config {
                 crate::parse::bearer_token(Some(format!("Bearer {token}").as_bytes())).is_ok()
                     && token.len() >= 16,
                 "bootstrap_token (HOOKD_BOOTSTRAP_TOKEN)",
+                "must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / =",
+            );
+        }
+        if let Some(token) = self.metrics.token.as_ref().and_then(Redacted::expose) {
+            check(
+                crate::parse::bearer_token(Some(format!("Bearer {token}").as_bytes())).is_ok()
+                    && token.len() >= 16,
+                "metrics.token (HOOKD_METRICS__TOKEN)",
                 "must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / =",
             );
         }

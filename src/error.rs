@@ -38,7 +38,7 @@ pub enum ApiError {
     #[error("not found: {0}")]
     NotFound(String),
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("payload too large")]

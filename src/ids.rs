@@ -11,6 +11,8 @@ const BODY_LEN: usize = 26;
 pub const ENDPOINT_PREFIX: &str = "wh-";
 /// Prefix of API token ids.
 pub const TOKEN_PREFIX: &str = "tok-";
+/// Prefix of message ids (sent as `webhook-id`).
+pub const MESSAGE_PREFIX: &str = "msg_";
 
 /// A new time-ordered id with the given prefix.
 pub fn new_id(prefix: &str, unix_ms: i64, rng: &SystemRandom) -> String {

@@ -13,6 +13,7 @@
 //!   surviving a full disk.
 //! - [`delivery`]: the dispatcher: signed sends, retries, egress guard, attempt recording.
 //! - [`plugins`]: the wasmtime host for URL-policy plugins.
+//! - [`metrics`]: Prometheus metrics (`/metrics`), recorded as things happen and read at scrapes.
 //! - [`app`]: startup: data directory, master key, store, the bootstrap admin token.
 //! - [`cli`]: the operator's commands: `backup`, `restore`, `compact`.
 //! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment.
@@ -44,6 +45,8 @@ pub mod cli;
 pub mod delivery;
 #[cfg(feature = "server")]
 pub mod logging;
+#[cfg(feature = "server")]
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod plugins;
 #[cfg(feature = "server")]

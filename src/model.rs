@@ -9,6 +9,7 @@ use crate::time::rfc3339;
 
 /// What a token may do. `admin` implies every other scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub enum Scope {
     #[serde(rename = "endpoints:read")]
@@ -99,22 +100,50 @@ pub struct Endpoint {
     pub failing_since_ms: Option<i64>,
 }
 
-/// The API view of an endpoint: the seed's seven fields, then `disabled`.
+/// The API view of an endpoint: the seed's seven fields, then `disabled` and `circuit`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Endpoint))]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView<'a> {
+    /// `wh-` and 26 characters, time-ordered.
     pub id: &'a str,
     pub name: &'a str,
+    /// The normalized URL deliveries go to.
     pub url: &'a str,
     pub signing_enabled: bool,
+    /// `****` and the secret's last four characters.
     pub signing_secret_masked: &'a str,
+    /// RFC 3339, UTC, whole seconds.
     pub created_at: String,
     pub updated_at: String,
+    /// Set by delivery (410, or failing for `delivery.disable_after_secs`) or by a PATCH.
     pub disabled: bool,
+    pub circuit: CircuitView,
+}
+
+/// An endpoint's delivery circuit (see `delivery.circuit_failures`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Circuit))]
+#[serde(rename_all = "camelCase")]
+pub struct CircuitView {
+    /// `closed`, `open` (deliveries held) or `probing` (one delivery under way).
+    #[cfg_attr(feature = "server", schema(pattern = "^(closed|open|probing)$"))]
+    pub state: &'static str,
+    pub consecutive_failures: u32,
+    /// When the next probe may start (RFC 3339), while the circuit is open.
+    pub next_probe_at: Option<String>,
+}
+
+impl CircuitView {
+    pub const CLOSED: Self = Self {
+        state: "closed",
+        consecutive_failures: 0,
+        next_probe_at: None,
+    };
 }
 
 impl Endpoint {
-    pub fn view(&self) -> EndpointView<'_> {
+    pub fn view(&self, circuit: CircuitView) -> EndpointView<'_> {
         EndpointView {
             id: &self.id,
             name: &self.name,
@@ -124,6 +153,7 @@ impl Endpoint {
             created_at: rfc3339(self.created_at_ms),
             updated_at: rfc3339(self.updated_at_ms),
             disabled: self.disabled,
+            circuit,
         }
     }
 }
@@ -158,6 +188,7 @@ impl Token {
 
 /// The API view of a token (never its plaintext or hash).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Token))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView<'a> {
     pub id: &'a str,
@@ -218,6 +249,7 @@ impl Delivery {
 
 /// What became of an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Succeeded,
@@ -249,6 +281,7 @@ pub struct Attempt {
 
 /// The API view of an attempt.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Attempt))]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView<'a> {
     pub id: &'a str,

@@ -1,5 +1,9 @@
 //! Route and id parsing: method and path in, the operation out, or 404 / 405 with `Allow`.
 //! Pure, so the fuzz targets call exactly what the server calls.
+//!
+//! [`ROUTES`] is the one list of what the API serves: the resolver walks it, and the OpenAPI
+//! document, the `Allow` header and the metrics' `route` label are all made from it, so none of
+//! them can name a route the server lacks, or miss one it has. `HEAD` is served for every `GET`.
 
 use crate::error::ApiError;
 
@@ -9,6 +13,9 @@ use crate::error::ApiError;
 pub enum Operation {
     Healthz,
     Readyz,
+    Metrics,
+    OpenApi,
+    Docs,
     CreateEndpoint,
     ListEndpoints,
     GetEndpoint(String),
@@ -26,88 +33,199 @@ pub enum Operation {
     Backup,
 }
 
-const ENDPOINTS: &str = "/api/v1/alerting/webhook-endpoints";
-const TOKENS: &str = "/api/v1/tokens";
-const MESSAGES: &str = "/api/v1/alerting/messages";
+/// One route: a method, a path template (`{id}` for an id segment) and the operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The operation's name: its `operationId`, and the `route` label of the metrics.
+    pub name: &'static str,
+    make: fn(String) -> Operation,
+}
+
+macro_rules! route {
+    ($method:literal, $path:literal, $name:literal, $op:ident) => {
+        Route {
+            method: $method,
+            path: $path,
+            name: $name,
+            make: |_| Operation::$op,
+        }
+    };
+    ($method:literal, $path:literal, $name:literal, $op:ident(id)) => {
+        Route {
+            method: $method,
+            path: $path,
+            name: $name,
+            make: Operation::$op,
+        }
+    };
+}
+
+/// Every route, in the order the API reference lists them.
+pub const ROUTES: &[Route] = &[
+    route!(
+        "POST",
+        "/api/v1/alerting/webhook-endpoints",
+        "create_endpoint",
+        CreateEndpoint
+    ),
+    route!(
+        "GET",
+        "/api/v1/alerting/webhook-endpoints",
+        "list_endpoints",
+        ListEndpoints
+    ),
+    route!(
+        "GET",
+        "/api/v1/alerting/webhook-endpoints/{id}",
+        "get_endpoint",
+        GetEndpoint(id)
+    ),
+    route!(
+        "PATCH",
+        "/api/v1/alerting/webhook-endpoints/{id}",
+        "update_endpoint",
+        UpdateEndpoint(id)
+    ),
+    route!(
+        "DELETE",
+        "/api/v1/alerting/webhook-endpoints/{id}",
+        "delete_endpoint",
+        DeleteEndpoint(id)
+    ),
+    route!(
+        "POST",
+        "/api/v1/alerting/webhook-endpoints/{id}/rotate-secret",
+        "rotate_secret",
+        RotateSecret(id)
+    ),
+    route!(
+        "GET",
+        "/api/v1/alerting/webhook-endpoints/{id}/attempts",
+        "list_attempts",
+        ListAttempts(id)
+    ),
+    route!(
+        "POST",
+        "/api/v1/alerting/webhook-endpoints/{id}/test",
+        "test_endpoint",
+        TestEndpoint(id)
+    ),
+    route!(
+        "POST",
+        "/api/v1/alerting/alerts",
+        "ingest_alert",
+        IngestAlert
+    ),
+    route!(
+        "POST",
+        "/api/v1/alerting/alertmanager",
+        "ingest_alertmanager",
+        IngestAlertmanager
+    ),
+    route!(
+        "POST",
+        "/api/v1/alerting/messages/{id}/resend",
+        "resend_message",
+        ResendMessage(id)
+    ),
+    route!("POST", "/api/v1/tokens", "create_token", CreateToken),
+    route!("GET", "/api/v1/tokens", "list_tokens", ListTokens),
+    route!(
+        "DELETE",
+        "/api/v1/tokens/{id}",
+        "revoke_token",
+        RevokeToken(id)
+    ),
+    route!("GET", "/api/v1/admin/backup", "backup", Backup),
+    route!("GET", "/api/v1/openapi.json", "openapi", OpenApi),
+    route!("GET", "/docs", "docs", Docs),
+    route!("GET", "/metrics", "metrics", Metrics),
+    route!("GET", "/healthz", "healthz", Healthz),
+    route!("GET", "/readyz", "readyz", Readyz),
+];
+
 /// Longest id segment looked up; anything longer cannot exist.
 const MAX_ID_LEN: usize = 64;
 
-/// Resolves a request line to an operation.
+impl Operation {
+    /// The name of the route this operation was resolved from (see [`Route::name`]).
+    pub fn name(&self) -> &'static str {
+        use Operation as O;
+        match self {
+            O::Healthz => "healthz",
+            O::Readyz => "readyz",
+            O::Metrics => "metrics",
+            O::OpenApi => "openapi",
+            O::Docs => "docs",
+            O::CreateEndpoint => "create_endpoint",
+            O::ListEndpoints => "list_endpoints",
+            O::GetEndpoint(_) => "get_endpoint",
+            O::UpdateEndpoint(_) => "update_endpoint",
+            O::DeleteEndpoint(_) => "delete_endpoint",
+            O::RotateSecret(_) => "rotate_secret",
+            O::CreateToken => "create_token",
+            O::ListTokens => "list_tokens",
+            O::RevokeToken(_) => "revoke_token",
+            O::IngestAlert => "ingest_alert",
+            O::IngestAlertmanager => "ingest_alertmanager",
+            O::ListAttempts(_) => "list_attempts",
+            O::TestEndpoint(_) => "test_endpoint",
+            O::ResendMessage(_) => "resend_message",
+            O::Backup => "backup",
+        }
+    }
+}
+
+/// Whether `path` fits `template`; the id segment, if the template has one.
+fn matches(template: &str, path: &str) -> Option<Option<String>> {
+    let mut id = None;
+    let mut want = template.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(id),
+            (Some("{id}"), Some(segment)) => id = Some(id_segment(segment)?),
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Resolves a request line to an operation. `HEAD` resolves like `GET`.
 ///
 /// # Errors
 /// [`ApiError::NotFound`] for an unknown path, [`ApiError::MethodNotAllowed`] (with the allowed
 /// methods) for a known path and the wrong method.
 pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
-    use Operation as O;
     let not_found = || ApiError::NotFound(format!("no route for {}", truncate(path)));
-    let pick = |allow: &'static str, ops: &[(&str, O)]| -> Result<O, ApiError> {
-        ops.iter()
-            .find(|(m, _)| *m == method)
-            .map(|(_, op)| op.clone())
-            .ok_or(ApiError::MethodNotAllowed { allow })
-    };
-    // One rule for every route: the form with a trailing slash names nothing.
-    if path.len() > 1 && path.ends_with('/') {
+    // Cheap refusals first: every route starts with one of these, and none ends with '/'.
+    if !(path.starts_with("/api/v1/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics" | "/docs"))
+        || (path.len() > 1 && path.ends_with('/'))
+    {
         return Err(not_found());
     }
-    match path {
-        "/healthz" => return pick("GET", &[("GET", O::Healthz)]),
-        "/readyz" => return pick("GET", &[("GET", O::Readyz)]),
-        ENDPOINTS => {
-            return pick(
-                "GET, POST",
-                &[("GET", O::ListEndpoints), ("POST", O::CreateEndpoint)],
-            )
-        }
-        TOKENS => {
-            return pick(
-                "GET, POST",
-                &[("GET", O::ListTokens), ("POST", O::CreateToken)],
-            )
-        }
-        "/api/v1/alerting/alerts" => return pick("POST", &[("POST", O::IngestAlert)]),
-        "/api/v1/alerting/alertmanager" => return pick("POST", &[("POST", O::IngestAlertmanager)]),
-        "/api/v1/admin/backup" => return pick("GET", &[("GET", O::Backup)]),
-        _ => {}
-    }
-    if let Some(rest) = path
-        .strip_prefix(ENDPOINTS)
-        .and_then(|r| r.strip_prefix('/'))
-    {
-        let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        let id = id_segment(id).ok_or_else(not_found)?;
-        return match tail {
-            "" => pick(
-                "GET, PATCH, DELETE",
-                &[
-                    ("GET", O::GetEndpoint(id.clone())),
-                    ("PATCH", O::UpdateEndpoint(id.clone())),
-                    ("DELETE", O::DeleteEndpoint(id)),
-                ],
-            ),
-            "rotate-secret" => pick("POST", &[("POST", O::RotateSecret(id))]),
-            "attempts" => pick("GET", &[("GET", O::ListAttempts(id))]),
-            "test" => pick("POST", &[("POST", O::TestEndpoint(id))]),
-            _ => Err(not_found()),
-        };
-    }
-    if let Some(rest) = path
-        .strip_prefix(MESSAGES)
-        .and_then(|r| r.strip_prefix('/'))
-    {
-        return match rest.split_once('/') {
-            Some((id, "resend")) => {
-                let id = id_segment(id).ok_or_else(not_found)?;
-                pick("POST", &[("POST", O::ResendMessage(id))])
+    let wanted = if method == "HEAD" { "GET" } else { method };
+    let mut allowed: Vec<&'static str> = Vec::new();
+    for route in ROUTES {
+        if let Some(id) = matches(route.path, path) {
+            if route.method == wanted {
+                return Ok((route.make)(id.unwrap_or_default()));
             }
-            _ => Err(not_found()),
-        };
+            allowed.push(route.method);
+        }
     }
-    if let Some(rest) = path.strip_prefix(TOKENS).and_then(|r| r.strip_prefix('/')) {
-        let id = id_segment(rest).ok_or_else(not_found)?;
-        return pick("DELETE", &[("DELETE", O::RevokeToken(id))]);
+    if allowed.is_empty() {
+        return Err(not_found());
     }
-    Err(not_found())
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    Err(ApiError::MethodNotAllowed {
+        allow: allowed.join(", "),
+    })
 }
 
 /// An id path segment: 1-64 characters of `[A-Za-z0-9_-]`. Anything else names no resource.
@@ -161,13 +279,73 @@ mod tests {
         assert_eq!(
             resolve("PUT", "/api/v1/alerting/webhook-endpoints/wh-1"),
             Err(ApiError::MethodNotAllowed {
-                allow: "GET, PATCH, DELETE"
+                allow: "GET, PATCH, DELETE, HEAD".into()
             })
         );
         assert_eq!(
             resolve("DELETE", "/api/v1/alerting/webhook-endpoints"),
-            Err(ApiError::MethodNotAllowed { allow: "GET, POST" })
+            Err(ApiError::MethodNotAllowed {
+                allow: "POST, GET, HEAD".into()
+            })
         );
+        assert_eq!(
+            resolve("GET", "/api/v1/alerting/alerts"),
+            Err(ApiError::MethodNotAllowed {
+                allow: "POST".into()
+            })
+        );
+    }
+
+    #[test]
+    fn head_is_get() {
+        for route in ROUTES.iter().filter(|r| r.method == "GET") {
+            let path = route.path.replace("{id}", "x-1");
+            assert_eq!(
+                resolve("HEAD", &path).unwrap(),
+                resolve("GET", &path).unwrap()
+            );
+        }
+        assert!(resolve("HEAD", "/api/v1/alerting/alerts").is_err());
+    }
+
+    /// The table and the operations agree: each row resolves to an operation of its name, and
+    /// every operation has a row (the match below must name every variant).
+    #[test]
+    fn every_route_resolves_and_every_operation_has_a_route() {
+        use Operation as O;
+        for route in ROUTES {
+            let op = resolve(route.method, &route.path.replace("{id}", "id-1")).unwrap();
+            assert_eq!(op.name(), route.name, "{} {}", route.method, route.path);
+        }
+        let all = [
+            O::Healthz,
+            O::Readyz,
+            O::Metrics,
+            O::OpenApi,
+            O::Docs,
+            O::CreateEndpoint,
+            O::ListEndpoints,
+            O::GetEndpoint(String::new()),
+            O::UpdateEndpoint(String::new()),
+            O::DeleteEndpoint(String::new()),
+            O::RotateSecret(String::new()),
+            O::CreateToken,
+            O::ListTokens,
+            O::RevokeToken(String::new()),
+            O::IngestAlert,
+            O::IngestAlertmanager,
+            O::ListAttempts(String::new()),
+            O::TestEndpoint(String::new()),
+            O::ResendMessage(String::new()),
+            O::Backup,
+        ];
+        for op in &all {
+            assert!(
+                ROUTES.iter().any(|r| r.name == op.name()),
+                "{op:?} has no route"
+            );
+        }
+        assert_eq!(all.len(), ROUTES.len());
     }
 
     #[test]

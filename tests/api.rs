@@ -487,10 +487,10 @@ async fn client_errors_are_problem_json() {
     // Wrong method: 405 with Allow.
     let r = s.req("PUT", &format!("{ENDPOINTS}/wh-1")).send().await;
     r.problem(405);
-    assert_eq!(r.header("allow"), "GET, PATCH, DELETE");
+    assert_eq!(r.header("allow"), "GET, PATCH, DELETE, HEAD");
     let r = s.req("DELETE", ENDPOINTS).send().await;
     r.problem(405);
-    assert_eq!(r.header("allow"), "GET, POST");
+    assert_eq!(r.header("allow"), "POST, GET, HEAD");
     // Unknown route: 404; a trailing slash names no route either, for every route.
     s.req("GET", "/api/v1/nothing").send().await.problem(404);
     let id = s.create("slash", "").await["endpoint"]["id"]
@@ -609,7 +609,7 @@ async fn health_readiness_and_request_ids() {
     assert_eq!(r.header("x-request-id"), "trace-abc-123");
     let r = s.req("POST", "/healthz").send().await;
     r.problem(405);
-    assert_eq!(r.header("allow"), "GET");
+    assert_eq!(r.header("allow"), "GET, HEAD");
     s.stop().await;
 }
 

@@ -7,14 +7,11 @@ use serde_json::json;
 use super::{accepted, store_error, HttpResponse};
 use crate::app::App;
 use crate::error::ApiError;
-use crate::ids::new_id;
+use crate::ids::{new_id, MESSAGE_PREFIX};
 use crate::model::Message;
 use crate::parse::{self, Alert};
 use crate::store::StoreError;
 use crate::time::now_ms;
-
-/// Prefix of message ids (sent as `webhook-id`).
-pub const MESSAGE_PREFIX: &str = "msg_";
 
 pub(super) async fn native(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
     accept(app, parse::native_alert(body)?).await

@@ -29,10 +29,11 @@ async fn check_plugins(
         return Ok(());
     }
     let slot = app.plugins.slots(&set).await;
+    let started = std::time::Instant::now();
     let outcome = match set.check_inline(url, name, operation) {
         Inline::Done(outcome) => outcome,
         Inline::Offload(from) => {
-            let (url, name) = (url.to_owned(), name.to_owned());
+            let (url, name, set) = (url.to_owned(), name.to_owned(), set.clone());
             tokio::task::spawn_blocking(move || {
                 let outcome = set.check_from(from, &url, &name, operation);
                 drop(slot);
@@ -45,6 +46,30 @@ async fn check_plugins(
             })?
         }
     };
+    if let Some(m) = &app.metrics {
+        m.plugin_duration.observe(started.elapsed().as_secs_f64());
+        // The chain stops at the plugin that denied or failed; those before it allowed.
+        let stopped_at = match &outcome {
+            Ok(()) => None,
+            Err(Rejection::Denied { plugin, .. }) => Some((plugin.as_str(), "deny")),
+            Err(Rejection::Failed { plugin, .. }) => Some((plugin.as_str(), "fail")),
+        };
+        for plugin in set.names() {
+            let verdict = match stopped_at {
+                Some((p, verdict)) if p == plugin => verdict,
+                _ => "allow",
+            };
+            m.plugin_checks
+                .get_or_create(&crate::metrics::PluginLabels {
+                    plugin: plugin.to_owned(),
+                    verdict,
+                })
+                .inc();
+            if stopped_at.is_some_and(|(p, _)| p == plugin) {
+                break;
+            }
+        }
+    }
     match outcome {
         Ok(()) => Ok(()),
         Err(Rejection::Denied { plugin, reason }) => Err(ApiError::field(
@@ -78,11 +103,8 @@ fn secret_or_generate(
 }
 
 /// An endpoint as the API shows it: its stored fields, then its delivery circuit.
-fn view(app: &App, endpoint: &Endpoint) -> serde_json::Value {
-    let mut v = serde_json::to_value(endpoint.view()).unwrap_or_default();
-    v["circuit"] =
-        serde_json::to_value(app.delivery.circuits.view(&endpoint.id)).unwrap_or_default();
-    v
+fn view<'e>(app: &App, endpoint: &'e Endpoint) -> crate::model::EndpointView<'e> {
+    endpoint.view(app.delivery.circuits.view(&endpoint.id))
 }
 
 /// The create and rotate answer: the endpoint and, this once, the secret's plaintext.
@@ -225,7 +247,7 @@ pub(super) async fn test(app: &App, id: &str) -> Result<HttpResponse, ApiError> 
     };
     let now = now_ms();
     let message = crate::model::Message {
-        id: new_id(super::alerts::MESSAGE_PREFIX, now, &app.rng),
+        id: new_id(crate::ids::MESSAGE_PREFIX, now, &app.rng),
         event_type: "hookd.test".into(),
         data: json!({"endpointId": endpoint.id, "message": "a test event from hookd"}).to_string(),
         created_at_ms: now,

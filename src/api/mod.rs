@@ -4,7 +4,9 @@
 mod admin;
 mod alerts;
 pub mod body;
+pub mod docs;
 mod endpoints;
+pub mod openapi;
 mod tokens;
 
 use http_body_util::{BodyExt as _, Limited};
@@ -27,26 +29,58 @@ pub use body::Body;
 /// The response type of every handler.
 pub type HttpResponse = Response<Body>;
 
+/// The name of the route a response answered (the `route` of logs and metrics), as a response
+/// extension; `unknown` for a path no route has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteName(pub &'static str);
+
 /// Serves one request. Never fails: every error becomes a problem+json response.
 pub async fn handle<B>(app: &App, req: Request<B>) -> HttpResponse
 where
     B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    match dispatch(app, req).await {
+    let op = match resolve(req.method().as_str(), req.uri().path()) {
+        Ok(op) => op,
+        Err(e) => {
+            let mut resp = problem(&e);
+            resp.extensions_mut().insert(RouteName("unknown"));
+            return resp;
+        }
+    };
+    let name = op.name();
+    let mut resp = match dispatch(app, req, op).await {
         Ok(resp) => resp,
         Err(e) => problem(&e),
-    }
+    };
+    resp.extensions_mut().insert(RouteName(name));
+    resp
 }
 
-async fn dispatch<B>(app: &App, req: Request<B>) -> Result<HttpResponse, ApiError>
+async fn dispatch<B>(app: &App, req: Request<B>, op: Operation) -> Result<HttpResponse, ApiError>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     use Operation as O;
-    let op = resolve(req.method().as_str(), req.uri().path())?;
     match op {
+        O::OpenApi => {
+            return Ok(bytes(
+                "application/json",
+                Bytes::from_static(openapi::document_bytes()),
+            ))
+        }
+        O::Docs => {
+            let mut resp = bytes(
+                "text/html; charset=utf-8",
+                Bytes::from_static(docs::page().as_bytes()),
+            );
+            if let Ok(csp) = HeaderValue::from_str(docs::csp()) {
+                resp.headers_mut().insert("content-security-policy", csp);
+            }
+            return Ok(resp);
+        }
+        O::Metrics => return metrics(app, &req),
         O::Healthz => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         O::Readyz => {
             return match app.store.readiness() {
@@ -90,8 +124,49 @@ where
         O::Backup => admin::backup(app),
         O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()),
         O::TestEndpoint(id) => endpoints::test(app, &id).await,
-        O::Healthz | O::Readyz => Err(ApiError::Internal),
+        O::Healthz | O::Readyz | O::OpenApi | O::Docs | O::Metrics => Err(ApiError::Internal),
     }
+}
+
+/// `GET /metrics`: 404 when metrics are off; the configured bearer token when one is set.
+fn metrics<B>(app: &App, req: &Request<B>) -> Result<HttpResponse, ApiError> {
+    let Some(metrics) = &app.metrics else {
+        return Err(ApiError::NotFound(
+            "metrics are off ([metrics] enabled = false)".into(),
+        ));
+    };
+    if let Some(want) = app
+        .config
+        .metrics
+        .token
+        .as_ref()
+        .and_then(crate::config::Redacted::expose)
+    {
+        let header = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        let got = parse::bearer_token(header)?;
+        // Compared as digests: the time taken says nothing about the token.
+        let digest = |t: &str| ring::digest::digest(&ring::digest::SHA256, t.as_bytes());
+        if digest(got).as_ref() != digest(want).as_ref() {
+            return Err(ApiError::Unauthorized(
+                "the bearer token is not the metrics token",
+            ));
+        }
+    }
+    Ok(bytes(
+        crate::metrics::CONTENT_TYPE,
+        Bytes::from(metrics.encode()),
+    ))
+}
+
+/// A 200 with `body` of `content_type`.
+fn bytes(content_type: &'static str, body: Bytes) -> HttpResponse {
+    let mut resp = Response::new(Body::full(body));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
 }
 
 /// Checks the bearer token (or, with `allow_basic`, a basic credential whose password is the
@@ -227,7 +302,9 @@ pub fn problem(e: &ApiError) -> HttpResponse {
     );
     match e {
         ApiError::MethodNotAllowed { allow } => {
-            headers.insert(ALLOW, HeaderValue::from_static(allow));
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                headers.insert(ALLOW, v);
+            }
         }
         ApiError::Unauthorized(_) => {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -10,9 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::Serialize;
-
 use crate::config::DeliveryConfig;
+use crate::model::CircuitView;
 
 /// What the dispatcher may start for an endpoint now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,16 +41,6 @@ pub struct Circuits {
     first_open_ms: i64,
     max_open_ms: i64,
     map: Mutex<HashMap<String, Circuit>>,
-}
-
-/// The API view of an endpoint's circuit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CircuitView {
-    /// `closed`, `open` (deliveries held) or `probing` (one delivery under way).
-    pub state: &'static str,
-    pub consecutive_failures: u32,
-    pub next_probe_at: Option<String>,
 }
 
 impl Circuits {
@@ -147,11 +136,7 @@ impl Circuits {
                     .filter(|_| !c.probing)
                     .map(crate::time::rfc3339),
             },
-            None => CircuitView {
-                state: "closed",
-                consecutive_failures: 0,
-                next_probe_at: None,
-            },
+            None => CircuitView::CLOSED,
         })
     }
 

@@ -92,13 +92,13 @@ pub struct Delivery {
     /// `delivery.max_in_flight` and `delivery.per_endpoint`, for every request hookd sends.
     pub permits: Permits,
     /// Endpoints that keep failing, whose deliveries are held.
-    pub circuits: circuit::Circuits,
+    pub circuits: Arc<circuit::Circuits>,
 }
 
 impl Delivery {
     pub fn new(config: crate::config::DeliveryConfig, egress: client::Egress) -> Self {
         Self {
-            circuits: circuit::Circuits::new(&config),
+            circuits: Arc::new(circuit::Circuits::new(&config)),
             permits: Permits {
                 global: Arc::new(Semaphore::new(config.max_in_flight)),
                 per_endpoint: Mutex::new(HashMap::new()),
@@ -258,6 +258,7 @@ impl Dispatcher {
             return;
         }
         let attempt_no = delivery.attempts + 1;
+        let message_created_ms = message.as_ref().map(|m| m.created_at_ms);
         let (attempt, effect) = match (message, endpoint) {
             (Some(message), Some(endpoint)) if !endpoint.disabled => {
                 let (mut attempt, verdict) = attempt(app, &endpoint, &message, attempt_no).await;
@@ -313,6 +314,9 @@ impl Dispatcher {
                 (a, EndpointEffect::None)
             }
         };
+        if let Some(m) = &app.metrics {
+            record_metrics(m, &attempt, message_created_ms);
+        }
         let outcome = attempt.outcome;
         let record = AttemptRecord {
             delivery_key: Some(key.to_owned()),
@@ -332,6 +336,42 @@ impl Dispatcher {
             Ok(_) => tracing::debug!(delivery = key, ?outcome, "delivery attempt recorded"),
             Err(e) => {
                 tracing::error!(delivery = key, error = %e, "delivery: cannot record the attempt")
+            }
+        }
+    }
+}
+
+/// Counts an attempt: made (when it reached the network), failed by reason, given up, and for a
+/// success the time since the alert was accepted.
+fn record_metrics(m: &crate::metrics::Metrics, a: &Attempt, created_ms: Option<i64>) {
+    let reached = a.status_code.is_some()
+        || a.duration_ms > 0
+        || a.error.as_deref().is_some_and(|e| {
+            !matches!(
+                e,
+                "endpoint_disabled" | "endpoint_deleted" | "secret_unavailable"
+            )
+        });
+    if reached {
+        m.notifications.inc();
+        #[allow(clippy::cast_precision_loss)]
+        m.attempt_duration.observe(a.duration_ms as f64 / 1000.0);
+    }
+    match a.outcome {
+        AttemptOutcome::Succeeded => {
+            if let Some(created) = created_ms {
+                #[allow(clippy::cast_precision_loss)]
+                m.notification_latency
+                    .observe((now_ms() - created).max(0) as f64 / 1000.0);
+            }
+        }
+        AttemptOutcome::Retrying | AttemptOutcome::Failed => {
+            let reason = crate::metrics::failure_reason(a.status_code, a.error.as_deref());
+            m.notifications_failed
+                .get_or_create(&crate::metrics::ReasonLabel { reason })
+                .inc();
+            if a.outcome == AttemptOutcome::Failed {
+                m.given_up.inc();
             }
         }
     }

@@ -268,12 +268,20 @@ async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpRespo
         None => api::handle(app, req).instrument(span.clone()).await,
     };
     let status = resp.status().as_u16();
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let took = started.elapsed();
+    let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    let route = resp
+        .extensions()
+        .get::<api::RouteName>()
+        .map_or("unknown", |r| r.0);
+    if let Some(metrics) = &app.metrics {
+        metrics.http(route, crate::metrics::method_label(&method), status, took);
+    }
     span.in_scope(|| {
         if status >= 500 {
-            tracing::warn!(%method, ?path, status, micros, "request failed");
+            tracing::warn!(route, %method, ?path, status, micros, "request failed");
         } else {
-            tracing::debug!(%method, ?path, status, micros, "request served");
+            tracing::debug!(route, %method, ?path, status, micros, "request served");
         }
     });
     if let Ok(v) = HeaderValue::from_str(&id) {

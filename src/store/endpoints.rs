@@ -228,6 +228,11 @@ pub(super) fn set_disabled(
             t.drain.remove(e.id.as_str())?;
         }
     }
+    if disabled {
+        t.disabled.insert(e.id.as_str(), ())?;
+    } else {
+        t.disabled.remove(e.id.as_str())?;
+    }
     e.disabled = disabled;
     Ok(())
 }
@@ -236,6 +241,7 @@ pub(super) fn delete(t: &mut Tables<'_>, id: &str) -> Result<(), StoreError> {
     if t.endpoints.remove(id)?.is_none() {
         return Err(StoreError::NotFound);
     }
+    t.disabled.remove(id)?;
     if t.head_of.get(id)?.is_some() || t.attempt_counts.get(id)?.is_some() {
         t.drain.insert(id, DRAIN_DELETED)?;
     }
@@ -362,6 +368,7 @@ mod tests {
             max_batch: 64,
             cache_bytes: 1 << 20,
             min_free_bytes: 0,
+            metrics: None,
         };
         let store = Store::open(&dir.path().join("t.redb"), options).unwrap();
         rt().block_on(async {

@@ -133,6 +133,8 @@ pub struct Options {
     pub cache_bytes: usize,
     /// New alerts and creates are refused (507) while the data volume has less free.
     pub min_free_bytes: u64,
+    /// Commit duration and batch size, when metrics are on.
+    pub metrics: Option<crate::metrics::StoreMetrics>,
 }
 
 /// A cheap-to-clone handle on the open store.
@@ -166,6 +168,9 @@ pub struct Stats {
     /// Deliveries kept: pending ones, and those that gave up (until their message goes).
     pub deliveries: u64,
     pub attempts: u64,
+    pub disabled_endpoints: u64,
+    /// When the oldest message with a delivery still pending was accepted (Unix ms).
+    pub oldest_pending_ms: Option<i64>,
 }
 
 /// A delivery with its message and endpoint, either of which may have been deleted.
@@ -265,7 +270,7 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn stats(&self) -> Result<Stats, StoreError> {
-        use redb::ReadableTableMetadata as _;
+        use redb::{ReadableTable as _, ReadableTableMetadata as _};
         let txn = self.read()?;
         Ok(Stats {
             endpoints: txn.open_table(schema::ENDPOINTS)?.len()?,
@@ -274,6 +279,11 @@ impl Store {
             pending_deliveries: txn.open_table(schema::QUEUE)?.len()?,
             deliveries: txn.open_table(schema::DELIVERIES)?.len()?,
             attempts: txn.open_table(schema::ATTEMPTS)?.len()?,
+            disabled_endpoints: txn.open_table(schema::DISABLED)?.len()?,
+            oldest_pending_ms: txn
+                .open_table(schema::PENDING_MESSAGES)?
+                .first()?
+                .and_then(|(k, _)| crate::ids::timestamp_ms(crate::ids::MESSAGE_PREFIX, k.value())),
         })
     }
 

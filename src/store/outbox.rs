@@ -261,6 +261,7 @@ pub(super) fn delivery_ended(t: &mut Tables<'_>, msg: &str, now: u64) -> Result<
     if pending == 0 {
         t.message_state.insert(msg, (0, now))?;
         t.ended.insert((now, msg), ())?;
+        t.pending_messages.remove(msg)?;
     } else {
         t.message_state.insert(msg, (pending, 0))?;
     }
@@ -292,6 +293,7 @@ pub(super) fn ingest(t: &mut Tables<'_>, message: &Message) -> Result<usize, Sto
         t.ended.insert((now, message.id.as_str()), ())?;
     } else {
         t.message_state.insert(message.id.as_str(), (count, 0))?;
+        t.pending_messages.insert(message.id.as_str(), ())?;
     }
     for endpoint_id in &targets {
         let delivery = Delivery {
@@ -424,6 +426,7 @@ pub(super) fn resend(
     let added = u32::try_from(failed.len()).unwrap_or(u32::MAX);
     t.message_state
         .insert(message_id, (pending.saturating_add(added), 0))?;
+    t.pending_messages.insert(message_id, ())?;
     Ok(failed.len())
 }
 

@@ -243,6 +243,7 @@ fn remove_ended_messages(
             // Not ended after all (never expected): count it pending again, keep everything.
             tracing::warn!(message = %msg, pending, "retention found pending deliveries of an ended message; kept");
             t.message_state.insert(msg.as_str(), (pending, 0))?;
+            t.pending_messages.insert(msg.as_str(), ())?;
             continue;
         }
         for key in &deliveries {

@@ -19,6 +19,10 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 /// Per message: (deliveries still pending, when the last one ended (Unix ms, 0 while pending)).
 pub const MESSAGE_STATE: TableDefinition<&str, (u32, u64)> = TableDefinition::new("message_state");
+/// Messages with deliveries pending (ids are time-ordered: the first is the oldest).
+pub const PENDING_MESSAGES: TableDefinition<&str, ()> = TableDefinition::new("pending_messages");
+/// Endpoints that are disabled (so counting them costs nothing).
+pub const DISABLED: TableDefinition<&str, ()> = TableDefinition::new("disabled_endpoints");
 /// Messages whose deliveries have all ended: (ended at, message id). Retention reads this.
 pub const ENDED: TableDefinition<(u64, &str), ()> = TableDefinition::new("ended_messages");
 /// The outbox: `message_id/endpoint_id` -> [`Delivery`].
@@ -57,6 +61,8 @@ pub fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(MESSAGES)?;
     txn.open_table(MESSAGE_STATE)?;
     txn.open_table(ENDED)?;
+    txn.open_table(PENDING_MESSAGES)?;
+    txn.open_table(DISABLED)?;
     txn.open_table(DELIVERIES)?;
     txn.open_table(QUEUE)?;
     txn.open_table(HEADS)?;
@@ -111,6 +117,16 @@ fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
             super::outbox::queue_push(&mut t, ep, due, msg)?;
         }
     }
+    let mut disabled = Vec::new();
+    for entry in t.endpoints.iter()? {
+        let (k, v) = entry?;
+        if decode::<crate::model::Endpoint>(k.value(), v.value())?.disabled {
+            disabled.push(k.value().to_owned());
+        }
+    }
+    for id in disabled {
+        t.disabled.insert(id.as_str(), ())?;
+    }
     // Queues of endpoints already deleted or disabled are for retention to clear or fail.
     let mut queued = Vec::new();
     for entry in t.head_of.iter()? {
@@ -144,6 +160,7 @@ fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
         match pending.get(&m.id) {
             Some(n) => {
                 t.message_state.insert(m.id.as_str(), (*n, 0))?;
+                t.pending_messages.insert(m.id.as_str(), ())?;
             }
             None => ended.push(m),
         }

@@ -22,8 +22,8 @@ use redb::{Database, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::schema::{
-    ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DRAIN, ENDED, ENDPOINTS, HEADS, HEAD_OF, MESSAGES,
-    MESSAGE_STATE, META, QUEUE, TOKENS, TOKEN_HASHES,
+    ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DISABLED, DRAIN, ENDED, ENDPOINTS, HEADS, HEAD_OF,
+    MESSAGES, MESSAGE_STATE, META, PENDING_MESSAGES, QUEUE, TOKENS, TOKEN_HASHES,
 };
 use super::{endpoints, outbox, retention, Shared, StoreError};
 use crate::model::{Endpoint, EndpointPatch, Message, SealedSecret, Token};
@@ -153,6 +153,8 @@ pub struct Tables<'t> {
     pub messages: Table<'t, &'static str, &'static [u8]>,
     pub message_state: Table<'t, &'static str, (u32, u64)>,
     pub ended: Table<'t, (u64, &'static str), ()>,
+    pub pending_messages: Table<'t, &'static str, ()>,
+    pub disabled: Table<'t, &'static str, ()>,
     pub deliveries: Table<'t, &'static str, &'static [u8]>,
     pub queue: Table<'t, (&'static str, u64, &'static str), ()>,
     pub heads: Table<'t, (u64, &'static str), ()>,
@@ -172,6 +174,8 @@ impl<'t> Tables<'t> {
             messages: txn.open_table(MESSAGES)?,
             message_state: txn.open_table(MESSAGE_STATE)?,
             ended: txn.open_table(ENDED)?,
+            pending_messages: txn.open_table(PENDING_MESSAGES)?,
+            disabled: txn.open_table(DISABLED)?,
             deliveries: txn.open_table(DELIVERIES)?,
             queue: txn.open_table(QUEUE)?,
             heads: txn.open_table(HEADS)?,
@@ -337,7 +341,13 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
         if run.is_empty() {
             continue;
         }
+        let started = Instant::now();
         let outcome = shared.db().and_then(|db| commit_batch(&db, &run));
+        if let (Ok(_), Some(m)) = (&outcome, &shared.options.metrics) {
+            m.commit_duration.observe(started.elapsed().as_secs_f64());
+            #[allow(clippy::cast_precision_loss)]
+            m.commit_batch.observe(run.len() as f64);
+        }
         match outcome {
             Ok(results) => {
                 for (job, result) in run.into_iter().zip(results) {

@@ -1,0 +1,557 @@
+//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`) and its reference page (`GET /docs`).
+//!
+//! Paths come from [`ROUTES`], the table the router resolves with, so the document cannot list a
+//! route the server lacks or miss one it has. Schemas are derived (utoipa) from the types the
+//! handlers serialize (`EndpointView`, `TokenView`, `AttemptView`, ...) and from the request
+//! shapes below, whose field lists a test holds equal to what the parsers accept.
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+use crate::model::{AttemptView, EndpointView, Scope, TokenView};
+use crate::route::{Route, ROUTES};
+
+/// A create request: the seed contract's four fields, all required.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = CreateEndpointRequest)]
+#[allow(dead_code)]
+pub struct CreateEndpointRequest {
+    /// 1-200 characters; no control or invisible formatting characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub name: String,
+    /// An absolute http or https URL to a public address (see the README's URL policy).
+    #[schema(min_length = 1, max_length = 2048)]
+    pub url: String,
+    pub signing_enabled: bool,
+    /// Empty: hookd generates `whsec_` + 32 random bytes. `whsec_<base64>` of 24-64 bytes, or
+    /// 12-256 printable ASCII characters.
+    #[schema(max_length = 256)]
+    pub signing_secret: String,
+}
+
+/// A PATCH: any of the fields, at least one.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = UpdateEndpointRequest)]
+#[allow(dead_code)]
+pub struct UpdateEndpointRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 2048)]
+    pub url: Option<String>,
+    pub signing_enabled: Option<bool>,
+    /// `false` re-enables an endpoint delivery disabled.
+    pub disabled: Option<bool>,
+}
+
+/// A rotation: no body, `{}`, or a secret to use.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RotateSecretRequest)]
+#[allow(dead_code)]
+pub struct RotateSecretRequest {
+    #[schema(max_length = 256)]
+    pub signing_secret: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = CreateTokenRequest)]
+#[allow(dead_code)]
+pub struct CreateTokenRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    #[schema(min_items = 1)]
+    pub scopes: Vec<Scope>,
+}
+
+/// A native alert.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Alert)]
+#[allow(dead_code)]
+pub struct AlertRequest {
+    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub event_type: String,
+    /// Any JSON object; delivered as the body's `data`, byte for byte.
+    pub payload: Map<String, Value>,
+}
+
+/// One field that broke a rule.
+#[derive(Serialize, ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)]
+pub struct FieldErrorDoc {
+    pub field: String,
+    pub message: String,
+}
+
+/// `application/problem+json` (RFC 9457); `errors` on a 422.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)]
+pub struct ProblemDoc {
+    /// `urn:hookd:problem:<kind>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub errors: Option<Vec<FieldErrorDoc>>,
+}
+
+/// The field names each request body accepts (the parsers' lists, for the drift test).
+pub const REQUEST_FIELDS: [(&str, &[&str]); 4] = [
+    (
+        "CreateEndpointRequest",
+        &["name", "url", "signingEnabled", "signingSecret"],
+    ),
+    (
+        "UpdateEndpointRequest",
+        &["name", "url", "signingEnabled", "disabled"],
+    ),
+    ("RotateSecretRequest", &["signingSecret"]),
+    ("CreateTokenRequest", &["name", "scopes"]),
+];
+
+fn schema_of<T: ToSchema>(schemas: &mut Map<String, Value>) {
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    for (name, schema) in nested {
+        schemas.insert(name, serde_json::to_value(schema).unwrap_or_default());
+    }
+    schemas.insert(
+        T::name().into_owned(),
+        serde_json::to_value(T::schema()).unwrap_or_default(),
+    );
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// What one operation takes and answers: (summary, scope, request body schema, success status,
+/// success schema, error statuses).
+struct Doc {
+    summary: &'static str,
+    scope: Option<&'static str>,
+    body: Option<&'static str>,
+    ok: u16,
+    answer: Answer,
+    errors: &'static [u16],
+}
+
+enum Answer {
+    Json(Value),
+    Empty,
+    Bytes(&'static str),
+}
+
+const READ: &[u16] = &[400, 401, 403, 404, 408, 422, 500, 503];
+const WRITE: &[u16] = &[400, 401, 403, 404, 408, 409, 413, 415, 422, 500, 503, 507];
+
+fn list_of(item: &str, key: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": [key, "nextCursor"],
+        "properties": {
+            key: {"type": "array", "items": reference(item)},
+            "nextCursor": {"type": ["string", "null"], "description": "Pass back as `cursor` for the next page; null on the last."}
+        }
+    })
+}
+
+fn wrapped(key: &str, item: &str) -> Value {
+    json!({"type": "object", "required": [key], "properties": {key: reference(item)}})
+}
+
+fn status_object(status: &str) -> Value {
+    json!({"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": [status]}}})
+}
+
+fn accepted() -> Value {
+    json!({
+        "type": "object",
+        "required": ["messageId", "deliveries"],
+        "properties": {
+            "messageId": {"type": "string"},
+            "deliveries": {"type": "integer", "minimum": 0}
+        }
+    })
+}
+
+/// The documentation of the route called `name`.
+fn doc(name: &str) -> Option<Doc> {
+    let d = |summary, scope, body, ok, answer, errors| Doc {
+        summary,
+        scope,
+        body,
+        ok,
+        answer,
+        errors,
+    };
+    let json = Answer::Json;
+    Some(match name {
+        "create_endpoint" => d(
+            "Create a webhook endpoint (the seed contract); the secret's plaintext is shown this once",
+            Some("endpoints:write"),
+            Some("CreateEndpointRequest"),
+            200,
+            json(json!({
+                "type": "object",
+                "required": ["endpoint", "signingSecretPlaintext"],
+                "properties": {"endpoint": reference("Endpoint"), "signingSecretPlaintext": {"type": "string"}}
+            })),
+            WRITE,
+        ),
+        "list_endpoints" => d("List endpoints, oldest first", Some("endpoints:read"), None, 200, json(list_of("Endpoint", "endpoints")), READ),
+        "get_endpoint" => d("Read one endpoint", Some("endpoints:read"), None, 200, json(wrapped("endpoint", "Endpoint")), READ),
+        "update_endpoint" => d("Change name, url, signingEnabled or disabled", Some("endpoints:write"), Some("UpdateEndpointRequest"), 200, json(wrapped("endpoint", "Endpoint")), WRITE),
+        "delete_endpoint" => d("Delete an endpoint (its queue and attempt log go in the background)", Some("endpoints:write"), None, 204, Answer::Empty, WRITE),
+        "rotate_secret" => d(
+            "Rotate the signing secret; the previous one signs too for endpoints.rotation_grace_secs",
+            Some("endpoints:write"),
+            Some("RotateSecretRequest"),
+            200,
+            json(json!({
+                "type": "object",
+                "required": ["endpoint", "signingSecretPlaintext"],
+                "properties": {"endpoint": reference("Endpoint"), "signingSecretPlaintext": {"type": "string"}}
+            })),
+            WRITE,
+        ),
+        "list_attempts" => d("An endpoint's delivery attempts, newest first", Some("endpoints:read"), None, 200, json(list_of("Attempt", "attempts")), READ),
+        "test_endpoint" => d("Send a signed hookd.test event now; answers with the attempt", Some("endpoints:write"), None, 200, json(wrapped("attempt", "Attempt")), WRITE),
+        "ingest_alert" => d("Accept an alert: one durable message, a delivery per enabled endpoint", Some("alerts:write"), Some("Alert"), 202, json(accepted()), WRITE),
+        "ingest_alertmanager" => d(
+            "Accept an Alertmanager webhook payload (version 4); bearer or basic auth",
+            Some("alerts:write"),
+            Some("AlertmanagerPayload"),
+            202,
+            json(accepted()),
+            WRITE,
+        ),
+        "resend_message" => d("Requeue a message's deliveries that gave up", Some("alerts:write"), None, 202, json(accepted()), WRITE),
+        "create_token" => d(
+            "Create an API token; the plaintext is shown this once",
+            Some("admin"),
+            Some("CreateTokenRequest"),
+            200,
+            json(json!({
+                "type": "object",
+                "required": ["token", "tokenPlaintext"],
+                "properties": {"token": reference("Token"), "tokenPlaintext": {"type": "string"}}
+            })),
+            WRITE,
+        ),
+        "list_tokens" => d("List API tokens", Some("admin"), None, 200, json(list_of("Token", "tokens")), READ),
+        "revoke_token" => d("Revoke an API token (not the last admin token: 409)", Some("admin"), None, 204, Answer::Empty, WRITE),
+        "backup" => d("A consistent backup of the whole store, streamed", Some("admin"), None, 200, Answer::Bytes("application/octet-stream"), READ),
+        "openapi" => d("This document", None, None, 200, json(json!({"type": "object"})), &[]),
+        "docs" => d("A readable reference of this document", None, None, 200, Answer::Bytes("text/html"), &[]),
+        "metrics" => d("Prometheus metrics (text format); a bearer token if metrics.token is set", None, None, 200, Answer::Bytes("text/plain"), &[401, 404]),
+        "healthz" => d("Liveness: 200 while serving", None, None, 200, json(status_object("ok")), &[]),
+        "readyz" => d("Readiness: 200 when the store can be read and written", None, None, 200, json(status_object("ready")), &[503]),
+        _ => return None,
+    })
+}
+
+fn operation(route: &Route) -> Value {
+    let Some(d) = doc(route.name) else {
+        return json!({"operationId": route.name});
+    };
+    let mut op = json!({
+        "operationId": route.name,
+        "summary": d.summary,
+        "tags": [tag(route.path)],
+    });
+    let mut params = Vec::new();
+    if route.path.contains("{id}") {
+        params.push(json!({
+            "name": "id", "in": "path", "required": true,
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+        }));
+    }
+    if route.name.starts_with("list_") {
+        params.push(json!({"name": "limit", "in": "query", "required": false,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 200}}));
+        params.push(json!({"name": "cursor", "in": "query", "required": false,
+            "schema": {"type": "string"}, "description": "The nextCursor of the previous page"}));
+    }
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    match d.scope {
+        Some(scope) => {
+            op["security"] = if route.name == "ingest_alertmanager" {
+                json!([{"bearer": []}, {"basic": []}])
+            } else {
+                json!([{"bearer": []}])
+            };
+            op["description"] =
+                format!("Needs a token with the `{scope}` scope (or `admin`).").into();
+        }
+        None => op["security"] = json!([]),
+    }
+    if let Some(body) = d.body {
+        op["requestBody"] = json!({
+            "required": body != "RotateSecretRequest",
+            "content": {"application/json": {"schema": reference(body)}}
+        });
+    }
+    let mut responses = Map::new();
+    let ok = match d.answer {
+        Answer::Json(schema) => {
+            json!({"description": "Done", "content": {"application/json": {"schema": schema}}})
+        }
+        Answer::Empty => json!({"description": "Done"}),
+        Answer::Bytes(kind) => {
+            json!({"description": "Done", "content": {kind: {"schema": {"type": "string"}}}})
+        }
+    };
+    responses.insert(d.ok.to_string(), ok);
+    if route.name == "create_endpoint"
+        || route.name == "create_token"
+        || route.name == "ingest_alert"
+    {
+        responses[&d.ok.to_string()]["links"] = links(route.name);
+    }
+    for status in d.errors.iter().chain([405u16].iter()) {
+        responses.insert(
+            status.to_string(),
+            json!({"$ref": format!("#/components/responses/E{status}")}),
+        );
+    }
+    op["responses"] = Value::Object(responses);
+    op
+}
+
+/// Links from a created resource to the operations on it (for stateful clients and tests).
+fn links(name: &str) -> Value {
+    let on = |ops: &[&str], id: &str| -> Value {
+        ops.iter()
+            .map(|op| {
+                (
+                    (*op).to_owned(),
+                    json!({"operationId": op, "parameters": {"id": id}}),
+                )
+            })
+            .collect::<Map<String, Value>>()
+            .into()
+    };
+    match name {
+        "create_endpoint" => on(
+            &[
+                "get_endpoint",
+                "update_endpoint",
+                "delete_endpoint",
+                "rotate_secret",
+                "list_attempts",
+                "test_endpoint",
+            ],
+            "$response.body#/endpoint/id",
+        ),
+        "create_token" => on(&["revoke_token"], "$response.body#/token/id"),
+        _ => on(&["resend_message"], "$response.body#/messageId"),
+    }
+}
+
+fn tag(path: &str) -> &'static str {
+    if path.contains("webhook-endpoints") {
+        "endpoints"
+    } else if path.contains("/alerting/") {
+        "alerts"
+    } else if path.contains("/tokens") {
+        "tokens"
+    } else if path.contains("/admin/") {
+        "admin"
+    } else {
+        "operations"
+    }
+}
+
+fn error_responses() -> Value {
+    let why = [
+        (400, "Malformed JSON, or a bad request line (Host)"),
+        (401, "No or unknown bearer token"),
+        (403, "The token lacks the scope"),
+        (404, "No such route or resource"),
+        (405, "Wrong method; Allow lists the right ones"),
+        (408, "The body did not arrive in time"),
+        (409, "Conflict (the last admin token; nothing to resend)"),
+        (413, "Body over limits.max_body_bytes"),
+        (415, "Body not application/json"),
+        (422, "A field breaks a rule; errors names each"),
+        (500, "hookd's own fault (a damaged record); logged"),
+        (
+            503,
+            "Busy, a plugin failed, or the store is reopening; Retry-After",
+        ),
+        (
+            507,
+            "The data volume is full or under store.min_free_bytes; Retry-After",
+        ),
+    ];
+    let mut out = Map::new();
+    for (status, description) in why {
+        out.insert(
+            format!("E{status}"),
+            json!({
+                "description": description,
+                "content": {"application/problem+json": {"schema": reference("Problem")}}
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+fn build() -> Value {
+    let mut schemas = Map::new();
+    schema_of::<EndpointView<'static>>(&mut schemas);
+    schema_of::<TokenView<'static>>(&mut schemas);
+    schema_of::<AttemptView<'static>>(&mut schemas);
+    schema_of::<CreateEndpointRequest>(&mut schemas);
+    schema_of::<UpdateEndpointRequest>(&mut schemas);
+    schema_of::<RotateSecretRequest>(&mut schemas);
+    schema_of::<CreateTokenRequest>(&mut schemas);
+    schema_of::<AlertRequest>(&mut schemas);
+    schema_of::<ProblemDoc>(&mut schemas);
+    // Unknown fields are refused by name: say so in every request schema.
+    for (name, _) in REQUEST_FIELDS {
+        if let Some(s) = schemas.get_mut(name) {
+            s["additionalProperties"] = false.into();
+        }
+    }
+    if let Some(s) = schemas.get_mut("UpdateEndpointRequest") {
+        s["minProperties"] = 1.into();
+    }
+    if let Some(s) = schemas.get_mut("Alert") {
+        s["additionalProperties"] = false.into();
+    }
+    schemas.insert(
+        "AlertmanagerPayload".into(),
+        json!({
+            "type": "object",
+            "description": "Alertmanager's webhook payload; fields besides these pass through unchecked",
+            "required": ["version", "status", "alerts"],
+            "properties": {
+                "version": {"type": "string", "enum": ["4"]},
+                "status": {"type": "string", "enum": ["firing", "resolved"]},
+                "alerts": {"type": "array", "items": {"type": "object"}}
+            }
+        }),
+    );
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let item = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        item[route.method.to_ascii_lowercase()] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "hookd",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Self-hosted webhook endpoints with signed delivery. Every error is application/problem+json.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": error_responses(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic", "description": "Alertmanager: the token as the password"}
+            }
+        }
+    })
+}
+
+/// The document, built once.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(build)
+}
+
+/// The document as JSON bytes, built once.
+pub fn document_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| serde_json::to_vec_pretty(document()).unwrap_or_default())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The drift test: every route the router serves is in the document, with its method, and
+    /// the document has nothing else; every route has its own documentation.
+    #[test]
+    fn the_document_lists_exactly_the_routes() {
+        let doc = document();
+        let mut listed = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                listed.push((method.to_ascii_uppercase(), path.clone()));
+                assert!(op["summary"].is_string(), "{method} {path} is undocumented");
+                let resolved = crate::route::resolve(
+                    &method.to_ascii_uppercase(),
+                    &path.replace("{id}", "x-1"),
+                )
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+                assert_eq!(resolved.name(), op["operationId"], "{method} {path}");
+            }
+        }
+        let mut served: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        listed.sort();
+        served.sort();
+        assert_eq!(listed, served);
+    }
+
+    #[test]
+    fn request_schemas_accept_exactly_the_parsers_fields() {
+        let schemas = &document()["components"]["schemas"];
+        for (name, fields) in REQUEST_FIELDS {
+            let mut got: Vec<&str> = schemas[name]["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let mut want = fields.to_vec();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{name}");
+        }
+        // And the parsers refuse anything else, by name.
+        let p = crate::url_policy::UrlPolicy::default();
+        let e = crate::parse::create_endpoint(br#"{"extra":1}"#, &p).unwrap_err();
+        assert!(e.problem()["errors"].to_string().contains("extra"));
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        for piece in text.split("\"$ref\":\"#/components/").skip(1) {
+            let target = &piece[..piece.find('"').unwrap()];
+            let mut node = &doc["components"];
+            for part in target.split('/') {
+                node = &node[part];
+            }
+            assert!(!node.is_null(), "dangling $ref {target}");
+        }
+    }
+}
