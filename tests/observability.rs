@@ -1,0 +1,357 @@
+//! What an operator watches: /metrics (scraped by a real Prometheus in one test), the OpenAPI
+//! document and its reference page, HEAD.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::receiver::Receiver;
+use common::{TestServer, ENDPOINTS};
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+const FAST: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[delivery]\nretry_schedule_secs = [3600]\njitter_percent = 0\npoll_interval_ms = 50\ncircuit_failures = 0\n";
+
+/// The value of one sample line of `metrics` (name with labels, exactly as exposed).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
+}
+
+async fn scrape(s: &TestServer) -> String {
+    let r = s.req("GET", "/metrics").no_auth().send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    r.text()
+}
+
+async fn endpoint(s: &TestServer, url: &str) -> String {
+    let body = json!({"name": "n", "url": url, "signingEnabled": true, "signingSecret": ""});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["endpoint"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn alert(s: &TestServer) {
+    let r = s
+        .req("POST", "/api/v1/alerting/alerts")
+        .json(&json!({"eventType": "alert.firing", "payload": {"x": 1}}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened_with_fixed_labels() {
+    let ok = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.script((0..10).map(|_| (503, vec![])).collect());
+    let s = TestServer::start_with(FAST).await;
+    let good = endpoint(&s, &ok.url("/ok")).await;
+    let bad = endpoint(&s, &failing.url("/bad")).await;
+    for _ in 0..3 {
+        alert(&s).await;
+    }
+    ok.wait_for(3, 10).await;
+    failing.wait_for(3, 10).await;
+    common::eventually(10, "attempts recorded", || {
+        s.app.store.stats().unwrap().attempts == 6
+    })
+    .await;
+    let m = scrape(&s).await;
+    let v = |series: &str| sample(&m, series).unwrap_or_else(|| panic!("no {series} in\n{m}"));
+    assert_eq!(
+        v(r#"hookd_http_requests_total{route="create_endpoint",method="POST",status="200"}"#),
+        2.0
+    );
+    assert_eq!(
+        v(r#"hookd_http_requests_total{route="ingest_alert",method="POST",status="202"}"#),
+        3.0
+    );
+    assert_eq!(v("hookd_notifications_total"), 6.0);
+    assert_eq!(
+        v(r#"hookd_notifications_failed_total{reason="server_error"}"#),
+        3.0
+    );
+    assert_eq!(
+        v(r#"hookd_notifications_failed_total{reason="timeout"}"#),
+        0.0
+    );
+    assert_eq!(v("hookd_notification_latency_seconds_count"), 3.0);
+    assert_eq!(v("hookd_notification_attempt_duration_seconds_count"), 6.0);
+    assert_eq!(
+        v("hookd_outbox_pending"),
+        3.0,
+        "the failed ones wait an hour"
+    );
+    assert!(v("hookd_outbox_oldest_pending_age_seconds") >= 0.0);
+    assert_eq!(v(r#"hookd_endpoints{state="enabled"}"#), 2.0);
+    assert_eq!(v(r#"hookd_endpoints{state="disabled"}"#), 0.0);
+    assert_eq!(v(r#"hookd_build_info{version="0.1.0"}"#), 1.0);
+    assert_eq!(v(r#"hookd_store_state{state="ok"}"#), 1.0);
+    assert!(v("hookd_store_size_bytes") > 0.0 && v("hookd_store_free_bytes") > 0.0);
+    assert!(v("hookd_store_commit_duration_seconds_count") > 0.0);
+    assert!(v("process_resident_memory_bytes") > 1e6);
+    assert!(v("process_open_fds") > 0.0 && v("process_cpu_seconds_total") > 0.0);
+    // Cardinality is fixed: no id, URL or client text in any series.
+    for id in [&good, &bad] {
+        assert!(!m.contains(id.as_str()));
+    }
+    assert!(!m.contains("127.0.0.1"));
+    let r = s.req("GET", "/nothing/here").send().await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = s.req("BREW", "/healthz").send().await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    let m = scrape(&s).await;
+    assert_eq!(
+        sample(
+            &m,
+            r#"hookd_http_requests_total{route="unknown",method="GET",status="404"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            r#"hookd_http_requests_total{route="unknown",method="other",status="405"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(!m.contains("BREW") && !m.contains("/nothing"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_can_be_turned_off_or_need_a_token() {
+    let s = TestServer::start_with("[metrics]\nenabled = false\n").await;
+    let p = s.req("GET", "/metrics").no_auth().send().await.problem(404);
+    assert!(p["detail"].as_str().unwrap().contains("enabled = false"));
+    s.stop().await;
+    let s =
+        TestServer::start_with("[metrics]\nenabled = true\ntoken = \"scrape-token-0123456789\"\n")
+            .await;
+    s.req("GET", "/metrics").no_auth().send().await.problem(401);
+    s.req("GET", "/metrics")
+        .token("the-wrong-token-0123456")
+        .send()
+        .await
+        .problem(401);
+    let r = s
+        .req("GET", "/metrics")
+        .token("scrape-token-0123456789")
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("hookd_build_info"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = TestServer::start().await;
+    let id = s.create("head", "").await["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/healthz".to_owned(),
+        "/api/v1/openapi.json".to_owned(),
+        format!("{ENDPOINTS}/{id}"),
+        ENDPOINTS.to_owned(),
+    ] {
+        let get = s.req("GET", &path).send().await;
+        assert_eq!(get.status, StatusCode::OK);
+        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let head = format!(
+            "HEAD {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\nconnection: close\r\n\r\n",
+            common::ADMIN_TOKEN
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        let (headers, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(body.is_empty(), "{path}: HEAD sent a body");
+        assert!(
+            headers.contains(&format!("content-length: {}", get.body.len())),
+            "{path}: {headers}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_and_its_reference_page_are_served_without_auth() {
+    let s = TestServer::start().await;
+    let r = s.req("GET", "/api/v1/openapi.json").no_auth().send().await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "application/json");
+    let doc: Value = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(
+        doc["paths"]["/api/v1/alerting/webhook-endpoints"]["post"]["responses"]["200"].is_object()
+    );
+    let r = s.req("GET", "/docs").no_auth().send().await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "text/html; charset=utf-8");
+    let csp = r.header("content-security-policy");
+    assert!(
+        csp.starts_with("default-src 'none'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let page = r.text();
+    assert!(
+        page.contains("id=\"create_endpoint\"") && page.contains("href=\"/api/v1/openapi.json\"")
+    );
+    assert!(
+        !page.contains("<script") && !page.contains("https://") && !page.contains("http://"),
+        "nothing loads from elsewhere"
+    );
+    s.stop().await;
+}
+
+/// A real Prometheus (Debian's package) scrapes hookd every second; after known traffic, what
+/// it has stored equals what was sent, and `promtool check metrics` finds nothing to fix.
+#[tokio::test]
+#[ignore = "needs Debian's prometheus (apt-get install prometheus); CI runs it"]
+async fn a_real_prometheus_scrapes_what_was_sent() {
+    let ok = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.script((0..10).map(|_| (500, vec![])).collect());
+    let s = TestServer::start_with(FAST).await;
+    endpoint(&s, &ok.url("/ok")).await;
+    endpoint(&s, &failing.url("/bad")).await;
+    for _ in 0..5 {
+        alert(&s).await;
+    }
+    ok.wait_for(5, 10).await;
+    failing.wait_for(5, 10).await;
+    common::eventually(10, "attempts recorded", || {
+        s.app.store.stats().unwrap().attempts == 10
+    })
+    .await;
+
+    // promtool on the exposition.
+    let exposition = scrape(&s).await;
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package)");
+    {
+        use std::io::Write as _;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(exposition.as_bytes())
+            .unwrap();
+    }
+    let out = check.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
+
+    // Prometheus itself, on loopback.
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: hookd\n    static_configs:\n      - targets: ['{}']\n",
+            s.addr
+        ),
+    )
+    .unwrap();
+    let mut prometheus = Prometheus(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian's package)"),
+    );
+    // Prometheus's query API, over a plain HTTP/1.0 GET.
+    let query = |q: &str| {
+        use std::io::{Read as _, Write as _};
+        let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            stream,
+            "GET /api/v1/query?query={q} HTTP/1.0\r\nHost: x\r\n\r\n"
+        )
+        .ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        let (_, body) = answer.split_once("\r\n\r\n")?;
+        let v: Value = serde_json::from_str(body).ok()?;
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    let mut seen = None;
+    for _ in 0..300 {
+        if query(r#"up{job="hookd"}"#) == Some(1.0)
+            && query("hookd_notifications_total") == Some(10.0)
+        {
+            seen = Some(());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen.is_some(),
+        "Prometheus scraped hookd (target up, the counters arrived)"
+    );
+    assert_eq!(
+        query(r#"hookd_notifications_failed_total{reason="server_error"}"#),
+        Some(5.0)
+    );
+    assert_eq!(query("hookd_notification_latency_seconds_count"), Some(5.0));
+    assert_eq!(
+        query(r#"hookd_http_requests_total{route="ingest_alert",status="202"}"#),
+        Some(5.0)
+    );
+    assert_eq!(query(r#"hookd_endpoints{state="enabled"}"#), Some(2.0));
+    assert_eq!(query("hookd_outbox_pending"), Some(5.0));
+    let _ = prometheus.0.kill();
+    s.stop().await;
+}
+
+/// Kills Prometheus when the test ends, passed or not.
+struct Prometheus(std::process::Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
