@@ -366,8 +366,20 @@ pub fn alertmanager_alert(body: &[u8]) -> Result<Alert, ApiError> {
             "must be \"firing\" or \"resolved\"",
         ));
     }
-    if !map.get("alerts").is_some_and(Value::is_array) {
-        errors.push(FieldError::new("alerts", "must be an array"));
+    match map.get("alerts") {
+        Some(Value::Array(alerts)) => {
+            for (i, alert) in alerts.iter().enumerate() {
+                check_am_alert(alert, i, &mut errors);
+            }
+        }
+        _ => errors.push(FieldError::new("alerts", "must be an array")),
+    }
+    for key in ["commonLabels", "commonAnnotations", "groupLabels"] {
+        if let Some(v) = map.get(key) {
+            if !is_string_map(v) {
+                errors.push(FieldError::new(key, "must be an object of strings"));
+            }
+        }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -377,6 +389,36 @@ pub fn alertmanager_alert(body: &[u8]) -> Result<Alert, ApiError> {
         event_type: format!("alertmanager.{}", status.unwrap_or("firing")),
         data: String::from_utf8_lossy(body.trim_ascii()).into_owned(),
     })
+}
+
+/// Most alerts one Alertmanager payload may carry whose errors are each reported.
+const MAX_REPORTED: usize = 20;
+
+/// One alert of an Alertmanager payload: an object, whose `labels` and `annotations` (when
+/// present) are objects of strings, as Alertmanager sends them (routing reads the labels).
+fn check_am_alert(alert: &Value, i: usize, errors: &mut Vec<FieldError>) {
+    if errors.len() >= MAX_REPORTED {
+        return;
+    }
+    let Value::Object(alert) = alert else {
+        errors.push(FieldError::new(format!("alerts[{i}]"), "must be an object"));
+        return;
+    };
+    for key in ["labels", "annotations"] {
+        if let Some(v) = alert.get(key) {
+            if !is_string_map(v) {
+                errors.push(FieldError::new(
+                    format!("alerts[{i}].{key}"),
+                    "must be an object of strings",
+                ));
+            }
+        }
+    }
+}
+
+fn is_string_map(v: &Value) -> bool {
+    v.as_object()
+        .is_some_and(|m| m.values().all(Value::is_string))
 }
 
 /// The token from `Authorization: Bearer <token>` or, for senders that can only do basic auth
@@ -808,6 +850,16 @@ mod tests {
         assert_eq!(
             fields(alertmanager_alert(br#"{"version":"3","status":"x"}"#).unwrap_err()),
             ["version", "status", "alerts"]
+        );
+        // Found by schemathesis: alerts that were not objects were accepted.
+        assert_eq!(
+            fields(
+                alertmanager_alert(
+                    br#"{"version":"4","status":"firing","alerts":[[null,null],{"labels":{"a":1}},{"annotations":"x"},{"labels":{"ok":"yes"}}],"commonLabels":[]}"#
+                )
+                .unwrap_err()
+            ),
+            ["alerts[0]", "alerts[1].labels", "alerts[2].annotations", "commonLabels"]
         );
     }
 

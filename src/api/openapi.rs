@@ -19,21 +19,33 @@ use crate::route::{Route, ROUTES};
 #[serde(rename_all = "camelCase")]
 #[schema(as = CreateEndpointRequest)]
 #[allow(dead_code)]
+/// (`signingSecret`: empty to generate one, `whsec_` and base64, or 12-256 printable ASCII.)
 pub struct CreateEndpointRequest {
     /// 1-200 characters; no control or invisible formatting characters.
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$",
+        example = "Slack Webhook"
     )]
     pub name: String,
     /// An absolute http or https URL to a public address (see the README's URL policy).
-    #[schema(min_length = 1, max_length = 2048)]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[hH][tT][tT][pP][sS]?://[^\s\\#]+$",
+        example = "https://hooks.slack.com/services/T00/B00/xxx"
+    )]
     pub url: String,
+    #[schema(example = true)]
     pub signing_enabled: bool,
     /// Empty: hookd generates `whsec_` + 32 random bytes. `whsec_<base64>` of 24-64 bytes, or
     /// 12-256 printable ASCII characters.
-    #[schema(max_length = 256)]
+    #[schema(
+        max_length = 256,
+        pattern = r"^(|whsec_[A-Za-z0-9+/]+={0,2}|[!-~]{12,256})$",
+        example = "my-secret-key"
+    )]
     pub signing_secret: String,
 }
 
@@ -43,9 +55,17 @@ pub struct CreateEndpointRequest {
 #[schema(as = UpdateEndpointRequest)]
 #[allow(dead_code)]
 pub struct UpdateEndpointRequest {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
-    #[schema(min_length = 1, max_length = 2048)]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[hH][tT][tT][pP][sS]?://[^\s\\#]+$"
+    )]
     pub url: Option<String>,
     pub signing_enabled: Option<bool>,
     /// `false` re-enables an endpoint delivery disabled.
@@ -58,7 +78,11 @@ pub struct UpdateEndpointRequest {
 #[schema(as = RotateSecretRequest)]
 #[allow(dead_code)]
 pub struct RotateSecretRequest {
-    #[schema(max_length = 256)]
+    #[schema(
+        max_length = 256,
+        pattern = r"^(|whsec_[A-Za-z0-9+/]+={0,2}|[!-~]{12,256})$",
+        example = ""
+    )]
     pub signing_secret: Option<String>,
 }
 
@@ -67,7 +91,7 @@ pub struct RotateSecretRequest {
 #[schema(as = CreateTokenRequest)]
 #[allow(dead_code)]
 pub struct CreateTokenRequest {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, example = "ci")]
     pub name: String,
     #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
@@ -79,7 +103,12 @@ pub struct CreateTokenRequest {
 #[schema(as = Alert)]
 #[allow(dead_code)]
 pub struct AlertRequest {
-    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9._:-]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[A-Za-z0-9._:-]+$",
+        example = "alert.firing"
+    )]
     pub event_type: String,
     /// Any JSON object; delivered as the body's `data`, byte for byte.
     pub payload: Map<String, Value>,
@@ -281,10 +310,16 @@ fn operation(route: &Route) -> Value {
         }));
     }
     if route.name.starts_with("list_") {
+        let prefix = match route.name {
+            "list_tokens" => crate::ids::TOKEN_PREFIX,
+            "list_attempts" => crate::delivery::ATTEMPT_PREFIX,
+            _ => crate::ids::ENDPOINT_PREFIX,
+        };
         params.push(json!({"name": "limit", "in": "query", "required": false,
             "schema": {"type": "integer", "minimum": 1, "maximum": 200}}));
         params.push(json!({"name": "cursor", "in": "query", "required": false,
-            "schema": {"type": "string"}, "description": "The nextCursor of the previous page"}));
+            "schema": {"type": "string", "pattern": format!("^{prefix}[0-9a-hjkmnp-tv-z]{{26}}$")},
+            "description": "The nextCursor of the previous page"}));
     }
     if !params.is_empty() {
         op["parameters"] = Value::Array(params);
@@ -445,7 +480,16 @@ fn build() -> Value {
             "properties": {
                 "version": {"type": "string", "enum": ["4"]},
                 "status": {"type": "string", "enum": ["firing", "resolved"]},
-                "alerts": {"type": "array", "items": {"type": "object"}}
+                "alerts": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "annotations": {"type": "object", "additionalProperties": {"type": "string"}}
+                    }
+                }},
+                "commonLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "commonAnnotations": {"type": "object", "additionalProperties": {"type": "string"}},
+                "groupLabels": {"type": "object", "additionalProperties": {"type": "string"}}
             }
         }),
     );

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# schemathesis with every check against a live hookd (the debug binary cargo test built), in a
+# network namespace of its own: only loopback exists there, so nothing a generated endpoint URL
+# names is ever contacted. Needs root (unshare -n), as CI has.
+#   bash .ci/schemathesis.sh [extra schemathesis options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${HOOKD_BIN:-target/debug/hookd}
+[ -x "$bin" ] || cargo build --quiet
+work=$(mktemp -d)
+exec unshare -n bash -s -- "$bin" "$work" "$@" <<'INNER'
+set -euo pipefail
+bin=$1 work=$2; shift 2
+ip link set lo up
+token=schemathesis-token-0123456789
+HOOKD_LISTEN=127.0.0.1:18099 HOOKD_DATA_DIR="$work/data" HOOKD_BOOTSTRAP_TOKEN=$token HOOKD_LOG=warn \
+    "$bin" serve >"$work/out" 2>"$work/err" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do
+    curl -fs http://127.0.0.1:18099/readyz >/dev/null 2>&1 && break
+    sleep 0.1
+done
+status=0
+schemathesis --config-file .ci/schemathesis.toml run http://127.0.0.1:18099/api/v1/openapi.json \
+    --checks all -H "Authorization: Bearer $token" --workers 2 \
+    --max-examples "${SCHEMATHESIS_EXAMPLES:-50}" --seed "${SCHEMATHESIS_SEED:-1}" "$@" || status=$?
+if grep -q "panicked" "$work/err"; then echo "hookd panicked:"; cat "$work/err"; status=1; fi
+exit $status
+INNER
