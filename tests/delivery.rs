@@ -436,6 +436,13 @@ async fn alertmanager_webhooks_with_basic_auth() {
         .send()
         .await;
     assert_eq!(r.error_fields(), ["version", "status", "alerts"]);
+    // Found by schemathesis: alerts that are not objects (or labels that are not strings).
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .json(&json!({"version": "4", "status": "firing", "alerts": [[null, null], {"labels": {"severity": 3}}]}))
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["alerts[0]", "alerts[1].labels"]);
     let r = s
         .req("POST", "/api/v1/alerting/alerts")
         .json(&json!({"eventType": "x y"}))
