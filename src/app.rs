@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use ring::rand::SystemRandom;
 
@@ -26,13 +27,16 @@ pub const KEY_FILE: &str = "master.key";
 /// serving endpoints whose secrets it cannot read.
 const KEY_CHECK: &str = "master_key_check";
 
-/// Shared state of a running hookd: built once at startup, read by every request.
+/// Shared state of a running hookd: built once at startup, read by every request. The
+/// configuration (and what is built from it: the URL rules, the delivery client, the retention
+/// settings) can be swapped by a reload (SIGHUP); requests read the current one.
 pub struct App {
-    pub config: Config,
+    config: RwLock<Arc<Config>>,
+    policy: RwLock<Arc<UrlPolicy>>,
+    /// The retention settings the pruner runs with.
+    pub retention: tokio::sync::watch::Sender<crate::store::Retention>,
     pub store: Store,
     pub master_key: MasterKey,
-    pub policy: UrlPolicy,
-    pub page_limits: PageLimits,
     pub rng: SystemRandom,
     /// URL-policy plugins; the set is swapped whole on reload.
     pub plugins: PluginHost,
@@ -69,18 +73,80 @@ pub enum StartupError {
     Delivery(#[from] crate::delivery::client::ClientError),
 }
 
+/// What a reload did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Keys whose new values now apply.
+    pub applied: Vec<String>,
+    /// Keys that changed but need a restart (their running values stay).
+    pub need_restart: Vec<String>,
+    /// The plugin set now loaded.
+    pub plugins: Vec<String>,
+}
+
 impl App {
-    /// Re-reads the configuration (`config_file`, then the environment) and swaps in its
-    /// `[[plugins]]`, if every one of them loads. Blocking: compiles plugins.
+    /// The configuration now in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The built-in URL rules now in force.
+    pub fn policy(&self) -> Arc<UrlPolicy> {
+        self.policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn page_limits(&self) -> PageLimits {
+        self.config().page_limits()
+    }
+
+    /// Re-reads the configuration (`config_file`, then the environment) and applies every key
+    /// that can change while running: the log filter, the URL allow-list and limits, delivery
+    /// (client, schedule, circuit), retention, plugins, the metrics token, page sizes, body
+    /// limits, the rotation grace. Keys that need a restart keep their running values and are
+    /// reported. Blocking: builds the delivery client and compiles plugins.
     ///
     /// # Errors
-    /// A configuration or plugin that does not load; the current plugins then stay.
-    pub fn reload_plugins(&self, config_file: Option<&Path>) -> Result<Vec<String>, String> {
-        let config = Config::load(config_file).map_err(|e| e.to_string())?;
-        self.plugins
-            .reload(&config.plugins)
+    /// A configuration that does not load, a log filter that does not parse, a plugin or CA
+    /// bundle that does not load; then nothing changes.
+    pub fn reload(&self, config_file: Option<&Path>) -> Result<Reloaded, String> {
+        let running = self.config();
+        let mut next = Config::load(config_file).map_err(|e| e.to_string())?;
+        let changed = running.changed_keys(&next);
+        next.keep_restart_only(&running);
+        let (need_restart, applied): (Vec<String>, Vec<String>) = changed
+            .into_iter()
+            .partition(|k| crate::config::needs_restart(k));
+        // Everything that can fail first, so a refused reload changes nothing.
+        let policy = Arc::new(next.url_policy());
+        let egress = crate::delivery::client::Egress::new(&next.delivery, (*policy).clone())
             .map_err(|e| e.to_string())?;
-        Ok(config.plugins.into_iter().map(|p| p.name).collect())
+        crate::logging::check_filter(&next.log)?;
+        self.plugins
+            .reload(&next.plugins)
+            .map_err(|e| e.to_string())?;
+        crate::logging::set_filter(&next.log)?;
+        self.delivery.reconfigure(&next.delivery, egress);
+        self.retention.send_replace(next.retention());
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
+        let plugins = next.plugins.iter().map(|p| p.name.clone()).collect();
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        Ok(Reloaded {
+            applied,
+            need_restart,
+            plugins,
+        })
     }
 
     /// Seals a signing secret for the endpoint `id`.
@@ -199,10 +265,9 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     }
     let policy = config.url_policy();
     let delivery = crate::delivery::Delivery::new(
-        config.delivery.clone(),
+        &config.delivery,
         crate::delivery::client::Egress::new(&config.delivery, policy.clone())?,
     );
-    let page_limits = config.page_limits();
     let metrics = store_metrics.map(|m| {
         std::sync::Arc::new(crate::metrics::Metrics::new(
             store.clone(),
@@ -212,11 +277,11 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     });
     Ok(Started {
         app: App {
-            config,
+            retention: tokio::sync::watch::Sender::new(config.retention()),
+            config: RwLock::new(Arc::new(config)),
+            policy: RwLock::new(Arc::new(policy)),
             store,
             master_key,
-            policy,
-            page_limits,
             rng,
             plugins,
             delivery,

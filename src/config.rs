@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::parse::PageLimits;
 use crate::url_policy::{Cidr, UrlPolicy};
@@ -28,7 +28,7 @@ const RAW_ENV_KEYS: [&str; 6] = [
     "master_key",
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -51,7 +51,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     pub enabled: bool,
@@ -59,7 +59,7 @@ pub struct MetricsConfig {
     pub token: Option<Redacted>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     pub messages_secs: u64,
@@ -69,7 +69,7 @@ pub struct RetentionConfig {
     pub interval_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
     pub max_in_flight: usize,
@@ -102,14 +102,14 @@ impl<'de> Deserialize<'de> for IpValue {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     pub max_body_bytes: usize,
@@ -123,27 +123,27 @@ pub struct Limits {
     pub shutdown_grace_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
     pub default_page_size: usize,
     pub max_page_size: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoints {
     pub rotation_grace_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UrlPolicyConfig {
     pub max_url_length: usize,
     pub allow_networks: Vec<CidrValue>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub max_batch: usize,
@@ -151,7 +151,7 @@ pub struct StoreConfig {
     pub min_free_bytes: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginLimits {
     pub timeout_ms: u64,
@@ -164,7 +164,7 @@ pub struct PluginLimits {
 pub const MAX_PLUGINS: usize = 16;
 
 /// One `[[plugins]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     pub name: String,
@@ -176,7 +176,7 @@ pub struct PluginConfig {
 }
 
 /// What a plugin failure (trap, timeout, fuel, memory, malformed answer) does to the request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnError {
     /// Fail closed: 503.
@@ -184,6 +184,25 @@ pub enum OnError {
     Deny,
     /// Log it and go on as if the plugin had allowed.
     Allow,
+}
+
+impl Serialize for IpValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl Serialize for CidrValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:?}", self.0))
+    }
+}
+
+/// Shown as `"***"` when set: printing a configuration never prints a secret.
+impl Serialize for Redacted {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
+    }
 }
 
 /// A CIDR read from configuration.
@@ -520,6 +539,65 @@ impl Config {
         }
     }
 
+    /// The effective configuration as TOML, every secret shown as `"***"`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+
+    /// The keys (dotted paths) whose values differ between `self` and `other`; secrets are
+    /// compared by value, never shown.
+    pub fn changed_keys(&self, other: &Self) -> Vec<String> {
+        let (a, b) = (flatten(self), flatten(other));
+        let mut keys: Vec<String> = a
+            .keys()
+            .chain(b.keys())
+            .filter(|k| a.get(*k) != b.get(*k))
+            .cloned()
+            .collect();
+        let secret =
+            |x: &Option<Redacted>| x.as_ref().and_then(Redacted::expose).map(str::to_owned);
+        for (key, mine, theirs) in [
+            (
+                "bootstrap_token",
+                &self.bootstrap_token,
+                &other.bootstrap_token,
+            ),
+            ("master_key", &self.master_key, &other.master_key),
+            ("metrics.token", &self.metrics.token, &other.metrics.token),
+        ] {
+            if secret(mine) != secret(theirs) {
+                keys.push(key.to_owned());
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Takes every key that a running hookd cannot change ([`RESTART_ONLY`]) from `running`, so
+    /// what is applied on a reload is exactly what takes effect.
+    pub fn keep_restart_only(&mut self, running: &Self) {
+        self.listen = running.listen;
+        self.data_dir.clone_from(&running.data_dir);
+        self.log_format = running.log_format;
+        self.bootstrap_token.clone_from(&running.bootstrap_token);
+        self.master_key.clone_from(&running.master_key);
+        let (l, r) = (&mut self.limits, &running.limits);
+        l.max_connections = r.max_connections;
+        l.max_connections_per_ip = r.max_connections_per_ip;
+        l.per_ip_exempt_networks
+            .clone_from(&r.per_ip_exempt_networks);
+        l.header_read_timeout_secs = r.header_read_timeout_secs;
+        l.idle_timeout_secs = r.idle_timeout_secs;
+        l.write_timeout_secs = r.write_timeout_secs;
+        l.shutdown_grace_secs = r.shutdown_grace_secs;
+        self.store = running.store.clone();
+        self.plugin_limits = running.plugin_limits.clone();
+        self.delivery.max_in_flight = running.delivery.max_in_flight;
+        self.delivery.per_endpoint = running.delivery.per_endpoint;
+        self.metrics.enabled = running.metrics.enabled;
+    }
+
     /// The built-in URL rules as configured.
     pub fn url_policy(&self) -> UrlPolicy {
         UrlPolicy {
@@ -556,6 +634,67 @@ impl Config {
             max: self.api.max_page_size,
         }
     }
+}
+
+/// The keys a running hookd cannot change (a reload logs them and keeps the running value);
+/// a key ending in `.` stands for its whole table.
+pub const RESTART_ONLY: [&str; 17] = [
+    "listen",
+    "data_dir",
+    "log_format",
+    "bootstrap_token",
+    "master_key",
+    "limits.max_connections",
+    "limits.max_connections_per_ip",
+    "limits.per_ip_exempt_networks",
+    "limits.header_read_timeout_secs",
+    "limits.idle_timeout_secs",
+    "limits.write_timeout_secs",
+    "limits.shutdown_grace_secs",
+    "store.",
+    "plugin_limits.",
+    "delivery.max_in_flight",
+    "delivery.per_endpoint",
+    "metrics.enabled",
+];
+
+/// Whether changing `key` needs a restart.
+pub fn needs_restart(key: &str) -> bool {
+    RESTART_ONLY
+        .iter()
+        .any(|r| key == *r || (r.ends_with('.') && key.starts_with(r)))
+}
+
+/// The configuration as dotted key paths -> values (arrays of tables as one value each).
+fn flatten(config: &Config) -> std::collections::BTreeMap<String, serde_json::Value> {
+    fn walk(
+        prefix: &str,
+        v: serde_json::Value,
+        out: &mut std::collections::BTreeMap<String, serde_json::Value>,
+    ) {
+        match v {
+            serde_json::Value::Object(map) if prefix.is_empty() || !map.is_empty() => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_owned(), other);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(
+        "",
+        serde_json::to_value(config).unwrap_or_default(),
+        &mut out,
+    );
+    out
 }
 
 /// Turns figment's errors into lines that name the key and its source (file or variable).
@@ -725,6 +864,107 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("at most 16 plugins"), "{e}");
+    }
+
+    /// Every restart-only key is kept by `keep_restart_only`, and no other key is.
+    #[test]
+    fn restart_only_keys_are_exactly_the_kept_ones() {
+        let base = Config::from_toml_str("").unwrap();
+        let changes = [
+            ("listen = \"127.0.0.1:9999\"", "listen"),
+            ("data_dir = \"/elsewhere\"", "data_dir"),
+            ("log_format = \"json\"", "log_format"),
+            (
+                "bootstrap_token = \"another-token-0123456789\"",
+                "bootstrap_token",
+            ),
+            (
+                "master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"",
+                "master_key",
+            ),
+            ("[limits]\nmax_connections = 500", "limits.max_connections"),
+            (
+                "[limits]\nmax_connections_per_ip = 5",
+                "limits.max_connections_per_ip",
+            ),
+            (
+                "[limits]\nper_ip_exempt_networks = []",
+                "limits.per_ip_exempt_networks",
+            ),
+            (
+                "[limits]\nheader_read_timeout_secs = 3",
+                "limits.header_read_timeout_secs",
+            ),
+            (
+                "[limits]\nidle_timeout_secs = 3",
+                "limits.idle_timeout_secs",
+            ),
+            (
+                "[limits]\nwrite_timeout_secs = 3",
+                "limits.write_timeout_secs",
+            ),
+            (
+                "[limits]\nshutdown_grace_secs = 3",
+                "limits.shutdown_grace_secs",
+            ),
+            ("[store]\ncache_mib = 3", "store.cache_mib"),
+            (
+                "[plugin_limits]\ntimeout_ms = 3",
+                "plugin_limits.timeout_ms",
+            ),
+            ("[delivery]\nmax_in_flight = 100", "delivery.max_in_flight"),
+            ("[delivery]\nper_endpoint = 3", "delivery.per_endpoint"),
+            ("[metrics]\nenabled = false", "metrics.enabled"),
+            // Reloadable ones, for contrast.
+            ("log = \"debug\"", "log"),
+            ("[limits]\nmax_body_bytes = 4096", "limits.max_body_bytes"),
+            ("[delivery]\ntimeout_ms = 3", "delivery.timeout_ms"),
+            ("[retention]\nbatch = 3", "retention.batch"),
+            (
+                "[url_policy]\nallow_networks = [\"10.0.0.0/8\"]",
+                "url_policy.allow_networks",
+            ),
+            (
+                "[metrics]\ntoken = \"scrape-token-0123456789\"",
+                "metrics.token",
+            ),
+        ];
+        for (toml, key) in changes {
+            let mut changed = Config::from_toml_str(toml).unwrap();
+            assert_eq!(base.changed_keys(&changed), [key], "{toml}");
+            changed.keep_restart_only(&base);
+            let left = base.changed_keys(&changed);
+            if needs_restart(key) {
+                assert!(
+                    left.is_empty(),
+                    "{key} is restart-only but was not kept: {left:?}"
+                );
+            } else {
+                assert_eq!(left, [key], "{key} is reloadable but was reset");
+            }
+        }
+    }
+
+    #[test]
+    fn the_effective_configuration_prints_without_secrets() {
+        let c = Config::from_toml_str(
+            "master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n[metrics]\ntoken = \"scrape-token-0123456789\"\n",
+        )
+        .unwrap();
+        let shown = c.to_toml();
+        assert!(
+            !shown.contains("AAAA") && !shown.contains("scrape-token"),
+            "{shown}"
+        );
+        assert!(shown.contains("master_key = \"***\""), "{shown}");
+        assert!(
+            shown.contains("[limits]") && shown.contains("max_connections = 1024"),
+            "{shown}"
+        );
+        // What is printed reads back as the same configuration (secrets aside).
+        let again = Config::from_toml_str(&shown.replace("\"***\"", "\"\"")).unwrap();
+        let differ = c.changed_keys(&again);
+        assert_eq!(differ, ["master_key", "metrics.token"], "{shown}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! to stderr. Request spans carry the request id, so every line of a request names it.
 
 use std::io::IsTerminal as _;
+use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
@@ -42,29 +43,68 @@ pub fn effective_filter(filter: &str) -> String {
     out
 }
 
+/// Swaps the filter of the installed subscriber (its type depends on the format chosen).
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+static RELOAD: OnceLock<Reload> = OnceLock::new();
+
+/// The filter `log` makes, or why it does not parse (naming the key).
+///
+/// # Errors
+/// A filter that does not parse.
+pub fn check_filter(log: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(effective_filter(log))
+        .map_err(|e| format!("invalid configuration:\n  log (HOOKD_LOG): {e}"))
+}
+
 /// Installs the global subscriber.
 ///
 /// # Errors
 /// A filter that does not parse, named by its key.
 pub fn init(config: &Config) -> Result<(), String> {
-    let filter = EnvFilter::try_new(effective_filter(&config.log))
-        .map_err(|e| format!("invalid configuration:\n  log (HOOKD_LOG): {e}"))?;
+    let filter = check_filter(&config.log)?;
     // Colour only for a person at a terminal: a file or the journal gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let result = match config.log_format {
-        LogFormat::Pretty => builder.with_target(false).try_init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-    };
     // A subscriber already installed (tests that start several servers) is not an error.
-    drop(result);
+    match config.log_format {
+        LogFormat::Pretty => {
+            let builder = builder.with_target(false).with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_ok() {
+                let _ = RELOAD.set(Box::new(move |f| {
+                    handle.reload(f).map_err(|e| e.to_string())
+                }));
+            }
+        }
+        LogFormat::Json => {
+            let builder = builder
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_ok() {
+                let _ = RELOAD.set(Box::new(move |f| {
+                    handle.reload(f).map_err(|e| e.to_string())
+                }));
+            }
+        }
+    }
     Ok(())
+}
+
+/// Applies a new `log` filter to the running subscriber (a reload).
+///
+/// # Errors
+/// A filter that does not parse.
+pub fn set_filter(log: &str) -> Result<(), String> {
+    let filter = check_filter(log)?;
+    match RELOAD.get() {
+        Some(reload) => reload(filter),
+        None => Ok(()), // no subscriber of ours (in-process tests)
+    }
 }
 
 #[cfg(test)]

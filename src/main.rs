@@ -23,6 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check a configuration: print the effective one (secrets shown as "***") and exit 0, or
+    /// name every key at fault and exit 1. Opens no store.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Tools for URL-policy plugin authors.
     Plugin {
         #[command(subcommand)]
@@ -64,6 +70,16 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the built-in defaults, FILE and the HOOKD_* environment, and print the result.
+    Check {
+        /// A TOML file overriding the built-in defaults.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum PluginCommand {
     /// Load PLUGIN.wasm, run it on URL, and print the verdict and the time taken.
     /// Exit status: 0 allowed, 1 denied, failed or not loadable.
@@ -91,6 +107,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => config_check(config.as_deref()),
         Command::Backup { to, url } => backup(&url, &to),
         Command::Restore {
             from,
@@ -154,6 +173,16 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
     })
 }
 
+fn config_check(file: Option<&std::path::Path>) -> Result<(), String> {
+    let config = Config::load(file).map_err(|e| e.to_string())?;
+    for name in Config::unrelated_env() {
+        eprintln!("hookd: warning: {name} starts with HOOKD_ but names no configuration key; it is ignored");
+    }
+    print!("{}", config.to_toml());
+    println!("# the configuration is valid");
+    Ok(())
+}
+
 fn backup(url: &str, to: &std::path::Path) -> Result<(), String> {
     let token = std::env::var("HOOKD_TOKEN")
         .map_err(|_| "set HOOKD_TOKEN to an API token with the admin scope".to_owned())?;
@@ -166,7 +195,9 @@ fn backup(url: &str, to: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `kill -HUP`: reload the plugin set from the configuration; a broken set is refused.
+/// `kill -HUP`: re-read the configuration and apply every key that can change while running;
+/// each changed key that needs a restart is logged by name. A broken configuration is refused
+/// and the running one stays.
 async fn reload_on_sighup(app: Arc<app::App>, config_file: Option<PathBuf>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -174,13 +205,18 @@ async fn reload_on_sighup(app: Arc<app::App>, config_file: Option<PathBuf>) {
     };
     while hup.recv().await.is_some() {
         let (app, file) = (app.clone(), config_file.clone());
-        let result = tokio::task::spawn_blocking(move || app.reload_plugins(file.as_deref())).await;
+        let result = tokio::task::spawn_blocking(move || app.reload(file.as_deref())).await;
         match result {
-            Ok(Ok(names)) => tracing::info!(plugins = ?names, "SIGHUP: plugins reloaded"),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "SIGHUP: plugin reload refused; the previous plugins stay")
+            Ok(Ok(done)) => {
+                for key in &done.need_restart {
+                    tracing::warn!(key = %key, "SIGHUP: this key changed but takes effect only after a restart; the running value stays");
+                }
+                tracing::info!(applied = ?done.applied, plugins = ?done.plugins, "SIGHUP: configuration reloaded");
             }
-            Err(e) => tracing::error!(error = %e, "SIGHUP: plugin reload task failed"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "SIGHUP: reload refused; the running configuration stays")
+            }
+            Err(e) => tracing::error!(error = %e, "SIGHUP: reload task failed"),
         }
     }
 }

@@ -586,16 +586,117 @@ fn sighup_reloads_plugins_and_keeps_them_when_the_new_set_is_broken() {
     // A broken set is refused; the old one stays.
     std::fs::write(&file, fixtures::plugin_toml("bad", &wrong, "deny")).unwrap();
     hup(&d);
-    wait_log(&mut d, "plugin reload refused");
+    wait_log(&mut d, "reload refused");
     assert_eq!(d.request("POST", ENDPOINTS, token, Some(&boom)).0, 422);
 
     // A good set replaces it.
     std::fs::write(&file, "").unwrap();
     hup(&d);
-    wait_log(&mut d, "plugins reloaded");
+    wait_log(&mut d, "configuration reloaded");
     assert_eq!(d.request("POST", ENDPOINTS, token, Some(&boom)).0, 200);
     let (code, _, _) = d.terminate();
     assert_eq!(code, 0);
+}
+
+/// SIGHUP applies what can change while running (here the log filter and the URL allow-list)
+/// and names each changed key that needs a restart (here limits.max_connections), keeping its
+/// running value.
+#[test]
+fn sighup_applies_reloadable_keys_and_names_restart_only_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookd.toml");
+    std::fs::write(&file, "").unwrap();
+    let token = "sighup-token-0123456789";
+    let mut cmd = serve(dir.path());
+    cmd.arg("--config")
+        .arg(&file)
+        .env("HOOKD_BOOTSTRAP_TOKEN", token);
+    let mut d = Daemon::start(cmd);
+    let local = json!({"name": "lan", "url": "http://127.0.0.1:9/hook", "signingEnabled": true, "signingSecret": ""});
+    assert_eq!(d.request("POST", ENDPOINTS, token, Some(&local)).0, 422);
+    std::fs::write(
+        &file,
+        "log = \"hookd=debug,info\"\n[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[limits]\nmax_connections = 500\n",
+    )
+    .unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &d.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !d
+        .stderr_lines
+        .iter()
+        .any(|l| l.contains("configuration reloaded"))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = d
+            .stderr_rx
+            .recv_timeout(left)
+            .expect("the reload is logged");
+        d.stderr_lines.push(line);
+    }
+    let restart = d
+        .stderr_lines
+        .iter()
+        .find(|l| l.contains("only after a restart"))
+        .expect("the restart-only key is named");
+    assert!(restart.contains("limits.max_connections"), "{restart}");
+    let reloaded = d
+        .stderr_lines
+        .iter()
+        .find(|l| l.contains("configuration reloaded"))
+        .unwrap();
+    assert!(
+        reloaded.contains("url_policy.allow_networks") && reloaded.contains("\"log\""),
+        "{reloaded}"
+    );
+    // The allow-list applies at once ...
+    assert_eq!(d.request("POST", ENDPOINTS, token, Some(&local)).0, 200);
+    // ... and so does the log filter: requests are logged at debug now.
+    let (code, _, stderr) = d.terminate();
+    assert_eq!(code, 0);
+    assert!(
+        stderr.iter().any(|l| l.contains("request served")),
+        "{stderr:?}"
+    );
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookd.toml");
+    std::fs::write(&file, "[retention]\nmessages_secs = 3600\n").unwrap();
+    let out = hookd(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .env(
+            "HOOKD_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .env("HOOKD_METRICS__TOKEN", "scrape-token-abcdefghij")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("messages_secs = 3600"), "{shown}");
+    assert!(shown.contains("master_key = \"***\""), "{shown}");
+    assert!(
+        !shown.contains("AAAA") && !shown.contains("scrape-token"),
+        "{shown}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "no store was opened or created"
+    );
+    let out = hookd(dir.path())
+        .args(["config", "check"])
+        .env("HOOKD_RETENTION__BATCH", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retention.batch"));
 }
 
 #[test]

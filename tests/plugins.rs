@@ -20,7 +20,7 @@ fn reload(s: &TestServer, plugins: &str) -> Result<Vec<String>, String> {
     let file = s.dir.path().join("reload.toml");
     let base = format!("data_dir = \"{}\"\n", s.dir.path().display());
     std::fs::write(&file, format!("{base}{plugins}")).unwrap();
-    s.app.reload_plugins(Some(&file))
+    s.app.reload(Some(&file)).map(|r| r.plugins)
 }
 
 #[tokio::test]

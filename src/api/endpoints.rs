@@ -116,7 +116,7 @@ fn with_plaintext(app: &App, endpoint: &Endpoint, secret: &SigningSecret) -> Htt
 }
 
 pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
-    let req = parse::create_endpoint(body, &app.policy)?;
+    let req = parse::create_endpoint(body, &app.policy())?;
     check_plugins(app, &req.url, &req.name, "create").await?;
     let now = now_ms();
     let id = new_id(ENDPOINT_PREFIX, now, &app.rng);
@@ -142,7 +142,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
 }
 
 pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiError> {
-    let page = parse::list_query(query, ENDPOINT_PREFIX, app.page_limits)?;
+    let page = parse::list_query(query, ENDPOINT_PREFIX, app.page_limits())?;
     let found = app
         .store
         .list_endpoints(page.cursor.as_deref(), page.limit)
@@ -167,7 +167,7 @@ pub(super) fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
 }
 
 pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
-    let patch = parse::update_endpoint(body, &app.policy)?;
+    let patch = parse::update_endpoint(body, &app.policy())?;
     if let Some(url) = &patch.url {
         let name = match &patch.name {
             Some(name) => name.clone(),
@@ -213,7 +213,7 @@ pub(super) fn attempts(app: &App, id: &str, query: Option<&str>) -> Result<HttpR
     if app.store.get_endpoint(id).map_err(store_error)?.is_none() {
         return Err(not_found(id)(StoreError::NotFound));
     }
-    let page = parse::list_query(query, crate::delivery::ATTEMPT_PREFIX, app.page_limits)?;
+    let page = parse::list_query(query, crate::delivery::ATTEMPT_PREFIX, app.page_limits())?;
     let found = app
         .store
         .list_attempts(id, page.cursor.as_deref(), page.limit)
@@ -239,7 +239,7 @@ pub(super) async fn test(app: &App, id: &str) -> Result<HttpResponse, ApiError> 
         .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
     // A test send is a request to the receiver like any delivery: it waits for the same
     // permits, so it cannot exceed `delivery.per_endpoint` or `delivery.max_in_flight`.
-    let wait = std::time::Duration::from_millis(app.delivery.config.timeout_ms);
+    let wait = std::time::Duration::from_millis(app.delivery.config().timeout_ms);
     let Some(_permit) = app.delivery.permits.acquire(&endpoint.id, wait).await else {
         return Err(ApiError::Unavailable(format!(
             "endpoint '{id}' has as many deliveries in flight as delivery.per_endpoint allows (or hookd has delivery.max_in_flight); retry shortly"
@@ -269,7 +269,7 @@ pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpRes
     let supplied = parse::rotate_secret(body)?;
     let secret = secret_or_generate(app, supplied)?;
     let sealed = app.seal(&id, &secret).map_err(secret_error)?;
-    let grace_ms = i64::try_from(app.config.endpoints.rotation_grace_secs)
+    let grace_ms = i64::try_from(app.config().endpoints.rotation_grace_secs)
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000);
     let endpoint = app

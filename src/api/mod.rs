@@ -136,7 +136,7 @@ fn metrics<B>(app: &App, req: &Request<B>) -> Result<HttpResponse, ApiError> {
         ));
     };
     if let Some(want) = app
-        .config
+        .config()
         .metrics
         .token
         .as_ref()
@@ -205,7 +205,7 @@ where
     B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let limit = app.config.limits.max_body_bytes;
+    let limit = app.config().limits.max_body_bytes;
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -216,7 +216,7 @@ where
     }
     let json_type =
         parse::is_json_content_type(req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes));
-    let secs = app.config.limits.body_read_timeout_secs;
+    let secs = app.config().limits.body_read_timeout_secs;
     let collect = Limited::new(req.into_body(), limit).collect();
     let body = tokio::time::timeout(std::time::Duration::from_secs(secs), collect)
         .await

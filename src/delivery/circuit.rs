@@ -37,21 +37,42 @@ struct Circuit {
 
 /// The circuits of all endpoints that are failing (closed ones with no failures are not kept).
 pub struct Circuits {
-    threshold: u32,
-    first_open_ms: i64,
-    max_open_ms: i64,
+    /// (failures that open a circuit (0: never), first wait ms, longest wait ms); a reload may
+    /// change them.
+    settings: Mutex<(u32, i64, i64)>,
     map: Mutex<HashMap<String, Circuit>>,
+}
+
+fn settings_of(config: &DeliveryConfig) -> (u32, i64, i64) {
+    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    (
+        config.circuit_failures,
+        ms(config.circuit_open_secs),
+        ms(config.circuit_max_open_secs),
+    )
 }
 
 impl Circuits {
     pub fn new(config: &DeliveryConfig) -> Self {
-        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         Self {
-            threshold: config.circuit_failures,
-            first_open_ms: ms(config.circuit_open_secs),
-            max_open_ms: ms(config.circuit_max_open_secs),
+            settings: Mutex::new(settings_of(config)),
             map: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes reloaded settings (circuits already open keep their next probe time).
+    pub fn configure(&self, config: &DeliveryConfig) {
+        *self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = settings_of(config);
+    }
+
+    fn settings(&self) -> (u32, i64, i64) {
+        *self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Circuit>) -> T) -> T {
@@ -88,7 +109,8 @@ impl Circuits {
 
     /// An attempt to `endpoint` ended at `now_ms`; returns `true` when this opened the circuit.
     pub fn finished(&self, endpoint: &str, success: bool, now_ms: i64) -> bool {
-        if self.threshold == 0 {
+        let (threshold, first_open_ms, max_open_ms) = self.settings();
+        if threshold == 0 {
             return false;
         }
         self.with(|map| {
@@ -101,14 +123,14 @@ impl Circuits {
             match c.next_probe_ms {
                 Some(_) if c.probing => {
                     c.probing = false;
-                    c.open_ms = c.open_ms.saturating_mul(2).min(self.max_open_ms);
+                    c.open_ms = c.open_ms.saturating_mul(2).min(max_open_ms);
                     c.next_probe_ms = Some(now_ms.saturating_add(c.open_ms));
                     false
                 }
                 // An attempt that started before the circuit opened: it stays open.
                 Some(_) => false,
-                None if c.failures >= self.threshold => {
-                    c.open_ms = self.first_open_ms;
+                None if c.failures >= threshold => {
+                    c.open_ms = first_open_ms;
                     c.next_probe_ms = Some(now_ms.saturating_add(c.open_ms));
                     true
                 }
@@ -152,9 +174,7 @@ mod tests {
 
     fn circuits(threshold: u32) -> Circuits {
         Circuits {
-            threshold,
-            first_open_ms: 5_000,
-            max_open_ms: 12_000,
+            settings: Mutex::new((threshold, 5_000, 12_000)),
             map: Mutex::new(HashMap::new()),
         }
     }

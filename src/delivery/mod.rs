@@ -12,7 +12,9 @@ pub mod client;
 pub mod schedule;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::config::DeliveryConfig;
 use std::time::{Duration, Instant};
 
 use ring::rand::SecureRandom as _;
@@ -54,8 +56,8 @@ pub async fn run(app: Arc<App>) {
         in_flight: Mutex::new(HashSet::new()),
         app: app.clone(),
     });
-    let poll = Duration::from_millis(app.delivery.config.poll_interval_ms);
     loop {
+        let poll = Duration::from_millis(app.delivery.config().poll_interval_ms);
         // A pass reads the store: off the async workers.
         let this = dispatcher.clone();
         let next_due = match tokio::task::spawn_blocking(move || this.launch_due()).await {
@@ -85,29 +87,63 @@ pub async fn run(app: Arc<App>) {
 
 /// The delivery machinery shared by the API (wake-ups, test sends) and the dispatcher.
 pub struct Delivery {
-    pub config: crate::config::DeliveryConfig,
-    pub egress: client::Egress,
+    /// The `[delivery]` settings now in force (a reload swaps them).
+    settings: RwLock<Arc<DeliveryConfig>>,
+    /// The client deliveries go through (a reload builds a new one; requests in flight finish on
+    /// the one they started with).
+    egress: RwLock<Arc<client::Egress>>,
     /// Notified when deliveries may have become due (an alert accepted, a resend).
     pub wake: tokio::sync::Notify,
-    /// `delivery.max_in_flight` and `delivery.per_endpoint`, for every request hookd sends.
+    /// `delivery.max_in_flight` and `delivery.per_endpoint`, for every request hookd sends
+    /// (fixed until a restart).
     pub permits: Permits,
     /// Endpoints that keep failing, whose deliveries are held.
     pub circuits: Arc<circuit::Circuits>,
 }
 
 impl Delivery {
-    pub fn new(config: crate::config::DeliveryConfig, egress: client::Egress) -> Self {
+    pub fn new(config: &DeliveryConfig, egress: client::Egress) -> Self {
         Self {
-            circuits: Arc::new(circuit::Circuits::new(&config)),
+            circuits: Arc::new(circuit::Circuits::new(config)),
             permits: Permits {
                 global: Arc::new(Semaphore::new(config.max_in_flight)),
                 per_endpoint: Mutex::new(HashMap::new()),
                 per_endpoint_limit: config.per_endpoint,
             },
-            config,
-            egress,
+            settings: RwLock::new(Arc::new(config.clone())),
+            egress: RwLock::new(Arc::new(egress)),
             wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The settings now in force.
+    pub fn config(&self) -> Arc<DeliveryConfig> {
+        self.settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The delivery client now in force.
+    pub fn egress(&self) -> Arc<client::Egress> {
+        self.egress
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applies reloaded settings and the client built from them.
+    pub fn reconfigure(&self, config: &DeliveryConfig, egress: client::Egress) {
+        self.circuits.configure(config);
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config.clone());
+        *self
+            .egress
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(egress);
+        self.wake.notify_one();
     }
 }
 
@@ -270,7 +306,7 @@ impl Dispatcher {
                 {
                     tracing::warn!(
                         endpoint = %endpoint.id,
-                        failures = app.delivery.config.circuit_failures,
+                        failures = app.delivery.config().circuit_failures,
                         "delivery: the endpoint keeps failing; its circuit is open and its deliveries wait for a probe"
                     );
                 }
@@ -279,11 +315,11 @@ impl Dispatcher {
                     Some(Verdict::Gone) => EndpointEffect::Gone,
                     _ => EndpointEffect::Failure {
                         now_ms: attempt.at_ms,
-                        disable_after_ms: secs_to_ms(app.delivery.config.disable_after_secs),
+                        disable_after_ms: secs_to_ms(app.delivery.config().disable_after_secs),
                     },
                 };
                 if matches!(verdict, Some(Verdict::Retry) | None) {
-                    let c = &app.delivery.config;
+                    let c = app.delivery.config();
                     let retry_after = attempt_retry_after(&attempt);
                     match next_delay_ms(
                         attempt_no,
@@ -445,7 +481,7 @@ pub async fn attempt(
     };
     let result = app
         .delivery
-        .egress
+        .egress()
         .send(Outgoing {
             url: &endpoint.url,
             body,

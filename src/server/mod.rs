@@ -59,7 +59,7 @@ pub async fn run<F>(listener: TcpListener, app: Arc<App>, shutdown: F) -> std::i
 where
     F: Future<Output = ()>,
 {
-    let limits = app.config.limits.clone();
+    let limits = app.config().limits.clone();
     let conns = Conns::new(conns::Limits {
         max: limits.max_connections,
         per_ip: limits.max_connections_per_ip,
@@ -90,7 +90,7 @@ where
     let (open, mut closed) = mpsc::channel::<()>(1);
     let refusals = RefusalLog::default();
     let dispatcher = tokio::spawn(crate::delivery::run(app.clone()));
-    let retention = tokio::spawn(app.store.clone().run_retention(app.config.retention()));
+    let retention = tokio::spawn(app.store.clone().run_retention(app.retention.subscribe()));
     tokio::pin!(shutdown);
 
     let mut fatal = None;
@@ -224,7 +224,7 @@ impl Connection {
                 changed = self.stopping.changed(), if closing.is_none() => {
                     if changed.is_err() || *self.stopping.borrow() {
                         conn.as_mut().graceful_shutdown();
-                        let grace = self.app.config.limits.shutdown_grace_secs;
+                        let grace = self.app.config().limits.shutdown_grace_secs;
                         closing = Some(tokio::time::Instant::now() + Duration::from_secs(grace));
                     }
                 }

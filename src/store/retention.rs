@@ -77,14 +77,16 @@ impl Store {
         }
     }
 
-    /// Runs retention until the task is dropped.
-    pub async fn run_retention(self, settings: Retention) {
+    /// Runs retention until the task is dropped, with the settings `settings` holds (a reload
+    /// changes them).
+    pub async fn run_retention(self, mut settings: tokio::sync::watch::Receiver<Retention>) {
         let mut cursor = None;
         let mut total = Report::default();
         loop {
+            let current = settings.borrow_and_update().clone();
             let step = Step {
                 now_ms: crate::time::now_ms(),
-                settings: settings.clone(),
+                settings: current.clone(),
                 cursor: cursor.take(),
             };
             match self.prune(step).await {
@@ -112,8 +114,9 @@ impl Store {
                 Err(e) => tracing::error!(error = %e, "retention step failed"),
             }
             tokio::select! {
-                () = tokio::time::sleep(settings.interval) => {}
+                () = tokio::time::sleep(current.interval) => {}
                 () = self.shared.prune_wake.notified() => {}
+                _ = settings.changed() => {}
             }
         }
     }
