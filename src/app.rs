@@ -44,6 +44,58 @@ pub struct App {
     pub delivery: crate::delivery::Delivery,
     /// `None` when `[metrics] enabled = false`: nothing is recorded then.
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// When each token last authenticated, written back to the store in batches.
+    pub token_use: TokenUse,
+}
+
+/// Token uses not yet written to the store: a write per request would cost a commit each, so
+/// they are kept here and flushed every [`TokenUse::FLUSH_EVERY`] and at shutdown.
+#[derive(Default)]
+pub struct TokenUse(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl TokenUse {
+    pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, i64>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `token_id` authenticated a request at `now_ms`.
+    pub fn note(&self, token_id: &str, now_ms: i64) {
+        let mut map = self.map();
+        match map.get_mut(token_id) {
+            Some(at) => *at = (*at).max(now_ms),
+            None => {
+                map.insert(token_id.to_owned(), now_ms);
+            }
+        }
+    }
+
+    /// The newest use not yet written back.
+    pub fn last(&self, token_id: &str) -> Option<i64> {
+        self.map().get(token_id).copied()
+    }
+
+    /// Writes the uses noted so far to the store (one write for all of them).
+    pub async fn flush(&self, store: &Store) {
+        let uses: Vec<(String, i64)> = self.map().iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if uses.is_empty() {
+            return;
+        }
+        match store.touch_tokens(uses.clone()).await {
+            Ok(()) => {
+                let mut map = self.map();
+                for (id, at) in uses {
+                    if map.get(&id) == Some(&at) {
+                        map.remove(&id);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "token uses not written yet"),
+        }
+    }
 }
 
 /// What [`start`] produced.
@@ -246,6 +298,8 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         scopes: vec![Scope::Admin],
         hash: master_key.token_hash(&plaintext).to_vec(),
         created_at_ms: now,
+        expires_at_ms: None,
+        last_used_at_ms: None,
     };
     let created = store.bootstrap_token(token).await.map_err(store_err)?;
     if created && !generated {
@@ -286,6 +340,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             plugins,
             delivery,
             metrics,
+            token_use: TokenUse::default(),
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })

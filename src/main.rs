@@ -151,6 +151,13 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
+        // Signal handlers first: a SIGTERM or SIGHUP that arrives while hookd starts must not
+        // find the default action (which ends the process) in place.
+        use tokio::signal::unix::{signal, SignalKind};
+        let cannot = |e: std::io::Error| format!("cannot handle signals: {e}");
+        let term = signal(SignalKind::terminate()).map_err(cannot)?;
+        let int = signal(SignalKind::interrupt()).map_err(cannot)?;
+        let hup = signal(SignalKind::hangup()).map_err(cannot)?;
         let listen = config.listen;
         let started = app::start(config).await.map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -164,8 +171,8 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
         }
         tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "hookd listening");
         let app = Arc::new(started.app);
-        tokio::spawn(reload_on_sighup(app.clone(), config_file));
-        server::run(listener, app, shutdown_signal())
+        tokio::spawn(reload_on_sighup(hup, app.clone(), config_file));
+        server::run(listener, app, shutdown_signal(term, int))
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!("hookd stopped");
@@ -198,11 +205,11 @@ fn backup(url: &str, to: &std::path::Path) -> Result<(), String> {
 /// `kill -HUP`: re-read the configuration and apply every key that can change while running;
 /// each changed key that needs a restart is logged by name. A broken configuration is refused
 /// and the running one stays.
-async fn reload_on_sighup(app: Arc<app::App>, config_file: Option<PathBuf>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
+async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    app: Arc<app::App>,
+    config_file: Option<PathBuf>,
+) {
     while hup.recv().await.is_some() {
         let (app, file) = (app.clone(), config_file.clone());
         let result = tokio::task::spawn_blocking(move || app.reload(file.as_deref())).await;
@@ -254,14 +261,12 @@ fn plugin_check(
 }
 
 /// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
+async fn shutdown_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
     }
 }

@@ -177,12 +177,23 @@ pub struct Token {
     #[serde(with = "b64")]
     pub hash: Vec<u8>,
     pub created_at_ms: i64,
+    /// After this (Unix ms) the token no longer authenticates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+    /// When it last authenticated a request (written back in batches, not per request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at_ms: Option<i64>,
 }
 
 impl Token {
     /// Whether this token may act with `needed`.
     pub fn grants(&self, needed: Scope) -> bool {
         self.scopes.contains(&Scope::Admin) || self.scopes.contains(&needed)
+    }
+
+    /// Whether the token has expired at `now_ms`.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.expires_at_ms.is_some_and(|at| at <= now_ms)
     }
 }
 
@@ -195,15 +206,22 @@ pub struct TokenView<'a> {
     pub name: &'a str,
     pub scopes: &'a [Scope],
     pub created_at: String,
+    /// When the token stops working; null: never.
+    pub expires_at: Option<String>,
+    /// When it last authenticated a request (to within a minute); null: never.
+    pub last_used_at: Option<String>,
 }
 
 impl Token {
-    pub fn view(&self) -> TokenView<'_> {
+    /// The API view; `last_used_ms` is a use newer than the stored one, not yet written back.
+    pub fn view(&self, last_used_ms: Option<i64>) -> TokenView<'_> {
         TokenView {
             id: &self.id,
             name: &self.name,
             scopes: &self.scopes,
             created_at: rfc3339(self.created_at_ms),
+            expires_at: self.expires_at_ms.map(rfc3339),
+            last_used_at: self.last_used_at_ms.max(last_used_ms).map(rfc3339),
         }
     }
 }

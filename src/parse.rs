@@ -91,6 +91,8 @@ impl CreateEndpoint {
 pub struct CreateToken {
     pub name: String,
     pub scopes: Vec<Scope>,
+    /// When the token stops working (Unix ms), if it was given an `expiresAt`.
+    pub expires_at_ms: Option<i64>,
 }
 
 /// Page size bounds from the configuration.
@@ -174,9 +176,26 @@ pub fn rotate_secret(body: &[u8]) -> Result<Option<SigningSecret>, ApiError> {
 ///
 /// # Errors
 /// As [`create_endpoint`]; unknown scopes are named.
-pub fn create_token(body: &[u8]) -> Result<CreateToken, ApiError> {
-    let mut f = Fields::object(body, &["name", "scopes"])?;
+pub fn create_token(body: &[u8], now_ms: i64) -> Result<CreateToken, ApiError> {
+    let mut f = Fields::object(body, &["name", "scopes", "expiresAt"])?;
     let name = f.name("name", true);
+    let expires_at_ms =
+        f.string("expiresAt", false)
+            .and_then(|t| match crate::time::parse_rfc3339(&t) {
+                Some(at) if at > now_ms => Some(at),
+                Some(_) => {
+                    f.errors
+                        .push(FieldError::new("expiresAt", "must be in the future"));
+                    None
+                }
+                None => {
+                    f.errors.push(FieldError::new(
+                        "expiresAt",
+                        "must be an RFC 3339 timestamp, like 2027-01-01T00:00:00Z",
+                    ));
+                    None
+                }
+            });
     let scopes = f.take("scopes", true).and_then(|v| {
         let Value::Array(items) = v else {
             f.errors
@@ -203,7 +222,11 @@ pub fn create_token(body: &[u8]) -> Result<CreateToken, ApiError> {
     });
     f.finish()?;
     match (name, scopes) {
-        (Some(name), Some(scopes)) => Ok(CreateToken { name, scopes }),
+        (Some(name), Some(scopes)) => Ok(CreateToken {
+            name,
+            scopes,
+            expires_at_ms,
+        }),
         _ => Err(ApiError::Internal),
     }
 }
@@ -728,7 +751,7 @@ mod tests {
             );
             let token = serde_json::json!({"name": bad, "scopes": ["admin"]});
             assert_eq!(
-                fields(create_token(token.to_string().as_bytes()).unwrap_err()),
+                fields(create_token(token.to_string().as_bytes(), 0).unwrap_err()),
                 ["name"]
             );
         }
@@ -744,17 +767,35 @@ mod tests {
 
     #[test]
     fn tokens() {
-        let t =
-            create_token(br#"{"name":"ci","scopes":["endpoints:write","admin","admin"]}"#).unwrap();
+        let t = create_token(
+            br#"{"name":"ci","scopes":["endpoints:write","admin","admin"]}"#,
+            0,
+        )
+        .unwrap();
         assert_eq!(t.scopes, [Scope::EndpointsWrite, Scope::Admin]);
         assert_eq!(
-            fields(create_token(br#"{"name":"ci","scopes":["root"]}"#).unwrap_err()),
+            fields(create_token(br#"{"name":"ci","scopes":["root"]}"#, 0).unwrap_err()),
             ["scopes[0]"]
         );
         assert_eq!(
-            fields(create_token(br#"{"name":"ci","scopes":[]}"#).unwrap_err()),
+            fields(create_token(br#"{"name":"ci","scopes":[]}"#, 0).unwrap_err()),
             ["scopes"]
         );
+        let now = 1_768_464_000_000;
+        let t = create_token(
+            br#"{"name":"ci","scopes":["admin"],"expiresAt":"2026-01-15T09:00:00Z"}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at_ms, Some(now + 3_600_000));
+        for bad in [r#""2026-01-15T07:00:00Z""#, r#""tomorrow""#, "1", "null"] {
+            let body = format!(r#"{{"name":"ci","scopes":["admin"],"expiresAt":{bad}}}"#);
+            assert_eq!(
+                fields(create_token(body.as_bytes(), now).unwrap_err()),
+                ["expiresAt"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -123,6 +123,58 @@ pub fn parse_http_date(value: &str) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
+/// Parses an RFC 3339 timestamp (`2026-01-15T08:00:00Z`, `2026-01-15T09:00:00.5+01:00`; `T`
+/// and `Z` in either case) to Unix milliseconds. Years 0000-9999; leap seconds read as :59.
+pub fn parse_rfc3339(value: &str) -> Option<i64> {
+    let b = value.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| value.get(r).and_then(|s| digits(s, s.len()));
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let days_in_month = days_from_civil(year + i64::from(month == 12), month % 12 + 1, 1)
+        - days_from_civil(year, month, 1);
+    if !(1..=days_in_month).contains(&day) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut rest = value.get(19..)?;
+    let mut millis = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &frac[..n.min(3)]);
+        millis = digits(&padded, 3)?;
+        rest = &frac[n..];
+    }
+    let offset_secs = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (oh, om) = rest.get(1..)?.split_once(':')?;
+            let (oh, om) = (digits(oh, 2)?, digits(om, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s.min(59);
+    Some((secs - offset_secs) * 1000 + millis)
+}
+
 /// Exactly `len` ASCII digits as a number.
 fn digits(s: &str, len: usize) -> Option<i64> {
     (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
@@ -134,6 +186,40 @@ fn digits(s: &str, len: usize) -> Option<i64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_rfc3339() {
+        let t = 1_768_464_000_000; // 2026-01-15T08:00:00Z
+        assert_eq!(parse_rfc3339("2026-01-15T08:00:00Z"), Some(t));
+        assert_eq!(parse_rfc3339("2026-01-15t08:00:00z"), Some(t));
+        assert_eq!(parse_rfc3339("2026-01-15T09:30:00+01:30"), Some(t));
+        assert_eq!(parse_rfc3339("2026-01-15T07:00:00-01:00"), Some(t));
+        assert_eq!(parse_rfc3339("2026-01-15T08:00:00.250Z"), Some(t + 250));
+        assert_eq!(parse_rfc3339("2026-01-15T08:00:00.5Z"), Some(t + 500));
+        assert_eq!(
+            parse_rfc3339("2026-01-15T08:00:00.123456789Z"),
+            Some(t + 123)
+        );
+        for bad in [
+            "",
+            "2026-01-15",
+            "2026-01-15 08:00:00Z",
+            "2026-13-15T08:00:00Z",
+            "2026-02-30T08:00:00Z",
+            "2026-01-15T24:00:00Z",
+            "2026-01-15T08:00:00",
+            "2026-01-15T08:00:00.Z",
+            "2026-01-15T08:00:00+1:00",
+            "2026-01-15T08:00:00+01:00x",
+            "２026-01-15T08:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        // What rfc3339() writes reads back.
+        for ms in [0, t, 253_402_300_799_000] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

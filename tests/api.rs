@@ -810,3 +810,70 @@ async fn hostile_inputs_never_cause_a_server_error() {
     }
     s.stop().await;
 }
+
+/// A token may expire; every token shows when it was last used (written back in batches, so it
+/// survives a restart).
+#[tokio::test]
+async fn tokens_expire_and_show_their_last_use() {
+    let s = TestServer::start().await;
+    let soon = hookd::time::rfc3339(hookd::time::now_ms() + 2_000);
+    let r = s
+        .req("POST", "/api/v1/tokens")
+        .json(&json!({"name": "brief", "scopes": ["endpoints:read"], "expiresAt": soon}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["token"]["expiresAt"], soon);
+    assert!(v["token"]["lastUsedAt"].is_null());
+    let brief = v["tokenPlaintext"].as_str().unwrap().to_owned();
+    let id = v["token"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.req("GET", ENDPOINTS).token(&brief).send().await.status,
+        StatusCode::OK
+    );
+    let listed = s.req("GET", "/api/v1/tokens").send().await.json();
+    let mine = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert!(mine["lastUsedAt"].is_string(), "{mine}");
+    // Past its time it is refused, saying why.
+    let mut refused = None;
+    for _ in 0..60 {
+        let r = s.req("GET", ENDPOINTS).token(&brief).send().await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            refused = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let p = refused.expect("the token expires").problem(401);
+    assert_eq!(p["detail"], "the bearer token has expired");
+    // An expiry in the past, or not a timestamp, is a 422 on expiresAt.
+    for bad in [json!("2001-01-01T00:00:00Z"), json!("next week")] {
+        let r = s
+            .req("POST", "/api/v1/tokens")
+            .json(&json!({"name": "x", "scopes": ["admin"], "expiresAt": bad}))
+            .send()
+            .await;
+        assert_eq!(r.error_fields(), ["expiresAt"]);
+    }
+    // The last use is written at shutdown and read back after a restart.
+    let dir = s.dir.clone();
+    s.stop().await;
+    let s = TestServer::start_in(dir, "").await;
+    let listed = s.req("GET", "/api/v1/tokens").send().await.json();
+    let mine = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert!(mine["lastUsedAt"].is_string(), "{mine}");
+    s.stop().await;
+}

@@ -1,7 +1,8 @@
-//! A receiver's `Retry-After` header as an HTTP-date, in any of its three forms.
+//! Dates from outside: a receiver's `Retry-After` as an HTTP-date (any of its three forms), and
+//! RFC 3339 timestamps in request bodies (a token's `expiresAt`, `recover`'s `since`).
 #![no_main]
 
-use hookd::time::{http_date, parse_http_date};
+use hookd::time::{http_date, parse_http_date, parse_rfc3339, rfc3339};
 use libfuzzer_sys::fuzz_target;
 
 include!("check.rs");
@@ -10,6 +11,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    if let Some(ms) = parse_rfc3339(text) {
+        // Four-digit years and offsets under a day keep every instant in range.
+        assert!(
+            (-62_167_305_600_000..=253_402_387_200_000).contains(&ms),
+            "{text:?} -> {ms}"
+        );
+        // Written back (whole seconds, UTC) it reads the same, to the second.
+        let again = parse_rfc3339(&rfc3339(ms)).expect("our own format parses");
+        assert_eq!(again, ms.div_euclid(1000) * 1000, "{text:?}");
+    }
     let Some(secs) = parse_http_date(text) else {
         return;
     };

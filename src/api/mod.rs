@@ -191,6 +191,11 @@ fn authorize<B>(
         .token_by_hash(&app.master_key.token_hash(&presented))
         .map_err(store_error)?
         .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
+    let now = crate::time::now_ms();
+    if token.expired(now) {
+        return Err(ApiError::Unauthorized("the bearer token has expired"));
+    }
+    app.token_use.note(&token.id, now);
     if token.grants(needed) {
         Ok(token)
     } else {

@@ -95,6 +95,9 @@ pub struct CreateTokenRequest {
     pub name: String,
     #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
+    /// RFC 3339, in the future: the token stops working then. Absent: never.
+    #[schema(format = DateTime, example = "2027-01-01T00:00:00Z")]
+    pub expires_at: Option<String>,
 }
 
 /// A native alert.
@@ -148,7 +151,7 @@ pub const REQUEST_FIELDS: [(&str, &[&str]); 4] = [
         &["name", "url", "signingEnabled", "disabled"],
     ),
     ("RotateSecretRequest", &["signingSecret"]),
-    ("CreateTokenRequest", &["name", "scopes"]),
+    ("CreateTokenRequest", &["name", "scopes", "expiresAt"]),
 ];
 
 fn schema_of<T: ToSchema>(schemas: &mut Map<String, Value>) {

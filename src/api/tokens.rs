@@ -14,15 +14,17 @@ use crate::store::StoreError;
 use crate::time::now_ms;
 
 pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
-    let req = parse::create_token(body)?;
-    let plaintext = generate_token(&app.rng).map_err(secret_error)?;
     let now = now_ms();
+    let req = parse::create_token(body, now)?;
+    let plaintext = generate_token(&app.rng).map_err(secret_error)?;
     let token = Token {
         id: new_id(TOKEN_PREFIX, now, &app.rng),
         name: req.name,
         scopes: req.scopes,
         hash: app.master_key.token_hash(&plaintext).to_vec(),
         created_at_ms: now,
+        expires_at_ms: req.expires_at_ms,
+        last_used_at_ms: None,
     };
     app.store
         .create_token(token.clone())
@@ -30,7 +32,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         .map_err(store_error)?;
     tracing::info!(token = %token.id, "API token created");
     Ok(json_secret(&json!({
-        "token": token.view(),
+        "token": token.view(None),
         "tokenPlaintext": plaintext,
     })))
 }
@@ -41,7 +43,11 @@ pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiEr
         .store
         .list_tokens(page.cursor.as_deref(), page.limit)
         .map_err(store_error)?;
-    let views: Vec<_> = found.items.iter().map(Token::view).collect();
+    let views: Vec<_> = found
+        .items
+        .iter()
+        .map(|t| t.view(app.token_use.last(&t.id)))
+        .collect();
     Ok(json(
         StatusCode::OK,
         &json!({"tokens": views, "nextCursor": found.next}),

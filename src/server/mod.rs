@@ -91,6 +91,17 @@ where
     let refusals = RefusalLog::default();
     let dispatcher = tokio::spawn(crate::delivery::run(app.clone()));
     let retention = tokio::spawn(app.store.clone().run_retention(app.retention.subscribe()));
+    let token_uses = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::app::TokenUse::FLUSH_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                app.token_use.flush(&app.store).await;
+            }
+        })
+    };
     tokio::pin!(shutdown);
 
     let mut fatal = None;
@@ -136,6 +147,7 @@ where
     // Deliveries cut off here stay in the outbox and are made again after a restart.
     dispatcher.abort();
     retention.abort();
+    token_uses.abort();
     let _ = stopping_tx.send(true);
     drop(open);
     tokio::select! {
@@ -144,6 +156,7 @@ where
             tracing::warn!("shutdown deadline passed with connections still open");
         }
     }
+    app.token_use.flush(&app.store).await;
     match fatal {
         Some(why) => Err(std::io::Error::other(why)),
         None => Ok(()),

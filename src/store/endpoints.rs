@@ -156,6 +156,11 @@ impl Store {
         self.write(Op::RehashTokens(changes)).await?.count()
     }
 
+    /// Records when tokens were last used (`(token id, Unix ms)`); tokens gone are skipped.
+    pub async fn touch_tokens(&self, uses: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.write(Op::TouchTokens(uses)).await.map(drop)
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.read()?;
         let value = txn.open_table(META)?.get(key)?.map(|v| v.value().to_vec());
@@ -304,6 +309,25 @@ pub(super) fn revoke_token(t: &mut Tables<'_>, id: &str) -> Result<(), StoreErro
     }
     t.tokens.remove(id)?;
     t.token_hashes.remove(token.hash.as_slice())?;
+    Ok(())
+}
+
+pub(super) fn touch_tokens(t: &mut Tables<'_>, uses: &[(String, i64)]) -> Result<(), StoreError> {
+    let mut touched = Vec::new();
+    for (id, at) in uses {
+        match get::<Token>(&t.tokens, id) {
+            Ok(mut token) if token.last_used_at_ms < Some(*at) => {
+                token.last_used_at_ms = Some(*at);
+                touched.push(token);
+            }
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for token in touched {
+        t.tokens
+            .insert(token.id.as_str(), encode(&token)?.as_slice())?;
+    }
     Ok(())
 }
 

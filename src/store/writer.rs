@@ -209,6 +209,8 @@ pub enum Op {
     SetMeta(String, Vec<u8>),
     /// (token id, stored hash, new hash) for every token, and the scheme recorded.
     RehashTokens(Vec<(String, Vec<u8>, Vec<u8>)>),
+    /// (token id, last used at) for tokens used since the last flush.
+    TouchTokens(Vec<(String, i64)>),
     Ingest(Message),
     RecordAttempt(Box<outbox::AttemptRecord>),
     Resend {
@@ -494,6 +496,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
             Ok(Done::Unit)
         }
         Op::RehashTokens(changes) => endpoints::rehash_tokens(t, changes).map(Done::Count),
+        Op::TouchTokens(uses) => endpoints::touch_tokens(t, uses).map(|()| Done::Unit),
         Op::Ingest(message) => outbox::ingest(t, message).map(Done::Count),
         Op::RecordAttempt(record) => outbox::record_attempt(t, record).map(Done::Flag),
         Op::Resend { message_id, now_ms } => {
