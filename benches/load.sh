@@ -96,6 +96,15 @@ TOML
 else
     echo "(plugins not built: bash plugins/build.sh adds the create-with-2-plugins run)"
 fi
+
+# Metrics off and on, interleaved, each on a fresh store: what recording costs a create.
+for round in 1 2; do
+    for metrics in false true; do
+        stop_hookd
+        HOOKD_METRICS__ENABLED=$metrics DATA="data-metrics-$metrics-$round" start_hookd
+        run "create, metrics=$metrics" 64 -s "$work/create.lua" "http://$ADDR/api/v1/alerting/webhook-endpoints"
+    done
+done
 echo
 echo "store file after the run: $store"
 echo "peak RSS of hookd (without plugins): $rss"

@@ -347,6 +347,30 @@ async fn a_real_prometheus_scrapes_what_was_sent() {
     s.stop().await;
 }
 
+/// The alerting rules the README gives are valid Prometheus rules.
+#[test]
+#[ignore = "needs Debian's prometheus (promtool); CI runs it"]
+fn the_readme_alerting_rules_pass_promtool() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("# hookd.rules.yml")
+        .expect("the rules are in the README");
+    let rules = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookd.rules.yml");
+    std::fs::write(&file, rules).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("SUCCESS: 3 rules found"), "{said}");
+}
+
 /// Kills Prometheus when the test ends, passed or not.
 struct Prometheus(std::process::Child);
 
