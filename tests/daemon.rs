@@ -235,6 +235,14 @@ fn logs_carry_request_ids_and_never_a_secret() {
         .collect();
     assert_eq!(statuses, [200, 200, 200, 401], "{stderr:?}");
     assert!(served.iter().all(|v| v["span"]["id"].is_string()));
+    let routes: Vec<&str> = served
+        .iter()
+        .map(|v| v["fields"]["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        routes,
+        ["create_endpoint", "rotate_secret", "create_token", "list_endpoints"]
+    );
     for line in stdout.iter().chain(&stderr) {
         for secret in &secrets {
             assert!(
