@@ -241,7 +241,12 @@ fn logs_carry_request_ids_and_never_a_secret() {
         .collect();
     assert_eq!(
         routes,
-        ["create_endpoint", "rotate_secret", "create_token", "list_endpoints"]
+        [
+            "create_endpoint",
+            "rotate_secret",
+            "create_token",
+            "list_endpoints"
+        ]
     );
     for line in stdout.iter().chain(&stderr) {
         for secret in &secrets {
