@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     let now = 1_768_464_000_000;
     match create_token(data, now) {
         Ok(t) => {
-            assert!(t.expires_at_ms.is_none_or(|at| at > now), "an expiry in the past");
+            assert!(
+                t.expires_at_ms.is_none_or(|at| at > now),
+                "an expiry in the past"
+            );
             assert_valid_name(&t.name);
             assert!(!t.scopes.is_empty());
             assert!(
