@@ -546,7 +546,9 @@ impl Fields {
         Ok(Self { map, errors })
     }
 
-    /// The value of `key`, recording "is required" or "must not be null" as needed.
+    /// The value of `key`, recording "is required" or a `null` refused as needed. `null` for an
+    /// optional field is refused saying what to do instead (leave it out), which also keeps
+    /// schema-driven tools from reading the answer as "this field is required".
     fn take(&mut self, key: &str, required: bool) -> Option<Value> {
         match self.map.get(key) {
             None if required => {
@@ -554,8 +556,15 @@ impl Fields {
                 None
             }
             None => None,
-            Some(Value::Null) => {
+            Some(Value::Null) if required => {
                 self.errors.push(FieldError::new(key, "must not be null"));
+                None
+            }
+            Some(Value::Null) => {
+                self.errors.push(FieldError::new(
+                    key,
+                    "is optional: leave it out rather than null",
+                ));
                 None
             }
             Some(v) => Some(v.clone()),
@@ -796,6 +805,10 @@ mod tests {
                 "{bad}"
             );
         }
+        let e = create_token(br#"{"name":null,"scopes":["admin"],"expiresAt":null}"#, now);
+        let text = e.unwrap_err().problem()["errors"].to_string();
+        assert!(text.contains("must not be null"), "{text}");
+        assert!(text.contains("leave it out rather than null"), "{text}");
     }
 
     #[test]

@@ -166,6 +166,17 @@ fn schema_of<T: ToSchema>(schemas: &mut Map<String, Value>) {
     );
 }
 
+/// `{"type": ["string", "null"]}` becomes `{"type": "string"}`.
+fn not_nullable(schema: &mut Value) {
+    if let Some(types) = schema["type"].as_array() {
+        let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        schema["type"] = match kept.as_slice() {
+            [one] => one.clone(),
+            _ => Value::Array(kept),
+        };
+    }
+}
+
 fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -463,9 +474,13 @@ fn build() -> Value {
     schema_of::<AlertRequest>(&mut schemas);
     schema_of::<ProblemDoc>(&mut schemas);
     // Unknown fields are refused by name: say so in every request schema.
+    // And `null` is refused too: an absent field is how a request leaves something out.
     for (name, _) in REQUEST_FIELDS {
         if let Some(s) = schemas.get_mut(name) {
             s["additionalProperties"] = false.into();
+            if let Some(props) = s["properties"].as_object_mut() {
+                props.values_mut().for_each(not_nullable);
+            }
         }
     }
     if let Some(s) = schemas.get_mut("UpdateEndpointRequest") {
@@ -586,6 +601,33 @@ mod tests {
         let p = crate::url_policy::UrlPolicy::default();
         let e = crate::parse::create_endpoint(br#"{"extra":1}"#, &p).unwrap_err();
         assert!(e.problem()["errors"].to_string().contains("extra"));
+    }
+
+    /// The parsers refuse `null` and treat an absent field as "leave it": the document must
+    /// say so, or a generated client sends `null` and schema-driven tests expect a field the
+    /// parsers never required.
+    #[test]
+    fn optional_request_fields_are_neither_required_nor_nullable() {
+        let schemas = &document()["components"]["schemas"];
+        for (name, fields) in REQUEST_FIELDS {
+            let schema = &schemas[name];
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            for field in fields.iter() {
+                let text = schema["properties"][field].to_string();
+                assert!(!text.contains("null"), "{name}.{field} is nullable: {text}");
+            }
+            let optional: &[&str] = match name {
+                "CreateEndpointRequest" => &[],
+                "CreateTokenRequest" => &["expiresAt"],
+                _ => fields,
+            };
+            for field in optional {
+                assert!(!required.contains(field), "{name}.{field} is required");
+            }
+        }
     }
 
     #[test]
