@@ -212,6 +212,29 @@ impl App {
                 .seal(&self.rng, id, secret.expose().as_bytes())?,
             mask: secret.masked(),
             expires_at_ms: None,
+            algorithm: secret.algorithm(),
+            public_key: secret.public_key(),
+        })
+    }
+
+    /// Seals a custom header's value for the endpoint `id`.
+    ///
+    /// # Errors
+    /// Only if the OS random source fails.
+    pub fn seal_header(
+        &self,
+        id: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<crate::model::SealedHeader, SecretError> {
+        Ok(crate::model::SealedHeader {
+            name: name.to_owned(),
+            sealed: self.master_key.seal(
+                &self.rng,
+                &crate::model::SealedHeader::aad(id, name),
+                value.as_bytes(),
+            )?,
+            mask: crate::secrets::mask_value(value),
         })
     }
 }

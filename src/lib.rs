@@ -6,6 +6,8 @@
 //! - [`api`]: routing to one handler per operation; bodies, auth and responses.
 //! - [`route`]: pure method + path -> operation (404 / 405 with `Allow`).
 //! - [`parse`]: pure request parsing and validation (bodies, query strings, `Authorization`).
+//! - [`routing`]: pure: which alerts an endpoint takes (event-type filters, Alertmanager
+//!   label matchers).
 //! - [`url_policy`]: the built-in URL rules (scheme, user-info, length, denied address ranges).
 //! - [`secrets`]: ring: signing secrets, API tokens, AES-256-GCM sealing, webhook signatures.
 //! - [`store`]: the only module that knows redb: typed methods, one group-committing writer,
@@ -31,6 +33,7 @@ pub mod ids;
 pub mod model;
 pub mod parse;
 pub mod route;
+pub mod routing;
 pub mod secrets;
 pub mod time;
 pub mod url_policy;

@@ -44,6 +44,34 @@ impl Scope {
     }
 }
 
+/// How an endpoint's deliveries are signed (Standard Webhooks v1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub enum SigningAlgorithm {
+    /// `v1,` + HMAC-SHA256 with a shared secret.
+    #[default]
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+    /// `v1a,` + Ed25519: receivers verify with the public key (`whpk_`), and cannot sign.
+    #[serde(rename = "ed25519")]
+    Ed25519,
+}
+
+impl SigningAlgorithm {
+    pub const ALL: [Self; 2] = [Self::HmacSha256, Self::Ed25519];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HmacSha256 => "hmac-sha256",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 /// Serde helper: bytes as standard base64 text in stored JSON.
 mod b64 {
     use base64::engine::general_purpose::STANDARD;
@@ -70,6 +98,68 @@ pub struct SealedSecret {
     /// For a previous secret: when it stops being used to sign (Unix ms). `None` for the current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
+    /// What it signs with (stores before Ed25519 hold only HMAC secrets).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub algorithm: SigningAlgorithm,
+    /// For an Ed25519 key: its public key, `whpk_` + base64, shown to receivers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// A custom request header of an endpoint: the value sealed like a secret (it often carries an
+/// API key), bound to the endpoint id and the header's name.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedHeader {
+    /// As the client wrote it (receivers see this spelling).
+    pub name: String,
+    #[serde(with = "b64")]
+    pub sealed: Vec<u8>,
+    pub mask: String,
+}
+
+impl std::fmt::Debug for SealedHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedHeader({}: {})", self.name, self.mask)
+    }
+}
+
+impl SealedHeader {
+    /// The associated data its value is sealed with.
+    pub fn aad(endpoint_id: &str, name: &str) -> String {
+        format!("{endpoint_id}/header/{}", name.to_ascii_lowercase())
+    }
+}
+
+/// The client certificate an endpoint presents to receivers that ask for one (mTLS).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCertificate {
+    /// The certificate chain as PEM, leaf first.
+    pub chain_pem: String,
+    /// The private key's PEM, sealed.
+    #[serde(with = "b64")]
+    pub sealed_key: Vec<u8>,
+    /// SHA-256 of the leaf certificate (DER), lowercase hex.
+    pub fingerprint: String,
+    /// The leaf's `notAfter` (Unix ms), if it could be read.
+    pub not_after_ms: Option<i64>,
+    pub chain_length: usize,
+}
+
+impl std::fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientCertificate({})", self.fingerprint)
+    }
+}
+
+impl ClientCertificate {
+    /// The associated data its key is sealed with.
+    pub fn aad(endpoint_id: &str) -> String {
+        format!("{endpoint_id}/client-key")
+    }
 }
 
 impl std::fmt::Debug for SealedSecret {
@@ -98,6 +188,19 @@ pub struct Endpoint {
     /// Start of the current run of failed deliveries; cleared by a success.
     #[serde(default)]
     pub failing_since_ms: Option<i64>,
+    /// Event types this endpoint takes (exact, or a prefix ending in `.*`); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filter_types: Vec<String>,
+    /// Alertmanager matchers, in canonical form, that an alert's labels must satisfy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub label_matchers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<SealedHeader>,
+    /// Deliveries per second, at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 /// The API view of an endpoint: the seed's seven fields, then `disabled` and `circuit`.
@@ -119,6 +222,31 @@ pub struct EndpointView<'a> {
     /// Set by delivery (410, or failing for `delivery.disable_after_secs`) or by a PATCH.
     pub disabled: bool,
     pub circuit: CircuitView,
+    /// Event types delivered (exact, or ending in `.*`); empty: every type.
+    pub filter_types: &'a [String],
+    /// Alertmanager matchers (canonical form) an alert's labels must satisfy; empty: all.
+    pub label_matchers: &'a [String],
+    /// Custom request headers, values masked.
+    pub headers: std::collections::BTreeMap<&'a str, &'a str>,
+    /// Deliveries per second, at most; null: no limit.
+    pub rate_limit: Option<u32>,
+    pub signing_algorithm: SigningAlgorithm,
+    /// For `ed25519`: the public key receivers verify with (`whpk_` + base64).
+    pub signing_public_key: Option<&'a str>,
+    pub client_certificate: Option<ClientCertificateView>,
+}
+
+/// The certificate an endpoint presents for mTLS (its key is never shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = ClientCertificateInfo))]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCertificateView {
+    /// SHA-256 of the leaf certificate, lowercase hex.
+    pub fingerprint_sha256: String,
+    /// When the leaf certificate expires (RFC 3339).
+    pub not_after: Option<String>,
+    /// Certificates in the chain, leaf first.
+    pub chain_length: usize,
 }
 
 /// An endpoint's delivery circuit (see `delivery.circuit_failures`).
@@ -154,6 +282,24 @@ impl Endpoint {
             updated_at: rfc3339(self.updated_at_ms),
             disabled: self.disabled,
             circuit,
+            filter_types: &self.filter_types,
+            label_matchers: &self.label_matchers,
+            headers: self
+                .headers
+                .iter()
+                .map(|h| (h.name.as_str(), h.mask.as_str()))
+                .collect(),
+            rate_limit: self.rate_limit,
+            signing_algorithm: self.secret.algorithm,
+            signing_public_key: self.secret.public_key.as_deref(),
+            client_certificate: self
+                .client_certificate
+                .as_ref()
+                .map(|c| ClientCertificateView {
+                    fingerprint_sha256: c.fingerprint.clone(),
+                    not_after: c.not_after_ms.map(rfc3339),
+                    chain_length: c.chain_length,
+                }),
         }
     }
 }
@@ -166,6 +312,14 @@ pub struct EndpointPatch {
     pub signing_enabled: Option<bool>,
     /// `Some(false)` re-enables an endpoint that delivery disabled.
     pub disabled: Option<bool>,
+    pub filter_types: Option<Vec<String>>,
+    pub label_matchers: Option<Vec<String>>,
+    /// Replaces every custom header (`Some(vec![])` removes them all).
+    pub headers: Option<Vec<SealedHeader>>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<u32>>,
+    /// `Some(None)` removes the certificate.
+    pub client_certificate: Option<Option<ClientCertificate>>,
 }
 
 /// An API token. Only its keyed hash (`MasterKey::token_hash`) is ever stored.
@@ -256,6 +410,9 @@ pub struct Delivery {
     pub attempts: u32,
     pub state: DeliveryState,
     pub next_attempt_ms: i64,
+    /// When it gave up (Unix ms), while `Failed`: its key in the endpoint's given-up index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at_ms: Option<i64>,
 }
 
 impl Delivery {

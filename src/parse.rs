@@ -6,10 +6,17 @@
 //! problem (unknown field, wrong type, missing, rule broken) is reported together, each with the
 //! field's JSON name.
 
+mod options;
+
 use serde_json::{Map, Value};
 
+pub use self::options::{
+    header_name_problem, header_value_problem, not_after, ClientCertificateInput, EndpointOptions,
+    MAX_HEADERS, MAX_RATE, OPTION_FIELDS, RESERVED_HEADERS,
+};
 use crate::error::{ApiError, FieldError};
-use crate::model::{EndpointPatch, Scope};
+use crate::model::{Scope, SigningAlgorithm};
+use crate::routing::Labels;
 use crate::secrets::SigningSecret;
 use crate::url_policy::UrlPolicy;
 
@@ -72,18 +79,50 @@ pub struct CreateEndpoint {
     pub signing_enabled: bool,
     /// `None` when the client sent an empty `signingSecret`: hookd generates one.
     pub signing_secret: Option<SigningSecret>,
+    /// `signingAlgorithm`, or the supplied secret's (`whsk_`: Ed25519), or HMAC-SHA256.
+    pub signing_algorithm: SigningAlgorithm,
+    pub options: EndpointOptions,
 }
 
 impl CreateEndpoint {
     /// The request as JSON again (with the secret's plaintext), for round-trip checks.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "name": self.name,
-            "url": self.url,
-            "signingEnabled": self.signing_enabled,
-            "signingSecret": self.signing_secret.as_ref().map_or("", SigningSecret::expose),
-        })
+        let mut out = Map::new();
+        out.insert("name".into(), self.name.clone().into());
+        out.insert("url".into(), self.url.clone().into());
+        out.insert("signingEnabled".into(), self.signing_enabled.into());
+        let secret = self
+            .signing_secret
+            .as_ref()
+            .map_or("", SigningSecret::expose);
+        out.insert("signingSecret".into(), secret.into());
+        out.insert(
+            "signingAlgorithm".into(),
+            self.signing_algorithm.as_str().into(),
+        );
+        self.options.to_json(&mut out);
+        Value::Object(out)
     }
+}
+
+/// A validated PATCH: any of the fields, at least one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateEndpoint {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub signing_enabled: Option<bool>,
+    /// `Some(false)` re-enables an endpoint that delivery disabled.
+    pub disabled: Option<bool>,
+    pub options: EndpointOptions,
+}
+
+/// A validated rotate-secret request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// `None`: generate one.
+    pub secret: Option<SigningSecret>,
+    /// `None`: the supplied secret's, or the endpoint's current algorithm.
+    pub algorithm: Option<SigningAlgorithm>,
 }
 
 /// A validated token creation request.
@@ -110,66 +149,119 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
+/// The fields a create body may have: the seed contract's four (all required; an empty
+/// `signingSecret` asks hookd to generate one), `signingAlgorithm`, and the options.
+pub const CREATE_FIELDS: [&str; 10] = [
+    "name",
+    "url",
+    "signingEnabled",
+    "signingSecret",
+    "signingAlgorithm",
+    OPTION_FIELDS[0],
+    OPTION_FIELDS[1],
+    OPTION_FIELDS[2],
+    OPTION_FIELDS[3],
+    OPTION_FIELDS[4],
+];
+
+/// The fields a PATCH body may have (at least one).
+pub const UPDATE_FIELDS: [&str; 9] = [
+    "name",
+    "url",
+    "signingEnabled",
+    "disabled",
+    OPTION_FIELDS[0],
+    OPTION_FIELDS[1],
+    OPTION_FIELDS[2],
+    OPTION_FIELDS[3],
+    OPTION_FIELDS[4],
+];
+
 /// Parses a create body: `name`, `url`, `signingEnabled` and `signingSecret` are all required,
-/// as in the seed contract; an empty `signingSecret` asks hookd to generate one.
+/// as in the seed contract; an empty `signingSecret` asks hookd to generate one. The routing and
+/// shaping options and `signingAlgorithm` are optional.
 ///
 /// # Errors
 /// 400 for malformed JSON, 422 listing every field that breaks a rule.
 pub fn create_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<CreateEndpoint, ApiError> {
-    let mut f = Fields::object(body, &["name", "url", "signingEnabled", "signingSecret"])?;
+    let mut f = Fields::object(body, &CREATE_FIELDS)?;
     let name = f.name("name", true);
     let url = f.url("url", policy, true);
     let signing_enabled = f.bool("signingEnabled", true);
-    let signing_secret = f.secret("signingSecret", true);
+    let algorithm = f.algorithm("signingAlgorithm");
+    let signing_secret = f.secret("signingSecret", true, algorithm);
+    let options = f.options(false);
     f.finish()?;
     match (name, url, signing_enabled, signing_secret) {
         (Some(name), Some(url), Some(signing_enabled), Some(signing_secret)) => {
+            let signing_algorithm = algorithm
+                .or(signing_secret.as_ref().map(SigningSecret::algorithm))
+                .unwrap_or_default();
             Ok(CreateEndpoint {
                 name,
                 url,
                 signing_enabled,
                 signing_secret,
+                signing_algorithm,
+                options,
             })
         }
         _ => Err(ApiError::Internal),
     }
 }
 
-/// Parses a PATCH body: any of `name`, `url`, `signingEnabled`, `disabled`, at least one.
+/// Parses a PATCH body: any of `name`, `url`, `signingEnabled`, `disabled` and the options, at
+/// least one. `rateLimit` and `clientCertificate` may be `null` (remove); an empty
+/// `filterTypes`, `labelMatchers` or `headers` removes those.
 ///
 /// # Errors
 /// As [`create_endpoint`]; an empty object is a 422 on `body`.
-pub fn update_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<EndpointPatch, ApiError> {
-    let mut f = Fields::object(body, &["name", "url", "signingEnabled", "disabled"])?;
-    let patch = EndpointPatch {
+pub fn update_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<UpdateEndpoint, ApiError> {
+    let mut allowed = UPDATE_FIELDS.to_vec();
+    allowed.extend(["signingAlgorithm", "signingSecret"]);
+    let mut f = Fields::object(body, &allowed)?;
+    for key in ["signingAlgorithm", "signingSecret"] {
+        if f.map.contains_key(key) {
+            f.errors.push(FieldError::new(
+                key,
+                "is changed by rotating the secret: POST /api/v1/alerting/webhook-endpoints/{id}/rotate-secret",
+            ));
+        }
+    }
+    let patch = UpdateEndpoint {
         name: f.name("name", false),
         url: f.url("url", policy, false),
         signing_enabled: f.bool("signingEnabled", false),
         disabled: f.bool("disabled", false),
+        options: f.options(true),
     };
-    if f.map.is_empty() {
+    if f.map.is_empty() && f.errors.is_empty() {
         f.errors.push(FieldError::new(
             "body",
-            "must set at least one of name, url, signingEnabled, disabled",
+            format!("must set at least one of {}", UPDATE_FIELDS.join(", ")),
         ));
     }
     f.finish()?;
     Ok(patch)
 }
 
-/// Parses a rotate-secret body: empty, `{}`, or `{"signingSecret": "..."}`; an empty or absent
-/// secret means "generate one".
+/// Parses a rotate-secret body: empty, `{}`, or `{"signingSecret": "...", "signingAlgorithm":
+/// "..."}`; an empty or absent secret means "generate one".
 ///
 /// # Errors
 /// As [`create_endpoint`].
-pub fn rotate_secret(body: &[u8]) -> Result<Option<SigningSecret>, ApiError> {
+pub fn rotate_secret(body: &[u8]) -> Result<Rotation, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+        return Ok(Rotation::default());
     }
-    let mut f = Fields::object(body, &["signingSecret"])?;
-    let secret = f.secret("signingSecret", false);
+    let mut f = Fields::object(body, &["signingSecret", "signingAlgorithm"])?;
+    let algorithm = f.algorithm("signingAlgorithm");
+    let secret = f.secret("signingSecret", false, algorithm);
     f.finish()?;
-    Ok(secret.flatten())
+    Ok(Rotation {
+        secret: secret.flatten(),
+        algorithm,
+    })
 }
 
 /// Parses a token creation body: `name` and a non-empty `scopes` list.
@@ -179,23 +271,13 @@ pub fn rotate_secret(body: &[u8]) -> Result<Option<SigningSecret>, ApiError> {
 pub fn create_token(body: &[u8], now_ms: i64) -> Result<CreateToken, ApiError> {
     let mut f = Fields::object(body, &["name", "scopes", "expiresAt"])?;
     let name = f.name("name", true);
-    let expires_at_ms =
-        f.string("expiresAt", false)
-            .and_then(|t| match crate::time::parse_rfc3339(&t) {
-                Some(at) if at > now_ms => Some(at),
-                Some(_) => {
-                    f.errors
-                        .push(FieldError::new("expiresAt", "must be in the future"));
-                    None
-                }
-                None => {
-                    f.errors.push(FieldError::new(
-                        "expiresAt",
-                        "must be an RFC 3339 timestamp, like 2027-01-01T00:00:00Z",
-                    ));
-                    None
-                }
-            });
+    let expires_at_ms = f.timestamp("expiresAt", false).filter(|at| {
+        if *at <= now_ms {
+            f.errors
+                .push(FieldError::new("expiresAt", "must be in the future"));
+        }
+        *at > now_ms
+    });
     let scopes = f.take("scopes", true).and_then(|v| {
         let Value::Array(items) = v else {
             f.errors
@@ -229,6 +311,23 @@ pub fn create_token(body: &[u8], now_ms: i64) -> Result<CreateToken, ApiError> {
         }),
         _ => Err(ApiError::Internal),
     }
+}
+
+/// Parses a recover body: `{"since": "<RFC 3339>"}`, not in the future. Returns it as Unix ms.
+///
+/// # Errors
+/// As [`create_endpoint`].
+pub fn recover(body: &[u8], now_ms: i64) -> Result<i64, ApiError> {
+    let mut f = Fields::object(body, &["since"])?;
+    let since = f.timestamp("since", true).filter(|at| {
+        if *at > now_ms {
+            f.errors
+                .push(FieldError::new("since", "must not be in the future"));
+        }
+        *at <= now_ms
+    });
+    f.finish()?;
+    since.ok_or(ApiError::Internal)
 }
 
 fn scope_list() -> String {
@@ -314,13 +413,31 @@ pub struct Alert {
     pub event_type: String,
     /// The payload as JSON text, exactly as the client sent it.
     pub data: String,
+    /// The label sets routing reads (`labelMatchers`): for a native alert the payload's
+    /// `labels` (none: one empty set); for an Alertmanager payload its `commonLabels` and then
+    /// each alert's `labels`. An endpoint takes the alert when any one set satisfies all its
+    /// matchers.
+    pub label_sets: Vec<Labels>,
+}
+
+/// A JSON object of strings as labels (anything else reads as no labels: the parsers have
+/// refused it already).
+fn labels_of(v: Option<&Value>) -> Labels {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Longest event type, in bytes.
 pub const MAX_EVENT_TYPE: usize = 100;
 
 /// Parses a native alert: `{"eventType": "alert.firing", "payload": {...}}`. The event type is
-/// 1-100 characters of `A-Z a-z 0-9 . _ : -`; the payload any JSON object.
+/// 1-100 characters of `A-Z a-z 0-9 . _ : -`; the payload any JSON object, whose `labels`, if it
+/// has them, must be an object of strings (routing reads them).
 ///
 /// # Errors
 /// 400 for malformed JSON, 422 naming each field at fault.
@@ -338,10 +455,18 @@ pub fn native_alert(body: &[u8]) -> Result<Alert, ApiError> {
         }
         ok.then_some(t)
     });
+    let mut labels = Labels::new();
     if let Some(v) = f.take("payload", true) {
         if !v.is_object() {
             f.errors
                 .push(FieldError::new("payload", "must be a JSON object"));
+        }
+        match v.get("labels") {
+            Some(l) if !is_string_map(l) => f.errors.push(FieldError::new(
+                "payload.labels",
+                "must be an object of strings (routing reads them)",
+            )),
+            l => labels = labels_of(l),
         }
     }
     f.finish()?;
@@ -357,6 +482,7 @@ pub fn native_alert(body: &[u8]) -> Result<Alert, ApiError> {
         Some(event_type) => Ok(Alert {
             event_type,
             data: raw.payload.get().to_owned(),
+            label_sets: vec![labels],
         }),
         None => Err(ApiError::Internal),
     }
@@ -407,10 +533,15 @@ pub fn alertmanager_alert(body: &[u8]) -> Result<Alert, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    let mut label_sets = vec![labels_of(map.get("commonLabels"))];
+    if let Some(Value::Array(alerts)) = map.get("alerts") {
+        label_sets.extend(alerts.iter().map(|a| labels_of(a.get("labels"))));
+    }
     // The whole payload, exactly as Alertmanager sent it (valid UTF-8: it parsed as JSON).
     Ok(Alert {
         event_type: format!("alertmanager.{}", status.unwrap_or("firing")),
         data: String::from_utf8_lossy(body.trim_ascii()).into_owned(),
+        label_sets,
     })
 }
 
@@ -633,19 +764,54 @@ impl Fields {
         }
     }
 
-    /// `Some(None)` for an empty string (generate), `Some(Some(_))` for a valid supplied secret.
-    fn secret(&mut self, key: &str, required: bool) -> Option<Option<SigningSecret>> {
+    /// `Some(None)` for an empty string (generate), `Some(Some(_))` for a valid supplied secret
+    /// (of `algorithm`, when that is given).
+    fn secret(
+        &mut self,
+        key: &str,
+        required: bool,
+        algorithm: Option<SigningAlgorithm>,
+    ) -> Option<Option<SigningSecret>> {
         let s = self.string(key, required)?;
         if s.is_empty() {
             return Some(None);
         }
-        match SigningSecret::parse(&s) {
+        let parsed = match algorithm {
+            Some(a) => SigningSecret::parse_for(&s, a),
+            None => SigningSecret::parse(&s),
+        };
+        match parsed {
             Ok(secret) => Some(Some(secret)),
             Err(e) => {
                 self.errors.push(FieldError::new(key, e.to_string()));
                 None
             }
         }
+    }
+
+    /// An RFC 3339 timestamp, as Unix ms.
+    fn timestamp(&mut self, key: &str, required: bool) -> Option<i64> {
+        let t = self.string(key, required)?;
+        let at = crate::time::parse_rfc3339(&t);
+        if at.is_none() {
+            self.errors.push(FieldError::new(
+                key,
+                "must be an RFC 3339 timestamp, like 2027-01-01T00:00:00Z",
+            ));
+        }
+        at
+    }
+
+    fn algorithm(&mut self, key: &str) -> Option<SigningAlgorithm> {
+        let s = self.string(key, false)?;
+        let found = SigningAlgorithm::parse(&s);
+        if found.is_none() {
+            self.errors.push(FieldError::new(
+                key,
+                "must be \"hmac-sha256\" or \"ed25519\"",
+            ));
+        }
+        found
     }
 
     fn finish(self) -> Result<(), ApiError> {
@@ -724,16 +890,223 @@ mod tests {
             fields(update_endpoint(br#"{"url":"http://10.0.0.1/"}"#, &p).unwrap_err()),
             ["url"]
         );
-        assert_eq!(rotate_secret(b"").unwrap(), None);
-        assert_eq!(rotate_secret(b"{}").unwrap(), None);
-        assert_eq!(rotate_secret(br#"{"signingSecret":""}"#).unwrap(), None);
+        let none = Rotation::default();
+        assert_eq!(rotate_secret(b"").unwrap(), none);
+        assert_eq!(rotate_secret(b"{}").unwrap(), none);
+        assert_eq!(rotate_secret(br#"{"signingSecret":""}"#).unwrap(), none);
         assert!(rotate_secret(br#"{"signingSecret":"another-secret"}"#)
             .unwrap()
+            .secret
             .is_some());
         assert_eq!(
             fields(rotate_secret(br#"{"signingSecret":"x"}"#).unwrap_err()),
             ["signingSecret"]
         );
+        let r = rotate_secret(br#"{"signingAlgorithm":"ed25519"}"#).unwrap();
+        assert_eq!(r.algorithm, Some(SigningAlgorithm::Ed25519));
+        assert_eq!(
+            fields(
+                rotate_secret(br#"{"signingAlgorithm":"ed25519","signingSecret":"hmac-secret-1"}"#)
+                    .unwrap_err()
+            ),
+            ["signingSecret"]
+        );
+        assert_eq!(
+            fields(rotate_secret(br#"{"signingAlgorithm":"rsa"}"#).unwrap_err()),
+            ["signingAlgorithm"]
+        );
+        // The algorithm and secret change only by rotation, and say so.
+        let e = update_endpoint(br#"{"signingAlgorithm":"ed25519"}"#, &p).unwrap_err();
+        assert!(e.problem().to_string().contains("rotate-secret"));
+    }
+
+    const BASE: &str =
+        r#""name":"n","url":"https://a.example","signingEnabled":true,"signingSecret":"""#;
+
+    fn create_with(extra: &str) -> Result<CreateEndpoint, ApiError> {
+        create_endpoint(
+            format!("{{{BASE},{extra}}}").as_bytes(),
+            &UrlPolicy::default(),
+        )
+    }
+
+    #[test]
+    fn routing_options_parse_to_canonical_forms() {
+        let req = create_with(
+            r#""filterTypes":["alertmanager.*","deploy","deploy"],"labelMatchers":["severity = critical","team=~\"db|storage\""],"headers":{"X-Api-Key":"k-123","Authorization":"Bearer abc"},"rateLimit":5,"signingAlgorithm":"ed25519""#,
+        )
+        .unwrap();
+        let o = &req.options;
+        assert_eq!(
+            o.filter_types.as_deref().unwrap(),
+            ["alertmanager.*", "deploy"]
+        );
+        assert_eq!(
+            o.label_matchers.as_deref().unwrap(),
+            [r#"severity="critical""#, r#"team=~"db|storage""#]
+        );
+        assert_eq!(o.headers.as_ref().unwrap().len(), 2);
+        assert_eq!(o.rate_limit, Some(Some(5)));
+        assert_eq!(req.signing_algorithm, SigningAlgorithm::Ed25519);
+        // Round trip through JSON.
+        let again =
+            create_endpoint(req.to_json().to_string().as_bytes(), &UrlPolicy::default()).unwrap();
+        assert_eq!(again, req);
+        // A supplied whsk_ key makes the endpoint Ed25519 without saying so.
+        let rng = ring::rand::SystemRandom::new();
+        let key = SigningSecret::generate(&rng, SigningAlgorithm::Ed25519).unwrap();
+        let with_key = format!(
+            r#"{{"name":"n","url":"https://a.example","signingEnabled":true,"signingSecret":"{}"}}"#,
+            key.expose()
+        );
+        let req = create_endpoint(with_key.as_bytes(), &UrlPolicy::default()).unwrap();
+        assert_eq!(req.signing_algorithm, SigningAlgorithm::Ed25519);
+    }
+
+    #[test]
+    fn bad_routing_options_name_the_field() {
+        for (extra, field, word) in [
+            (r#""filterTypes":"a""#, "filterTypes", "array"),
+            (r#""filterTypes":["a b"]"#, "filterTypes[0]", "event type"),
+            (r#""filterTypes":[1]"#, "filterTypes[0]", "string"),
+            (
+                r#""labelMatchers":["sev"]"#,
+                "labelMatchers[0]",
+                "position 3",
+            ),
+            (
+                r#""labelMatchers":["a=~\"(\""]"#,
+                "labelMatchers[0]",
+                "regular expression",
+            ),
+            (r#""headers":[]"#, "headers", "object"),
+            (r#""headers":{"Host":"x"}"#, "headers.Host", "hookd sets"),
+            (
+                r#""headers":{"webhook-id":"x"}"#,
+                "headers.webhook-id",
+                "hookd sets",
+            ),
+            (r#""headers":{"X-A":"a\r\nb"}"#, "headers.X-A", "printable"),
+            (r#""headers":{"X-A":"1","x-a":"2"}"#, "headers.x-a", "twice"),
+            (r#""headers":{"X-A":1}"#, "headers.X-A", "string"),
+            (
+                r#""headers":{"bad name":"v"}"#,
+                "headers.bad name",
+                "header name",
+            ),
+            (r#""rateLimit":0"#, "rateLimit", "1-10000"),
+            (r#""rateLimit":1.5"#, "rateLimit", "whole"),
+            (r#""rateLimit":10001"#, "rateLimit", "1-10000"),
+            (r#""rateLimit":null"#, "rateLimit", "leave it out"),
+            (r#""signingAlgorithm":"rsa""#, "signingAlgorithm", "ed25519"),
+            (
+                r#""clientCertificate":"pem""#,
+                "clientCertificate",
+                "object",
+            ),
+            (
+                r#""clientCertificate":{"certificate":"x"}"#,
+                "clientCertificate.privateKey",
+                "required",
+            ),
+            (
+                r#""clientCertificate":{"certificate":"not pem","privateKey":"not pem","x":1}"#,
+                "clientCertificate.x",
+                "known",
+            ),
+        ] {
+            let e = create_with(extra).unwrap_err();
+            let text = e.problem()["errors"].to_string();
+            assert!(fields(e).contains(&field.to_owned()), "{extra}: {text}");
+            assert!(text.contains(word), "{extra}: {text}");
+        }
+        let many: Vec<String> = (0..21).map(|i| format!(r#""X-H{i}":"v""#)).collect();
+        let e = create_with(&format!(r#""headers":{{{}}}"#, many.join(","))).unwrap_err();
+        assert_eq!(fields(e), ["headers"]);
+        let many: Vec<String> = (0..51).map(|i| format!(r#""t{i}""#)).collect();
+        let e = create_with(&format!(r#""filterTypes":[{}]"#, many.join(","))).unwrap_err();
+        assert_eq!(fields(e), ["filterTypes"]);
+    }
+
+    #[test]
+    fn patch_null_removes_and_empty_lists_clear() {
+        let p = UrlPolicy::default();
+        let u = update_endpoint(br#"{"rateLimit":null,"clientCertificate":null}"#, &p).unwrap();
+        assert_eq!(u.options.rate_limit, Some(None));
+        assert_eq!(u.options.client_certificate, Some(None));
+        let u =
+            update_endpoint(br#"{"headers":{},"filterTypes":[],"labelMatchers":[]}"#, &p).unwrap();
+        assert_eq!(u.options.headers, Some(vec![]));
+        assert_eq!(u.options.filter_types, Some(vec![]));
+        assert_eq!(u.options.label_matchers, Some(vec![]));
+    }
+
+    #[test]
+    fn client_certificates_are_read_and_checked_for_form() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let body = serde_json::json!({
+            "name": "n", "url": "https://a.example", "signingEnabled": true, "signingSecret": "",
+            "clientCertificate": {"certificate": cert.pem(), "privateKey": key.serialize_pem()},
+        });
+        let req = create_endpoint(body.to_string().as_bytes(), &UrlPolicy::default()).unwrap();
+        let c = req.options.client_certificate.unwrap().unwrap();
+        assert_eq!(c.chain_der.len(), 1);
+        assert_eq!(c.fingerprint.len(), 64);
+        assert!(c.not_after_ms.is_some_and(|t| t > crate::time::now_ms()));
+        assert!(!format!("{c:?}").contains("PRIVATE"));
+        // A key where the certificate goes, and the other way around, are refused.
+        let swapped = serde_json::json!({
+            "name": "n", "url": "https://a.example", "signingEnabled": true, "signingSecret": "",
+            "clientCertificate": {"certificate": key.serialize_pem(), "privateKey": cert.pem()},
+        });
+        let e = create_endpoint(swapped.to_string().as_bytes(), &UrlPolicy::default()).unwrap_err();
+        assert_eq!(
+            fields(e),
+            [
+                "clientCertificate.certificate",
+                "clientCertificate.privateKey"
+            ]
+        );
+    }
+
+    #[test]
+    fn recover_since() {
+        let now = 1_768_464_000_000;
+        assert_eq!(
+            recover(br#"{"since":"2026-01-15T07:00:00Z"}"#, now).unwrap(),
+            now - 3_600_000
+        );
+        for bad in [
+            r#"{"since":"2026-01-15T09:00:00Z"}"#,
+            r#"{"since":"yesterday"}"#,
+            "{}",
+        ] {
+            assert_eq!(
+                fields(recover(bad.as_bytes(), now).unwrap_err()),
+                ["since"],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn alert_label_sets() {
+        let a = native_alert(br#"{"eventType":"x","payload":{"labels":{"team":"db"}}}"#).unwrap();
+        assert_eq!(a.label_sets.len(), 1);
+        assert_eq!(a.label_sets[0]["team"], "db");
+        let a = native_alert(br#"{"eventType":"x","payload":{}}"#).unwrap();
+        assert_eq!(a.label_sets, [Labels::new()]);
+        let e = native_alert(br#"{"eventType":"x","payload":{"labels":{"n":1}}}"#).unwrap_err();
+        assert_eq!(fields(e), ["payload.labels"]);
+        let am = br#"{"version":"4","status":"firing","commonLabels":{"env":"prod"},"alerts":[{"labels":{"team":"db"}},{"labels":{"team":"web"}}]}"#;
+        let a = alertmanager_alert(am).unwrap();
+        assert_eq!(a.label_sets.len(), 3);
+        assert_eq!(a.label_sets[0]["env"], "prod");
+        assert_eq!(a.label_sets[2]["team"], "web");
     }
 
     #[test]

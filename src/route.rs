@@ -29,6 +29,7 @@ pub enum Operation {
     IngestAlertmanager,
     ListAttempts(String),
     TestEndpoint(String),
+    RecoverEndpoint(String),
     ResendMessage(String),
     Backup,
 }
@@ -114,6 +115,12 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(
         "POST",
+        "/api/v1/alerting/webhook-endpoints/{id}/recover",
+        "recover_endpoint",
+        RecoverEndpoint(id)
+    ),
+    route!(
+        "POST",
         "/api/v1/alerting/alerts",
         "ingest_alert",
         IngestAlert
@@ -172,6 +179,7 @@ impl Operation {
             O::IngestAlertmanager => "ingest_alertmanager",
             O::ListAttempts(_) => "list_attempts",
             O::TestEndpoint(_) => "test_endpoint",
+            O::RecoverEndpoint(_) => "recover_endpoint",
             O::ResendMessage(_) => "resend_message",
             O::Backup => "backup",
         }
@@ -336,6 +344,7 @@ mod tests {
             O::IngestAlertmanager,
             O::ListAttempts(String::new()),
             O::TestEndpoint(String::new()),
+            O::RecoverEndpoint(String::new()),
             O::ResendMessage(String::new()),
             O::Backup,
         ];

@@ -175,6 +175,30 @@ pub fn parse_rfc3339(value: &str) -> Option<i64> {
     Some((secs - offset_secs) * 1000 + millis)
 }
 
+/// Parses an X.509 validity time to Unix milliseconds: UTCTime `YYMMDDHHMMSSZ` (years 1950-2049,
+/// as RFC 5280 reads them) or GeneralizedTime `YYYYMMDDHHMMSSZ`.
+pub fn parse_asn1_time(value: &[u8], generalized: bool) -> Option<i64> {
+    let text = std::str::from_utf8(value).ok()?.strip_suffix('Z')?;
+    let (year, rest) = if generalized {
+        (digits(text.get(..4)?, 4)?, text.get(4..)?)
+    } else {
+        let yy = digits(text.get(..2)?, 2)?;
+        (if yy < 50 { 2000 + yy } else { 1900 + yy }, text.get(2..)?)
+    };
+    if rest.len() != 10 || !rest.is_ascii() {
+        return None;
+    }
+    let iso = format!(
+        "{year:04}-{}-{}T{}:{}:{}Z",
+        &rest[0..2],
+        &rest[2..4],
+        &rest[4..6],
+        &rest[6..8],
+        &rest[8..10]
+    );
+    parse_rfc3339(&iso)
+}
+
 /// Exactly `len` ASCII digits as a number.
 fn digits(s: &str, len: usize) -> Option<i64> {
     (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
@@ -186,6 +210,25 @@ fn digits(s: &str, len: usize) -> Option<i64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn x509_times() {
+        let at = parse_rfc3339("2027-03-04T05:06:07Z").unwrap();
+        assert_eq!(parse_asn1_time(b"270304050607Z", false), Some(at));
+        assert_eq!(parse_asn1_time(b"20270304050607Z", true), Some(at));
+        assert_eq!(
+            parse_asn1_time(b"500101000000Z", false),
+            parse_rfc3339("1950-01-01T00:00:00Z")
+        );
+        for bad in [
+            &b"270304050607"[..],
+            b"2703040506Z",
+            b"27130405060\xffZ",
+            b"\xe2\x82\xac0304050607Z",
+        ] {
+            assert_eq!(parse_asn1_time(bad, false), None);
+        }
+    }
 
     #[test]
     fn parses_rfc3339() {

@@ -30,7 +30,11 @@ async fn accept(app: &App, alert: Alert) -> Result<HttpResponse, ApiError> {
         created_at_ms: now,
     };
     let id = message.id.clone();
-    let deliveries = app.store.ingest(message).await.map_err(store_error)?;
+    let deliveries = app
+        .store
+        .ingest(message, alert.label_sets)
+        .await
+        .map_err(store_error)?;
     app.delivery.wake.notify_one();
     tracing::debug!(message = %id, deliveries, "alert accepted");
     Ok(accepted(

@@ -1,5 +1,5 @@
 //! `/api/v1/alerting/webhook-endpoints`: create (the seed contract), list, get, update, delete,
-//! rotate-secret.
+//! rotate-secret, test, recover.
 
 use hyper::StatusCode;
 use serde_json::json;
@@ -8,8 +8,8 @@ use super::{json, json_secret, no_content, secret_error, store_error, HttpRespon
 use crate::app::App;
 use crate::error::ApiError;
 use crate::ids::{new_id, ENDPOINT_PREFIX};
-use crate::model::Endpoint;
-use crate::parse;
+use crate::model::{ClientCertificate, Endpoint, SealedHeader, SigningAlgorithm};
+use crate::parse::{self, ClientCertificateInput, EndpointOptions};
 use crate::plugins::{Inline, Rejection};
 use crate::secrets::SigningSecret;
 use crate::store::StoreError;
@@ -91,15 +91,64 @@ fn not_found(id: &str) -> impl Fn(StoreError) -> ApiError + '_ {
     }
 }
 
-/// The supplied secret, or a freshly generated one.
+/// The supplied secret, or a freshly generated one for `algorithm`.
 fn secret_or_generate(
     app: &App,
     supplied: Option<SigningSecret>,
+    algorithm: SigningAlgorithm,
 ) -> Result<SigningSecret, ApiError> {
     match supplied {
         Some(s) => Ok(s),
-        None => SigningSecret::generate(&app.rng).map_err(secret_error),
+        None => SigningSecret::generate(&app.rng, algorithm).map_err(secret_error),
     }
+}
+
+/// The options' headers and client certificate as stored: values and key sealed for endpoint
+/// `id`, the certificate and key checked by rustls to belong together (422 if not).
+struct Sealed {
+    headers: Option<Vec<SealedHeader>>,
+    client_certificate: Option<Option<ClientCertificate>>,
+}
+
+fn seal_options(app: &App, id: &str, options: &EndpointOptions) -> Result<Sealed, ApiError> {
+    let headers = options
+        .headers
+        .as_ref()
+        .map(|hs| {
+            hs.iter()
+                .map(|(name, value)| app.seal_header(id, name, value))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(secret_error)?;
+    let client_certificate = match &options.client_certificate {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(c)) => Some(Some(seal_certificate(app, id, c)?)),
+    };
+    Ok(Sealed {
+        headers,
+        client_certificate,
+    })
+}
+
+fn seal_certificate(
+    app: &App,
+    id: &str,
+    c: &ClientCertificateInput,
+) -> Result<ClientCertificate, ApiError> {
+    crate::delivery::client::client_identity(&c.chain_pem, &c.key_pem)
+        .map_err(|why| ApiError::field("clientCertificate", why))?;
+    Ok(ClientCertificate {
+        chain_pem: c.chain_pem.clone(),
+        sealed_key: app
+            .master_key
+            .seal(&app.rng, &ClientCertificate::aad(id), c.key_pem.as_bytes())
+            .map_err(secret_error)?,
+        fingerprint: c.fingerprint.clone(),
+        not_after_ms: c.not_after_ms,
+        chain_length: c.chain_der.len(),
+    })
 }
 
 /// An endpoint as the API shows it: its stored fields, then its delivery circuit.
@@ -120,7 +169,9 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
     check_plugins(app, &req.url, &req.name, "create").await?;
     let now = now_ms();
     let id = new_id(ENDPOINT_PREFIX, now, &app.rng);
-    let secret = secret_or_generate(app, req.signing_secret)?;
+    let secret = secret_or_generate(app, req.signing_secret, req.signing_algorithm)?;
+    let sealed = seal_options(app, &id, &req.options)?;
+    let options = req.options;
     let endpoint = Endpoint {
         secret: app.seal(&id, &secret).map_err(secret_error)?,
         id,
@@ -132,6 +183,11 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         updated_at_ms: now,
         disabled: false,
         failing_since_ms: None,
+        filter_types: options.filter_types.unwrap_or_default(),
+        label_matchers: options.label_matchers.unwrap_or_default(),
+        headers: sealed.headers.unwrap_or_default(),
+        rate_limit: options.rate_limit.flatten(),
+        client_certificate: sealed.client_certificate.flatten(),
     };
     app.store
         .create_endpoint(endpoint.clone())
@@ -167,7 +223,19 @@ pub(super) fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
 }
 
 pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
-    let patch = parse::update_endpoint(body, &app.policy())?;
+    let req = parse::update_endpoint(body, &app.policy())?;
+    let sealed = seal_options(app, &id, &req.options)?;
+    let patch = crate::model::EndpointPatch {
+        name: req.name,
+        url: req.url,
+        signing_enabled: req.signing_enabled,
+        disabled: req.disabled,
+        filter_types: req.options.filter_types,
+        label_matchers: req.options.label_matchers,
+        headers: sealed.headers,
+        rate_limit: req.options.rate_limit,
+        client_certificate: sealed.client_certificate,
+    };
     if let Some(url) = &patch.url {
         let name = match &patch.name {
             Some(name) => name.clone(),
@@ -205,6 +273,7 @@ pub(super) async fn delete(app: &App, id: String) -> Result<HttpResponse, ApiErr
         .await
         .map_err(not_found(&id))?;
     app.delivery.circuits.reset(&id);
+    app.delivery.rates.forget(&id);
     tracing::info!(endpoint = %id, "webhook endpoint deleted");
     Ok(no_content())
 }
@@ -266,8 +335,20 @@ pub(super) async fn test(app: &App, id: &str) -> Result<HttpResponse, ApiError> 
 }
 
 pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
-    let supplied = parse::rotate_secret(body)?;
-    let secret = secret_or_generate(app, supplied)?;
+    let rotation = parse::rotate_secret(body)?;
+    let algorithm = match (rotation.algorithm, &rotation.secret) {
+        (Some(a), _) => a,
+        (None, Some(s)) => s.algorithm(),
+        (None, None) => {
+            app.store
+                .get_endpoint(&id)
+                .map_err(store_error)?
+                .ok_or_else(|| not_found(&id)(StoreError::NotFound))?
+                .secret
+                .algorithm
+        }
+    };
+    let secret = secret_or_generate(app, rotation.secret, algorithm)?;
     let sealed = app.seal(&id, &secret).map_err(secret_error)?;
     let grace_ms = i64::try_from(app.config().endpoints.rotation_grace_secs)
         .unwrap_or(i64::MAX / 1000)
@@ -280,3 +361,24 @@ pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpRes
     tracing::info!(endpoint = %id, "signing secret rotated");
     Ok(with_plaintext(app, &endpoint, &secret))
 }
+
+/// Requeues every delivery to the endpoint that gave up since `since` (Svix's recover).
+pub(super) async fn recover(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
+    let since = parse::recover(body, now)?;
+    let requeued = app
+        .store
+        .recover(id.clone(), since, now, RECOVER_BATCH)
+        .await
+        .map_err(not_found(&id))?;
+    if requeued > 0 {
+        app.delivery.wake.notify_one();
+    }
+    tracing::info!(endpoint = %id, requeued, "deliveries recovered");
+    Ok(super::accepted(
+        &json!({"endpointId": id, "deliveries": requeued}),
+    ))
+}
+
+/// Deliveries requeued per store transaction by a recover.
+const RECOVER_BATCH: usize = 1000;

@@ -99,7 +99,8 @@ where
         | O::UpdateEndpoint(_)
         | O::DeleteEndpoint(_)
         | O::RotateSecret(_)
-        | O::TestEndpoint(_) => Scope::EndpointsWrite,
+        | O::TestEndpoint(_)
+        | O::RecoverEndpoint(_) => Scope::EndpointsWrite,
         O::IngestAlert | O::IngestAlertmanager | O::ResendMessage(_) => Scope::AlertsWrite,
         _ => Scope::Admin,
     };
@@ -124,6 +125,9 @@ where
         O::Backup => admin::backup(app),
         O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()),
         O::TestEndpoint(id) => endpoints::test(app, &id).await,
+        O::RecoverEndpoint(id) => {
+            endpoints::recover(app, id, &read_body(app, req, true).await?).await
+        }
         O::Healthz | O::Readyz | O::OpenApi | O::Docs | O::Metrics => Err(ApiError::Internal),
     }
 }

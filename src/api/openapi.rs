@@ -140,19 +140,94 @@ pub struct ProblemDoc {
     pub errors: Option<Vec<FieldErrorDoc>>,
 }
 
+/// A recover request.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RecoverRequest)]
+#[allow(dead_code)]
+pub struct RecoverRequest {
+    /// RFC 3339, not in the future: deliveries that gave up at or after it are requeued.
+    #[schema(format = DateTime, example = "2026-01-15T08:00:00Z")]
+    pub since: String,
+}
+
 /// The field names each request body accepts (the parsers' lists, for the drift test).
-pub const REQUEST_FIELDS: [(&str, &[&str]); 4] = [
+pub const REQUEST_FIELDS: [(&str, &[&str]); 5] = [
+    ("CreateEndpointRequest", &crate::parse::CREATE_FIELDS),
+    ("UpdateEndpointRequest", &crate::parse::UPDATE_FIELDS),
     (
-        "CreateEndpointRequest",
-        &["name", "url", "signingEnabled", "signingSecret"],
+        "RotateSecretRequest",
+        &["signingSecret", "signingAlgorithm"],
     ),
-    (
-        "UpdateEndpointRequest",
-        &["name", "url", "signingEnabled", "disabled"],
-    ),
-    ("RotateSecretRequest", &["signingSecret"]),
     ("CreateTokenRequest", &["name", "scopes", "expiresAt"]),
+    ("RecoverRequest", &["since"]),
 ];
+
+/// Request fields that may be `null` (a PATCH's "remove it").
+#[cfg(test)]
+const NULLABLE_FIELDS: [(&str, &str); 2] = [
+    ("UpdateEndpointRequest", "rateLimit"),
+    ("UpdateEndpointRequest", "clientCertificate"),
+];
+
+/// The routing and shaping options' schemas, the same in a create and a PATCH (where `null`
+/// removes a rate limit or a certificate). Written here rather than derived: they mirror the
+/// parsers in `parse::options`, whose rules a JSON Schema can state exactly.
+fn option_properties(patch: bool) -> Map<String, Value> {
+    use crate::parse::{MAX_HEADERS, MAX_RATE};
+    use crate::routing::{MAX_MATCHER_LEN, MAX_RULES};
+    let ws = "[ \\t\\n\\f\\r]*";
+    let matcher = format!(
+        "^{ws}[A-Za-z_:][A-Za-z0-9_:]*{ws}(=~|!~|!=|=){ws}(\"([^\"\\\\\\u0000-\\u0008\\u000A-\\u001F\\u007F-\\u009F]|\\\\[\"\\\\nt])*\"|[^ \\t\\n\\f\\r\"'`,{{}}\\\\=!~\\u0000-\\u001F\\u007F-\\u009F]*){ws}$"
+    );
+    let nullable = |schema: Value| {
+        if patch {
+            json!({"oneOf": [schema, {"type": "null"}]})
+        } else {
+            schema
+        }
+    };
+    let mut props = Map::new();
+    props.insert("filterTypes".into(), json!({
+        "type": "array", "maxItems": MAX_RULES,
+        "description": "Event types this endpoint takes, exact or a prefix ending in .* (alertmanager.*); empty or absent: all.",
+        "items": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{0,99}[A-Za-z0-9_:-](\\.\\*)?$"},
+        "example": ["alertmanager.*"]
+    }));
+    props.insert("labelMatchers".into(), json!({
+        "type": "array", "maxItems": MAX_RULES,
+        "description": "Alertmanager matchers; an alert's label set must satisfy all of them (see the README's routing section). Regexes are anchored RE2.",
+        "items": {"type": "string", "maxLength": MAX_MATCHER_LEN, "pattern": matcher},
+        "example": ["severity=\"critical\"", "team=~\"db|storage\""]
+    }));
+    props.insert("headers".into(), json!({
+        "type": "object", "maxProperties": MAX_HEADERS,
+        "description": "Custom request headers (not host, content-*, transfer-encoding, connection, user-agent, webhook-*); values are sealed at rest and shown masked. A PATCH replaces them all.",
+        "propertyNames": {"pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"},
+        "additionalProperties": {"type": "string", "maxLength": 4096, "pattern": "^([!-~]|[!-~][ -~\\t]*[!-~])?$"},
+        "example": {"X-Api-Key": "k-123"}
+    }));
+    props.insert(
+        "rateLimit".into(),
+        nullable(json!({
+            "type": "integer", "minimum": 1, "maximum": MAX_RATE,
+            "description": "Deliveries per second, at most (a token bucket, burst = rate)."
+        })),
+    );
+    props.insert("clientCertificate".into(), nullable(json!({
+        "type": "object", "required": ["certificate", "privateKey"], "additionalProperties": false,
+        "description": "Presented when the receiver asks for a client certificate (mTLS). The key is sealed at rest and never shown.",
+        "properties": {
+            "certificate": {"type": "string", "minLength": 1, "maxLength": 65536, "description": "PEM chain, leaf first"},
+            "privateKey": {"type": "string", "minLength": 1, "maxLength": 65536, "description": "PEM (PKCS#8, PKCS#1 or SEC1)"}
+        }
+    })));
+    props
+}
+
+fn signing_algorithm_property() -> Value {
+    json!({"type": "string", "enum": ["hmac-sha256", "ed25519"], "description": "Default hmac-sha256 (or ed25519 for a whsk_ secret)."})
+}
 
 fn schema_of<T: ToSchema>(schemas: &mut Map<String, Value>) {
     let mut nested = Vec::new();
@@ -257,7 +332,7 @@ fn doc(name: &str) -> Option<Doc> {
         ),
         "list_endpoints" => d("List endpoints, oldest first", Some("endpoints:read"), None, 200, json(list_of("Endpoint", "endpoints")), READ),
         "get_endpoint" => d("Read one endpoint", Some("endpoints:read"), None, 200, json(wrapped("endpoint", "Endpoint")), READ),
-        "update_endpoint" => d("Change name, url, signingEnabled or disabled", Some("endpoints:write"), Some("UpdateEndpointRequest"), 200, json(wrapped("endpoint", "Endpoint")), WRITE),
+        "update_endpoint" => d("Change name, url, signingEnabled, disabled, or the routing and shaping options", Some("endpoints:write"), Some("UpdateEndpointRequest"), 200, json(wrapped("endpoint", "Endpoint")), WRITE),
         "delete_endpoint" => d("Delete an endpoint (its queue and attempt log go in the background)", Some("endpoints:write"), None, 204, Answer::Empty, WRITE),
         "rotate_secret" => d(
             "Rotate the signing secret; the previous one signs too for endpoints.rotation_grace_secs",
@@ -283,6 +358,18 @@ fn doc(name: &str) -> Option<Doc> {
             WRITE,
         ),
         "resend_message" => d("Requeue a message's deliveries that gave up", Some("alerts:write"), None, 202, json(accepted()), WRITE),
+        "recover_endpoint" => d(
+            "Requeue every delivery to this endpoint that gave up since a time (409 while it is disabled)",
+            Some("endpoints:write"),
+            Some("RecoverRequest"),
+            202,
+            json(json!({
+                "type": "object",
+                "required": ["endpointId", "deliveries"],
+                "properties": {"endpointId": {"type": "string"}, "deliveries": {"type": "integer", "minimum": 0}}
+            })),
+            WRITE,
+        ),
         "create_token" => d(
             "Create an API token; the plaintext is shown this once",
             Some("admin"),
@@ -473,6 +560,7 @@ fn build() -> Value {
     schema_of::<CreateTokenRequest>(&mut schemas);
     schema_of::<AlertRequest>(&mut schemas);
     schema_of::<ProblemDoc>(&mut schemas);
+    schema_of::<RecoverRequest>(&mut schemas);
     // Unknown fields are refused by name: say so in every request schema.
     // And `null` is refused too: an absent field is how a request leaves something out.
     for (name, _) in REQUEST_FIELDS {
@@ -483,11 +571,34 @@ fn build() -> Value {
             }
         }
     }
+    for (name, patch) in [
+        ("CreateEndpointRequest", false),
+        ("UpdateEndpointRequest", true),
+    ] {
+        if let Some(props) = schemas
+            .get_mut(name)
+            .and_then(|s| s["properties"].as_object_mut())
+        {
+            props.extend(option_properties(patch));
+            if !patch {
+                props.insert("signingAlgorithm".into(), signing_algorithm_property());
+            }
+        }
+    }
+    if let Some(props) = schemas
+        .get_mut("RotateSecretRequest")
+        .and_then(|s| s["properties"].as_object_mut())
+    {
+        props.insert("signingAlgorithm".into(), signing_algorithm_property());
+    }
     if let Some(s) = schemas.get_mut("UpdateEndpointRequest") {
         s["minProperties"] = 1.into();
     }
     if let Some(s) = schemas.get_mut("Alert") {
         s["additionalProperties"] = false.into();
+        s["properties"]["payload"]["properties"] = json!({
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}, "description": "What labelMatchers read"}
+        });
     }
     schemas.insert(
         "AlertmanagerPayload".into(),
@@ -617,16 +728,101 @@ mod tests {
                 .unwrap_or_default();
             for field in fields.iter() {
                 let text = schema["properties"][field].to_string();
-                assert!(!text.contains("null"), "{name}.{field} is nullable: {text}");
+                let nullable = NULLABLE_FIELDS.contains(&(name, field));
+                assert_eq!(text.contains("null"), nullable, "{name}.{field}: {text}");
             }
             let optional: &[&str] = match name {
-                "CreateEndpointRequest" => &[],
+                "CreateEndpointRequest" => &crate::parse::CREATE_FIELDS[4..],
+                "RecoverRequest" => &[],
                 "CreateTokenRequest" => &["expiresAt"],
                 _ => fields,
             };
             for field in optional {
                 assert!(!required.contains(field), "{name}.{field} is required");
             }
+        }
+    }
+
+    /// The option schemas' patterns accept exactly what the parsers accept (semantic rules
+    /// aside: a regex that does not compile, a reserved header name).
+    #[test]
+    fn option_patterns_agree_with_the_parsers() {
+        let props = option_properties(false);
+        let pattern = |v: &Value| regex::Regex::new(v.as_str().unwrap()).unwrap();
+        let matcher = pattern(&props["labelMatchers"]["items"]["pattern"]);
+        for m in [
+            r#"a="b""#,
+            "a=b",
+            " a = b ",
+            "a=",
+            r#"a!~"x|y""#,
+            "a:b_c=~.+",
+            r#"a="q\"uote""#,
+            r#"a="t\tab""#,
+            "a=é",
+            "a=\u{85}",
+            "a==b",
+            "a=!b",
+            "a=~~",
+            "9=x",
+            "a",
+            "a=b c",
+            r#"a="open"#,
+            r#"a="bad\q""#,
+            "a=x,y",
+            "a=\u{7f}",
+            "a=\"ctl\u{1}\"",
+            "a\u{a0}=b",
+            "\u{b}a=b",
+        ] {
+            assert_eq!(
+                matcher.is_match(m),
+                crate::routing::Matcher::parse(m).is_ok(),
+                "{m:?}"
+            );
+        }
+        let filter = pattern(&props["filterTypes"]["items"]["pattern"]);
+        for f in [
+            "a",
+            "a.*",
+            ".a",
+            "a.",
+            "a.**",
+            "*",
+            "",
+            "a b",
+            "x.y:z-w_v",
+            &"x".repeat(100),
+            &"x".repeat(101),
+        ] {
+            assert_eq!(
+                filter.is_match(f),
+                crate::routing::is_filter_type(f),
+                "{f:?}"
+            );
+        }
+        let name = pattern(&props["headers"]["propertyNames"]["pattern"]);
+        for n in [
+            "X-Api-Key",
+            "a b",
+            "a:b",
+            "",
+            "!#$%&'*+.^_`|~-",
+            &"x".repeat(101),
+        ] {
+            assert_eq!(
+                name.is_match(n),
+                crate::parse::header_name_problem(n).is_none(),
+                "{n:?}"
+            );
+        }
+        let value = pattern(&props["headers"]["additionalProperties"]["pattern"]);
+        for v in ["", "a", "a b", " a", "a ", "a\tb", "a\nb", "é", "~"] {
+            assert_eq!(
+                value.is_match(v),
+                crate::parse::header_value_problem(v).is_none(),
+                "{v:?}"
+            );
         }
     }
 

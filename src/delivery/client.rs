@@ -11,7 +11,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,7 +25,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 
 use crate::config::DeliveryConfig;
 use crate::url_policy::UrlPolicy;
@@ -50,14 +51,57 @@ pub struct Outgoing<'a> {
     pub timestamp: i64,
     /// `None` when the endpoint has signing switched off.
     pub signature: Option<String>,
+    /// The endpoint's custom headers (validated when they were set).
+    pub headers: Vec<(String, String)>,
+    /// The client that presents the endpoint's certificate (mTLS); `None`: the shared one.
+    pub client: Option<HttpClient>,
 }
+
+/// An HTTP(S) client of the egress: guarded resolver, rustls, no redirects.
+pub type HttpClient = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
+
+/// Most endpoints whose mTLS clients are kept at once (each keeps its own connection pool).
+const MAX_MTLS_CLIENTS: usize = 1024;
 
 /// The shared delivery client.
 pub struct Egress {
-    client: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>,
+    client: HttpClient,
     policy: Arc<UrlPolicy>,
     timeout: Duration,
     body_limit: usize,
+    /// What a client presenting a certificate is built from.
+    http: HttpConnector<GuardedResolver>,
+    roots: Arc<rustls::RootCertStore>,
+    /// Per endpoint: the certificate fingerprint and the client that presents it.
+    mtls: Mutex<HashMap<String, (String, HttpClient)>>,
+}
+
+/// A client certificate chain and its private key, checked to belong together.
+///
+/// # Errors
+/// Why rustls cannot use them: unparsable PEM, an unsupported key type, or a key that is not
+/// the leaf certificate's.
+pub fn client_identity(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the certificate is not valid PEM: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("the private key is not valid PEM: {e}"))?;
+    let provider = rustls::crypto::ring::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("the private key cannot sign TLS handshakes ({e})"))?;
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(Arc::new(certified))
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            Err("the private key does not belong to the (first, leaf) certificate".into())
+        }
+        Err(e) => Err(format!("the certificate cannot be used: {e}")),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,26 +144,55 @@ impl Egress {
                     .map_err(|e| ClientError(format!("delivery.ca_bundle {shown}: {e}")))?;
             }
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
+        let roots = Arc::new(roots);
+        let client = build_client(http.clone(), tls_config(roots.clone(), None)?);
         Ok(Self {
             client,
             policy,
             timeout: Duration::from_millis(config.timeout_ms),
             body_limit: config.response_body_bytes,
+            http,
+            roots,
+            mtls: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The client that presents `endpoint_id`'s certificate (with SHA-256 `fingerprint`),
+    /// built on first use from `load`'s (chain PEM, key PEM) and kept while the certificate
+    /// stays the same.
+    ///
+    /// # Errors
+    /// `secret_unavailable` when the key cannot be unsealed, `tls` when rustls refuses them.
+    pub fn mtls_client(
+        &self,
+        endpoint_id: &str,
+        fingerprint: &str,
+        load: impl FnOnce() -> Result<(String, String), String>,
+    ) -> Result<HttpClient, ErrorKind> {
+        let mut map = self.mtls.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((f, client)) = map.get(endpoint_id) {
+            if f == fingerprint {
+                return Ok(client.clone());
+            }
+        }
+        let (chain, key) = load().map_err(|e| {
+            tracing::error!(endpoint = %endpoint_id, error = %e, "cannot unseal the client certificate's key");
+            "secret_unavailable"
+        })?;
+        let identity = client_identity(&chain, &key).map_err(|e| {
+            tracing::error!(endpoint = %endpoint_id, error = %e, "the client certificate cannot be used");
+            "tls"
+        })?;
+        let tls = tls_config(self.roots.clone(), Some(identity)).map_err(|_| "tls")?;
+        let client = build_client(self.http.clone(), tls);
+        if map.len() >= MAX_MTLS_CLIENTS {
+            map.clear();
+        }
+        map.insert(
+            endpoint_id.to_owned(),
+            (fingerprint.to_owned(), client.clone()),
+        );
+        Ok(client)
     }
 
     /// Sends one signed POST. Never follows a redirect.
@@ -145,11 +218,15 @@ impl Egress {
         if let Some(sig) = &out.signature {
             req = req.header("webhook-signature", sig.as_str());
         }
+        for (name, value) in &out.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
         let req = req
             .body(Full::new(Bytes::from(out.body)))
             .map_err(|_| "invalid_url")?;
+        let client = out.client.as_ref().unwrap_or(&self.client);
         let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| kind_of(&e))?;
+            let resp = client.request(req).await.map_err(|e| kind_of(&e))?;
             let status = resp.status().as_u16();
             let retry_after = resp
                 .headers()
@@ -185,6 +262,35 @@ impl Egress {
     }
 }
 
+/// The TLS settings of a client: the trust roots, and the certificate to present, if any.
+fn tls_config(
+    roots: Arc<rustls::RootCertStore>,
+    identity: Option<Arc<CertifiedKey>>,
+) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError(e.to_string()))?
+        .with_root_certificates(roots);
+    Ok(match identity {
+        Some(key) => {
+            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)))
+        }
+        None => builder.with_no_client_auth(),
+    })
+}
+
+fn build_client(http: HttpConnector<GuardedResolver>, tls: rustls::ClientConfig) -> HttpClient {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(https)
+}
+
 /// Names the failure of a request that got no answer.
 fn kind_of(e: &hyper_util::client::legacy::Error) -> ErrorKind {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
@@ -216,7 +322,7 @@ fn kind_of(e: &hyper_util::client::legacy::Error) -> ErrorKind {
 /// Resolves names (fixed `delivery.hosts` first, then the system resolver) and keeps only the
 /// addresses the URL policy allows; none left is a `PermissionDenied` error.
 #[derive(Clone)]
-struct GuardedResolver {
+pub struct GuardedResolver {
     policy: Arc<UrlPolicy>,
     hosts: Arc<HashMap<String, IpAddr>>,
 }

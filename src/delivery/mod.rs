@@ -9,6 +9,7 @@
 
 pub mod circuit;
 pub mod client;
+pub mod rate;
 pub mod schedule;
 
 use std::collections::{HashMap, HashSet};
@@ -99,12 +100,15 @@ pub struct Delivery {
     pub permits: Permits,
     /// Endpoints that keep failing, whose deliveries are held.
     pub circuits: Arc<circuit::Circuits>,
+    /// Token buckets of the endpoints with a `rateLimit`.
+    pub rates: rate::RateLimits,
 }
 
 impl Delivery {
     pub fn new(config: &DeliveryConfig, egress: client::Egress) -> Self {
         Self {
             circuits: Arc::new(circuit::Circuits::new(config)),
+            rates: rate::RateLimits::default(),
             permits: Permits {
                 global: Arc::new(Semaphore::new(config.max_in_flight)),
                 per_endpoint: Mutex::new(HashMap::new()),
@@ -233,10 +237,22 @@ impl Dispatcher {
             return Ok(None); // a finishing delivery wakes the dispatcher
         }
         let now = now_ms();
-        let share = |endpoint_id: &str| match delivery.circuits.allow(endpoint_id, now) {
-            circuit::Allow::All => permits.available(endpoint_id),
-            circuit::Allow::Probe => permits.available(endpoint_id).min(1),
-            circuit::Allow::Hold => 0,
+        // When the first throttled endpoint gets its next token.
+        let next_token = std::cell::Cell::new(None::<i64>);
+        let share = |endpoint_id: &str, rate: Option<u32>| {
+            let base = match delivery.circuits.allow(endpoint_id, now) {
+                circuit::Allow::All => permits.available(endpoint_id),
+                circuit::Allow::Probe => permits.available(endpoint_id).min(1),
+                circuit::Allow::Hold => 0,
+            };
+            let Some(rate) = rate.filter(|_| base > 0) else {
+                return base;
+            };
+            let (tokens, next) = delivery.rates.available(endpoint_id, rate, now);
+            if let Some(at) = next {
+                next_token.set(Some(next_token.get().map_or(at, |t| t.min(at))));
+            }
+            base.min(tokens)
         };
         let take = |key: &str, due: u64| {
             let Some((_, endpoint_id)) = key.split_once('/') else {
@@ -251,6 +267,7 @@ impl Dispatcher {
                 Err(Busy::Global) => return Take::Stop,
             };
             delivery.circuits.started(endpoint_id);
+            delivery.rates.take(endpoint_id);
             let key = key.to_owned();
             if let Ok(mut set) = self.in_flight.lock() {
                 set.insert(key.clone());
@@ -266,7 +283,12 @@ impl Dispatcher {
             });
             Take::Taken
         };
-        self.app.store.scan_due(now, share, take)
+        let next_due = self.app.store.scan_due(now, share, take)?;
+        let next_token = next_token.get().and_then(|t| u64::try_from(t).ok());
+        Ok(match (next_due, next_token) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     async fn deliver(&self, due: u64, key: &str) {
@@ -431,9 +453,9 @@ fn random_u32(app: &App) -> u32 {
     u32::from_le_bytes(b)
 }
 
-/// The keys that sign for `endpoint` now: the current secret, then previous ones still in their
-/// grace period.
-fn signing_keys(app: &App, endpoint: &Endpoint) -> Result<Vec<Vec<u8>>, String> {
+/// The secrets that sign for `endpoint` now: the current secret, then previous ones still in
+/// their grace period.
+fn signing_keys(app: &App, endpoint: &Endpoint) -> Result<Vec<SigningSecret>, String> {
     let now = now_ms();
     std::iter::once(&endpoint.secret)
         .chain(
@@ -447,11 +469,49 @@ fn signing_keys(app: &App, endpoint: &Endpoint) -> Result<Vec<Vec<u8>>, String> 
                 .master_key
                 .open(&endpoint.id, &sealed.sealed)
                 .map_err(|e| e.to_string())?;
-            SigningSecret::from_stored(plain)
-                .map(|s| s.key_bytes())
-                .map_err(|e| e.to_string())
+            SigningSecret::from_stored(plain, sealed.algorithm).map_err(|e| e.to_string())
         })
         .collect()
+}
+
+/// The endpoint's custom headers, unsealed.
+fn custom_headers(app: &App, endpoint: &Endpoint) -> Result<Vec<(String, String)>, String> {
+    endpoint
+        .headers
+        .iter()
+        .map(|h| {
+            let aad = crate::model::SealedHeader::aad(&endpoint.id, &h.name);
+            let plain = app
+                .master_key
+                .open(&aad, &h.sealed)
+                .map_err(|e| format!("header {}: {e}", h.name))?;
+            let value =
+                String::from_utf8(plain).map_err(|_| format!("header {}: not text", h.name))?;
+            Ok((h.name.clone(), value))
+        })
+        .collect()
+}
+
+/// The client presenting the endpoint's certificate, if it has one.
+fn mtls_client(
+    app: &App,
+    egress: &client::Egress,
+    endpoint: &Endpoint,
+) -> Result<Option<client::HttpClient>, client::ErrorKind> {
+    let Some(cert) = &endpoint.client_certificate else {
+        return Ok(None);
+    };
+    egress
+        .mtls_client(&endpoint.id, &cert.fingerprint, || {
+            let aad = crate::model::ClientCertificate::aad(&endpoint.id);
+            let key = app
+                .master_key
+                .open(&aad, &cert.sealed_key)
+                .map_err(|e| e.to_string())?;
+            let key = String::from_utf8(key).map_err(|_| "the key is not text".to_owned())?;
+            Ok((cert.chain_pem.clone(), key))
+        })
+        .map(Some)
 }
 
 /// Makes one attempt of `message` to `endpoint`; returns the attempt (outcome still to be
@@ -479,15 +539,31 @@ pub async fn attempt(
     } else {
         None
     };
-    let result = app
-        .delivery
-        .egress()
+    let ids = (endpoint.id.as_str(), message.id.as_str());
+    let headers = match custom_headers(app, endpoint) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(endpoint = %endpoint.id, error = %e, "cannot unseal a custom header");
+            return (
+                failed_attempt(app, ids, attempt_no, at_ms, "secret_unavailable"),
+                None,
+            );
+        }
+    };
+    let egress = app.delivery.egress();
+    let client = match mtls_client(app, &egress, endpoint) {
+        Ok(c) => c,
+        Err(kind) => return (failed_attempt(app, ids, attempt_no, at_ms, kind), None),
+    };
+    let result = egress
         .send(Outgoing {
             url: &endpoint.url,
             body,
             msg_id: &message.id,
             timestamp,
             signature,
+            headers,
+            client,
         })
         .await;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -1,7 +1,7 @@
 //! Pure delivery rules: what a response means, when to try again, and what is sent (body and
 //! Standard Webhooks signature header).
 
-use crate::secrets::sign;
+use crate::secrets::SigningSecret;
 use crate::time::rfc3339;
 
 /// What an HTTP answer means for a delivery.
@@ -73,10 +73,17 @@ pub fn message_body(event_type: &str, created_at_ms: i64, data: &str) -> Vec<u8>
     .into_bytes()
 }
 
-/// The `webhook-signature` value: one `v1,<base64>` per live key, space-separated.
-pub fn signature_header(keys: &[Vec<u8>], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    keys.iter()
-        .map(|k| sign(k, msg_id, timestamp, body))
+/// The `webhook-signature` value: one signature per live secret (`v1,` HMAC, `v1a,` Ed25519),
+/// space-separated.
+pub fn signature_header(
+    secrets: &[SigningSecret],
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    secrets
+        .iter()
+        .map(|s| s.sign(msg_id, timestamp, body))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -157,10 +164,17 @@ mod tests {
         assert_eq!(v["type"], "alert.firing");
         assert_eq!(v["timestamp"], "2026-01-15T08:00:00Z");
         assert_eq!(v["data"]["x"], 1);
-        let h = signature_header(&[b"k1".to_vec(), b"k2".to_vec()], "msg_1", 1, &body);
+        let rng = ring::rand::SystemRandom::new();
+        let secrets = [
+            SigningSecret::parse("first-secret-key").unwrap(),
+            SigningSecret::parse("second-secret-key").unwrap(),
+            SigningSecret::generate(&rng, crate::model::SigningAlgorithm::Ed25519).unwrap(),
+        ];
+        let h = signature_header(&secrets, "msg_1", 1, &body);
         let parts: Vec<&str> = h.split(' ').collect();
-        assert_eq!(parts.len(), 2);
-        assert!(parts.iter().all(|p| p.starts_with("v1,")));
+        assert_eq!(parts.len(), 3);
+        assert!(parts[..2].iter().all(|p| p.starts_with("v1,")));
+        assert!(parts[2].starts_with("v1a,"));
         assert_ne!(parts[0], parts[1]);
     }
 }

@@ -187,6 +187,7 @@ pub(super) fn create(t: &mut Tables<'_>, e: &Endpoint) -> Result<(), StoreError>
         return Err(StoreError::Conflict("an endpoint with this id exists"));
     }
     t.endpoints.insert(e.id.as_str(), encode(e)?.as_slice())?;
+    t.routes.changed(e);
     Ok(())
 }
 
@@ -206,6 +207,21 @@ pub(super) fn update(
     if let Some(enabled) = patch.signing_enabled {
         e.signing_enabled = enabled;
     }
+    if let Some(f) = &patch.filter_types {
+        e.filter_types.clone_from(f);
+    }
+    if let Some(m) = &patch.label_matchers {
+        e.label_matchers.clone_from(m);
+    }
+    if let Some(h) = &patch.headers {
+        e.headers.clone_from(h);
+    }
+    if let Some(r) = patch.rate_limit {
+        e.rate_limit = r;
+    }
+    if let Some(c) = &patch.client_certificate {
+        e.client_certificate.clone_from(c);
+    }
     if let Some(disabled) = patch.disabled {
         set_disabled(t, &mut e, disabled)?;
         if !disabled {
@@ -214,6 +230,7 @@ pub(super) fn update(
     }
     e.updated_at_ms = now_ms.max(e.updated_at_ms);
     t.endpoints.insert(id, encode(&e)?.as_slice())?;
+    t.routes.changed(&e);
     Ok(e)
 }
 
@@ -250,6 +267,7 @@ pub(super) fn delete(t: &mut Tables<'_>, id: &str) -> Result<(), StoreError> {
     if t.head_of.get(id)?.is_some() || t.attempt_counts.get(id)?.is_some() {
         t.drain.insert(id, DRAIN_DELETED)?;
     }
+    t.routes.removed(id);
     Ok(())
 }
 
@@ -262,6 +280,8 @@ pub(super) fn rotate(
 ) -> Result<Endpoint, StoreError> {
     let mut e: Endpoint = get(&t.endpoints, id)?;
     let mut old = std::mem::replace(&mut e.secret, secret.clone());
+    // Secrets sign in their own algorithm: a rotation to Ed25519 keeps the HMAC signature in
+    // the header through the grace period, and the other way around.
     old.expires_at_ms = Some(now_ms.saturating_add(grace_ms));
     e.previous_secrets
         .retain(|s| s.expires_at_ms.is_some_and(|x| x > now_ms));
@@ -370,12 +390,19 @@ mod tests {
                 sealed: vec![1, 2, 3],
                 mask: "****abcd".into(),
                 expires_at_ms: None,
+                algorithm: crate::model::SigningAlgorithm::HmacSha256,
+                public_key: None,
             },
             previous_secrets: vec![],
             created_at_ms: 1,
             updated_at_ms: 1,
             disabled: false,
             failing_since_ms: None,
+            filter_types: vec![],
+            label_matchers: vec![],
+            headers: vec![],
+            rate_limit: None,
+            client_certificate: None,
         }
     }
 
@@ -431,6 +458,8 @@ mod tests {
                 sealed: vec![9],
                 mask: "****wxyz".into(),
                 expires_at_ms: None,
+                algorithm: crate::model::SigningAlgorithm::HmacSha256,
+                public_key: None,
             };
             let e = store
                 .rotate_secret("wh-1".into(), new.clone(), 100, 1000)

@@ -25,10 +25,11 @@ mod endpoints;
 pub mod offline;
 mod outbox;
 pub mod retention;
+mod routes;
 mod schema;
 mod writer;
 
-pub use outbox::{AttemptRecord, EndpointEffect, Take};
+pub use outbox::{AttemptRecord, EndpointEffect, Ingest, Take};
 pub use retention::Retention;
 pub use writer::WriteState;
 

@@ -13,10 +13,19 @@
 use redb::ReadableTable;
 
 use super::endpoints::{get, set_disabled};
+use super::routes::Routes;
 use super::schema::{DELIVERIES, ENDPOINTS, HEADS, MESSAGES, QUEUE};
 use super::writer::{Op, Tables};
 use super::{attempts, decode, encode, DeliveryContext, Store, StoreError};
 use crate::model::{Attempt, AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
+use crate::routing::Labels;
+
+/// An alert to accept: the message, and the label sets routing matches endpoints against.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pub message: Message,
+    pub label_sets: Vec<Labels>,
+}
 
 /// What an attempt means for its endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,23 +68,64 @@ fn due_ms(ms: i64) -> u64 {
 }
 
 impl Store {
-    /// Stores `message` and one pending delivery, due now, for every endpoint not disabled, in
-    /// one durable transaction. Returns how many deliveries it queued.
-    pub async fn ingest(&self, message: Message) -> Result<usize, StoreError> {
-        self.write(Op::Ingest(message)).await?.count()
+    /// Stores `message` and one pending delivery, due now, for every enabled endpoint whose
+    /// rules take it (event type and labels), in one durable transaction. Returns how many
+    /// deliveries it queued.
+    pub async fn ingest(
+        &self,
+        message: Message,
+        label_sets: Vec<Labels>,
+    ) -> Result<usize, StoreError> {
+        self.write(Op::Ingest(Box::new(Ingest {
+            message,
+            label_sets,
+        })))
+        .await?
+        .count()
+    }
+
+    /// Requeues, due now, every delivery to `endpoint_id` that gave up at or after `since_ms`
+    /// (and before now). Works through them in transactions of at most `batch`; returns how
+    /// many it requeued.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown endpoint, `Conflict` for a disabled one.
+    pub async fn recover(
+        &self,
+        endpoint_id: String,
+        since_ms: i64,
+        now_ms: i64,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let (requeued, read) = self
+                .write(Op::Recover {
+                    endpoint_id: endpoint_id.clone(),
+                    since_ms,
+                    until_ms: now_ms,
+                    limit: batch.max(1),
+                })
+                .await?
+                .counts()?;
+            total += requeued;
+            if read < batch.max(1) {
+                return Ok(total);
+            }
+        }
     }
 
     /// One pass over the due work at `now_ms`: for each endpoint with a delivery due (earliest
-    /// first) that is enabled and for which `share` grants any, offers up to that many of its
-    /// due deliveries (key, due time) to `take`. Returns the due time of the next delivery not
-    /// yet due, if any.
+    /// first) that is enabled and for which `share` (given the endpoint id and its `rateLimit`)
+    /// grants any, offers up to that many of its due deliveries (key, due time) to `take`.
+    /// Returns the due time of the next delivery not yet due, if any.
     ///
     /// # Errors
     /// Storage errors.
     pub fn scan_due(
         &self,
         now_ms: i64,
-        mut share: impl FnMut(&str) -> usize,
+        mut share: impl FnMut(&str, Option<u32>) -> usize,
         mut take: impl FnMut(&str, u64) -> Take,
     ) -> Result<Option<u64>, StoreError> {
         let txn = self.read()?;
@@ -87,20 +137,20 @@ impl Store {
         'endpoints: for head in heads.range::<(u64, &str)>(..(now.saturating_add(1), ""))? {
             let (head, ()) = (head?.0, ());
             let (_, ep) = head.value();
-            let wanted = share(ep);
-            if wanted == 0 {
-                continue;
-            }
             // Deleted or disabled endpoints' queues are retention's to clear or fail. A corrupt
             // endpoint's deliveries are offered: loading them fails, and the dispatcher sets
             // them aside.
-            match endpoints
+            let rate = match endpoints
                 .get(ep)?
                 .map(|v| decode::<Endpoint>(ep, v.value()))
             {
-                Some(Ok(e)) if !e.disabled => {}
-                Some(Err(_)) => {}
+                Some(Ok(e)) if !e.disabled => e.rate_limit,
+                Some(Err(_)) => None,
                 _ => continue,
+            };
+            let wanted = share(ep, rate);
+            if wanted == 0 {
+                continue;
             }
             let mut taken = 0;
             let range = (ep, 0, "")..(ep, now.saturating_add(1), "");
@@ -268,22 +318,12 @@ pub(super) fn delivery_ended(t: &mut Tables<'_>, msg: &str, now: u64) -> Result<
     Ok(())
 }
 
-pub(super) fn ingest(t: &mut Tables<'_>, message: &Message) -> Result<usize, StoreError> {
+pub(super) fn ingest(t: &mut Tables<'_>, ingest: &Ingest) -> Result<usize, StoreError> {
+    let message = &ingest.message;
     if t.messages.get(message.id.as_str())?.is_some() {
         return Err(StoreError::Conflict("a message with this id exists"));
     }
-    let mut targets = Vec::new();
-    for entry in t.endpoints.iter()? {
-        let (k, v) = entry?;
-        match decode::<Endpoint>(k.value(), v.value()) {
-            Ok(endpoint) if !endpoint.disabled => targets.push(endpoint.id),
-            Ok(_) => {}
-            // One damaged endpoint must not stop alerts to every other.
-            Err(e) => {
-                tracing::error!(endpoint = %k.value(), error = %e, "endpoint record is corrupt; the alert is not delivered to it")
-            }
-        }
-    }
+    let targets = Routes::targets(t, &message.event_type, &ingest.label_sets)?;
     let now = due_ms(message.created_at_ms);
     t.messages
         .insert(message.id.as_str(), encode(message)?.as_slice())?;
@@ -302,6 +342,7 @@ pub(super) fn ingest(t: &mut Tables<'_>, message: &Message) -> Result<usize, Sto
             attempts: 0,
             state: DeliveryState::Pending,
             next_attempt_ms: message.created_at_ms,
+            failed_at_ms: None,
         };
         let key = Delivery::key(&message.id, endpoint_id);
         t.deliveries
@@ -350,8 +391,7 @@ pub(super) fn record_attempt(
                 t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
             }
             _ => {
-                d.state = DeliveryState::Failed;
-                t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
+                mark_failed(t, key, &mut d, a.at_ms)?;
                 delivery_ended(t, &d.message_id, now)?;
             }
         }
@@ -378,6 +418,7 @@ pub(super) fn record_attempt(
         EndpointEffect::Gone => set_disabled(t, &mut endpoint, true)?,
         EndpointEffect::None => return Ok(false),
     }
+    t.routes.changed(&endpoint);
     if endpoint.disabled && !was_disabled {
         endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
     }
@@ -406,28 +447,109 @@ pub(super) fn resend(
             failed.push((k.value().to_owned(), d));
         }
     }
-    if failed.is_empty() {
-        return Ok(0);
+    let count = failed.len();
+    for (key, d) in failed {
+        requeue(t, &key, d, now_ms)?;
     }
-    let now = due_ms(now_ms);
-    for (key, mut d) in failed.iter().cloned() {
-        d.state = DeliveryState::Pending;
-        d.next_attempt_ms = now_ms;
-        t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
-        queue_push(t, &d.endpoint_id, now, &d.message_id)?;
+    Ok(count)
+}
+
+/// Marks `d` (stored under `key`) as given up at `at_ms`, indexed for `recover`.
+pub(super) fn mark_failed(
+    t: &mut Tables<'_>,
+    key: &str,
+    d: &mut Delivery,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    d.state = DeliveryState::Failed;
+    d.failed_at_ms = Some(at_ms);
+    t.deliveries.insert(key, encode(d)?.as_slice())?;
+    t.gave_up.insert(
+        (d.endpoint_id.as_str(), due_ms(at_ms), d.message_id.as_str()),
+        (),
+    )?;
+    Ok(())
+}
+
+/// Takes a delivery that is leaving the given-up state (requeued or removed) out of the index.
+pub(super) fn unindex_failed(t: &mut Tables<'_>, d: &Delivery) -> Result<(), StoreError> {
+    if let (DeliveryState::Failed, Some(at)) = (d.state, d.failed_at_ms) {
+        t.gave_up
+            .remove((d.endpoint_id.as_str(), due_ms(at), d.message_id.as_str()))?;
     }
-    let (pending, ended_at) = t
-        .message_state
-        .get(message_id)?
-        .map_or((0, 0), |v| v.value());
+    Ok(())
+}
+
+/// Puts a delivery that gave up back in its endpoint's queue, due at `now_ms`, and counts its
+/// message pending again.
+fn requeue(t: &mut Tables<'_>, key: &str, mut d: Delivery, now_ms: i64) -> Result<(), StoreError> {
+    unindex_failed(t, &d)?;
+    d.state = DeliveryState::Pending;
+    d.failed_at_ms = None;
+    d.next_attempt_ms = now_ms;
+    t.deliveries.insert(key, encode(&d)?.as_slice())?;
+    queue_push(t, &d.endpoint_id, due_ms(now_ms), &d.message_id)?;
+    let msg = d.message_id.as_str();
+    let (pending, ended_at) = t.message_state.get(msg)?.map_or((0, 0), |v| v.value());
     if pending == 0 && ended_at > 0 {
-        t.ended.remove((ended_at, message_id))?;
+        t.ended.remove((ended_at, msg))?;
     }
-    let added = u32::try_from(failed.len()).unwrap_or(u32::MAX);
     t.message_state
-        .insert(message_id, (pending.saturating_add(added), 0))?;
-    t.pending_messages.insert(message_id, ())?;
-    Ok(failed.len())
+        .insert(msg, (pending.saturating_add(1), 0))?;
+    t.pending_messages.insert(msg, ())?;
+    Ok(())
+}
+
+/// Requeues up to `limit` deliveries to `endpoint_id` that gave up in `[since_ms, until_ms]`.
+/// Returns (requeued, index entries read): fewer read than `limit` means none are left.
+pub(super) fn recover(
+    t: &mut Tables<'_>,
+    endpoint_id: &str,
+    since_ms: i64,
+    until_ms: i64,
+    limit: usize,
+) -> Result<(usize, usize), StoreError> {
+    let endpoint: Endpoint = get(&t.endpoints, endpoint_id)?;
+    if endpoint.disabled {
+        return Err(StoreError::Conflict(
+            "the endpoint is disabled; enable it (PATCH disabled: false) before recovering its deliveries",
+        ));
+    }
+    let (from, to) = (due_ms(since_ms), due_ms(until_ms).saturating_add(1));
+    let mut found = Vec::new();
+    for entry in t
+        .gave_up
+        .range::<(&str, u64, &str)>((endpoint_id, from, "")..(endpoint_id, to, ""))?
+        .take(limit)
+    {
+        let (k, ()) = (entry?.0, ());
+        let (_, at, msg) = k.value();
+        found.push((at, msg.to_owned()));
+    }
+    let mut loaded = Vec::with_capacity(found.len());
+    for (_, msg) in &found {
+        let key = Delivery::key(msg, endpoint_id);
+        let d = t
+            .deliveries
+            .get(key.as_str())?
+            .map(|v| decode::<Delivery>(&key, v.value()))
+            .transpose()?;
+        loaded.push((key, d));
+    }
+    let mut requeued = 0;
+    for ((key, d), (at, msg)) in loaded.into_iter().zip(&found) {
+        match d {
+            Some(d) if d.state == DeliveryState::Failed => {
+                requeue(t, &key, d, until_ms)?;
+                requeued += 1;
+            }
+            // A stale entry (its delivery is gone, or pending again): drop it.
+            _ => {
+                t.gave_up.remove((endpoint_id, *at, msg.as_str()))?;
+            }
+        }
+    }
+    Ok((requeued, found.len()))
 }
 
 pub(super) fn quarantine(t: &mut Tables<'_>, due: u64, key: &str) -> Result<(), StoreError> {
@@ -441,9 +563,9 @@ pub(super) fn quarantine(t: &mut Tables<'_>, due: u64, key: &str) -> Result<(), 
         .map(|v| decode::<Delivery>(key, v.value()));
     if let Some(Ok(mut d)) = record {
         if d.state == DeliveryState::Pending {
-            d.state = DeliveryState::Failed;
-            t.deliveries.insert(key, encode(&d)?.as_slice())?;
-            delivery_ended(t, msg, due_ms(crate::time::now_ms()))?;
+            let now = crate::time::now_ms();
+            mark_failed(t, key, &mut d, now)?;
+            delivery_ended(t, msg, due_ms(now))?;
         }
     }
     Ok(())

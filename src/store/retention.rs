@@ -16,10 +16,10 @@ use std::time::Duration;
 use redb::ReadableTable;
 
 use super::attempts;
-use super::outbox::{delivery_ended, queue_remove};
+use super::outbox::{delivery_ended, mark_failed, queue_remove, unindex_failed};
 use super::schema::DRAIN_DELETED;
 use super::writer::{Op, Tables};
-use super::{decode, encode, Store, StoreError};
+use super::{decode, Store, StoreError};
 use crate::model::{Delivery, DeliveryState, Endpoint};
 
 /// Endpoints whose attempt logs one step looks at.
@@ -186,8 +186,7 @@ fn drain_endpoints(
                 .map(|v| decode::<Delivery>(&key, v.value()));
             match record {
                 Some(Ok(mut d)) if !deleted => {
-                    d.state = DeliveryState::Failed;
-                    t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
+                    mark_failed(t, &key, &mut d, step.now_ms)?;
                 }
                 Some(_) => {
                     t.deliveries.remove(key.as_str())?;
@@ -237,9 +236,12 @@ fn remove_ended_messages(
             if !k.value().starts_with(&prefix) {
                 break;
             }
-            let state = decode::<Delivery>(k.value(), v.value()).map(|d| d.state);
-            pending += u32::from(state.is_ok_and(|s| s == DeliveryState::Pending));
-            deliveries.push(k.value().to_owned());
+            let d = decode::<Delivery>(k.value(), v.value()).ok();
+            pending += u32::from(
+                d.as_ref()
+                    .is_some_and(|d| d.state == DeliveryState::Pending),
+            );
+            deliveries.push((k.value().to_owned(), d));
         }
         t.ended.remove((at, msg.as_str()))?;
         if pending > 0 {
@@ -249,7 +251,10 @@ fn remove_ended_messages(
             t.pending_messages.insert(msg.as_str(), ())?;
             continue;
         }
-        for key in &deliveries {
+        for (key, d) in &deliveries {
+            if let Some(d) = d {
+                unindex_failed(t, d)?;
+            }
             t.deliveries.remove(key.as_str())?;
         }
         t.messages.remove(msg.as_str())?;

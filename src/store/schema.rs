@@ -3,7 +3,8 @@
 //! Schema 1 kept pending deliveries in one global due index; schema 2 keeps a due queue per
 //! endpoint (so a dead endpoint's backlog costs nothing to look past), counts each message's
 //! pending deliveries (so retention finds ended messages without a scan) and each endpoint's
-//! attempts (so the attempt cap needs no count).
+//! attempts (so the attempt cap needs no count). Schema 3 indexes the deliveries that gave up
+//! by endpoint and time (so `recover` reads only what it requeues).
 
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -38,6 +39,9 @@ pub const HEAD_OF: TableDefinition<&str, u64> = TableDefinition::new("queue_head
 pub const DRAIN: TableDefinition<&str, u8> = TableDefinition::new("drain");
 /// The attempt log: `endpoint_id/attempt_id` -> [`crate::model::Attempt`].
 pub const ATTEMPTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attempts");
+/// Deliveries that gave up, by endpoint and when: (endpoint id, failed at Unix ms, message id).
+/// `recover` reads this.
+pub const GAVE_UP: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("gave_up");
 /// Endpoint id -> how many attempts the log holds for it.
 pub const ATTEMPT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("attempt_counts");
 
@@ -50,7 +54,7 @@ pub const DRAIN_DISABLED: u8 = 2;
 /// Version byte in front of every record.
 pub const RECORD_VERSION: u8 = 1;
 /// The store's schema version in `meta`.
-pub const SCHEMA_VERSION: u8 = 2;
+pub const SCHEMA_VERSION: u8 = 3;
 
 /// Every table, for the writer and for backups.
 pub fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -70,6 +74,7 @@ pub fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(DRAIN)?;
     txn.open_table(ATTEMPTS)?;
     txn.open_table(ATTEMPT_COUNTS)?;
+    txn.open_table(GAVE_UP)?;
     Ok(())
 }
 
@@ -86,7 +91,11 @@ pub fn prepare(db: &Database) -> Result<(), StoreError> {
         .map(|v| v.value().to_vec());
     match version.as_deref() {
         None => {}
-        Some([1]) => migrate_from_1(&txn)?,
+        Some([1]) => {
+            migrate_from_1(&txn)?;
+            migrate_from_2(&txn)?;
+        }
+        Some([2]) => migrate_from_2(&txn)?,
         Some([v]) if *v == SCHEMA_VERSION => {}
         Some(_) => {
             return Err(StoreError::Storage(
@@ -97,6 +106,30 @@ pub fn prepare(db: &Database) -> Result<(), StoreError> {
     txn.open_table(META)?
         .insert("schema_version", [SCHEMA_VERSION].as_slice())?;
     txn.commit()?;
+    Ok(())
+}
+
+/// Schema 2 -> 3: the index of deliveries that gave up, for `recover`. A delivery that gave up
+/// before schema 3 counts as having given up at its last due time.
+fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
+    tracing::info!("migrating the store to schema 3 (index of deliveries that gave up)");
+    let mut t = super::writer::Tables::open(txn)?;
+    let mut failed = Vec::new();
+    for entry in t.deliveries.iter()? {
+        let (k, v) = entry?;
+        let d: Delivery = decode(k.value(), v.value())?;
+        if d.state == DeliveryState::Failed && d.failed_at_ms.is_none() {
+            failed.push((k.value().to_owned(), d));
+        }
+    }
+    for (key, mut d) in failed {
+        d.failed_at_ms = Some(d.next_attempt_ms);
+        t.deliveries
+            .insert(key.as_str(), super::encode(&d)?.as_slice())?;
+        let at = u64::try_from(d.next_attempt_ms).unwrap_or(0);
+        t.gave_up
+            .insert((d.endpoint_id.as_str(), at, d.message_id.as_str()), ())?;
+    }
     Ok(())
 }
 

@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 use redb::{Database, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::routes::Routes;
 use super::schema::{
-    ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DISABLED, DRAIN, ENDED, ENDPOINTS, HEADS, HEAD_OF,
-    MESSAGES, MESSAGE_STATE, META, PENDING_MESSAGES, QUEUE, TOKENS, TOKEN_HASHES,
+    ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DISABLED, DRAIN, ENDED, ENDPOINTS, GAVE_UP, HEADS,
+    HEAD_OF, MESSAGES, MESSAGE_STATE, META, PENDING_MESSAGES, QUEUE, TOKENS, TOKEN_HASHES,
 };
 use super::{endpoints, outbox, retention, Shared, StoreError};
-use crate::model::{Endpoint, EndpointPatch, Message, SealedSecret, Token};
+use crate::model::{Endpoint, EndpointPatch, SealedSecret, Token};
 
 /// How many queued writes the writer's channel holds before callers wait.
 pub const QUEUE_DEPTH: usize = 8192;
@@ -162,6 +163,9 @@ pub struct Tables<'t> {
     pub drain: Table<'t, &'static str, u8>,
     pub attempts: Table<'t, &'static str, &'static [u8]>,
     pub attempt_counts: Table<'t, &'static str, u64>,
+    pub gave_up: Table<'t, (&'static str, u64, &'static str), ()>,
+    /// The writer's routing table, kept across batches (see [`Routes`]).
+    pub routes: Routes,
 }
 
 impl<'t> Tables<'t> {
@@ -183,6 +187,8 @@ impl<'t> Tables<'t> {
             drain: txn.open_table(DRAIN)?,
             attempts: txn.open_table(ATTEMPTS)?,
             attempt_counts: txn.open_table(ATTEMPT_COUNTS)?,
+            gave_up: txn.open_table(GAVE_UP)?,
+            routes: Routes::default(),
         })
     }
 }
@@ -211,7 +217,14 @@ pub enum Op {
     RehashTokens(Vec<(String, Vec<u8>, Vec<u8>)>),
     /// (token id, last used at) for tokens used since the last flush.
     TouchTokens(Vec<(String, i64)>),
-    Ingest(Message),
+    Ingest(Box<outbox::Ingest>),
+    /// Requeues up to `limit` deliveries to `endpoint_id` that gave up in `[since_ms, until_ms]`.
+    Recover {
+        endpoint_id: String,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    },
     RecordAttempt(Box<outbox::AttemptRecord>),
     Resend {
         message_id: String,
@@ -231,7 +244,10 @@ impl Op {
     /// what happened to data already accepted or remove data.
     fn adds_data(&self) -> bool {
         match self {
-            Self::CreateEndpoint(_) | Self::Ingest(_) | Self::Resend { .. } => true,
+            Self::CreateEndpoint(_)
+            | Self::Ingest(_)
+            | Self::Resend { .. }
+            | Self::Recover { .. } => true,
             Self::CreateToken { only_if_none, .. } => !only_if_none,
             _ => false,
         }
@@ -244,6 +260,7 @@ pub enum Done {
     /// A yes/no answer: token created; endpoint now disabled.
     Flag(bool),
     Count(usize),
+    Counts(usize, usize),
     Pruned(retention::Report),
 }
 
@@ -258,6 +275,13 @@ impl Done {
     pub fn count(self) -> Result<usize, StoreError> {
         match self {
             Self::Count(n) => Ok(n),
+            _ => Err(wrong_kind()),
+        }
+    }
+
+    pub fn counts(self) -> Result<(usize, usize), StoreError> {
+        match self {
+            Self::Counts(a, b) => Ok((a, b)),
             _ => Err(wrong_kind()),
         }
     }
@@ -322,6 +346,7 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
     let max_batch = shared.options.max_batch.max(1);
     let mut batch = Vec::with_capacity(max_batch);
     let mut space_checked = Instant::now();
+    let mut routes = Routes::default();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -344,7 +369,9 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
             continue;
         }
         let started = Instant::now();
-        let outcome = shared.db().and_then(|db| commit_batch(&db, &run));
+        let outcome = shared
+            .db()
+            .and_then(|db| commit_batch(&db, &run, &mut routes));
         if let (Ok(_), Some(m)) = (&outcome, &shared.options.metrics) {
             m.commit_duration.observe(started.elapsed().as_secs_f64());
             #[allow(clippy::cast_precision_loss)]
@@ -447,10 +474,18 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
 /// An op that fails on its own terms (not found, conflict, a corrupt record it read) writes
 /// nothing and fails alone; a storage error fails the whole batch, since its transaction is not
 /// committed.
-fn commit_batch(db: &Database, batch: &[Job]) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+///
+/// `routes` is the writer's routing table: lent to the transaction, and kept only if it
+/// commits.
+fn commit_batch(
+    db: &Database,
+    batch: &[Job],
+    routes: &mut Routes,
+) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let txn = db.begin_write()?;
-    let results = {
+    let (results, kept) = {
         let mut t = Tables::open(&txn)?;
+        t.routes = std::mem::take(routes);
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
             results.push(match apply(&mut t, &job.op) {
@@ -464,9 +499,10 @@ fn commit_batch(db: &Database, batch: &[Job]) -> Result<Vec<Result<Done, StoreEr
                 Ok(done) => Ok(done),
             });
         }
-        results
+        (results, std::mem::take(&mut t.routes))
     };
     txn.commit()?;
+    *routes = kept;
     Ok(results)
 }
 
@@ -497,7 +533,14 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
         }
         Op::RehashTokens(changes) => endpoints::rehash_tokens(t, changes).map(Done::Count),
         Op::TouchTokens(uses) => endpoints::touch_tokens(t, uses).map(|()| Done::Unit),
-        Op::Ingest(message) => outbox::ingest(t, message).map(Done::Count),
+        Op::Ingest(ingest) => outbox::ingest(t, ingest).map(Done::Count),
+        Op::Recover {
+            endpoint_id,
+            since_ms,
+            until_ms,
+            limit,
+        } => outbox::recover(t, endpoint_id, *since_ms, *until_ms, *limit)
+            .map(|(a, b)| Done::Counts(a, b)),
         Op::RecordAttempt(record) => outbox::record_attempt(t, record).map(Done::Flag),
         Op::Resend { message_id, now_ms } => {
             outbox::resend(t, message_id, *now_ms).map(Done::Count)
