@@ -33,8 +33,8 @@ async fn seed_example_verbatim() {
     assert_eq!(v["signingSecretPlaintext"], "my-secret-key");
     let e = &v["endpoint"];
     let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
-    // The seed's seven fields, in its order, then `disabled` (added by signed delivery) and
-    // the delivery circuit.
+    // The seed's seven fields, in its order, then `disabled` (added by signed delivery), the
+    // delivery circuit, and the routing and shaping options at their defaults.
     assert_eq!(
         keys,
         [
@@ -46,9 +46,28 @@ async fn seed_example_verbatim() {
             "createdAt",
             "updatedAt",
             "disabled",
-            "circuit"
+            "circuit",
+            "filterTypes",
+            "labelMatchers",
+            "headers",
+            "rateLimit",
+            "signingAlgorithm",
+            "signingPublicKey",
+            "clientCertificate"
         ]
     );
+    assert_eq!(
+        (&e["filterTypes"], &e["labelMatchers"], &e["headers"]),
+        (
+            &serde_json::json!([]),
+            &serde_json::json!([]),
+            &serde_json::json!({})
+        )
+    );
+    assert_eq!(e["signingAlgorithm"], "hmac-sha256");
+    for absent in ["rateLimit", "signingPublicKey", "clientCertificate"] {
+        assert!(e[absent].is_null(), "{absent}");
+    }
     assert_eq!(e["disabled"], false);
     assert_eq!(
         e["circuit"],

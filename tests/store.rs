@@ -342,6 +342,85 @@ async fn a_schema_1_store_is_migrated_and_its_pending_deliveries_go_out() {
             .unwrap()
             .unwrap()
             .value(),
-        [2u8].as_slice()
+        [3u8].as_slice()
     );
+}
+
+/// A schema 2 store (before the index of deliveries that gave up) is migrated when it is
+/// opened: a delivery that gave up before the upgrade can be recovered after it.
+#[tokio::test]
+async fn a_schema_2_store_is_migrated_and_what_gave_up_can_be_recovered() {
+    let rx = Receiver::start().await;
+    rx.script(vec![(500, vec![])]);
+    let once = FAST.replace(
+        "retry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]",
+        "retry_schedule_secs = []",
+    );
+    let s = TestServer::start_with(&once).await;
+    let id = create_endpoint(&s, "old", &rx.url("/in")).await;
+    let msg = post_alert(&s).await["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    rx.wait_for(1, 10).await;
+    let key = format!("{msg}/{id}");
+    let deliveries: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
+    let state = |db: &redb::Database| -> Value {
+        let txn = db.begin_read().unwrap();
+        let t = txn.open_table(deliveries).unwrap();
+        let v = t
+            .get(key.as_str())
+            .unwrap()
+            .map(|v| v.value()[1..].to_vec());
+        v.map_or(Value::Null, |b| serde_json::from_slice(&b).unwrap())
+    };
+    let dir = s.dir.clone();
+    let file = dir.path().join("hookd.redb");
+    // Wait until the delivery has given up, then stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = s
+            .req("GET", &format!("{ENDPOINTS}/{id}/attempts"))
+            .send()
+            .await
+            .json();
+        if r["attempts"][0]["outcome"] == "failed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{r}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    s.stop().await;
+    // Rewrite it as schema 2 had it: no index, no failed_at_ms.
+    {
+        let db = open_raw(&file).await;
+        let mut record = state(&db);
+        assert_eq!(record["state"], "failed");
+        record.as_object_mut().unwrap().remove("failed_at_ms");
+        let txn = db.begin_write().unwrap();
+        let mut bytes = vec![1u8];
+        bytes.extend(serde_json::to_vec(&record).unwrap());
+        txn.open_table(deliveries)
+            .unwrap()
+            .insert(key.as_str(), bytes.as_slice())
+            .unwrap();
+        let gave_up: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("gave_up");
+        txn.delete_table(gave_up).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", [2u8].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let s = TestServer::start_in(dir.clone(), &once).await;
+    let r = s
+        .req("POST", &format!("{ENDPOINTS}/{id}/recover"))
+        .json(&serde_json::json!({"since": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(r.json()["deliveries"], 1);
+    let got = rx.wait_for(2, 10).await;
+    assert_eq!(got[1].header("webhook-id"), msg);
+    s.stop().await;
 }

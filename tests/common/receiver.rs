@@ -19,6 +19,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -79,6 +81,7 @@ impl Receiver {
                             tokio::time::sleep(Duration::from_millis(delay)).await;
                             this.busy.fetch_sub(1, SeqCst);
                             let (received, script) = (&this.received, &this.script);
+                            let at = std::time::Instant::now();
                             let path = req.uri().path().to_owned();
                             let headers = req.headers().clone();
                             let body = req.into_body().collect().await.unwrap().to_bytes();
@@ -86,6 +89,7 @@ impl Receiver {
                                 path,
                                 headers,
                                 body,
+                                at,
                             });
                             let (status, extra) =
                                 script.lock().unwrap().pop_front().unwrap_or((200, vec![]));
