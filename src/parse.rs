@@ -650,10 +650,17 @@ pub fn is_invisible_format(c: char) -> bool {
 /// A client-chosen name as an error's `field`: capped in length, and never empty (a client
 /// cannot act on an empty field name).
 fn echo(name: &str) -> String {
+    echo_under("", name)
+}
+
+/// [`echo`] of a client-chosen key under `parent` (`headers.X-Api-Key`), the whole still
+/// within the cap.
+fn echo_under(parent: &str, name: &str) -> String {
     if name.is_empty() {
-        return "(empty name)".into();
+        return format!("{parent}(empty name)");
     }
-    name.chars().take(MAX_ECHOED_FIELD).collect()
+    let room = MAX_ECHOED_FIELD.saturating_sub(parent.chars().count());
+    format!("{parent}{}", name.chars().take(room).collect::<String>())
 }
 
 /// A JSON object being validated field by field; collects every error before failing.
@@ -1020,6 +1027,10 @@ mod tests {
             assert!(fields(e).contains(&field.to_owned()), "{extra}: {text}");
             assert!(text.contains(word), "{extra}: {text}");
         }
+        // Found by fuzzing: a long key under `headers.` must not make an unbounded field name.
+        let long = "x".repeat(200);
+        let e = create_with(&format!(r#""headers":{{"{long} ":"v"}}"#)).unwrap_err();
+        assert_eq!(fields(e)[0].chars().count(), 64);
         let many: Vec<String> = (0..21).map(|i| format!(r#""X-H{i}":"v""#)).collect();
         let e = create_with(&format!(r#""headers":{{{}}}"#, many.join(","))).unwrap_err();
         assert_eq!(fields(e), ["headers"]);

@@ -9,10 +9,14 @@ include!("check.rs");
 
 fuzz_target!(|data: &[u8]| {
     match rotate_secret(data) {
-        Ok(Some(secret)) => {
-            assert_eq!(SigningSecret::parse(secret.expose()).as_ref(), Ok(&secret));
+        Ok(rotation) => {
+            if let Some(secret) = rotation.secret {
+                assert_eq!(SigningSecret::parse(secret.expose()).as_ref(), Ok(&secret));
+                if let Some(a) = rotation.algorithm {
+                    assert_eq!(secret.algorithm(), a, "a secret of the other algorithm");
+                }
+            }
         }
-        Ok(None) => {}
         Err(e) => assert_client_error(&e),
     }
 });

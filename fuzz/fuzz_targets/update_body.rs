@@ -11,7 +11,18 @@ fuzz_target!(|data: &[u8]| {
     let policy = UrlPolicy::default();
     match update_endpoint(data, &policy) {
         Ok(patch) => {
-            assert!(patch.name.is_some() || patch.url.is_some() || patch.signing_enabled.is_some());
+            let o = &patch.options;
+            assert!(
+                patch.name.is_some()
+                    || patch.url.is_some()
+                    || patch.signing_enabled.is_some()
+                    || patch.disabled.is_some()
+                    || o.filter_types.is_some()
+                    || o.label_matchers.is_some()
+                    || o.headers.is_some()
+                    || o.rate_limit.is_some()
+                    || o.client_certificate.is_some()
+            );
             if let Some(name) = &patch.name {
                 assert_valid_name(name);
             }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::{echo, Fields};
+use super::{echo_under, Fields};
 use crate::error::FieldError;
 use crate::routing::{is_filter_type, Matcher, MAX_RULES};
 
@@ -214,7 +214,7 @@ impl Fields {
         let mut out: Vec<(String, String)> = Vec::with_capacity(map.len());
         let mut ok = true;
         for (name, value) in &map {
-            let field = format!("headers.{}", echo(name));
+            let field = echo_under("headers.", name);
             let problem = header_name_problem(name)
                 .or_else(|| {
                     out.iter()
@@ -263,7 +263,7 @@ impl Fields {
         for key in map.keys() {
             if key != "certificate" && key != "privateKey" {
                 self.errors.push(FieldError::new(
-                    format!("clientCertificate.{}", echo(key)),
+                    echo_under("clientCertificate.", key),
                     "is not a known field",
                 ));
                 ok = false;
