@@ -50,6 +50,7 @@ fn queued(s: &TestServer, endpoint: &str) -> usize {
         .store
         .scan_due(
             i64::MAX,
+            |_| usize::MAX,
             |_, _| usize::MAX,
             |key, _| {
                 n += usize::from(key.ends_with(endpoint));

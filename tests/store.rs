@@ -242,6 +242,7 @@ async fn a_corrupt_record_fails_only_what_touches_it() {
             .store
             .scan_due(
                 i64::MAX,
+                |_| usize::MAX,
                 |_, _| usize::MAX,
                 |key, _| {
                     pending += usize::from(key.ends_with(doomed.as_str()));

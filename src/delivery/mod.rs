@@ -239,20 +239,17 @@ impl Dispatcher {
         let now = now_ms();
         // When the first throttled endpoint gets its next token.
         let next_token = std::cell::Cell::new(None::<i64>);
-        let share = |endpoint_id: &str, rate: Option<u32>| {
-            let base = match delivery.circuits.allow(endpoint_id, now) {
-                circuit::Allow::All => permits.available(endpoint_id),
-                circuit::Allow::Probe => permits.available(endpoint_id).min(1),
-                circuit::Allow::Hold => 0,
-            };
-            let Some(rate) = rate.filter(|_| base > 0) else {
-                return base;
-            };
+        let share = |endpoint_id: &str| match delivery.circuits.allow(endpoint_id, now) {
+            circuit::Allow::All => permits.available(endpoint_id),
+            circuit::Allow::Probe => permits.available(endpoint_id).min(1),
+            circuit::Allow::Hold => 0,
+        };
+        let throttle = |endpoint_id: &str, rate: u32| {
             let (tokens, next) = delivery.rates.available(endpoint_id, rate, now);
             if let Some(at) = next {
                 next_token.set(Some(next_token.get().map_or(at, |t| t.min(at))));
             }
-            base.min(tokens)
+            tokens
         };
         let take = |key: &str, due: u64| {
             let Some((_, endpoint_id)) = key.split_once('/') else {
@@ -283,7 +280,7 @@ impl Dispatcher {
             });
             Take::Taken
         };
-        let next_due = self.app.store.scan_due(now, share, take)?;
+        let next_due = self.app.store.scan_due(now, share, throttle, take)?;
         let next_token = next_token.get().and_then(|t| u64::try_from(t).ok());
         Ok(match (next_due, next_token) {
             (Some(a), Some(b)) => Some(a.min(b)),

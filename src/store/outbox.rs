@@ -116,16 +116,17 @@ impl Store {
     }
 
     /// One pass over the due work at `now_ms`: for each endpoint with a delivery due (earliest
-    /// first) that is enabled and for which `share` (given the endpoint id and its `rateLimit`)
-    /// grants any, offers up to that many of its due deliveries (key, due time) to `take`.
-    /// Returns the due time of the next delivery not yet due, if any.
+    /// first) that is enabled and for which `share` grants any (and `throttle`, given its
+    /// `rateLimit`, if it has one), offers up to that many of its due deliveries (key, due
+    /// time) to `take`. Returns the due time of the next delivery not yet due, if any.
     ///
     /// # Errors
     /// Storage errors.
     pub fn scan_due(
         &self,
         now_ms: i64,
-        mut share: impl FnMut(&str, Option<u32>) -> usize,
+        mut share: impl FnMut(&str) -> usize,
+        mut throttle: impl FnMut(&str, u32) -> usize,
         mut take: impl FnMut(&str, u64) -> Take,
     ) -> Result<Option<u64>, StoreError> {
         let txn = self.read()?;
@@ -137,6 +138,10 @@ impl Store {
         'endpoints: for head in heads.range::<(u64, &str)>(..(now.saturating_add(1), ""))? {
             let (head, ()) = (head?.0, ());
             let (_, ep) = head.value();
+            let mut wanted = share(ep);
+            if wanted == 0 {
+                continue;
+            }
             // Deleted or disabled endpoints' queues are retention's to clear or fail. A corrupt
             // endpoint's deliveries are offered: loading them fails, and the dispatcher sets
             // them aside.
@@ -148,9 +153,11 @@ impl Store {
                 Some(Err(_)) => None,
                 _ => continue,
             };
-            let wanted = share(ep, rate);
-            if wanted == 0 {
-                continue;
+            if let Some(rate) = rate {
+                wanted = wanted.min(throttle(ep, rate));
+                if wanted == 0 {
+                    continue;
+                }
             }
             let mut taken = 0;
             let range = (ep, 0, "")..(ep, now.saturating_add(1), "");
