@@ -14,7 +14,10 @@ use ring::digest;
 pub const MAGIC: &[u8; 8] = b"HOOKDBK1";
 pub const FORMAT: u32 = 1;
 /// Tables a frame may name (1..=TABLES).
-pub const TABLES: u8 = 14;
+pub const TABLES: u8 = 17;
+/// The oldest store schema whose backups a restore takes (backups began with schema 2); an
+/// older one is migrated as it is loaded.
+pub const OLDEST_SCHEMA: u8 = 2;
 /// Largest key or value a frame may declare.
 pub const MAX_FIELD: u32 = 64 << 20;
 const MAX_HEADER: u32 = 4096;
@@ -132,7 +135,8 @@ impl<R: Read> Reader<R> {
     /// Reads and checks the header; the reader is then at the first frame.
     ///
     /// # Errors
-    /// Not a backup, an unknown format, or a schema other than `schema`.
+    /// Not a backup, an unknown format, or a schema newer than `schema` or older than
+    /// [`OLDEST_SCHEMA`].
     pub fn open(mut input: R, schema: u8) -> Result<(Self, Header), FormatError> {
         let mut magic = [0u8; 8];
         input
@@ -165,7 +169,7 @@ impl<R: Read> Reader<R> {
         if found > schema {
             return Err(FormatError::Newer(found));
         }
-        if found < schema {
+        if found < OLDEST_SCHEMA.min(schema) {
             return Err(FormatError::Older(found));
         }
         let header = Header {
@@ -326,9 +330,14 @@ mod tests {
         for n in 0..good.len() {
             assert!(check(&good[..n]).is_err(), "cut at {n}");
         }
+        // An older schema is read (the restore migrates it); one before backups existed is not.
+        assert!(verify(good.as_slice(), good.len() as u64, 3).is_ok());
+        let mut w = Writer::start(Vec::new(), 1, 0).unwrap();
+        w.frame(1, b"wh-1", b"\x01{}").unwrap();
+        let ancient = w.finish().unwrap().1;
         assert_eq!(
-            verify(good.as_slice(), good.len() as u64, 3).unwrap_err(),
-            FormatError::Older(2)
+            verify(ancient.as_slice(), ancient.len() as u64, 3).unwrap_err(),
+            FormatError::Older(1)
         );
         assert_eq!(
             verify(good.as_slice(), good.len() as u64, 1).unwrap_err(),

@@ -50,6 +50,15 @@ async fn a_backup_under_load_restores_everything_acknowledged_before_it() {
         .await;
     let message = r.json()["messageId"].as_str().unwrap().to_owned();
     failing.wait_for(1, 10).await;
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    let off = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    s.req("PATCH", &format!("{ENDPOINTS}/{off}"))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await;
+    let stats = s.app.store.stats().unwrap();
+    assert_eq!(stats.disabled_endpoints, 1);
+    assert!(stats.oldest_pending_ms.is_some());
 
     // Creates keep coming while the backup is taken.
     let acked: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
@@ -110,6 +119,10 @@ async fn a_backup_under_load_restores_everything_acknowledged_before_it() {
             "{id} was acknowledged before the backup"
         );
     }
+    // The indexes came along too (a disabled endpoint, the oldest pending message).
+    let restored_stats = s.app.store.stats().unwrap();
+    assert_eq!(restored_stats.disabled_endpoints, 1);
+    assert_eq!(restored_stats.oldest_pending_ms, stats.oldest_pending_ms);
     // The pending delivery came along, and is delivered by the restored store.
     let key = hookd::model::Delivery::key(&message, &pending_ep);
     let (d, _, _) = s.app.store.delivery(&key).unwrap().unwrap();
@@ -201,4 +214,79 @@ async fn restore_refuses_damaged_files_and_occupied_directories() {
         "x",
         "the master key file stays"
     );
+}
+
+/// A backup made before schema 3 (no index of given-up deliveries; no disabled or pending
+/// indexes, which schema 2's backups left out) restores, and is migrated as it loads: its
+/// disabled endpoint counts, and what gave up before the backup can be recovered.
+#[tokio::test]
+async fn a_schema_2_backup_restores_and_is_migrated() {
+    use hookd::backup_format::{Frame, Reader, Writer};
+    let rx = Receiver::start().await;
+    rx.script(vec![(500, vec![])]);
+    let once = PENDING.replace("[3600]", "[]");
+    let s = TestServer::start_with(&once).await;
+    let body =
+        json!({"name": "e", "url": rx.url("/e"), "signingEnabled": true, "signingSecret": ""});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    let off = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    s.req("PATCH", &format!("{ENDPOINTS}/{off}"))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await;
+    s.req("POST", "/api/v1/alerting/alerts")
+        .json(&json!({"eventType": "a", "payload": {}}))
+        .send()
+        .await;
+    common::eventually(10, "the delivery gave up", || {
+        s.app.store.stats().unwrap().ended_messages == 1
+    })
+    .await;
+    let top = tempfile::tempdir().unwrap();
+    let file = take_backup(&s, top.path()).await;
+    let key_file = s.dir.path().join("master.key");
+    let key = std::fs::read(&key_file).unwrap();
+    s.stop().await;
+
+    // Rewrite it as schema 2 wrote backups.
+    let bytes = std::fs::read(&file).unwrap();
+    let (mut frames, header) = Reader::open(bytes.as_slice(), 3).unwrap();
+    let mut w = Writer::start(Vec::new(), 2, header.created_at_ms).unwrap();
+    while let Frame::Record {
+        table,
+        key,
+        mut value,
+    } = frames.next_frame().unwrap()
+    {
+        match table {
+            15..=17 => continue,
+            4 if key == b"schema_version" => value = vec![2],
+            8 => {
+                let mut record: serde_json::Value = serde_json::from_slice(&value[1..]).unwrap();
+                record.as_object_mut().unwrap().remove("failed_at_ms");
+                value = [vec![1u8], serde_json::to_vec(&record).unwrap()].concat();
+            }
+            _ => {}
+        }
+        w.frame(table, &key, &value).unwrap();
+    }
+    let old = top.path().join("schema2.hookdbak");
+    std::fs::write(&old, w.finish().unwrap().1).unwrap();
+
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    restore(&old, restored.path(), false).unwrap();
+    std::fs::write(restored.path().join("master.key"), key).unwrap();
+    let s = TestServer::start_in(restored.clone(), &once).await;
+    assert_eq!(s.app.store.stats().unwrap().disabled_endpoints, 1);
+    let r = s
+        .req("POST", &format!("{ENDPOINTS}/{id}/recover"))
+        .json(&json!({"since": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(r.json()["deliveries"], 1);
+    rx.wait_for(2, 10).await;
+    s.stop().await;
 }

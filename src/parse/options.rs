@@ -504,6 +504,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_reserved_header() {
+        let readme = include_str!("../../README.md");
+        for name in RESERVED_HEADERS {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README.md lacks {name}"
+            );
+        }
+    }
+
+    #[test]
     fn der_walk_refuses_garbage() {
         assert_eq!(der_validity(b""), None);
         assert_eq!(der_validity(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);

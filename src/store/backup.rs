@@ -19,8 +19,9 @@ use redb::{
 };
 
 use super::schema::{
-    ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DRAIN, ENDED, ENDPOINTS, HEADS, HEAD_OF, MESSAGES,
-    MESSAGE_STATE, META, QUEUE, SCHEMA_VERSION, TOKENS, TOKEN_HASHES,
+    ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DISABLED, DRAIN, ENDED, ENDPOINTS, GAVE_UP, HEADS,
+    HEAD_OF, MESSAGES, MESSAGE_STATE, META, PENDING_MESSAGES, QUEUE, SCHEMA_VERSION, TOKENS,
+    TOKEN_HASHES,
 };
 use super::{Store, StoreError};
 use crate::backup_format as format;
@@ -45,9 +46,12 @@ macro_rules! tables {
         $f!(12, DRAIN);
         $f!(13, ATTEMPTS);
         $f!(14, ATTEMPT_COUNTS);
+        $f!(15, DISABLED);
+        $f!(16, PENDING_MESSAGES);
+        $f!(17, GAVE_UP);
     };
 }
-const _: () = assert!(format::TABLES == 14, "one frame id per table");
+const _: () = assert!(format::TABLES == 17, "one frame id per table");
 
 /// What a backup or restore held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -245,6 +249,8 @@ fn load(from: &Path, name: &str, path: &PathBuf) -> Result<u64, RestoreError> {
         }
     }
     txn.commit().map_err(StoreError::from)?;
+    // A backup of an older schema is brought up to date as any older store is when opened.
+    super::schema::prepare(&db)?;
     if !db.check_integrity().map_err(StoreError::from)? {
         return Err(RestoreError::Damaged(
             name.to_owned(),

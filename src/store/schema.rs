@@ -114,6 +114,28 @@ pub fn prepare(db: &Database) -> Result<(), StoreError> {
 fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
     tracing::info!("migrating the store to schema 3 (index of deliveries that gave up)");
     let mut t = super::writer::Tables::open(txn)?;
+    // Schema 2's backups left out the disabled and pending-message indexes: a store restored
+    // from one gets them back here.
+    let mut disabled = Vec::new();
+    for entry in t.endpoints.iter()? {
+        let (k, v) = entry?;
+        if decode::<crate::model::Endpoint>(k.value(), v.value())?.disabled {
+            disabled.push(k.value().to_owned());
+        }
+    }
+    for id in disabled {
+        t.disabled.insert(id.as_str(), ())?;
+    }
+    let mut pending = Vec::new();
+    for entry in t.message_state.iter()? {
+        let (k, v) = entry?;
+        if v.value().0 > 0 {
+            pending.push(k.value().to_owned());
+        }
+    }
+    for msg in pending {
+        t.pending_messages.insert(msg.as_str(), ())?;
+    }
     let mut failed = Vec::new();
     for entry in t.deliveries.iter()? {
         let (k, v) = entry?;
