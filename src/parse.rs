@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 pub use self::options::{
     header_name_problem, header_value_problem, not_after, ClientCertificateInput, EndpointOptions,
-    MAX_HEADERS, MAX_RATE, OPTION_FIELDS, RESERVED_HEADERS,
+    MAX_HEADERS, MAX_PEM, MAX_RATE, OPTION_FIELDS, RESERVED_HEADERS,
 };
 use crate::error::{ApiError, FieldError};
 use crate::model::{Scope, SigningAlgorithm};

@@ -174,7 +174,7 @@ const NULLABLE_FIELDS: [(&str, &str); 2] = [
 /// removes a rate limit or a certificate). Written here rather than derived: they mirror the
 /// parsers in `parse::options`, whose rules a JSON Schema can state exactly.
 fn option_properties(patch: bool) -> Map<String, Value> {
-    use crate::parse::{MAX_HEADERS, MAX_RATE};
+    use crate::parse::{MAX_HEADERS, MAX_PEM, MAX_RATE};
     use crate::routing::{MAX_MATCHER_LEN, MAX_RULES};
     let ws = "[ \\t\\n\\f\\r]*";
     let matcher = format!(
@@ -218,8 +218,8 @@ fn option_properties(patch: bool) -> Map<String, Value> {
         "type": "object", "required": ["certificate", "privateKey"], "additionalProperties": false,
         "description": "Presented when the receiver asks for a client certificate (mTLS). The key is sealed at rest and never shown.",
         "properties": {
-            "certificate": {"type": "string", "minLength": 1, "maxLength": 65536, "description": "PEM chain, leaf first"},
-            "privateKey": {"type": "string", "minLength": 1, "maxLength": 65536, "description": "PEM (PKCS#8, PKCS#1 or SEC1)"}
+            "certificate": {"type": "string", "minLength": 1, "maxLength": MAX_PEM, "description": "PEM chain, leaf first"},
+            "privateKey": {"type": "string", "minLength": 1, "maxLength": MAX_PEM, "description": "PEM (PKCS#8, PKCS#1 or SEC1)"}
         }
     })));
     props

@@ -26,8 +26,9 @@ pub const MAX_HEADER_NAME: usize = 100;
 pub const MAX_HEADER_VALUE: usize = 4096;
 /// Highest `rateLimit`, deliveries per second.
 pub const MAX_RATE: u32 = 10_000;
-/// Longest PEM text of a client certificate chain, and of its key, in bytes.
-pub const MAX_PEM: usize = 65_536;
+/// Longest PEM text of a client certificate chain, and of its key, in bytes (the whole request
+/// body stays within `api.max_body_bytes` as well).
+pub const MAX_PEM: usize = 32_768;
 /// Most certificates in a client certificate chain.
 pub const MAX_CHAIN: usize = 10;
 
