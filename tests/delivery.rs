@@ -43,32 +43,6 @@ fn verify(key: &[u8], got: &common::receiver::Received) -> usize {
         .count()
 }
 
-async fn attempts(s: &TestServer, id: &str) -> Vec<Value> {
-    let r = s
-        .req("GET", &format!("{ENDPOINTS}/{id}/attempts"))
-        .send()
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()["attempts"].as_array().unwrap().clone()
-}
-
-/// Polls the attempt log until `n` attempts are there.
-async fn wait_attempts(s: &TestServer, id: &str, n: usize, secs: u64) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let a = attempts(s, id).await;
-        if a.len() >= n {
-            return a;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {n} attempts: {a:?}",
-            a.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn alerts_are_delivered_signed_with_every_live_secret() {
     let rx = Receiver::start().await;
@@ -108,7 +82,7 @@ async fn alerts_are_delivered_signed_with_every_live_secret() {
     assert_eq!(verify(&new_key, second), 1);
     assert_eq!(verify(b"my-secret-key", second), 1);
 
-    let log = wait_attempts(&s, &id, 2, 5).await;
+    let log = s.wait_attempts(&id, 2, 5).await;
     assert_eq!(log[0]["outcome"], "succeeded");
     assert_eq!(log[0]["statusCode"], 200);
     assert_eq!(log[0]["responseBody"], "answer 200");
@@ -139,7 +113,7 @@ async fn a_slow_receiver_does_not_starve_the_others() {
         0,
         "the slow receiver has answered nothing yet"
     );
-    assert!(attempts(&s, &slow_id).await.is_empty());
+    assert!(s.attempts(&slow_id).await.is_empty());
     assert_eq!(
         slow.max_busy.load(std::sync::atomic::Ordering::SeqCst),
         2,
@@ -159,7 +133,7 @@ async fn a_receiver_slower_than_the_timeout_is_a_timeout() {
     let s = TestServer::start_with(&extra).await;
     let id = endpoint(&s, &rx.url("/sleepy"), "", true).await;
     alert(&s, "alert.firing").await;
-    let log = wait_attempts(&s, &id, 1, 5).await;
+    let log = s.wait_attempts(&id, 1, 5).await;
     assert_eq!(log[0]["error"], "timeout");
     assert!(log[0]["statusCode"].is_null());
     let took = log[0]["durationMs"].as_u64().unwrap();
@@ -202,7 +176,7 @@ async fn failures_retry_on_schedule_honouring_retry_after_then_succeed() {
         .iter()
         .all(|r| r.header("webhook-id") == got[0].header("webhook-id")));
 
-    let log = wait_attempts(&s, &id, 4, 5).await;
+    let log = s.wait_attempts(&id, 4, 5).await;
     let outcomes: Vec<&str> = log.iter().map(|a| a["outcome"].as_str().unwrap()).collect();
     assert_eq!(
         outcomes,
@@ -256,7 +230,7 @@ async fn retry_after_as_an_http_date_is_honoured() {
         "{:?}",
         started.elapsed()
     );
-    let log = wait_attempts(&s, &id, 2, 5).await;
+    let log = s.wait_attempts(&id, 2, 5).await;
     assert_eq!(log[1]["error"], format!("retry_after={at}"));
     assert_eq!(log[0]["outcome"], "succeeded");
     s.stop().await;
@@ -269,7 +243,7 @@ async fn gone_disables_the_endpoint_until_patched() {
     let s = TestServer::start_with(FAST).await;
     let id = endpoint(&s, &rx.url("/gone"), "", true).await;
     alert(&s, "alert.firing").await;
-    let log = wait_attempts(&s, &id, 1, 10).await;
+    let log = s.wait_attempts(&id, 1, 10).await;
     assert_eq!(log[0]["outcome"], "failed");
     assert_eq!(log[0]["error"], "gone");
     let e = s
@@ -306,7 +280,7 @@ async fn continuous_failure_disables_the_endpoint() {
     let s = TestServer::start_with(&extra).await;
     let id = endpoint(&s, &rx.url("/down"), "", true).await;
     alert(&s, "alert.firing").await;
-    wait_attempts(&s, &id, 2, 10).await;
+    s.wait_attempts(&id, 2, 10).await;
     let e = s
         .req("GET", &format!("{ENDPOINTS}/{id}"))
         .send()
@@ -330,14 +304,14 @@ async fn a_message_that_gave_up_can_be_resent() {
         .as_str()
         .unwrap()
         .to_owned();
-    let log = wait_attempts(&s, &id, 2, 10).await;
+    let log = s.wait_attempts(&id, 2, 10).await;
     assert_eq!(log[0]["outcome"], "failed", "the schedule is exhausted");
 
     let resend = format!("/api/v1/alerting/messages/{msg}/resend");
     let r = s.req("POST", &resend).send().await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     assert_eq!(r.json()["deliveries"], 1);
-    let log = wait_attempts(&s, &id, 3, 10).await;
+    let log = s.wait_attempts(&id, 3, 10).await;
     assert_eq!(log[0]["outcome"], "succeeded");
     assert_eq!(log[0]["attempt"], 3);
     s.req("POST", &resend).send().await.problem(409);
@@ -362,7 +336,7 @@ async fn the_egress_guard_refuses_names_that_resolve_to_private_addresses() {
     let id6 = endpoint(&s, &format!("http://rebind6.example:{port}/x"), "", true).await;
     alert(&s, "alert.firing").await;
     for id in [id, id6] {
-        let log = wait_attempts(&s, &id, 1, 10).await;
+        let log = s.wait_attempts(&id, 1, 10).await;
         assert_eq!(log[0]["error"], "egress_denied");
         assert_eq!(log[0]["outcome"], "failed");
     }
@@ -381,7 +355,7 @@ async fn redirects_are_failures_and_not_followed() {
     let s = TestServer::start_with(&extra).await;
     let id = endpoint(&s, &rx.url("/moved"), "", true).await;
     alert(&s, "alert.firing").await;
-    let log = wait_attempts(&s, &id, 1, 10).await;
+    let log = s.wait_attempts(&id, 1, 10).await;
     assert_eq!(log[0]["statusCode"], 302);
     assert_eq!(log[0]["error"], "redirect");
     // A followed redirect would have been requested before the attempt was recorded.
@@ -510,7 +484,7 @@ async fn test_send_answers_with_the_attempt() {
         (a["statusCode"].as_u64(), a["outcome"].as_str()),
         (Some(500), Some("failed"))
     );
-    assert_eq!(attempts(&s, &id).await.len(), 2);
+    assert_eq!(s.attempts(&id).await.len(), 2);
     let e = s
         .req("GET", &format!("{ENDPOINTS}/{id}"))
         .send()
@@ -535,13 +509,13 @@ async fn pending_deliveries_survive_a_restart() {
     let s = TestServer::start_with(&extra).await;
     let id = endpoint(&s, &rx.url("/r"), "", true).await;
     alert(&s, "alert.firing").await;
-    wait_attempts(&s, &id, 1, 10).await;
+    s.wait_attempts(&id, 1, 10).await;
     let dir = s.dir.clone();
     s.stop().await;
     let s = TestServer::start_in(dir, &extra).await;
     let got = rx.wait_for(2, 10).await;
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
-    let log = wait_attempts(&s, &id, 2, 5).await;
+    let log = s.wait_attempts(&id, 2, 5).await;
     assert_eq!(log[0]["outcome"], "succeeded");
     s.stop().await;
 }
@@ -662,36 +636,7 @@ async fn https_receivers_with_a_private_ca() {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
     )
     .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = served.clone();
-    tokio::spawn(async move {
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let (acceptor, count) = (acceptor.clone(), count.clone());
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = hyper::service::service_fn(move |_req| {
-                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    async {
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .status(204)
-                                .body(http_body_util::Full::new(hyper::body::Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+    let (port, served) = common::receiver::tls_receiver(tls).await;
 
     let url = format!("https://receiver.test:{port}/hook");
     let base = format!(
@@ -713,7 +658,7 @@ async fn https_receivers_with_a_private_ca() {
         let s = TestServer::start_with(&extra).await;
         let id = endpoint(&s, &url, "", true).await;
         alert(&s, "alert.firing").await;
-        let log = wait_attempts(&s, &id, 1, 10).await;
+        let log = s.wait_attempts(&id, 1, 10).await;
         assert_eq!(
             log[0]["outcome"], expect,
             "trusting the CA: {trust}: {:?}",
@@ -737,7 +682,7 @@ async fn deleting_an_endpoint_drops_its_pending_deliveries() {
         .as_str()
         .unwrap()
         .to_owned();
-    wait_attempts(&s, &id, 1, 10).await;
+    s.wait_attempts(&id, 1, 10).await;
     let key = hookd::model::Delivery::key(&msg, &id);
     assert!(
         s.app.store.delivery(&key).unwrap().is_some(),

@@ -11,7 +11,7 @@ use common::receiver::Receiver;
 use common::{eventually, TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use redb::{ReadableDatabase as _, ReadableTable as _};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Loopback receivers, retries an hour apart (a failed delivery stays pending for the test),
 /// and retention measured in seconds.
@@ -32,15 +32,6 @@ async fn alert(s: &TestServer) -> String {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     r.json()["messageId"].as_str().unwrap().to_owned()
-}
-
-async fn attempts(s: &TestServer, id: &str) -> Vec<Value> {
-    let r = s
-        .req("GET", &format!("{ENDPOINTS}/{id}/attempts?limit=200"))
-        .send()
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()["attempts"].as_array().unwrap().clone()
 }
 
 /// How many due-queue entries the store holds for `endpoint`.
@@ -89,7 +80,7 @@ async fn retention_removes_ended_messages_and_old_attempts_never_pending_ones() 
     .await;
     let mut gone = false;
     for _ in 0..100 {
-        if attempts(&s, &a).await.is_empty() && attempts(&s, &b).await.is_empty() {
+        if s.attempts(&a).await.is_empty() && s.attempts(&b).await.is_empty() {
             gone = true;
             break;
         }
@@ -125,7 +116,7 @@ async fn the_attempt_log_keeps_the_newest_up_to_the_cap() {
     }
     let mut kept = Vec::new();
     for _ in 0..100 {
-        kept = attempts(&s, &id).await;
+        kept = s.attempts(&id).await;
         if kept.len() == 3 {
             break;
         }

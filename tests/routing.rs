@@ -79,31 +79,6 @@ async fn alertmanager(s: &TestServer, payload: &Value) -> Value {
     r.json()
 }
 
-async fn attempts(s: &TestServer, id: &str) -> Vec<Value> {
-    let r = s
-        .req("GET", &format!("{ENDPOINTS}/{id}/attempts"))
-        .send()
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()["attempts"].as_array().unwrap().clone()
-}
-
-async fn wait_attempts(s: &TestServer, id: &str, n: usize, secs: u64) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let a = attempts(s, id).await;
-        if a.len() >= n {
-            return a;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {n} attempts: {a:?}",
-            a.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn every_option_is_validated_naming_the_field() {
     let s = TestServer::start().await;
@@ -461,13 +436,11 @@ async fn a_rate_limit_paces_deliveries_without_failing_any() {
     );
     let total: usize = per_second.iter().sum();
     assert!((45..=55).contains(&total), "in 5 s: {total}");
-    let log = attempts(&s, &limited).await;
+    let log = s.attempts(&limited).await;
     assert!(log.iter().all(|a| a["outcome"] == "succeeded"), "{log:?}");
-    assert_eq!(
-        attempts(&s, &free).await.len(),
-        50,
-        "a page of the free endpoint's log"
-    );
+    let free_log = s.attempts(&free).await;
+    assert_eq!(free_log.len(), 70);
+    assert!(free_log.iter().all(|a| a["outcome"] == "succeeded"));
     // Removing the limit lets the rest through at once.
     let r = s
         .req("PATCH", &format!("{ENDPOINTS}/{limited}"))
@@ -659,36 +632,7 @@ async fn client_certificates_for_receivers_that_require_them() {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
         )
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = served.clone();
-    tokio::spawn(async move {
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let (acceptor, count) = (acceptor.clone(), count.clone());
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = hyper::service::service_fn(move |_req| {
-                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    async {
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .status(204)
-                                .body(http_body_util::Full::new(hyper::body::Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+    let (port, served) = common::receiver::tls_receiver(tls).await;
     let config = format!(
         "{}ca_bundle = \"{}\"\n[delivery.hosts]\n\"receiver.test\" = \"127.0.0.1\"\n",
         FAST.replace(
@@ -713,10 +657,10 @@ async fn client_certificates_for_receivers_that_require_them() {
     let with_cert = id_of(&with_cert);
     let without = id_of(&create(&s, &url, json!({})).await);
     native(&s, "alert.firing", json!({})).await;
-    let ok = wait_attempts(&s, &with_cert, 1, 10).await;
+    let ok = s.wait_attempts(&with_cert, 1, 10).await;
     assert_eq!(ok[0]["outcome"], "succeeded", "{ok:?}");
     assert_eq!(ok[0]["statusCode"], 204);
-    let refused = wait_attempts(&s, &without, 1, 10).await;
+    let refused = s.wait_attempts(&without, 1, 10).await;
     assert_eq!(refused[0]["outcome"], "failed", "{refused:?}");
     assert_eq!(refused[0]["error"], "tls", "{refused:?}");
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -733,7 +677,7 @@ async fn client_certificates_for_receivers_that_require_them() {
         .await;
     assert!(r.json()["endpoint"]["clientCertificate"].is_null());
     native(&s, "alert.firing", json!({})).await;
-    let log = wait_attempts(&s, &with_cert, 2, 10).await;
+    let log = s.wait_attempts(&with_cert, 2, 10).await;
     assert_eq!(log[0]["error"], "tls", "newest first: {log:?}");
     s.stop().await;
 }
@@ -768,16 +712,16 @@ async fn recover_requeues_exactly_the_deliveries_that_gave_up() {
     let t0 = hookd::time::now_ms() - 1;
     rx.script(vec![(500, vec![]); 3]);
     let first = native(&s, "alert.firing", json!({"n": 1})).await["messageId"].clone();
-    wait_attempts(&s, &id, 1, 10).await;
+    s.wait_attempts(&id, 1, 10).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let t1 = hookd::time::now_ms();
     for n in 2..=3 {
         native(&s, "alert.firing", json!({"n": n})).await;
     }
-    let log = wait_attempts(&s, &id, 3, 10).await;
+    let log = s.wait_attempts(&id, 3, 10).await;
     assert!(log.iter().all(|a| a["outcome"] == "failed"), "{log:?}");
     native(&s, "alert.firing", json!({"n": 4})).await; // delivered: nothing to recover
-    wait_attempts(&s, &id, 4, 10).await;
+    s.wait_attempts(&id, 4, 10).await;
     assert_eq!(
         recover(rfc3339_ms(t1)).await,
         2,
@@ -797,8 +741,8 @@ async fn recover_requeues_exactly_the_deliveries_that_gave_up() {
         "the same message id"
     );
     assert_eq!(recover(rfc3339_ms(t0)).await, 0, "nothing left");
-    wait_attempts(&s, &id, 7, 10).await;
-    assert!(attempts(&s, &other).await.is_empty());
+    s.wait_attempts(&id, 7, 10).await;
+    assert!(s.attempts(&other).await.is_empty());
     // A disabled endpoint cannot be recovered into: enable it first.
     s.req("PATCH", &format!("{ENDPOINTS}/{id}"))
         .json(&json!({"disabled": true}))

@@ -109,13 +109,8 @@ pub fn prepare(db: &Database) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Schema 2 -> 3: the index of deliveries that gave up, for `recover`. A delivery that gave up
-/// before schema 3 counts as having given up at its last due time.
-fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
-    tracing::info!("migrating the store to schema 3 (index of deliveries that gave up)");
-    let mut t = super::writer::Tables::open(txn)?;
-    // Schema 2's backups left out the disabled and pending-message indexes: a store restored
-    // from one gets them back here.
+/// Fills the index of disabled endpoints from their records.
+fn index_disabled(t: &mut super::writer::Tables<'_>) -> Result<(), StoreError> {
     let mut disabled = Vec::new();
     for entry in t.endpoints.iter()? {
         let (k, v) = entry?;
@@ -126,6 +121,17 @@ fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
     for id in disabled {
         t.disabled.insert(id.as_str(), ())?;
     }
+    Ok(())
+}
+
+/// Schema 2 -> 3: the index of deliveries that gave up, for `recover`. A delivery that gave up
+/// before schema 3 counts as having given up at its last due time.
+fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
+    tracing::info!("migrating the store to schema 3 (index of deliveries that gave up)");
+    let mut t = super::writer::Tables::open(txn)?;
+    // Schema 2's backups left out the disabled and pending-message indexes: a store restored
+    // from one gets them back here.
+    index_disabled(&mut t)?;
     let mut pending = Vec::new();
     for entry in t.message_state.iter()? {
         let (k, v) = entry?;
@@ -172,16 +178,7 @@ fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
             super::outbox::queue_push(&mut t, ep, due, msg)?;
         }
     }
-    let mut disabled = Vec::new();
-    for entry in t.endpoints.iter()? {
-        let (k, v) = entry?;
-        if decode::<crate::model::Endpoint>(k.value(), v.value())?.disabled {
-            disabled.push(k.value().to_owned());
-        }
-    }
-    for id in disabled {
-        t.disabled.insert(id.as_str(), ())?;
-    }
+    index_disabled(&mut t)?;
     // Queues of endpoints already deleted or disabled are for retention to clear or fail.
     let mut queued = Vec::new();
     for entry in t.head_of.iter()? {

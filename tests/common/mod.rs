@@ -143,6 +143,35 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// The first page (up to 200) of an endpoint's attempt log, newest first.
+    pub async fn attempts(&self, id: &str) -> Vec<Value> {
+        let r = self
+            .req("GET", &format!("{ENDPOINTS}/{id}/attempts?limit=200"))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["attempts"].as_array().unwrap().clone()
+    }
+
+    /// Polls the attempt log until `n` attempts are there (at most `secs` seconds).
+    pub async fn wait_attempts(&self, id: &str, n: usize, secs: u64) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let a = self.attempts(id).await;
+            if a.len() >= n {
+                return a;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} attempts: {a:?}",
+                a.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// Polls `check` every 20 ms until it is true; fails naming `what` after `secs` seconds.
 pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);

@@ -144,3 +144,41 @@ impl Receiver {
         self.received.lock().unwrap().clone()
     }
 }
+
+/// A TLS receiver on 127.0.0.1 with `config` (rustls, HTTP/1.1): answers 204 to every request
+/// that gets through the handshake. Returns its port and how many requests it answered.
+pub async fn tls_receiver(
+    config: rustls::ServerConfig,
+) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, count) = (acceptor.clone(), count.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = service_fn(move |_req: Request<hyper::body::Incoming>| {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async {
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(204)
+                                .body(Full::new(Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (port, served)
+}
