@@ -49,6 +49,13 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub retention: RetentionConfig,
     pub metrics: MetricsConfig,
+    pub console: ConsoleConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -235,7 +242,7 @@ impl fmt::Debug for Redacted {
 
 /// The top-level keys and tables of the configuration: an environment variable is read as
 /// configuration when its name (after `HOOKD_`) starts with one of these.
-const TOP_KEYS: [&str; 16] = [
+const TOP_KEYS: [&str; 17] = [
     "listen",
     "data_dir",
     "log",
@@ -252,6 +259,7 @@ const TOP_KEYS: [&str; 16] = [
     "delivery",
     "retention",
     "metrics",
+    "console",
 ];
 
 /// Whether `key` (lowercase, after `HOOKD_`) is a top-level key or lies in a known table.

@@ -32,6 +32,9 @@ pub enum Operation {
     RecoverEndpoint(String),
     ResendMessage(String),
     Backup,
+    ConsoleRedirect,
+    /// A console file (`""`: the page).
+    Console(String),
 }
 
 /// One route: a method, a path template (`{id}` for an id segment) and the operation.
@@ -148,6 +151,19 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/api/v1/admin/backup", "backup", Backup),
     route!("GET", "/api/v1/openapi.json", "openapi", OpenApi),
     route!("GET", "/docs", "docs", Docs),
+    route!("GET", "/console", "console_redirect", ConsoleRedirect),
+    Route {
+        method: "GET",
+        path: "/console/",
+        name: "console",
+        make: Operation::Console,
+    },
+    Route {
+        method: "GET",
+        path: "/console/{file}",
+        name: "console_asset",
+        make: Operation::Console,
+    },
     route!("GET", "/metrics", "metrics", Metrics),
     route!("GET", "/healthz", "healthz", Healthz),
     route!("GET", "/readyz", "readyz", Readyz),
@@ -182,6 +198,9 @@ impl Operation {
             O::RecoverEndpoint(_) => "recover_endpoint",
             O::ResendMessage(_) => "resend_message",
             O::Backup => "backup",
+            O::ConsoleRedirect => "console_redirect",
+            O::Console(file) if file.is_empty() => "console",
+            O::Console(_) => "console_asset",
         }
     }
 }
@@ -195,6 +214,7 @@ fn matches(template: &str, path: &str) -> Option<Option<String>> {
         match (want.next(), got.next()) {
             (None, None) => return Some(id),
             (Some("{id}"), Some(segment)) => id = Some(id_segment(segment)?),
+            (Some("{file}"), Some(segment)) => id = Some(file_segment(segment)?),
             (Some(w), Some(g)) if w == g => {}
             _ => return None,
         }
@@ -210,8 +230,9 @@ pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
     let not_found = || ApiError::NotFound(format!("no route for {}", truncate(path)));
     // Cheap refusals first: every route starts with one of these, and none ends with '/'.
     if !(path.starts_with("/api/v1/")
+        || path.starts_with("/console")
         || matches!(path, "/healthz" | "/readyz" | "/metrics" | "/docs"))
-        || (path.len() > 1 && path.ends_with('/'))
+        || (path.len() > 1 && path.ends_with('/') && path != "/console/")
     {
         return Err(not_found());
     }
@@ -242,6 +263,16 @@ fn id_segment(s: &str) -> Option<String> {
         && s.len() <= MAX_ID_LEN
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| s.to_owned())
+}
+
+/// A console file name: 1-64 characters of `[a-z0-9._-]`, not starting with a dot.
+fn file_segment(s: &str) -> Option<String> {
+    let ok = !s.is_empty()
+        && s.len() <= MAX_ID_LEN
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     ok.then(|| s.to_owned())
 }
 
@@ -307,7 +338,10 @@ mod tests {
     #[test]
     fn head_is_get() {
         for route in ROUTES.iter().filter(|r| r.method == "GET") {
-            let path = route.path.replace("{id}", "x-1");
+            let path = route
+                .path
+                .replace("{id}", "x-1")
+                .replace("{file}", "app.js");
             assert_eq!(
                 resolve("HEAD", &path).unwrap(),
                 resolve("GET", &path).unwrap()
@@ -316,13 +350,50 @@ mod tests {
         assert!(resolve("HEAD", "/api/v1/alerting/alerts").is_err());
     }
 
+    #[test]
+    fn console_paths() {
+        assert_eq!(
+            resolve("GET", "/console/").unwrap(),
+            Operation::Console(String::new())
+        );
+        assert_eq!(
+            resolve("GET", "/console/app.js").unwrap(),
+            Operation::Console("app.js".into())
+        );
+        assert_eq!(
+            resolve("GET", "/console").unwrap(),
+            Operation::ConsoleRedirect
+        );
+        for bad in [
+            "/console/.env",
+            "/console/a/b",
+            "/console/App.js",
+            "/console//",
+            "/consolex",
+            "/console/app.js/",
+        ] {
+            assert!(
+                matches!(resolve("GET", bad), Err(ApiError::NotFound(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            resolve("POST", "/console/"),
+            Err(ApiError::MethodNotAllowed { .. })
+        ));
+    }
+
     /// The table and the operations agree: each row resolves to an operation of its name, and
     /// every operation has a row (the match below must name every variant).
     #[test]
     fn every_route_resolves_and_every_operation_has_a_route() {
         use Operation as O;
         for route in ROUTES {
-            let op = resolve(route.method, &route.path.replace("{id}", "id-1")).unwrap();
+            let path = route
+                .path
+                .replace("{id}", "id-1")
+                .replace("{file}", "app.js");
+            let op = resolve(route.method, &path).unwrap();
             assert_eq!(op.name(), route.name, "{} {}", route.method, route.path);
         }
         let all = [
@@ -347,6 +418,9 @@ mod tests {
             O::RecoverEndpoint(String::new()),
             O::ResendMessage(String::new()),
             O::Backup,
+            O::ConsoleRedirect,
+            O::Console(String::new()),
+            O::Console("app.js".into()),
         ];
         for op in &all {
             assert!(

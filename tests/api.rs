@@ -259,6 +259,11 @@ async fn rotate_secret_keeps_previous_for_grace_period() {
         v["endpoint"]["signingSecretMasked"],
         format!("****{}", &plain[plain.len() - 4..])
     );
+    // Until when the replaced secret signs too: an hour from now.
+    let until =
+        hookd::time::parse_rfc3339(v["previousSecretValidUntil"].as_str().unwrap()).unwrap();
+    let hour = until - hookd::time::now_ms();
+    assert!((3_590_000..=3_600_000).contains(&hour), "{hour}");
 
     // A supplied secret.
     let v = s

@@ -359,7 +359,17 @@ pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         .await
         .map_err(not_found(&id))?;
     tracing::info!(endpoint = %id, "signing secret rotated");
-    Ok(with_plaintext(app, &endpoint, &secret))
+    // Until when the replaced secret still signs (none without a grace period).
+    let previous_until = endpoint
+        .previous_secrets
+        .first()
+        .and_then(|s| s.expires_at_ms)
+        .map(crate::time::rfc3339);
+    Ok(json_secret(&json!({
+        "endpoint": view(app, &endpoint),
+        "signingSecretPlaintext": secret.expose(),
+        "previousSecretValidUntil": previous_until,
+    })))
 }
 
 /// Requeues every delivery to the endpoint that gave up since `since` (Svix's recover).

@@ -4,6 +4,7 @@
 mod admin;
 mod alerts;
 pub mod body;
+pub mod console;
 pub mod docs;
 mod endpoints;
 pub mod openapi;
@@ -81,6 +82,19 @@ where
             return Ok(resp);
         }
         O::Metrics => return metrics(app, &req),
+        O::ConsoleRedirect | O::Console(_) if !app.config().console.enabled => {
+            return Err(ApiError::NotFound(
+                "the console is off ([console] enabled = false)".into(),
+            ))
+        }
+        O::ConsoleRedirect => return Ok(console::redirect()),
+        O::Console(file) => {
+            let tag = req
+                .headers()
+                .get(hyper::header::IF_NONE_MATCH)
+                .map(HeaderValue::as_bytes);
+            return console::serve(&file, tag);
+        }
         O::Healthz => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         O::Readyz => {
             return match app.store.readiness() {
@@ -128,7 +142,13 @@ where
         O::RecoverEndpoint(id) => {
             endpoints::recover(app, id, &read_body(app, req, true).await?).await
         }
-        O::Healthz | O::Readyz | O::OpenApi | O::Docs | O::Metrics => Err(ApiError::Internal),
+        O::Healthz
+        | O::Readyz
+        | O::OpenApi
+        | O::Docs
+        | O::Metrics
+        | O::ConsoleRedirect
+        | O::Console(_) => Err(ApiError::Internal),
     }
 }
 

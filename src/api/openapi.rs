@@ -341,8 +341,12 @@ fn doc(name: &str) -> Option<Doc> {
             200,
             json(json!({
                 "type": "object",
-                "required": ["endpoint", "signingSecretPlaintext"],
-                "properties": {"endpoint": reference("Endpoint"), "signingSecretPlaintext": {"type": "string"}}
+                "required": ["endpoint", "signingSecretPlaintext", "previousSecretValidUntil"],
+                "properties": {
+                    "endpoint": reference("Endpoint"),
+                    "signingSecretPlaintext": {"type": "string"},
+                    "previousSecretValidUntil": {"type": ["string", "null"], "format": "date-time", "description": "Until when the replaced secret also signs; null without a grace period"}
+                }
             })),
             WRITE,
         ),
@@ -387,6 +391,9 @@ fn doc(name: &str) -> Option<Doc> {
         "backup" => d("A consistent backup of the whole store, streamed", Some("admin"), None, 200, Answer::Bytes("application/octet-stream"), READ),
         "openapi" => d("This document", None, None, 200, json(json!({"type": "object"})), &[]),
         "docs" => d("A readable reference of this document", None, None, 200, Answer::Bytes("text/html"), &[]),
+        "console_redirect" => d("To the console, /console/", None, None, 308, Answer::Empty, &[404]),
+        "console" => d("The web console: a page over this API, signed in with a token (404 when [console] enabled = false)", None, None, 200, Answer::Bytes("text/html"), &[404]),
+        "console_asset" => d("A file of the console (its scripts and style); 304 when If-None-Match names its ETag", None, None, 200, Answer::Bytes("text/javascript"), &[404]),
         "metrics" => d("Prometheus metrics (text format); a bearer token if metrics.token is set", None, None, 200, Answer::Bytes("text/plain"), &[401, 404]),
         "healthz" => d("Liveness: 200 while serving", None, None, 200, json(status_object("ok")), &[]),
         "readyz" => d("Readiness: 200 when the store can be read and written", None, None, 200, json(status_object("ready")), &[503]),
@@ -408,6 +415,13 @@ fn operation(route: &Route) -> Value {
         params.push(json!({
             "name": "id", "in": "path", "required": true,
             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+        }));
+    }
+    if route.path.contains("{file}") {
+        params.push(json!({
+            "name": "file", "in": "path", "required": true,
+            "schema": {"type": "string", "pattern": "^[a-z0-9_-][a-z0-9._-]{0,63}$"},
+            "example": "app.js"
         }));
     }
     if route.name.starts_with("list_") {
@@ -509,6 +523,8 @@ fn tag(path: &str) -> &'static str {
         "tokens"
     } else if path.contains("/admin/") {
         "admin"
+    } else if path.starts_with("/console") {
+        "console"
     } else {
         "operations"
     }
@@ -678,7 +694,7 @@ mod tests {
                 assert!(op["summary"].is_string(), "{method} {path} is undocumented");
                 let resolved = crate::route::resolve(
                     &method.to_ascii_uppercase(),
-                    &path.replace("{id}", "x-1"),
+                    &path.replace("{id}", "x-1").replace("{file}", "app.js"),
                 )
                 .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
                 assert_eq!(resolved.name(), op["operationId"], "{method} {path}");

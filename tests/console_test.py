@@ -1,0 +1,270 @@
+"""The console in a real browser: Debian's chromium driven by Playwright for Python.
+
+    python3 tests/console_test.py BASE_URL ADMIN_TOKEN RECEIVER_URL SCREENSHOT_DIR
+
+tests/console.rs starts hookd (with the shipped host_allowlist plugin allowing hooks.slack.com
+and 127.0.0.1) and a local receiver, then runs this. It goes through the console as a person
+would, at 1280 px and at 360 px, with nothing but the labels a person reads: sign in, create
+(the seed example), the secret once, a 422 beside the URL field, a plugin's denial, an XSS name,
+edit, send test, rotate, disable, delete, tokens, sign out. All along: no request to any host but
+hookd, no error in the browser console (other than the failed requests the test makes on
+purpose), no dialog. It runs the console's JavaScript unit tests in the same browser, and saves a
+screenshot of each main screen at both widths. Exits non-zero on the first failure.
+"""
+
+import json
+import re
+import sys
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+BASE, TOKEN, RECEIVER, SHOTS = sys.argv[1:5]
+ORIGIN = BASE.rstrip("/")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SEED = {"name": "Slack Webhook", "url": "https://hooks.slack.com/services/T00/B00/xxx", "secret": "my-secret-key"}
+XSS = "<img src=x onerror=alert(1)>"
+# The console's failed requests the test causes on purpose (bad token, validation, denial).
+EXPECTED_FAILURES = re.compile(r"Failed to load resource: the server responded with a status of (401|422)")
+
+expect.set_options(timeout=10_000)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def api(method, path, body=None):
+    """A direct API call (for checks the page cannot make itself)."""
+    req = urllib.request.Request(ORIGIN + path, method=method, data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+
+
+UNIT_TESTS = """
+async () => {
+  const m = await import('/console/lib.js');
+  const eq = (a, b, what) => { if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(what + ': ' + JSON.stringify(a) + ' != ' + JSON.stringify(b)); };
+  // Paging over cursors, forward and back.
+  const p = new m.Pager(2);
+  eq(p.query(), '?limit=2', 'first page');
+  eq(p.forward(), false, 'no next yet');
+  p.loaded('wh-2');
+  eq(p.forward(), true, 'forward');
+  eq(p.query(), '?limit=2&cursor=wh-2', 'second page');
+  eq(p.page(), 2, 'page 2');
+  p.loaded(null);
+  eq(p.hasNext(), false, 'last page');
+  eq(p.back(), true, 'back');
+  eq(p.query(), '?limit=2', 'back at the first');
+  eq(p.back(), false, 'nothing before the first');
+  // Errors: to the field they name (nested names to their root), the rest together.
+  const problem = {errors: [{field: 'url', message: 'must be https'}, {field: 'labelMatchers[0]', message: 'bad'},
+                            {field: 'headers.X-A', message: 'reserved'}, {field: 'extra', message: 'is not a known field'}]};
+  const mapped = m.mapErrors(problem, ['url', 'labelMatchers', 'headers']);
+  eq(mapped.fields, {url: ['must be https'], labelMatchers: ['[0]: bad'], headers: ['X-A: reserved']}, 'fields');
+  eq(mapped.general, ['extra: is not a known field'], 'general');
+  eq(m.mapErrors({title: 'Unauthorized', detail: 'the bearer token is not valid'}, []).general, ['the bearer token is not valid'], 'detail');
+  eq(m.mapErrors(null, []).general, ['The request failed'], 'nothing to go on');
+  eq(m.pluginDenial("is denied by plugin 'hosts': not on the allow-list"), {plugin: 'hosts', reason: 'not on the allow-list'}, 'denial');
+  eq(m.pluginDenial('must be https'), null, 'not a denial');
+  // curl: the token stays $TOKEN; quotes in data survive the shell.
+  eq(m.curl('POST', '/api/v1/x', {name: "it's"}, 'http://h'),
+     `curl -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"it'\\\\''s"}' 'http://h/api/v1/x'`, 'curl');
+  eq(m.curl('GET', '/a', undefined, 'http://h'), `curl -H "Authorization: Bearer $TOKEN" 'http://h/a'`, 'curl GET');
+  eq(m.utcFromInput('2027-01-02T03:04'), '2027-01-02T03:04:00Z', 'datetime-local');
+  eq(m.utcFromInput('nonsense'), null, 'bad datetime');
+  eq(m.matchesFilter({name: 'Slack', url: 'https://a/', id: 'wh-1'}, 'SLA'), true, 'filter by name');
+  eq(m.matchesFilter({name: 'Slack', url: 'https://a/', id: 'wh-1'}, 'pager'), false, 'filter misses');
+  eq(m.when('2026-11-27T10:00:05Z'), '2026-11-27 10:00:05 UTC', 'when');
+  eq(m.answerOf({statusCode: null, error: 'timeout'}), 'timeout', 'answer of an error');
+  // The client: the token only in Authorization, never a cookie; problem+json kept.
+  let seen;
+  const fake = async (path, init) => { seen = init; return new Response(JSON.stringify({title: 'x', errors: []}), {status: 422}); };
+  const r = await m.call('t0k', 'POST', '/p', {a: 1}, fake);
+  eq([r.status, r.ok, r.problem.title], [422, false, 'x'], 'call');
+  eq([seen.headers.Authorization, seen.credentials], ['Bearer t0k', 'omit'], 'auth header only');
+  return 'ok';
+}
+"""
+
+
+def run(browser, width):
+    requests, errors = [], []
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not EXPECTED_FAILURES.search(m.text) else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("dialog", lambda d: errors.append(f"a dialog opened: {d.message}"))
+
+    def shot(name):
+        page.screenshot(path=f"{SHOTS}/{name}-{width}.png", full_page=True)
+
+    def no_overflow(where):
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        check(wide <= width, f"{where} at {width} px is {wide} px wide")
+
+    resp = page.goto(f"{ORIGIN}/console/")
+    headers = resp.headers
+    csp = headers.get("content-security-policy", "")
+    check("default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-" not in csp, f"CSP: {csp}")
+    check(headers.get("x-content-type-options") == "nosniff", "nosniff")
+    check(headers.get("referrer-policy") == "no-referrer", "referrer policy")
+
+    # The console's own unit tests, in this browser.
+    check(page.evaluate(UNIT_TESTS) == "ok", "unit tests")
+
+    # A bad token shows the 401's message; the good one signs in, by keyboard alone.
+    expect(page.get_by_label("API token")).to_be_focused()
+    page.keyboard.type("not-the-token-000000000")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert").filter(has_text="not valid")).to_be_visible()
+    shot("signin")
+    page.get_by_label("API token").fill(TOKEN)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Endpoints", level=1)).to_be_visible()
+    check(page.evaluate("document.cookie") == "", "no cookies")
+    check(page.evaluate("sessionStorage.getItem('hookd.token')") == TOKEN, "token in sessionStorage")
+    check(page.evaluate("localStorage.length") == 0, "nothing in localStorage")
+
+    # Create the seed example: the secret is shown once.
+    name = f"{SEED['name']} {width}"
+    form = page.locator("form", has=page.get_by_role("button", name="Create endpoint"))
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("URL").fill(SEED["url"])
+    expect(form.get_by_label("Signing enabled")).to_be_checked()
+    expect(page.get_by_text("empty and hookd generates one")).to_be_visible()
+    form.get_by_label("Signing secret").fill(SEED["secret"])
+    form.get_by_role("button", name="Create endpoint").click()
+    panel = page.get_by_role("status", name=f"Signing secret of {name}")
+    expect(panel).to_contain_text(SEED["secret"])
+    expect(panel).to_contain_text("you will not see this again")
+    expect(panel.get_by_role("button", name="Copy")).to_be_visible()
+    row = page.get_by_role("row", name=re.compile(re.escape(name)))
+    expect(row).to_contain_text("hooks.slack.com")
+    shot("endpoints")
+    no_overflow("the endpoint list")
+    page.reload()
+    expect(page.get_by_role("heading", name="Endpoints", level=1)).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile(re.escape(name)))).to_be_visible()
+    check(SEED["secret"] not in page.content(), "the secret is gone after a reload")
+
+    # A 422 shows beside the URL field; a plugin's denial names the plugin.
+    form = page.locator("form", has=page.get_by_role("button", name="Create endpoint"))
+    form.get_by_label("Name").fill("bad")
+    form.get_by_label("URL").fill("ftp://example.com/")
+    form.get_by_role("button", name="Create endpoint").click()
+    url_input = form.get_by_label("URL")
+    expect(url_input).to_have_attribute("aria-invalid", "true")
+    error_id = url_input.get_attribute("aria-describedby").split()[-1]
+    expect(page.locator(f"#{error_id}")).to_contain_text("http")
+    form.get_by_label("URL").fill("https://evil.example.com/")
+    form.get_by_role("button", name="Create endpoint").click()
+    expect(page.locator(f"#{error_id}")).to_contain_text("Denied by plugin hosts")
+
+    # An endpoint named like HTML shows as those characters and runs nothing.
+    form.get_by_label("Name").fill(XSS)
+    form.get_by_label("URL").fill(SEED["url"])
+    form.get_by_label("Signing secret").fill("")
+    form.get_by_role("button", name="Create endpoint").click()
+    expect(page.get_by_role("link", name=XSS)).to_be_visible()
+    check(page.locator("main img").count() == 0, "no img element was made from a name")
+    page.get_by_label("Filter").fill("slack webhook")
+    expect(page.get_by_role("link", name=XSS)).to_have_count(0)
+    page.get_by_label("Filter").fill("")
+
+    # Edit: point the seed endpoint at the local receiver.
+    page.get_by_role("link", name=name, exact=True).click()
+    expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+    check(SEED["secret"] not in page.content(), "the secret is not on the endpoint's page")
+    expect(page.locator("dl.facts")).to_contain_text("****-key")
+    edit = page.locator("form", has=page.get_by_role("button", name="Save changes"))
+    edit.get_by_label("URL").fill(RECEIVER)
+    edit.get_by_role("button", name="Save changes").click()
+    expect(page.locator("dl.facts")).to_contain_text(RECEIVER)
+
+    # Send test, and see its attempt.
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_role("status").filter(has_text="Test delivered: 200")).to_be_visible()
+    attempt = page.get_by_role("row", name=re.compile("succeeded"))
+    expect(attempt).to_contain_text("200")
+    attempt.get_by_role("button", name="Show response").click()
+    expect(attempt.locator("pre")).to_be_visible()
+    shot("endpoint")
+    no_overflow("the endpoint page")
+
+    # Rotate: the new secret once, and until when the old one signs.
+    page.get_by_role("button", name="Rotate secret").click()
+    rotated = page.get_by_role("status", name="New signing secret")
+    expect(rotated).to_contain_text("whsec_")
+    expect(rotated).to_contain_text("keeps signing too, until")
+
+    # Disable, enable.
+    page.get_by_role("button", name="Disable endpoint").click()
+    expect(page.locator("dl.facts")).to_contain_text("disabled")
+    page.get_by_role("button", name="Enable endpoint").click()
+    expect(page.locator("dl.facts")).to_contain_text("enabled")
+
+    # Delete the XSS endpoint, after a confirmation.
+    page.get_by_role("link", name="All endpoints").click()
+    page.get_by_role("link", name=XSS).click()
+    page.get_by_role("button", name="Delete endpoint").click()
+    confirm = page.get_by_role("alertdialog", name="Confirm deletion")
+    expect(confirm).to_contain_text("cannot be undone")
+    confirm.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_role("heading", name="Endpoints", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name=XSS)).to_have_count(0)
+
+    # Tokens: create (plaintext once), list, revoke.
+    page.get_by_role("link", name="Tokens").click()
+    expect(page.get_by_role("heading", name="Tokens", level=1)).to_be_visible()
+    tform = page.locator("form", has=page.get_by_role("button", name="Create token"))
+    tname = f"ci {width}"
+    tform.get_by_label("Name").fill(tname)
+    tform.get_by_label("alerts:write").check()
+    tform.get_by_role("button", name="Create token").click()
+    tpanel = page.get_by_role("status", name=f"Token {tname}")
+    expect(tpanel).to_contain_text("hkd_")
+    expect(page.get_by_role("row", name=re.compile(tname))).to_contain_text("alerts:write")
+    shot("tokens")
+    no_overflow("the token list")
+    page.get_by_role("button", name=f"Revoke {tname}").click()
+    page.get_by_role("alertdialog", name="Confirm revocation").get_by_role("button", name="Yes, revoke").click()
+    expect(page.get_by_role("row", name=re.compile(tname))).to_have_count(0)
+    check(all(t["name"] != tname for t in api("GET", "/api/v1/tokens?limit=200")["tokens"]), "revoked")
+
+    # The curl of the last request, token elided.
+    page.get_by_text("curl for the last request").click()
+    command = page.locator("#curl-command").inner_text()
+    check(command.startswith("curl") and "$TOKEN" in command and TOKEN not in command, command)
+
+    # Every control has an accessible name.
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('input, button, select, textarea, a')]
+        .filter(el => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
+        .map(el => el.outerHTML)""")
+    check(not unnamed, f"controls without a name: {unnamed}")
+
+    # Sign out forgets the token.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API token")).to_be_visible()
+    check(page.evaluate("sessionStorage.getItem('hookd.token')") is None, "token forgotten")
+
+    others = [u for u in requests if not u.startswith(ORIGIN + "/") and not u.startswith("data:")]
+    check(not others, f"requests to other hosts: {others}")
+    check(not errors, f"browser console errors: {errors}")
+    context.close()
+    return len(requests)
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    counts = [run(browser, w) for w in (1280, 360)]
+    browser.close()
+print(json.dumps({"ok": True, "requests": counts}))
