@@ -95,6 +95,8 @@ async fn the_console_in_a_real_browser() {
     let rx = Receiver::start().await;
     let config = format!(
         "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n\
+         [delivery]\nretry_schedule_secs = []\npoll_interval_ms = 50\n\
+         [delivery.hosts]\n\"hooks.slack.com\" = \"127.0.0.1\"\n\
          [[plugins]]\nname = \"hosts\"\npath = \"{}\"\nsettings = \"hooks.slack.com, 127.0.0.1\"\n",
         plugin.display()
     );

@@ -3,7 +3,8 @@
     python3 tests/console_test.py BASE_URL ADMIN_TOKEN RECEIVER_URL SCREENSHOT_DIR
 
 tests/console.rs starts hookd (with the shipped host_allowlist plugin allowing hooks.slack.com
-and 127.0.0.1) and a local receiver, then runs this. It goes through the console as a person
+and 127.0.0.1, hooks.slack.com pinned to 127.0.0.1, and no retries) and a local receiver, then
+runs this. It goes through the console as a person
 would, at 1280 px and at 360 px, with nothing but the labels a person reads: sign in, create
 (the seed example), the secret once, a 422 beside the URL field, a plugin's denial, an XSS name,
 edit, send test, rotate, disable, delete, tokens, sign out. All along: no request to any host but
@@ -221,6 +222,25 @@ def run(browser, width):
     confirm.get_by_role("button", name="Yes, delete").click()
     expect(page.get_by_role("heading", name="Endpoints", level=1)).to_be_visible()
     expect(page.get_by_role("link", name=XSS)).to_have_count(0)
+
+    # A delivery that gave up (a receiver that refuses connections) can be resent from its
+    # attempt.
+    dead = api("POST", "/api/v1/alerting/webhook-endpoints", {
+        "name": f"dead {width}", "url": "http://127.0.0.1:1/", "signingEnabled": True,
+        "signingSecret": "", "filterTypes": ["console.dead"]})["endpoint"]
+    api("POST", "/api/v1/alerting/alerts", {"eventType": "console.dead", "payload": {}})
+    page.goto(f"{ORIGIN}/console/#/endpoints/{dead['id']}")
+    failed = page.get_by_role("row", name=re.compile("failed"))
+    for _ in range(50):
+        if failed.count():
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    expect(failed).to_contain_text("connect")
+    failed.get_by_role("button", name="Resend").click()
+    expect(page.get_by_role("status").filter(has_text="Resent: 1 delivery requeued")).to_be_visible()
+    api("DELETE", f"/api/v1/alerting/webhook-endpoints/{dead['id']}")
+    page.get_by_role("link", name="All endpoints").click()
 
     # Tokens: create (plaintext once), list, revoke.
     page.get_by_role("link", name="Tokens").click()
