@@ -142,6 +142,7 @@ fn main() -> ExitCode {
 
 fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
     let config = Config::load(config_file.as_deref()).map_err(|e| e.to_string())?;
+    let notifier = Arc::new(hookd::notify::Notifier::from_env()?);
     logging::init(&config)?;
     for name in Config::unrelated_env() {
         tracing::warn!(variable = %name, "an environment variable starts with HOOKD_ but names no configuration key; it is ignored");
@@ -170,9 +171,21 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
             println!("{token}");
         }
         tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "hookd listening");
+        // The store is open and the listener bound: connections queue from here on.
+        notifier.tell(&format!("READY=1\nSTATUS=serving on {local}"));
         let app = Arc::new(started.app);
-        tokio::spawn(reload_on_sighup(hup, app.clone(), config_file));
-        server::run(listener, app, shutdown_signal(term, int))
+        tokio::spawn(reload_on_sighup(
+            hup,
+            app.clone(),
+            config_file,
+            notifier.clone(),
+        ));
+        let stopping = notifier.clone();
+        let shutdown = async move {
+            shutdown_signal(term, int).await;
+            stopping.tell("STOPPING=1\nSTATUS=finishing the requests in flight");
+        };
+        server::run(listener, app, shutdown)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!("hookd stopped");
@@ -209,10 +222,13 @@ async fn reload_on_sighup(
     mut hup: tokio::signal::unix::Signal,
     app: Arc<app::App>,
     config_file: Option<PathBuf>,
+    notifier: Arc<hookd::notify::Notifier>,
 ) {
     while hup.recv().await.is_some() {
+        notifier.tell("RELOADING=1\nSTATUS=reloading the configuration");
         let (app, file) = (app.clone(), config_file.clone());
         let result = tokio::task::spawn_blocking(move || app.reload(file.as_deref())).await;
+        notifier.tell("READY=1\nSTATUS=serving");
         match result {
             Ok(Ok(done)) => {
                 for key in &done.need_restart {

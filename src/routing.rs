@@ -386,6 +386,30 @@ mod tests {
             .contains("too large"));
     }
 
+    /// The Unicode classes Go's RE2 (and so Alertmanager) knows work; the ones it does not
+    /// (ages, boolean properties, segmentation) are refused as invalid, as Alertmanager does.
+    #[test]
+    fn regex_unicode_classes_are_re2_s() {
+        let l = labels(&[("city", "Αθήνα"), ("zone", "eu-7"), ("note", "Ünïcode")]);
+        for m in [
+            r#"city=~"\\p{Greek}+""#,
+            r#"zone=~"\\w+-\\d""#,
+            r#"note=~"\\p{Lu}\\p{Ll}+""#,
+            r#"note=~"(?i)ÜNÏCODE""#,
+        ] {
+            let parsed = Matcher::parse(m).unwrap_or_else(|e| panic!("{m}: {e}"));
+            assert!(parsed.matches(&l), "{m}");
+        }
+        for m in [
+            r#"x=~"\\p{Alphabetic}""#,
+            r#"x=~"\\p{Age:6.0}""#,
+            r#"x=~"\\p{WB=ALetter}""#,
+        ] {
+            let e = Matcher::parse(m).unwrap_err();
+            assert!(e.message.contains("regular expression"), "{m}: {e}");
+        }
+    }
+
     #[test]
     fn routing_by_type_and_labels() {
         assert!(type_matches(&[], "anything"));

@@ -812,3 +812,61 @@ fn an_accepted_alert_survives_kill_9() {
     let (code, _, _) = d.terminate();
     assert_eq!(code, 0);
 }
+
+/// Under systemd's `Type=notify`: READY=1 once the store is open and the listener bound (a
+/// request succeeds the moment it arrives), RELOADING=1 then READY=1 around a SIGHUP, and
+/// STOPPING=1 at SIGTERM, all on the datagram socket named by NOTIFY_SOCKET.
+#[test]
+fn tells_systemd_when_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let recv = || {
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).expect("a notification");
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    let token = "notify-token-0123456789";
+    let mut cmd = serve(dir.path());
+    cmd.env("NOTIFY_SOCKET", &socket_path)
+        .env("HOOKD_BOOTSTRAP_TOKEN", token);
+    let d = Daemon::start(cmd);
+    let ready = recv();
+    assert!(ready.starts_with("READY=1\n"), "{ready:?}");
+    assert!(
+        ready.contains(&format!("STATUS=serving on {}", d.addr)),
+        "{ready:?}"
+    );
+    assert_eq!(d.request("GET", ENDPOINTS, token, None).0, 200);
+
+    let pid = d.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(recv().starts_with("RELOADING=1\n"));
+    assert!(recv().starts_with("READY=1\n"));
+
+    let (code, _, stderr) = d.terminate();
+    assert_eq!(code, 0, "{stderr:?}");
+    assert!(recv().starts_with("STOPPING=1\n"));
+}
+
+#[test]
+fn a_malformed_notify_socket_stops_startup_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["relative/notify.sock", ""] {
+        let out = serve(dir.path())
+            .env("NOTIFY_SOCKET", bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("NOTIFY_SOCKET"), "{bad:?}: {stderr}");
+    }
+}
