@@ -2,6 +2,7 @@
 //! client that sends requests the way curl would.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod daemon;
 pub mod plugins;
 pub mod receiver;
 
