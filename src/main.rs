@@ -140,6 +140,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// How long shutdown waits for the store's last transactions before leaving it to be checked
+/// at the next start.
+const STORE_CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
     let config = Config::load(config_file.as_deref()).map_err(|e| e.to_string())?;
     let notifier = Arc::new(hookd::notify::Notifier::from_env()?);
@@ -185,9 +189,17 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
             shutdown_signal(term, int).await;
             stopping.tell("STOPPING=1\nSTATUS=finishing the requests in flight");
         };
-        server::run(listener, app, shutdown)
-            .await
-            .map_err(|e| e.to_string())?;
+        let served = server::run(listener, app.clone(), shutdown).await;
+        // Whatever ended the server, close the store so that redb marks it closed cleanly:
+        // the next start then opens it at once instead of checking every page.
+        if app.store.close(STORE_CLOSE_LIMIT).await {
+            tracing::info!("the store is closed");
+        } else {
+            tracing::warn!(
+                "the store was still in use and is left to be checked at the next start"
+            );
+        }
+        served.map_err(|e| e.to_string())?;
         tracing::info!("hookd stopped");
         Ok(())
     })

@@ -21,7 +21,8 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 if [ "$arch" = arm64 ]; then
     if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
-        apt-get install -y -q crossbuild-essential-arm64 >/dev/null
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq crossbuild-essential-arm64 >/dev/null
     fi
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
     # The linker, and the C compiler for ring's and zstd's C parts.

@@ -36,6 +36,7 @@ pub use writer::WriteState;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
@@ -156,6 +157,8 @@ struct Shared {
     writer_stopped: watch::Receiver<bool>,
     /// Wakes the pruner: an endpoint was deleted or disabled.
     pub prune_wake: Notify,
+    /// Set by [`Store::close`]: the database is gone for good (hookd is stopping).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Record counts, from [`Store::stats`].
@@ -217,6 +220,7 @@ impl Store {
             state: Mutex::new(WriteState::Ok),
             writer_stopped,
             prune_wake: Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         });
         shared.refresh_space();
         writer::start(shared.clone(), rx, stopped_tx)?;
@@ -226,6 +230,42 @@ impl Store {
     /// The open database, or `Unavailable` while it is being reopened.
     fn db(&self) -> Result<Arc<Database>, StoreError> {
         self.shared.db()
+    }
+
+    /// Closes the database at shutdown, once the server has drained: later operations get
+    /// `Unavailable`, transactions in progress (a delivery recording its attempt, a prune
+    /// batch) finish, and then redb marks the file as closed cleanly. Without this the next
+    /// start finds a store "not closed cleanly" and checks every page of it (about 1.5 ms per
+    /// MB here). Gives up after `limit` and returns `false` if something still holds the
+    /// database (the next start then checks it: nothing is lost either way).
+    pub async fn close(&self, limit: Duration) -> bool {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            shared
+                .closed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            let Some(mut db) = shared
+                .db
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            else {
+                return false;
+            };
+            let deadline = std::time::Instant::now() + limit;
+            loop {
+                match Arc::try_unwrap(db) {
+                    Ok(db) => return db.close().is_ok(),
+                    Err(still_shared) if std::time::Instant::now() < deadline => {
+                        db = still_shared;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(_) => return false,
+                }
+            }
+        })
+        .await
+        .unwrap_or(false)
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
@@ -319,10 +359,16 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or_else(|| {
-                StoreError::Unavailable(
-                    "the store is reopening after an I/O error; retry shortly".into(),
-                )
+                StoreError::Unavailable(if self.is_closed() {
+                    "hookd is stopping".into()
+                } else {
+                    "the store is reopening after an I/O error; retry shortly".into()
+                })
             })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn data_dir(&self) -> &Path {
