@@ -17,19 +17,7 @@ echo "$(nproc) cores, ${SECS}s per run, wrk on the same machine, a fresh store p
 echo
 echo "| run                      | conns |      req/s |      p50 |      p99 | non-2xx |"
 echo "|--------------------------|-------|------------|----------|----------|--------|"
-plugins=
-if [ -f plugins/host_allowlist.wasm ] && [ -f plugins/https_only.wasm ]; then
-    plugins="$work/plugins.toml"
-    cat >"$plugins" <<TOML
-[[plugins]]
-name = "hosts"
-path = "$PWD/plugins/host_allowlist.wasm"
-settings = "hooks.slack.com, .pagerduty.com"
-[[plugins]]
-name = "https"
-path = "$PWD/plugins/https_only.wasm"
-TOML
-fi
+plugins=$(plugins_toml) || plugins=
 for round in $(seq "${BENCH_ROUNDS:-2}"); do
     for which in A B; do
         if [ "$which" = A ]; then HOOKD_BIN=$a; else HOOKD_BIN=$b; fi

@@ -57,3 +57,19 @@ run() {
     printf '| %-24s | %5s | %10s | %8s | %8s | %6s |\n' "$name" "$conns" "$rps" "$p50" "$p99" "${non2xx:-0}"
 }
 
+
+# plugins_toml: writes a config with the two shipped plugins (built by plugins/build.sh) in
+# front of creates and prints its path; fails when they are not built.
+plugins_toml() {
+    [ -f plugins/host_allowlist.wasm ] && [ -f plugins/https_only.wasm ] || return 1
+    cat >"$work/plugins.toml" <<TOML
+[[plugins]]
+name = "hosts"
+path = "$PWD/plugins/host_allowlist.wasm"
+settings = "hooks.slack.com, .pagerduty.com"
+[[plugins]]
+name = "https"
+path = "$PWD/plugins/https_only.wasm"
+TOML
+    echo "$work/plugins.toml"
+}

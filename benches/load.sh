@@ -29,19 +29,10 @@ rss=$(awk '/VmHWM/ {print $2 " " $3}' /proc/$pid/status)
 store=$(du -h "$work/data/hookd.redb" | cut -f1)
 
 # The same create with the two shipped plugins in front of it (built by plugins/build.sh).
-if [ -f plugins/host_allowlist.wasm ] && [ -f plugins/https_only.wasm ]; then
+if plugins=$(plugins_toml); then
     stop_hookd
-    cat >"$work/plugins.toml" <<TOML
-[[plugins]]
-name = "hosts"
-path = "$PWD/plugins/host_allowlist.wasm"
-settings = "hooks.slack.com, .pagerduty.com"
-[[plugins]]
-name = "https"
-path = "$PWD/plugins/https_only.wasm"
-TOML
     # A new store, so these creates start from the same store size as the ones above.
-    DATA=data-plugins start_hookd "$work/plugins.toml"
+    DATA=data-plugins start_hookd "$plugins"
     for c in 1 16 64; do
         run "durable create, 2 plugins" "$c" -s "$work/create.lua" "http://$ADDR/api/v1/alerting/webhook-endpoints"
     done
