@@ -433,36 +433,16 @@ fn sighup_reloads_plugins_and_keeps_them_when_the_new_set_is_broken() {
     let boom = json!({"name": "boom", "url": "https://a.example.com/", "signingEnabled": true, "signingSecret": ""});
     assert_eq!(d.request("POST", ENDPOINTS, token, Some(&boom)).0, 422);
 
-    let hup = |d: &Daemon| {
-        assert!(Command::new("kill")
-            .args(["-HUP", &d.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-    };
-    let wait_log = |d: &mut Daemon, needle: &str| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = d.stderr_rx.recv_timeout(left).expect(needle);
-            let found = line.contains(needle);
-            d.stderr_lines.push(line);
-            if found {
-                return;
-            }
-        }
-    };
-
     // A broken set is refused; the old one stays.
     std::fs::write(&file, fixtures::plugin_toml("bad", &wrong, "deny")).unwrap();
-    hup(&d);
-    wait_log(&mut d, "reload refused");
+    d.signal("HUP");
+    d.wait_log("reload refused");
     assert_eq!(d.request("POST", ENDPOINTS, token, Some(&boom)).0, 422);
 
     // A good set replaces it.
     std::fs::write(&file, "").unwrap();
-    hup(&d);
-    wait_log(&mut d, "configuration reloaded");
+    d.signal("HUP");
+    d.wait_log("configuration reloaded");
     assert_eq!(d.request("POST", ENDPOINTS, token, Some(&boom)).0, 200);
     let (code, _, _) = d.terminate();
     assert_eq!(code, 0);
@@ -489,24 +469,8 @@ fn sighup_applies_reloadable_keys_and_names_restart_only_ones() {
         "log = \"hookd=debug,info\"\n[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[limits]\nmax_connections = 500\n",
     )
     .unwrap();
-    assert!(Command::new("kill")
-        .args(["-HUP", &d.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !d
-        .stderr_lines
-        .iter()
-        .any(|l| l.contains("configuration reloaded"))
-    {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = d
-            .stderr_rx
-            .recv_timeout(left)
-            .expect("the reload is logged");
-        d.stderr_lines.push(line);
-    }
+    d.signal("HUP");
+    d.wait_log("configuration reloaded");
     let restart = d
         .stderr_lines
         .iter()
@@ -700,12 +664,7 @@ fn tells_systemd_when_ready_reloading_and_stopping() {
     );
     assert_eq!(d.request("GET", ENDPOINTS, token, None).0, 200);
 
-    let pid = d.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    d.signal("HUP");
     assert!(recv().starts_with("RELOADING=1\n"));
     assert!(recv().starts_with("READY=1\n"));
 

@@ -111,13 +111,32 @@ impl Daemon {
         )
     }
 
-    /// SIGTERM, then wait for exit; returns the exit code and collects all output.
-    pub fn terminate(mut self) -> (i32, Vec<String>, Vec<String>) {
+    /// Sends the signal `name` (`"HUP"`, `"TERM"`, ...) to the process.
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([format!("-{name}"), self.child.id().to_string()])
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Reads the log until some line (this one or one read before) contains `needle`; at most
+    /// 10 s. Every line read is kept in `stderr_lines`.
+    pub fn wait_log(&mut self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.stderr_lines.iter().any(|l| l.contains(needle)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .stderr_rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}: {:?}", self.stderr_lines));
+            self.stderr_lines.push(line);
+        }
+    }
+
+    /// SIGTERM, then wait for exit; returns the exit code and collects all output.
+    pub fn terminate(mut self) -> (i32, Vec<String>, Vec<String>) {
+        self.signal("TERM");
         let code = wait_exit(&mut self.child, Duration::from_secs(15));
         let mut out = String::new();
         self.child
