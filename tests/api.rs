@@ -835,6 +835,18 @@ async fn hostile_inputs_never_cause_a_server_error() {
     s.stop().await;
 }
 
+/// Token `id` as `GET /api/v1/tokens` lists it.
+async fn listed_token(s: &TestServer, id: &str) -> Value {
+    let listed = s.req("GET", "/api/v1/tokens").send().await.json();
+    listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap()
+        .clone()
+}
+
 /// A token may expire; every token shows when it was last used (written back in batches, so it
 /// survives a restart).
 #[tokio::test]
@@ -856,14 +868,7 @@ async fn tokens_expire_and_show_their_last_use() {
         s.req("GET", ENDPOINTS).token(&brief).send().await.status,
         StatusCode::OK
     );
-    let listed = s.req("GET", "/api/v1/tokens").send().await.json();
-    let mine = listed["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let mine = listed_token(&s, &id).await;
     assert!(mine["lastUsedAt"].is_string(), "{mine}");
     // Past its time it is refused, saying why.
     let mut refused = None;
@@ -890,14 +895,7 @@ async fn tokens_expire_and_show_their_last_use() {
     let dir = s.dir.clone();
     s.stop().await;
     let s = TestServer::start_in(dir, "").await;
-    let listed = s.req("GET", "/api/v1/tokens").send().await.json();
-    let mine = listed["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let mine = listed_token(&s, &id).await;
     assert!(mine["lastUsedAt"].is_string(), "{mine}");
     s.stop().await;
 }
