@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::receiver::Receiver;
 use common::{TestServer, ENDPOINTS};
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const FAST: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[delivery]\nretry_schedule_secs = [3600]\njitter_percent = 0\npoll_interval_ms = 50\ncircuit_failures = 0\n";
 
@@ -31,32 +31,16 @@ async fn scrape(s: &TestServer) -> String {
     r.text()
 }
 
-async fn endpoint(s: &TestServer, url: &str) -> String {
-    let body = json!({"name": "n", "url": url, "signingEnabled": true, "signingSecret": ""});
-    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()["endpoint"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn alert(s: &TestServer) {
-    let r = s
-        .req("POST", "/api/v1/alerting/alerts")
-        .json(&json!({"eventType": "alert.firing", "payload": {"x": 1}}))
-        .send()
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-}
-
 #[tokio::test]
 async fn metrics_count_what_happened_with_fixed_labels() {
     let ok = Receiver::start().await;
     let failing = Receiver::start().await;
     failing.script((0..10).map(|_| (503, vec![])).collect());
     let s = TestServer::start_with(FAST).await;
-    let good = endpoint(&s, &ok.url("/ok")).await;
-    let bad = endpoint(&s, &failing.url("/bad")).await;
+    let good = s.endpoint_to("n", &ok.url("/ok")).await;
+    let bad = s.endpoint_to("n", &failing.url("/bad")).await;
     for _ in 0..3 {
-        alert(&s).await;
+        s.alert().await;
     }
     ok.wait_for(3, 10).await;
     failing.wait_for(3, 10).await;
@@ -230,10 +214,10 @@ async fn a_real_prometheus_scrapes_what_was_sent() {
     let failing = Receiver::start().await;
     failing.script((0..10).map(|_| (500, vec![])).collect());
     let s = TestServer::start_with(FAST).await;
-    endpoint(&s, &ok.url("/ok")).await;
-    endpoint(&s, &failing.url("/bad")).await;
+    s.endpoint_to("n", &ok.url("/ok")).await;
+    s.endpoint_to("n", &failing.url("/bad")).await;
     for _ in 0..5 {
-        alert(&s).await;
+        s.alert().await;
     }
     ok.wait_for(5, 10).await;
     failing.wait_for(5, 10).await;

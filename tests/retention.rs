@@ -11,27 +11,13 @@ use common::receiver::Receiver;
 use common::{eventually, TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use redb::{ReadableDatabase as _, ReadableTable as _};
-use serde_json::json;
 
 /// Loopback receivers, retries an hour apart (a failed delivery stays pending for the test),
 /// and retention measured in seconds.
 const SHORT: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[delivery]\nretry_schedule_secs = [3600]\njitter_percent = 0\npoll_interval_ms = 50\n[retention]\nmessages_secs = 1\nattempts_secs = 2\ninterval_secs = 1\n";
 
-async fn endpoint(s: &TestServer, url: &str) -> String {
-    let body = json!({"name": "n", "url": url, "signingEnabled": true, "signingSecret": ""});
-    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()["endpoint"]["id"].as_str().unwrap().to_owned()
-}
-
 async fn alert(s: &TestServer) -> String {
-    let r = s
-        .req("POST", "/api/v1/alerting/alerts")
-        .json(&json!({"eventType": "alert.firing", "payload": {"x": 1}}))
-        .send()
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    r.json()["messageId"].as_str().unwrap().to_owned()
+    s.alert().await["messageId"].as_str().unwrap().to_owned()
 }
 
 /// How many due-queue entries the store holds for `endpoint`.
@@ -66,10 +52,10 @@ async fn retention_removes_ended_messages_and_old_attempts_never_pending_ones() 
     let failing = Receiver::start().await;
     failing.script((0..10).map(|_| (503, vec![])).collect());
     let s = TestServer::start_with(SHORT).await;
-    let a = endpoint(&s, &ok.url("/a")).await;
+    let a = s.endpoint_to("n", &ok.url("/a")).await;
     let ended = alert(&s).await; // only A exists: delivered, ended
     ok.wait_for(1, 10).await;
-    let b = endpoint(&s, &failing.url("/b")).await;
+    let b = s.endpoint_to("n", &failing.url("/b")).await;
     let pending = alert(&s).await; // B fails and retries in an hour: pending
     failing.wait_for(1, 10).await;
     ok.wait_for(2, 10).await;
@@ -104,7 +90,7 @@ async fn the_attempt_log_keeps_the_newest_up_to_the_cap() {
             .replace("attempts_secs = 2", "attempts_secs = 3600"),
     )
     .await;
-    let id = endpoint(&s, &ok.url("/a")).await;
+    let id = s.endpoint_to("n", &ok.url("/a")).await;
     let mut sent = Vec::new();
     for _ in 0..7 {
         let r = s
@@ -140,7 +126,7 @@ async fn deleting_an_endpoint_leaves_no_orphans() {
         "poll_interval_ms = 50\ncircuit_failures = 0\n",
     ))
     .await;
-    let id = endpoint(&s, &failing.url("/b")).await;
+    let id = s.endpoint_to("n", &failing.url("/b")).await;
     let mut messages = Vec::new();
     for _ in 0..20 {
         messages.push(alert(&s).await);
@@ -234,8 +220,8 @@ async fn a_dead_endpoint_opens_its_circuit_and_recovers() {
             )
     );
     let s = TestServer::start_with(&extra).await;
-    let healthy = endpoint(&s, &ok.url("/ok")).await;
-    let down = endpoint(&s, &dead).await;
+    let healthy = s.endpoint_to("n", &ok.url("/ok")).await;
+    let down = s.endpoint_to("n", &dead).await;
     for _ in 0..50 {
         alert(&s).await;
     }

@@ -161,24 +161,6 @@ async fn bare_sha256_token_hashes_are_migrated_to_keyed_hashes() {
     s.stop().await;
 }
 
-async fn create_endpoint(s: &TestServer, name: &str, url: &str) -> String {
-    let body =
-        serde_json::json!({"name": name, "url": url, "signingEnabled": true, "signingSecret": ""});
-    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()["endpoint"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn post_alert(s: &TestServer) -> Value {
-    let r = s
-        .req("POST", "/api/v1/alerting/alerts")
-        .json(&serde_json::json!({"eventType": "alert.firing", "payload": {"x": 1}}))
-        .send()
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    r.json()
-}
-
 /// One damaged record fails only the operations that touch it: alerts still reach every other
 /// endpoint, writes batched with a failing one still commit, and the damaged endpoint's pending
 /// delivery is set aside instead of failing on every dispatcher pass.
@@ -188,9 +170,9 @@ async fn a_corrupt_record_fails_only_what_touches_it() {
     let bad = Receiver::start().await;
     bad.script((0..20).map(|_| (503, vec![])).collect());
     let s = TestServer::start_with(FAST).await;
-    let good_id = create_endpoint(&s, "good", &good.url("/in")).await;
-    let doomed = create_endpoint(&s, "doomed", &bad.url("/in")).await;
-    post_alert(&s).await;
+    let good_id = s.endpoint_to("good", &good.url("/in")).await;
+    let doomed = s.endpoint_to("doomed", &bad.url("/in")).await;
+    s.alert().await;
     good.wait_for(1, 10).await;
     bad.wait_for(1, 10).await;
     let dir = s.dir.clone();
@@ -207,7 +189,7 @@ async fn a_corrupt_record_fails_only_what_touches_it() {
     }
 
     let s = TestServer::start_in(dir.clone(), FAST).await;
-    let v = post_alert(&s).await;
+    let v = s.alert().await;
     assert_eq!(
         v["deliveries"], 1,
         "delivered to the readable endpoint only"
@@ -280,11 +262,8 @@ async fn a_schema_1_store_is_migrated_and_its_pending_deliveries_go_out() {
         "retry_schedule_secs = [2]",
     );
     let s = TestServer::start_with(&slow).await;
-    let id = create_endpoint(&s, "old", &rx.url("/in")).await;
-    let msg = post_alert(&s).await["messageId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.endpoint_to("old", &rx.url("/in")).await;
+    let msg = s.alert().await["messageId"].as_str().unwrap().to_owned();
     rx.wait_for(1, 10).await;
     let dir = s.dir.clone();
     s.stop().await;
@@ -358,11 +337,8 @@ async fn a_schema_2_store_is_migrated_and_what_gave_up_can_be_recovered() {
         "retry_schedule_secs = []",
     );
     let s = TestServer::start_with(&once).await;
-    let id = create_endpoint(&s, "old", &rx.url("/in")).await;
-    let msg = post_alert(&s).await["messageId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.endpoint_to("old", &rx.url("/in")).await;
+    let msg = s.alert().await["messageId"].as_str().unwrap().to_owned();
     rx.wait_for(1, 10).await;
     let key = format!("{msg}/{id}");
     let deliveries: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");

@@ -145,6 +145,27 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// Creates a signed endpoint (generated secret) named `name` delivering to `url`; returns
+    /// its id.
+    pub async fn endpoint_to(&self, name: &str, url: &str) -> String {
+        let body = serde_json::json!({"name": name, "url": url, "signingEnabled": true, "signingSecret": ""});
+        let r = self.req("POST", ENDPOINTS).json(&body).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["endpoint"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Posts an `alert.firing` alert and expects it accepted; returns the answer (`messageId`,
+    /// `deliveries`).
+    pub async fn alert(&self) -> Value {
+        let r = self
+            .req("POST", "/api/v1/alerting/alerts")
+            .json(&serde_json::json!({"eventType": "alert.firing", "payload": {"x": 1}}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        r.json()
+    }
+
     /// The first page (up to 200) of an endpoint's attempt log, newest first.
     pub async fn attempts(&self, id: &str) -> Vec<Value> {
         let r = self
