@@ -244,25 +244,11 @@ impl Store {
             shared
                 .closed
                 .store(true, std::sync::atomic::Ordering::SeqCst);
-            let Some(mut db) = shared
-                .db
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-            else {
-                return false;
-            };
             let deadline = std::time::Instant::now() + limit;
-            loop {
-                match Arc::try_unwrap(db) {
-                    Ok(db) => return db.close().is_ok(),
-                    Err(still_shared) if std::time::Instant::now() < deadline => {
-                        db = still_shared;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(_) => return false,
-                }
-            }
+            shared
+                .take_db()
+                .and_then(|db| sole(db, Some(deadline), || ()))
+                .is_some_and(|db| db.close().is_ok())
         })
         .await
         .unwrap_or(false)
@@ -367,12 +353,40 @@ impl Shared {
             })
     }
 
+    /// Takes the database out: from now on `db()` answers `Unavailable`.
+    fn take_db(&self) -> Option<Arc<Database>> {
+        self.db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     fn is_closed(&self) -> bool {
         self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn data_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// Waits until `db`, taken out of [`Shared`], has no other holder (the transactions in
+/// progress end), running `meanwhile` between looks; `None` if `deadline` passes first.
+fn sole(
+    mut db: Arc<Database>,
+    deadline: Option<std::time::Instant>,
+    mut meanwhile: impl FnMut(),
+) -> Option<Database> {
+    loop {
+        match Arc::try_unwrap(db) {
+            Ok(db) => return Some(db),
+            Err(_) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => return None,
+            Err(still_shared) => {
+                db = still_shared;
+                meanwhile();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 }
 

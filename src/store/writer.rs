@@ -425,25 +425,11 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
             let _ = job.reply.send(Err(refusal));
         }
     };
-    let old = shared
-        .db
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    if let Some(mut db) = old {
-        loop {
-            match Arc::try_unwrap(db) {
-                Ok(db) => {
-                    let _ = db.close();
-                    break;
-                }
-                Err(still_shared) => {
-                    db = still_shared;
-                    refuse_waiting(rx);
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
+    if let Some(db) = shared
+        .take_db()
+        .and_then(|db| super::sole(db, None, || refuse_waiting(rx)))
+    {
+        let _ = db.close();
     }
     let mut delay = Duration::from_millis(100);
     let started = Instant::now();
