@@ -17,7 +17,8 @@
 //! - [`plugins`]: the wasmtime host for URL-policy plugins.
 //! - [`metrics`]: Prometheus metrics (`/metrics`), recorded as things happen and read at scrapes.
 //! - [`app`]: startup: data directory, master key, store, the bootstrap admin token.
-//! - [`notify`]: systemd's readiness protocol (`READY=1` once serving, `STOPPING=1`).
+//! - [`notify`]: systemd's readiness protocol (`READY=1` once serving, `STOPPING=1`); its
+//!   `NOTIFY_SOCKET` parser is pure and fuzzed.
 //! - [`cli`]: the operator's commands: `backup`, `restore`, `compact`.
 //! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment.
 //! - [`error`]: the one error type, rendered as `application/problem+json`.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod notify;
 pub mod parse;
 pub mod route;
 pub mod routing;
@@ -51,8 +53,6 @@ pub mod delivery;
 pub mod logging;
 #[cfg(feature = "server")]
 pub mod metrics;
-#[cfg(feature = "server")]
-pub mod notify;
 #[cfg(feature = "server")]
 pub mod plugins;
 #[cfg(feature = "server")]

@@ -6,24 +6,31 @@
 //! that `systemctl status` shows. A path starting with `@` names a socket in Linux's abstract
 //! namespace. Without `NOTIFY_SOCKET` (not under systemd) every call does nothing.
 //!
+//! The address parser is pure (and fuzzed); sending is behind the `server` feature.
+//!
 //! A failed send is logged and otherwise ignored: readiness is a courtesy to the supervisor and
 //! must never stop the daemon (systemd itself then times the start out and says why).
 
+#[cfg(feature = "server")]
 use std::io;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::os::unix::net::SocketAddr;
+#[cfg(feature = "server")]
+use std::os::unix::net::UnixDatagram;
 
 /// The variable systemd sets for a `Type=notify` service.
 pub const SOCKET_VAR: &str = "NOTIFY_SOCKET";
 
-/// The longest `NOTIFY_SOCKET` value taken (a `sockaddr_un` path holds 108 bytes).
-const MAX_ADDRESS: usize = 108;
+/// The longest `NOTIFY_SOCKET` value taken, plus one (a `sockaddr_un` path holds 108 bytes).
+pub const MAX_ADDRESS: usize = 108;
 
 /// Where notifications go, read from `NOTIFY_SOCKET` once.
+#[cfg(feature = "server")]
 #[derive(Debug)]
 pub struct Notifier {
     target: Option<SocketAddr>,
 }
 
+#[cfg(feature = "server")]
 impl Notifier {
     /// From the environment; `Err` describes a `NOTIFY_SOCKET` that cannot be a socket address.
     pub fn from_env() -> Result<Self, String> {
@@ -51,6 +58,9 @@ impl Notifier {
             return Ok(());
         };
         let socket = UnixDatagram::unbound()?;
+        // Never wait on the supervisor: a full socket buffer is an error, not a stalled start
+        // or shutdown.
+        socket.set_nonblocking(true)?;
         let sent = socket.send_to_addr(message.as_bytes(), target)?;
         if sent != message.len() {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short datagram"));
@@ -108,6 +118,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "server")]
     #[test]
     fn a_notification_arrives_as_one_datagram() {
         use std::os::linux::net::SocketAddrExt;
@@ -126,6 +137,7 @@ mod tests {
         assert_eq!(&buf[..n], b"READY=1\nSTATUS=serving");
     }
 
+    #[cfg(feature = "server")]
     #[test]
     fn without_a_supervisor_nothing_is_sent() {
         let notifier = Notifier { target: None };
