@@ -37,7 +37,7 @@ fn benches(c: &mut Criterion) {
         on_error: hookd::config::OnError::Deny,
     }];
     let cache = dir.path().join("cache");
-    let host = PluginHost::new(&limits, &cache, &spec).unwrap();
+    let host = PluginHost::new(&limits, Some(&cache), &spec).unwrap();
     let set = host.current();
     let url = "https://hooks.slack.com/services/T00/B00/xxx";
     set.check(url, "Slack Webhook", "create").unwrap();
@@ -56,20 +56,20 @@ fn benches(c: &mut Criterion) {
             settings: String::new(),
             on_error: hookd::config::OnError::Deny,
         });
-        let host = PluginHost::new(&limits, &cache, &both).unwrap();
+        let host = PluginHost::new(&limits, Some(&cache), &both).unwrap();
         let set = host.current();
         c.bench_function("plugin check, both shipped plugins", |b| {
             b.iter(|| set.check(url, "Slack Webhook", "create").unwrap());
         });
     }
     c.bench_function(&format!("plugin load, cached ({label})"), |b| {
-        b.iter(|| PluginHost::new(&limits, &cache, &spec).unwrap());
+        b.iter(|| PluginHost::new(&limits, Some(&cache), &spec).unwrap());
     });
     let mut n = 0;
     c.bench_function(&format!("plugin load, compiling ({label})"), |b| {
         b.iter(|| {
             n += 1;
-            PluginHost::new(&limits, &dir.path().join(format!("cold{n}")), &spec).unwrap()
+            PluginHost::new(&limits, Some(&dir.path().join(format!("cold{n}"))), &spec).unwrap()
         });
     });
 

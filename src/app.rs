@@ -46,6 +46,10 @@ pub struct App {
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     /// When each token last authenticated, written back to the store in batches.
     pub token_use: TokenUse,
+    /// CPU-bound work a request may cause (compiling label matchers, routing an alert against
+    /// costly ones) runs on the blocking pool, this many at a time, so neither the async
+    /// workers nor more than one core are ever held by it.
+    pub heavy: Arc<tokio::sync::Semaphore>,
 }
 
 /// Token uses not yet written to the store: a write per request would cost a commit each, so
@@ -333,7 +337,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
 
     let plugins = PluginHost::new(
         &config.plugin_limits,
-        &config.plugin_cache_dir(),
+        Some(&config.plugin_cache_dir()),
         &config.plugins,
     )?;
     if !config.plugins.is_empty() {
@@ -364,9 +368,18 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             delivery,
             metrics,
             token_use: TokenUse::default(),
+            heavy: Arc::new(tokio::sync::Semaphore::new(heavy_permits())),
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })
+}
+
+/// One fewer than the cores (at least one): request-caused CPU work never takes them all.
+fn heavy_permits() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .saturating_sub(1)
+        .max(1)
 }
 
 /// Creates `dir` (and its parents) with mode 0700, or takes an existing directory's access

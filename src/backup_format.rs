@@ -287,10 +287,197 @@ pub fn verify(input: impl Read, total: u64, schema: u8) -> Result<(Header, u64),
     Ok((header, records))
 }
 
+/// How the store lays out one part of a key or value (redb's encodings).
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// UTF-8 text (`&str`).
+    Str,
+    /// Any bytes (`&[u8]`).
+    Bytes,
+    /// A fixed number of bytes (integers, tuples of them, `()`).
+    Fixed(usize),
+    /// A tuple: a length varint for every variable-width element but the last, then the
+    /// elements one after the other.
+    Tuple(&'static [Shape]),
+    /// A record: [`RECORD_VERSION`], then the JSON of a model type.
+    Record(Record),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Record {
+    Endpoint,
+    Token,
+    Message,
+    Delivery,
+    Attempt,
+}
+
+/// The version byte in front of every JSON record in the store.
+pub const RECORD_VERSION: u8 = 1;
+
+const U64: Shape = Shape::Fixed(8);
+const UNIT: Shape = Shape::Fixed(0);
+
+/// The key and value shapes of table `id` (1..=[`TABLES`]), in the frame ids' order.
+fn shapes(id: u8) -> Option<(Shape, Shape)> {
+    use Shape::{Bytes, Str, Tuple};
+    Some(match id {
+        1 => (Str, Shape::Record(Record::Endpoint)),
+        2 => (Str, Shape::Record(Record::Token)),
+        3 => (Bytes, Str),
+        4 => (Str, Bytes),
+        5 => (Str, Shape::Record(Record::Message)),
+        6 => (Str, Shape::Fixed(12)),
+        7 | 10 => (Tuple(&[U64, Str]), UNIT),
+        8 => (Str, Shape::Record(Record::Delivery)),
+        9 | 17 => (Tuple(&[Str, U64, Str]), UNIT),
+        11 | 14 => (Str, U64),
+        12 => (Str, Shape::Fixed(1)),
+        13 => (Str, Shape::Record(Record::Attempt)),
+        15 | 16 => (Str, UNIT),
+        _ => return None,
+    })
+}
+
+/// Checks one record of a backup against its table's real types before a restore loads it:
+/// text is UTF-8, fixed widths are exact, tuple keys are well-formed, and every JSON record
+/// decodes as its model type. (The store's encodings panic on malformed bytes; a backup's
+/// checksum is unkeyed, so a crafted file passes it.)
+///
+/// # Errors
+/// What is wrong, naming the key or the value.
+pub fn check_record(table: u8, key: &[u8], value: &[u8]) -> Result<(), String> {
+    let (k, v) = shapes(table).ok_or_else(|| format!("unknown table {table}"))?;
+    check(k, key).map_err(|why| format!("a key of table {table} {why}"))?;
+    check(v, value).map_err(|why| format!("a value of table {table} {why}"))
+}
+
+fn check(shape: Shape, bytes: &[u8]) -> Result<(), String> {
+    match shape {
+        Shape::Str => std::str::from_utf8(bytes)
+            .map(drop)
+            .map_err(|_| "is not UTF-8 text".to_owned()),
+        Shape::Bytes => Ok(()),
+        Shape::Fixed(width) if bytes.len() == width => Ok(()),
+        Shape::Fixed(width) => Err(format!("has {} bytes, not {width}", bytes.len())),
+        Shape::Tuple(parts) => tuple(parts, bytes),
+        Shape::Record(kind) => record(kind, bytes),
+    }
+}
+
+fn tuple(parts: &[Shape], bytes: &[u8]) -> Result<(), String> {
+    let width = |p: &Shape| match p {
+        Shape::Fixed(w) => Some(*w),
+        _ => None,
+    };
+    let mut at = 0;
+    let mut lens = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        lens.push(match width(part) {
+            Some(w) => w,
+            None if i + 1 == parts.len() => usize::MAX, // the rest
+            None => {
+                let (len, used) = varint(&bytes[at..]).ok_or("has a cut-off length")?;
+                at += used;
+                len
+            }
+        });
+    }
+    for (part, len) in parts.iter().zip(lens) {
+        let rest = &bytes[at..];
+        let len = if len == usize::MAX { rest.len() } else { len };
+        let element = rest.get(..len).ok_or("is shorter than its lengths say")?;
+        check(*part, element)?;
+        at += len;
+    }
+    if at == bytes.len() {
+        Ok(())
+    } else {
+        Err("is longer than its lengths say".into())
+    }
+}
+
+/// redb's length varint: one byte up to 253, else 254 + u16 LE or 255 + u32 LE.
+fn varint(bytes: &[u8]) -> Option<(usize, usize)> {
+    match *bytes.first()? {
+        n @ 0..=253 => Some((usize::from(n), 1)),
+        254 => Some((
+            usize::from(u16::from_le_bytes(bytes.get(1..3)?.try_into().ok()?)),
+            3,
+        )),
+        255 => Some((
+            usize::try_from(u32::from_le_bytes(bytes.get(1..5)?.try_into().ok()?)).ok()?,
+            5,
+        )),
+    }
+}
+
+fn record(kind: Record, bytes: &[u8]) -> Result<(), String> {
+    use crate::model::{Attempt, Delivery, Endpoint, Message, Token};
+    let Some((&RECORD_VERSION, json)) = bytes.split_first() else {
+        return Err("is not a record of a known version".into());
+    };
+    let decoded = match kind {
+        Record::Endpoint => serde_json::from_slice::<Endpoint>(json).map(drop),
+        Record::Token => serde_json::from_slice::<Token>(json).map(drop),
+        Record::Message => serde_json::from_slice::<Message>(json).map(drop),
+        Record::Delivery => serde_json::from_slice::<Delivery>(json).map(drop),
+        Record::Attempt => serde_json::from_slice::<Attempt>(json).map(drop),
+    };
+    decoded.map_err(|e| format!("is not a valid {kind:?} record ({e})"))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_checked_against_their_tables_types() {
+        // Tuple keys as redb writes them: (u64, &str) and (&str, u64, &str).
+        let mut ended = 7u64.to_le_bytes().to_vec();
+        ended.extend_from_slice(b"msg-1");
+        assert_eq!(check_record(7, &ended, b""), Ok(()));
+        let mut queue = vec![4];
+        queue.extend_from_slice(b"wh-1");
+        queue.extend_from_slice(&9u64.to_le_bytes());
+        queue.extend_from_slice(b"msg-1");
+        assert_eq!(check_record(9, &queue, b""), Ok(()));
+        assert_eq!(check_record(14, b"wh-1", &5u64.to_le_bytes()), Ok(()));
+        for (table, key, value, says) in [
+            (
+                9u8,
+                &b""[..],
+                &b""[..],
+                "key of table 9 has a cut-off length",
+            ),
+            (9, &queue[..3], b"", "shorter"),
+            (17, &[200, b'a'][..], b"", "shorter"),
+            (7, &ended[..5], b"", "shorter"),
+            (7, &ended, b"x", "value of table 7 has 1 bytes, not 0"),
+            (1, b"\xff\xfe", b"\x01{}", "not UTF-8"),
+            (
+                1,
+                b"wh-1",
+                b"\x01{\"not\":\"an endpoint\"}",
+                "not a valid Endpoint",
+            ),
+            (1, b"wh-1", b"\x02{}", "known version"),
+            (1, b"wh-1", b"", "known version"),
+            (3, b"hash", b"\xc3", "not UTF-8"),
+            (6, b"m", &[0; 11][..], "not 12"),
+            (18, b"k", b"v", "unknown table"),
+        ] {
+            let e = check_record(table, key, value).unwrap_err();
+            assert!(e.contains(says), "{table} {key:?}: {e}");
+        }
+        let mut long = queue.clone();
+        long[0] = 254; // a three-byte length that runs past the end
+        assert!(check_record(9, &long, b"").is_err());
+        assert_eq!(varint(&[254, 1, 1]), Some((257, 3)));
+        assert_eq!(varint(&[255, 0, 0, 1, 0]), Some((65_536, 5)));
+        assert_eq!(varint(&[255, 0, 0]), None);
+    }
 
     fn sample() -> Vec<u8> {
         let mut w = Writer::start(Vec::new(), 2, 1_768_464_000_000).unwrap();

@@ -65,42 +65,13 @@ pub async fn backup(url: &str, token: &str, to: &Path) -> Result<String, String>
             .unwrap_or_default();
         return Err(format!("{base} answered {status}: {text}"));
     }
-    let partial = to.with_extension("partial");
-    let mut file =
-        std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    let mut partial = Partial::create(to.with_extension("partial"))?;
     let started = Instant::now();
-    let show = std::io::stderr().is_terminal();
-    let (mut bytes, mut shown) = (0u64, Instant::now());
-    loop {
-        let frame = tokio::time::timeout(STALL_TIMEOUT, body.frame())
-            .await
-            .map_err(|_| format!("the backup stalled for {STALL_TIMEOUT:?}"))?;
-        let Some(frame) = frame else { break };
-        let frame = frame.map_err(|e| {
-            let _ = std::fs::remove_file(&partial);
-            format!("the backup broke off: {e}")
-        })?;
-        if let Some(data) = frame.data_ref() {
-            file.write_all(data)
-                .map_err(|e| format!("{}: {e}", partial.display()))?;
-            bytes += data.len() as u64;
-            if show && shown.elapsed() > Duration::from_millis(200) {
-                eprint!("\rbackup: {} ", mb(bytes));
-                shown = Instant::now();
-            }
-        }
-    }
-    file.sync_all()
-        .map_err(|e| format!("{}: {e}", partial.display()))?;
-    drop(file);
-    if show {
-        eprintln!();
-    }
-    let summary = backup::verify(&partial, &partial.display().to_string()).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        e.to_string()
-    })?;
-    std::fs::rename(&partial, to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let bytes = download(&mut body, &partial).await?;
+    partial.sync()?;
+    let summary = backup::verify(&partial.path, &partial.path.display().to_string())
+        .map_err(|e| e.to_string())?;
+    partial.finish(to)?;
     let secs = started.elapsed().as_secs_f64().max(0.001);
     #[allow(clippy::cast_precision_loss)]
     let rate = bytes as f64 / 1_000_000.0 / secs;
@@ -110,6 +81,96 @@ pub async fn backup(url: &str, token: &str, to: &Path) -> Result<String, String>
         mb(bytes),
         to.display()
     ))
+}
+
+/// A backup being written: created exclusively with mode 0600 (it holds endpoint URLs, often
+/// credentials), and removed on every way out but [`Partial::finish`].
+struct Partial {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl Partial {
+    fn create(path: std::path::PathBuf) -> Result<Self, String> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!(
+                        "{} exists (left by a backup that was stopped?); remove it and try again",
+                        path.display()
+                    )
+                } else {
+                    format!("{}: {e}", path.display())
+                }
+            })?;
+        Ok(Self {
+            path,
+            file: Some(file),
+        })
+    }
+
+    fn write(&self, data: &[u8]) -> Result<(), String> {
+        let mut file = self.file.as_ref().ok_or("the backup file is closed")?;
+        file.write_all(data)
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+
+    /// Flushes it to disk and closes it (before it is checked).
+    fn sync(&mut self) -> Result<(), String> {
+        if let Some(file) = self.file.take() {
+            file.sync_all()
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Moves it into place as `to`.
+    fn finish(mut self, to: &Path) -> Result<(), String> {
+        self.sync()?;
+        std::fs::rename(&self.path, to).map_err(|e| format!("{}: {e}", to.display()))?;
+        self.path = std::path::PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        self.file = None;
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Streams the daemon's answer into `partial`, with a progress line on a terminal; the bytes
+/// written, synced to disk.
+async fn download(body: &mut hyper::body::Incoming, partial: &Partial) -> Result<u64, String> {
+    let show = std::io::stderr().is_terminal();
+    let (mut bytes, mut shown) = (0u64, Instant::now());
+    loop {
+        let frame = tokio::time::timeout(STALL_TIMEOUT, body.frame())
+            .await
+            .map_err(|_| format!("the backup stalled for {STALL_TIMEOUT:?}"))?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| format!("the backup broke off: {e}"))?;
+        if let Some(data) = frame.data_ref() {
+            partial.write(data)?;
+            bytes += data.len() as u64;
+            if show && shown.elapsed() > Duration::from_millis(200) {
+                eprint!("\rbackup: {} ", mb(bytes));
+                shown = Instant::now();
+            }
+        }
+    }
+    if show {
+        eprintln!();
+    }
+    Ok(bytes)
 }
 
 /// `hookd restore --from FILE --data-dir DIR [--force]`.

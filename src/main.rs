@@ -266,9 +266,8 @@ fn plugin_check(
 ) -> Result<(), String> {
     use std::time::Instant;
     let config = Config::load(config_file.as_deref()).map_err(|e| e.to_string())?;
-    let cache = std::env::temp_dir().join("hookd-plugin-cache");
     let started = Instant::now();
-    let host = hookd::plugins::single(plugin, settings, &config.plugin_limits, &cache)
+    let host = hookd::plugins::single(plugin, settings, &config.plugin_limits)
         .map_err(|e| e.to_string())?;
     let loaded = started.elapsed();
     let set = host.current();

@@ -16,7 +16,7 @@ pub use self::options::{
 };
 use crate::error::{ApiError, FieldError};
 use crate::model::{Scope, SigningAlgorithm};
-use crate::routing::Labels;
+use crate::routing::{Labels, MAX_GROUP_ALERTS, MAX_LABEL_VALUE};
 use crate::secrets::SigningSecret;
 use crate::url_policy::UrlPolicy;
 
@@ -461,12 +461,9 @@ pub fn native_alert(body: &[u8]) -> Result<Alert, ApiError> {
             f.errors
                 .push(FieldError::new("payload", "must be a JSON object"));
         }
-        match v.get("labels") {
-            Some(l) if !is_string_map(l) => f.errors.push(FieldError::new(
-                "payload.labels",
-                "must be an object of strings (routing reads them)",
-            )),
-            l => labels = labels_of(l),
+        match v.get("labels").map(|l| (l, labels_problem(l))) {
+            Some((_, Some(why))) => f.errors.push(FieldError::new("payload.labels", why)),
+            l => labels = labels_of(l.map(|(l, _)| l)),
         }
     }
     f.finish()?;
@@ -516,6 +513,12 @@ pub fn alertmanager_alert(body: &[u8]) -> Result<Alert, ApiError> {
         ));
     }
     match map.get("alerts") {
+        Some(Value::Array(alerts)) if alerts.len() > MAX_GROUP_ALERTS => {
+            errors.push(FieldError::new(
+                "alerts",
+                format!("has {} alerts; at most {MAX_GROUP_ALERTS} in one notification (routing reads each alert's labels): set max_alerts: {MAX_GROUP_ALERTS} in Alertmanager's webhook_config", alerts.len()),
+            ));
+        }
         Some(Value::Array(alerts)) => {
             for (i, alert) in alerts.iter().enumerate() {
                 check_am_alert(alert, i, &mut errors);
@@ -523,7 +526,10 @@ pub fn alertmanager_alert(body: &[u8]) -> Result<Alert, ApiError> {
         }
         _ => errors.push(FieldError::new("alerts", "must be an array")),
     }
-    for key in ["commonLabels", "commonAnnotations", "groupLabels"] {
+    if let Some(why) = map.get("commonLabels").and_then(labels_problem) {
+        errors.push(FieldError::new("commonLabels", why));
+    }
+    for key in ["commonAnnotations", "groupLabels"] {
         if let Some(v) = map.get(key) {
             if !is_string_map(v) {
                 errors.push(FieldError::new(key, "must be an object of strings"));
@@ -558,16 +564,32 @@ fn check_am_alert(alert: &Value, i: usize, errors: &mut Vec<FieldError>) {
         errors.push(FieldError::new(format!("alerts[{i}]"), "must be an object"));
         return;
     };
-    for key in ["labels", "annotations"] {
-        if let Some(v) = alert.get(key) {
-            if !is_string_map(v) {
-                errors.push(FieldError::new(
-                    format!("alerts[{i}].{key}"),
-                    "must be an object of strings",
-                ));
-            }
+    if let Some(why) = alert.get("labels").and_then(labels_problem) {
+        errors.push(FieldError::new(format!("alerts[{i}].labels"), why));
+    }
+    if let Some(v) = alert.get("annotations") {
+        if !is_string_map(v) {
+            errors.push(FieldError::new(
+                format!("alerts[{i}].annotations"),
+                "must be an object of strings",
+            ));
         }
     }
+}
+
+/// What is wrong with labels that routing reads: not an object of strings, or a value longer
+/// than [`MAX_LABEL_VALUE`] bytes.
+fn labels_problem(v: &Value) -> Option<String> {
+    let Some(map) = v.as_object().filter(|_| is_string_map(v)) else {
+        return Some("must be an object of strings (routing reads them)".into());
+    };
+    map.iter().find_map(|(name, value)| {
+        let len = value.as_str().map_or(0, str::len);
+        (len > MAX_LABEL_VALUE).then(|| {
+            let shown: String = name.chars().take(64).collect();
+            format!("the value of label {shown:?} is {len} bytes; routing reads label values of at most {MAX_LABEL_VALUE} bytes")
+        })
+    })
 }
 
 fn is_string_map(v: &Value) -> bool {

@@ -187,18 +187,22 @@ impl ResourceLimiter for CallState {
 }
 
 impl PluginHost {
-    /// Builds the engine (fuel, epochs, compiled-code cache in `cache_dir`) and loads `plugins`.
+    /// Builds the engine (fuel, epochs, compiled-code cache in `cache_dir` if given) and loads
+    /// `plugins`.
     ///
     /// # Errors
-    /// The first plugin that cannot be loaded, or an engine that cannot be configured.
+    /// The first plugin that cannot be loaded, or an engine that cannot be configured (among
+    /// others: a cache directory another user owns).
     pub fn new(
         limits: &PluginLimits,
-        cache_dir: &Path,
+        cache_dir: Option<&Path>,
         plugins: &[PluginConfig],
     ) -> Result<Self, LoadError> {
         let engine = build_engine(cache_dir, limits).map_err(|reason| LoadError {
             name: "(engine)".into(),
-            path: cache_dir.display().to_string(),
+            path: cache_dir
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
             reason,
         })?;
         let ticker = Ticker::start(&engine);
@@ -241,7 +245,7 @@ impl PluginHost {
     }
 }
 
-fn build_engine(cache_dir: &Path, limits: &PluginLimits) -> Result<Engine, String> {
+fn build_engine(cache_dir: Option<&Path>, limits: &PluginLimits) -> Result<Engine, String> {
     let memory = limits.memory_bytes.div_ceil(WASM_PAGE) * WASM_PAGE;
     // Pre-allocated instance slots: a call takes a warm slot instead of mapping fresh memory.
     // Memories are reserved at exactly the limit, with explicit bounds checks.
@@ -272,15 +276,37 @@ fn build_engine(cache_dir: &Path, limits: &PluginLimits) -> Result<Engine, Strin
         // Copy data segments in rather than map an image: no mmap (and TLB shootdown) per call.
         .memory_init_cow(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    crate::app::private_dir(cache_dir, &mut Vec::new())
-        .map_err(|e| format!("cache directory: {e}"))?;
-    // wasmtime's cache takes only absolute paths; the default data directory is relative.
-    let cache_dir = std::path::absolute(cache_dir).map_err(|e| format!("cache directory: {e}"))?;
-    let mut cache_config = CacheConfig::new();
-    cache_config.with_directory(cache_dir);
-    let cache = Cache::new(cache_config).map_err(|e| format!("compiled-code cache: {e}"))?;
-    config.cache(Some(cache));
+    if let Some(cache_dir) = cache_dir {
+        config.cache(Some(cache(cache_dir)?));
+    }
     Engine::new(&config).map_err(|e| e.to_string())
+}
+
+/// The compiled-code cache in `dir`. wasmtime loads what it finds there as native code, so the
+/// directory must be private (0700) and belong to the user hookd runs as: one that another
+/// user owns (a shared temporary directory, say) is refused, not taken over.
+fn cache(dir: &Path) -> Result<Cache, String> {
+    crate::app::private_dir(dir, &mut Vec::new())
+        .map_err(|e| format!("cache directory {}: {e}", dir.display()))?;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| format!("cache directory {}: {e}", dir.display()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != me {
+        return Err(format!(
+            "cache directory {} is {}, not a directory of hookd's user (uid {me}): compiled plugins are native code, so hookd loads them only from a directory it owns",
+            dir.display(),
+            if meta.is_dir() {
+                format!("owned by uid {}", std::os::unix::fs::MetadataExt::uid(&meta))
+            } else {
+                "a link or a file".to_owned()
+            }
+        ));
+    }
+    // wasmtime's cache takes only absolute paths; the default data directory is relative.
+    let dir = std::path::absolute(dir).map_err(|e| format!("cache directory: {e}"))?;
+    let mut cache_config = CacheConfig::new();
+    cache_config.with_directory(dir);
+    Cache::new(cache_config).map_err(|e| format!("compiled-code cache: {e}"))
 }
 
 /// The thread that advances the engine's epoch every [`TICK`] while any plugin set with plugins
@@ -567,7 +593,8 @@ fn load_plugin(
     })
 }
 
-/// A one-plugin set for `hookd plugin check`.
+/// A one-plugin set for `hookd plugin check`: compiled afresh, with no cache (a shared cache
+/// directory would let another user swap in the native code it runs).
 ///
 /// # Errors
 /// As [`PluginHost::new`].
@@ -575,7 +602,6 @@ pub fn single(
     path: PathBuf,
     settings: String,
     limits: &PluginLimits,
-    cache_dir: &Path,
 ) -> Result<PluginHost, LoadError> {
     let name = path
         .file_stem()
@@ -583,7 +609,7 @@ pub fn single(
         .unwrap_or_else(|| "plugin".into());
     PluginHost::new(
         limits,
-        cache_dir,
+        None,
         &[PluginConfig {
             name,
             path,

@@ -201,6 +201,43 @@ async fn restore_refuses_damaged_files_and_occupied_directories() {
             "{name}: nothing is written"
         );
     }
+    // Hostile files: a valid format and checksum (the checksum is unkeyed, so anyone can make
+    // one) around records the store cannot read. Each used to panic inside redb, leaving
+    // hookd.redb.restoring behind, or (JSON that is no endpoint) to restore with success.
+    let hostile = |table: u8, key: &[u8], value: &[u8]| {
+        let mut w = hookd::backup_format::Writer::start(Vec::new(), 3, 0).unwrap();
+        w.frame(4, b"schema_version", &[3]).unwrap();
+        w.frame(table, key, value).unwrap();
+        w.finish().unwrap().1
+    };
+    for (name, bytes, expect) in [
+        (
+            "non-utf8-key",
+            hostile(1, b"\xff\xfewh", b"\x01{}"),
+            "not UTF-8",
+        ),
+        ("empty-tuple-key", hostile(9, b"", b""), "cut-off length"),
+        ("short-tuple-key", hostile(17, &[9, b'w'], b""), "shorter"),
+        (
+            "not-an-endpoint",
+            hostile(1, b"wh-1", b"\x01{\"surprise\":true}"),
+            "not a valid Endpoint",
+        ),
+        ("bad-count", hostile(14, b"wh-1", b"\x01\x02"), "not 8"),
+    ] {
+        let err = restore(&write(name, &bytes), empty.path(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is damaged"), "{name}: {err}");
+        assert!(err.contains(expect), "{name}: {err}");
+        assert_eq!(
+            std::fs::read_dir(empty.path()).unwrap().count(),
+            0,
+            "{name}: nothing is left behind"
+        );
+    }
+    // And the directory takes a good backup after them, without --force.
+    restore(&file, empty.path(), false).unwrap();
     // A directory with anything in it is refused, unless --force.
     let occupied = tempfile::tempdir().unwrap();
     std::fs::write(occupied.path().join("master.key"), "x").unwrap();

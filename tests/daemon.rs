@@ -537,11 +537,17 @@ fn config_check_prints_the_effective_configuration_without_secrets() {
 fn plugin_check_prints_the_verdict_and_time() {
     let dir = tempfile::tempdir().unwrap();
     let deny = fixtures::write_fixture(dir.path(), "deny");
+    // The shared, predictable cache directory it used: planted by someone else, it must be
+    // neither used nor written (a compiled module there would be loaded as native code).
+    let tmp = dir.path().join("tmp");
+    let planted = tmp.join("hookd-plugin-cache");
+    std::fs::create_dir_all(&planted).unwrap();
     let run = |name: &str| {
         hookd(dir.path())
             .args(["plugin", "check"])
             .arg(&deny)
             .args(["https://a.example.com/", "--name", name])
+            .env("TMPDIR", &tmp)
             .output()
             .unwrap()
     };
@@ -552,6 +558,12 @@ fn plugin_check_prints_the_verdict_and_time() {
     let out = run("normal");
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("allow"));
+    assert_eq!(std::fs::read_dir(&planted).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        1,
+        "no other cache"
+    );
     let wrong = fixtures::write_fixture(dir.path(), "imports-wasi");
     let out = hookd(dir.path())
         .args(["plugin", "check"])

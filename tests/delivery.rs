@@ -231,7 +231,34 @@ async fn retry_after_as_an_http_date_is_honoured() {
         started.elapsed()
     );
     let log = s.wait_attempts(&id, 2, 5).await;
-    assert_eq!(log[1]["error"], format!("retry_after={at}"));
+    // Stored as the seconds it asked for, counted from the attempt.
+    let error = log[1]["error"].as_str().unwrap();
+    assert!(
+        ["retry_after=3", "retry_after=4"].contains(&error),
+        "{error}"
+    );
+    assert_eq!(log[0]["outcome"], "succeeded");
+    s.stop().await;
+}
+
+/// A receiver's `Retry-After` is stored as a number, never as its text: a 100,000-character
+/// one (which would have filled the attempt log) and a malformed one are not stored at all.
+#[tokio::test]
+async fn a_receiver_s_retry_after_is_stored_as_seconds_never_as_its_text() {
+    let rx = Receiver::start().await;
+    rx.script(vec![
+        (503, vec![("retry-after", "1".repeat(100_000))]),
+        (503, vec![("retry-after", "soon, please".into())]),
+    ]);
+    let s = TestServer::start_with(FAST).await;
+    let id = endpoint(&s, &rx.url("/long"), "", true).await;
+    alert(&s, "alert.firing").await;
+    let log = s.wait_attempts(&id, 3, 20).await;
+    for a in &log[1..] {
+        assert_eq!(a["statusCode"], 503);
+        assert!(a["error"].is_null(), "{a}");
+        assert!(a.to_string().len() < 2000, "{} bytes", a.to_string().len());
+    }
     assert_eq!(log[0]["outcome"], "succeeded");
     s.stop().await;
 }

@@ -330,6 +330,35 @@ async fn compiled_plugins_are_cached_on_disk() {
     s.stop().await;
 }
 
+/// wasmtime loads a cached plugin as native code: a cache directory that another user owns
+/// (one they planted in a shared place), or a link, is refused at start, not taken over.
+#[tokio::test]
+#[ignore = "needs root (chown to another user); CI runs as root"]
+async fn a_plugin_cache_directory_another_user_owns_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&theirs, &link).unwrap();
+    for (cache, says) in [(&theirs, "owned by uid 65534"), (&link, "a link")] {
+        let data = tempfile::tempdir().unwrap();
+        let config = common::config(
+            data.path(),
+            &format!("[plugin_limits]\ncache_dir = \"{}\"\n", cache.display()),
+        );
+        let err = hookd::app::start(config)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains(&cache.display().to_string()), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(err.contains("not a directory of hookd's user"), "{err}");
+    }
+    assert_eq!(walk(&theirs), 0, "nothing was written into it");
+}
+
 fn walk(p: &std::path::Path) -> usize {
     std::fs::read_dir(p).map_or(0, |entries| {
         entries

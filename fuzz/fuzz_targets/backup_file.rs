@@ -1,9 +1,10 @@
 //! The backup file parser `hookd restore` runs on a file it is given: never a panic, and what
-//! it accepts reads back frame by frame; frames written by the writer always verify.
+//! it accepts reads back frame by frame; frames written by the writer always verify. Every
+//! record's check against its table's types (`check_record`) is total too.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use hookd::backup_format::{verify, Frame, Reader, Writer, TABLES};
+use hookd::backup_format::{check_record, verify, Frame, Reader, Writer, TABLES};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -20,8 +21,11 @@ fuzz_target!(|input: Input<'_>| {
             if let Ok((_, records)) = verify(bytes, bytes.len() as u64, 2) {
                 let (mut r, _) = Reader::open(bytes, 2).expect("verified, so it opens");
                 let mut n = 0;
-                while let Frame::Record { table, .. } = r.next_frame().expect("verified frames") {
+                while let Frame::Record { table, key, value } =
+                    r.next_frame().expect("verified frames")
+                {
                     assert!((1..=TABLES).contains(&table));
+                    let _ = check_record(table, &key, &value);
                     n += 1;
                 }
                 assert_eq!(n, records);
@@ -35,6 +39,9 @@ fuzz_target!(|input: Input<'_>| {
                 .collect();
             for (t, k, v) in &records {
                 w.frame(*t, k, v).unwrap();
+                if let Err(why) = check_record(*t, k, v) {
+                    assert!(!why.is_empty());
+                }
             }
             let (len, bytes) = w.finish().unwrap();
             assert_eq!(len, bytes.len() as u64);

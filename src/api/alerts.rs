@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{accepted, store_error, HttpResponse};
+use super::{accepted, off_runtime, store_error, HttpResponse};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::ids::{new_id, MESSAGE_PREFIX};
@@ -21,7 +21,23 @@ pub(super) async fn alertmanager(app: &App, body: &[u8]) -> Result<HttpResponse,
     accept(app, parse::alertmanager_alert(body)?).await
 }
 
-async fn accept(app: &App, alert: Alert) -> Result<HttpResponse, ApiError> {
+/// Work a routing pass may do on an async worker, in label bytes read (see
+/// [`crate::routing::RouteTable::cost`]): about 50 µs. A pass that may cost more runs on the blocking pool.
+const INLINE_ROUTING: usize = 32 * 1024;
+
+/// The endpoints that take `alert`, by the routing table as of the last commit.
+async fn route(app: &App, alert: &mut Alert) -> Result<Vec<String>, ApiError> {
+    let table = app.store.routes();
+    if table.cost(&alert.label_sets) <= INLINE_ROUTING {
+        return Ok(table.targets(&alert.event_type, &alert.label_sets));
+    }
+    let event_type = alert.event_type.clone();
+    let label_sets = std::mem::take(&mut alert.label_sets);
+    off_runtime(app, move || table.targets(&event_type, &label_sets)).await
+}
+
+async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
+    let targets = route(app, &mut alert).await?;
     let now = now_ms();
     let message = Message {
         id: new_id(MESSAGE_PREFIX, now, &app.rng),
@@ -32,7 +48,7 @@ async fn accept(app: &App, alert: Alert) -> Result<HttpResponse, ApiError> {
     let id = message.id.clone();
     let deliveries = app
         .store
-        .ingest(message, alert.label_sets)
+        .ingest(message, targets)
         .await
         .map_err(store_error)?;
     app.delivery.wake.notify_one();

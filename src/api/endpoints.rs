@@ -4,13 +4,16 @@
 use hyper::StatusCode;
 use serde_json::json;
 
-use super::{json, json_secret, no_content, secret_error, store_error, HttpResponse};
+use std::sync::Arc;
+
+use super::{json, json_secret, no_content, off_runtime, secret_error, store_error, HttpResponse};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::ids::{new_id, ENDPOINT_PREFIX};
 use crate::model::{ClientCertificate, Endpoint, SealedHeader, SigningAlgorithm};
 use crate::parse::{self, ClientCertificateInput, EndpointOptions};
 use crate::plugins::{Inline, Rejection};
+use crate::routing::Matchers;
 use crate::secrets::SigningSecret;
 use crate::store::StoreError;
 use crate::time::now_ms;
@@ -81,6 +84,22 @@ async fn check_plugins(
             kind.as_str()
         ))),
     }
+}
+
+/// Compiles label matchers (already parsed) once, for the store's routing table: on the
+/// blocking pool, a bounded number at a time, when any is a regular expression.
+async fn compile_matchers(app: &App, matchers: Vec<String>) -> Result<Arc<Matchers>, ApiError> {
+    let compiled = if Matchers::needs_compiling(&matchers) {
+        off_runtime(app, move || Matchers::compile(&matchers)).await?
+    } else {
+        Matchers::compile(&matchers)
+    };
+    compiled.map(Arc::new).map_err(|(i, why)| {
+        ApiError::field(
+            format!("labelMatchers[{i}]"),
+            format!("cannot be compiled: {why}"),
+        )
+    })
 }
 
 /// 404 naming the endpoint id.
@@ -167,6 +186,8 @@ fn with_plaintext(app: &App, endpoint: &Endpoint, secret: &SigningSecret) -> Htt
 pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let req = parse::create_endpoint(body, &app.policy())?;
     check_plugins(app, &req.url, &req.name, "create").await?;
+    let matchers =
+        compile_matchers(app, req.options.label_matchers.clone().unwrap_or_default()).await?;
     let now = now_ms();
     let id = new_id(ENDPOINT_PREFIX, now, &app.rng);
     let secret = secret_or_generate(app, req.signing_secret, req.signing_algorithm)?;
@@ -190,7 +211,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         client_certificate: sealed.client_certificate.flatten(),
     };
     app.store
-        .create_endpoint(endpoint.clone())
+        .create_endpoint(endpoint.clone(), matchers)
         .await
         .map_err(store_error)?;
     tracing::info!(endpoint = %endpoint.id, "webhook endpoint created");
@@ -224,6 +245,18 @@ pub(super) fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
 
 pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let req = parse::update_endpoint(body, &app.policy())?;
+    // A change that costs work before the write (URL plugins, compiling matchers) reads the
+    // endpoint first, so a PATCH to an id that does not exist costs nothing.
+    let stored = if req.url.is_some() || req.options.label_matchers.is_some() {
+        Some(
+            app.store
+                .get_endpoint(&id)
+                .map_err(store_error)?
+                .ok_or_else(|| not_found(&id)(StoreError::NotFound))?,
+        )
+    } else {
+        None
+    };
     let sealed = seal_options(app, &id, &req.options)?;
     let patch = crate::model::EndpointPatch {
         name: req.name,
@@ -236,23 +269,18 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         rate_limit: req.options.rate_limit,
         client_certificate: sealed.client_certificate,
     };
-    if let Some(url) = &patch.url {
-        let name = match &patch.name {
-            Some(name) => name.clone(),
-            None => {
-                app.store
-                    .get_endpoint(&id)
-                    .map_err(store_error)?
-                    .ok_or_else(|| not_found(&id)(StoreError::NotFound))?
-                    .name
-            }
-        };
-        check_plugins(app, url, &name, "update").await?;
+    if let (Some(url), Some(stored)) = (&patch.url, &stored) {
+        let name = patch.name.as_ref().unwrap_or(&stored.name);
+        check_plugins(app, url, name, "update").await?;
     }
+    let matchers = match &patch.label_matchers {
+        Some(m) => Some(compile_matchers(app, m.clone()).await?),
+        None => None,
+    };
     let enables = patch.disabled == Some(false);
     let endpoint = app
         .store
-        .update_endpoint(id.clone(), patch, now_ms())
+        .update_endpoint(id.clone(), patch, now_ms(), matchers)
         .await
         .map_err(not_found(&id))?;
     if enables {

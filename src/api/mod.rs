@@ -287,6 +287,29 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
+/// Runs CPU-bound `work` on the blocking pool, at most [`App::heavy`] at a time.
+async fn off_runtime<T: Send + 'static>(
+    app: &App,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = app
+        .heavy
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::Unavailable("hookd is stopping".into()))?;
+    tokio::task::spawn_blocking(move || {
+        let out = work();
+        drop(permit);
+        out
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "a blocking task failed");
+        ApiError::Internal
+    })
+}
+
 /// Maps a secret-handling failure (random source, unsealing): logged, generic 500.
 fn secret_error(e: crate::secrets::SecretError) -> ApiError {
     tracing::error!(error = %e, "secret handling failed");

@@ -34,6 +34,9 @@ use crate::url_policy::UrlPolicy;
 /// The error kind an attempt that got no HTTP answer records.
 pub type ErrorKind = &'static str;
 
+/// The longest `Retry-After` read (an HTTP-date is 29 bytes); a longer one is ignored.
+const MAX_RETRY_AFTER_LEN: usize = 64;
+
 /// What came back from a receiver.
 #[derive(Debug)]
 pub struct Response {
@@ -231,6 +234,7 @@ impl Egress {
             let retry_after = resp
                 .headers()
                 .get(RETRY_AFTER)
+                .filter(|v| v.len() <= MAX_RETRY_AFTER_LEN)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let mut body = resp.into_body();

@@ -32,7 +32,7 @@ use schedule::{
     classify, message_body, next_delay_ms, parse_retry_after, signature_header, Verdict,
 };
 
-/// Every `error` an attempt can record (besides `retry_after=<value>`), each explained in the
+/// Every `error` an attempt can record (besides `retry_after=<seconds>`), each explained in the
 /// README's table.
 pub const ATTEMPT_ERRORS: [&str; 10] = [
     "timeout",
@@ -578,9 +578,11 @@ pub async fn attempt(
                 }
                 Verdict::Gone => Some("gone".into()),
                 Verdict::Retry if (300..400).contains(&resp.status) => Some("redirect".into()),
+                // Stored as the seconds it asked for (a number), never as the receiver's text.
                 Verdict::Retry => resp
                     .retry_after
-                    .map(|r| format!("retry_after={}", r.trim())),
+                    .and_then(|r| parse_retry_after(&r, at_ms))
+                    .map(|secs| format!("retry_after={secs}")),
             };
             (a, Some(verdict))
         }

@@ -138,7 +138,9 @@ fn dump_table<K: Key + 'static, V: Value + 'static, W: Write>(
     Ok(n)
 }
 
-/// Checks a whole backup file (see [`format::verify`]).
+/// Checks a whole backup file: its format and checksum (see [`format::verify`]), then every
+/// record against its table's real types ([`format::check_record`]), so that a restore never
+/// hands the store bytes it cannot read.
 ///
 /// # Errors
 /// What is wrong with the file.
@@ -147,6 +149,17 @@ pub fn verify(path: &Path, name: &str) -> Result<Summary, RestoreError> {
     let total = file.metadata()?.len();
     let (header, records) =
         format::verify(BufReader::new(file), total, SCHEMA_VERSION).map_err(|e| named(name, e))?;
+    let (mut frames, _) =
+        format::Reader::open(BufReader::new(fs::File::open(path)?), SCHEMA_VERSION)
+            .map_err(|e| named(name, e))?;
+    let mut n = 0u64;
+    while let format::Frame::Record { table, key, value } =
+        frames.next_frame().map_err(|e| named(name, e))?
+    {
+        n += 1;
+        format::check_record(table, &key, &value)
+            .map_err(|why| RestoreError::Damaged(name.to_owned(), format!("record {n}: {why}")))?;
+    }
     Ok(Summary {
         records,
         bytes: total,
@@ -194,25 +207,28 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, Res
     if target.exists() && super::offline::held(&target) {
         return Err(RestoreError::InUse(super::offline::in_use_message(&target)));
     }
-    let staging = data_dir.join(format!("{}.restoring", crate::app::STORE_FILE));
-    let _ = fs::remove_file(&staging);
-    let loaded = load(from, &name, &staging).and_then(|records| {
-        if records == summary.records {
-            Ok(())
-        } else {
-            Err(RestoreError::Damaged(
-                name.clone(),
-                "it changed while being restored".into(),
-            ))
-        }
-    });
-    if let Err(e) = loaded {
-        let _ = fs::remove_file(&staging);
-        return Err(e);
+    let staging = Staging(data_dir.join(format!("{}.restoring", crate::app::STORE_FILE)));
+    let _ = fs::remove_file(&staging.0);
+    let records = load(from, &name, &staging.0)?;
+    if records != summary.records {
+        return Err(RestoreError::Damaged(
+            name,
+            "it changed while being restored".into(),
+        ));
     }
-    fs::rename(&staging, &target)?;
+    fs::rename(&staging.0, &target)?;
     fs::File::open(data_dir)?.sync_all()?;
     Ok(summary)
+}
+
+/// The store file a restore loads into, removed on every way out (an error or a panic) unless
+/// it was moved into place.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// Loads the verified backup into a new store file at `path`, then checks it.
@@ -235,6 +251,9 @@ fn load(from: &Path, name: &str, path: &PathBuf) -> Result<u64, RestoreError> {
     while let format::Frame::Record { table, key, value } =
         frames.next_frame().map_err(|e| named(name, e))?
     {
+        // Checked by `verify` already; checked again, since the file may have changed since.
+        format::check_record(table, &key, &value)
+            .map_err(|why| RestoreError::Damaged(name.to_owned(), why))?;
         insert(&txn, table, &key, &value).map_err(|e| match e {
             InsertError::Store(s) => RestoreError::Store(s),
             InsertError::Shape => RestoreError::Damaged(
@@ -321,4 +340,29 @@ fn check_records(db: &Database, name: &str) -> Result<(), RestoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format::check_record;
+    use redb::Value as _;
+
+    /// The backup format's checks read keys as redb writes them (tuple length varints
+    /// included), for every tuple shape the store has.
+    #[test]
+    fn record_checks_agree_with_redbs_encodings() {
+        let ended = <(u64, &str)>::as_bytes(&(7, "msg-1"));
+        assert_eq!(check_record(7, &ended, &[]), Ok(()));
+        assert_eq!(check_record(10, &ended, &[]), Ok(()));
+        let long = "w".repeat(300); // a three-byte length varint
+        for first in ["wh-1", long.as_str(), ""] {
+            let key = <(&str, u64, &str)>::as_bytes(&(first, 9, "msg-1"));
+            assert_eq!(check_record(9, &key, &[]), Ok(()), "{}", first.len());
+            assert_eq!(check_record(17, &key, &[]), Ok(()));
+        }
+        let state = <(u32, u64)>::as_bytes(&(1, 2));
+        assert_eq!(check_record(6, b"msg-1", &state), Ok(()));
+        assert_eq!(check_record(11, b"wh-1", &u64::as_bytes(&3)), Ok(()));
+        assert_eq!(check_record(12, b"wh-1", &u8::as_bytes(&1)), Ok(()));
+    }
 }

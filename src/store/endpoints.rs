@@ -6,7 +6,10 @@ use redb::{ReadableTable, ReadableTableMetadata};
 use super::schema::{DRAIN_DELETED, DRAIN_DISABLED, ENDPOINTS, META, TOKENS, TOKEN_HASHES};
 use super::writer::{Op, Tables};
 use super::{decode, encode, list, Page, Store, StoreError};
+use std::sync::Arc;
+
 use crate::model::{Endpoint, EndpointPatch, Scope, SealedSecret, Token};
+use crate::routing::Matchers;
 
 /// At most this many previous secrets are kept through rapid rotations.
 const MAX_PREVIOUS_SECRETS: usize = 8;
@@ -33,21 +36,34 @@ impl Store {
         list(&txn.open_table(ENDPOINTS)?, cursor, limit)
     }
 
-    /// Inserts a new endpoint; its id must be new.
-    pub async fn create_endpoint(&self, endpoint: Endpoint) -> Result<(), StoreError> {
-        self.write(Op::CreateEndpoint(endpoint)).await.map(drop)
+    /// Inserts a new endpoint, with its label matchers compiled; its id must be new.
+    pub async fn create_endpoint(
+        &self,
+        endpoint: Endpoint,
+        matchers: Arc<Matchers>,
+    ) -> Result<(), StoreError> {
+        self.write(Op::CreateEndpoint(Box::new(endpoint), matchers))
+            .await
+            .map(drop)
     }
 
-    /// Applies `patch` and sets `updated_at_ms`; returns the endpoint as stored.
+    /// Applies `patch` and sets `updated_at_ms`; returns the endpoint as stored. `matchers`
+    /// are the patch's label matchers compiled, when it sets them.
     pub async fn update_endpoint(
         &self,
         id: String,
         patch: EndpointPatch,
         now_ms: i64,
+        matchers: Option<Arc<Matchers>>,
     ) -> Result<Endpoint, StoreError> {
         let disables = patch.disabled == Some(true);
         let endpoint = self
-            .write(Op::UpdateEndpoint { id, patch, now_ms })
+            .write(Op::UpdateEndpoint {
+                id,
+                patch,
+                now_ms,
+                matchers,
+            })
             .await?
             .endpoint()?;
         if disables {
@@ -182,12 +198,16 @@ pub(super) fn get<T: serde::de::DeserializeOwned>(
     decode(id, value.value())
 }
 
-pub(super) fn create(t: &mut Tables<'_>, e: &Endpoint) -> Result<(), StoreError> {
+pub(super) fn create(
+    t: &mut Tables<'_>,
+    e: &Endpoint,
+    matchers: &Arc<Matchers>,
+) -> Result<(), StoreError> {
     if t.endpoints.get(e.id.as_str())?.is_some() {
         return Err(StoreError::Conflict("an endpoint with this id exists"));
     }
     t.endpoints.insert(e.id.as_str(), encode(e)?.as_slice())?;
-    t.routes.changed(e);
+    t.routes.changed(e, Some(matchers));
     Ok(())
 }
 
@@ -196,6 +216,7 @@ pub(super) fn update(
     id: &str,
     patch: &EndpointPatch,
     now_ms: i64,
+    matchers: Option<&Arc<Matchers>>,
 ) -> Result<Endpoint, StoreError> {
     let mut e: Endpoint = get(&t.endpoints, id)?;
     if let Some(name) = &patch.name {
@@ -230,7 +251,12 @@ pub(super) fn update(
     }
     e.updated_at_ms = now_ms.max(e.updated_at_ms);
     t.endpoints.insert(id, encode(&e)?.as_slice())?;
-    t.routes.changed(&e);
+    match (&patch.label_matchers, matchers) {
+        // Set by the API, which compiles them; a caller that did not compile them gets them
+        // compiled here (bounded, but on the writer).
+        (Some(_), None) => t.routes.changed(&e, Some(&super::routes::compile(&e))),
+        (_, matchers) => t.routes.changed(&e, matchers),
+    }
     Ok(e)
 }
 
@@ -425,12 +451,14 @@ mod tests {
         rt().block_on(async {
             for i in 0..5 {
                 store
-                    .create_endpoint(endpoint(&format!("wh-{i}")))
+                    .create_endpoint(endpoint(&format!("wh-{i}")), Default::default())
                     .await
                     .unwrap();
             }
             assert!(matches!(
-                store.create_endpoint(endpoint("wh-0")).await,
+                store
+                    .create_endpoint(endpoint("wh-0"), Default::default())
+                    .await,
                 Err(StoreError::Conflict(_))
             ));
             let p = store.list_endpoints(None, 2).unwrap();
@@ -445,12 +473,12 @@ mod tests {
                 ..EndpointPatch::default()
             };
             let e = store
-                .update_endpoint("wh-1".into(), patch.clone(), 50)
+                .update_endpoint("wh-1".into(), patch.clone(), 50, None)
                 .await
                 .unwrap();
             assert_eq!((e.name.as_str(), e.updated_at_ms), ("renamed", 50));
             assert!(matches!(
-                store.update_endpoint("wh-x".into(), patch, 50).await,
+                store.update_endpoint("wh-x".into(), patch, 50, None).await,
                 Err(StoreError::NotFound)
             ));
 

@@ -159,6 +159,8 @@ struct Shared {
     pub prune_wake: Notify,
     /// Set by [`Store::close`]: the database is gone for good (hookd is stopping).
     closed: std::sync::atomic::AtomicBool,
+    /// Every endpoint's compiled rules as of the last commit (see [`routes`]).
+    routes: routes::Published,
 }
 
 /// Record counts, from [`Store::stats`].
@@ -211,6 +213,7 @@ impl Store {
     pub fn open(path: &Path, options: Options) -> Result<Self, StoreError> {
         let db = open_db(path, options.cache_bytes)?;
         schema::prepare(&db)?;
+        let table = routes::build(&db)?;
         let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);
         let (stopped_tx, writer_stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -221,10 +224,17 @@ impl Store {
             writer_stopped,
             prune_wake: Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            routes: Arc::new(RwLock::new(Arc::new(table))),
         });
         shared.refresh_space();
         writer::start(shared.clone(), rx, stopped_tx)?;
         Ok(Self { shared, writer: tx })
+    }
+
+    /// The routing table as of the last commit: route an alert against it, then
+    /// [`Store::ingest`] it with the endpoints chosen.
+    pub fn routes(&self) -> Arc<crate::routing::RouteTable> {
+        routes::snapshot(&self.shared.routes)
     }
 
     /// The open database, or `Unavailable` while it is being reopened.

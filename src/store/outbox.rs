@@ -13,18 +13,17 @@
 use redb::ReadableTable;
 
 use super::endpoints::{get, set_disabled};
-use super::routes::Routes;
 use super::schema::{DELIVERIES, ENDPOINTS, HEADS, MESSAGES, QUEUE};
 use super::writer::{Op, Tables};
 use super::{attempts, decode, encode, DeliveryContext, Store, StoreError};
 use crate::model::{Attempt, AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
-use crate::routing::Labels;
 
-/// An alert to accept: the message, and the label sets routing matches endpoints against.
+/// An alert to accept: the message, and the endpoints routing chose for it (against a
+/// snapshot of the routing table, before the write).
 #[derive(Debug, Clone)]
 pub struct Ingest {
     pub message: Message,
-    pub label_sets: Vec<Labels>,
+    pub targets: Vec<String>,
 }
 
 /// What an attempt means for its endpoint.
@@ -68,20 +67,17 @@ fn due_ms(ms: i64) -> u64 {
 }
 
 impl Store {
-    /// Stores `message` and one pending delivery, due now, for every enabled endpoint whose
-    /// rules take it (event type and labels), in one durable transaction. Returns how many
-    /// deliveries it queued.
+    /// Stores `message` and one pending delivery, due now, for each of `targets` (chosen by
+    /// [`Store::routes`]) that still exists and is enabled, in one durable transaction. Returns
+    /// how many deliveries it queued.
     pub async fn ingest(
         &self,
         message: Message,
-        label_sets: Vec<Labels>,
+        targets: Vec<String>,
     ) -> Result<usize, StoreError> {
-        self.write(Op::Ingest(Box::new(Ingest {
-            message,
-            label_sets,
-        })))
-        .await?
-        .count()
+        self.write(Op::Ingest(Box::new(Ingest { message, targets })))
+            .await?
+            .count()
     }
 
     /// Requeues, due now, every delivery to `endpoint_id` that gave up at or after `since_ms`
@@ -330,7 +326,12 @@ pub(super) fn ingest(t: &mut Tables<'_>, ingest: &Ingest) -> Result<usize, Store
     if t.messages.get(message.id.as_str())?.is_some() {
         return Err(StoreError::Conflict("a message with this id exists"));
     }
-    let targets = Routes::targets(t, &message.event_type, &ingest.label_sets)?;
+    // Routed before the write; an endpoint deleted or disabled since is left out.
+    let targets: Vec<&String> = ingest
+        .targets
+        .iter()
+        .filter(|id| t.routes.enabled(id))
+        .collect();
     let now = due_ms(message.created_at_ms);
     t.messages
         .insert(message.id.as_str(), encode(message)?.as_slice())?;
@@ -342,7 +343,7 @@ pub(super) fn ingest(t: &mut Tables<'_>, ingest: &Ingest) -> Result<usize, Store
         t.message_state.insert(message.id.as_str(), (count, 0))?;
         t.pending_messages.insert(message.id.as_str(), ())?;
     }
-    for endpoint_id in &targets {
+    for &endpoint_id in &targets {
         let delivery = Delivery {
             message_id: message.id.clone(),
             endpoint_id: endpoint_id.clone(),
@@ -425,7 +426,7 @@ pub(super) fn record_attempt(
         EndpointEffect::Gone => set_disabled(t, &mut endpoint, true)?,
         EndpointEffect::None => return Ok(false),
     }
-    t.routes.changed(&endpoint);
+    t.routes.changed(&endpoint, None);
     if endpoint.disabled && !was_disabled {
         endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
     }

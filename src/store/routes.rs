@@ -1,90 +1,153 @@
-//! The writer's routing table: every enabled endpoint's compiled rules, so accepting an alert
-//! decodes no endpoint record and compiles no regular expression.
+//! The routing table: every endpoint's compiled rules, as of the last commit.
 //!
-//! Only the writer changes endpoints, so only the writer keeps this table: each write that
-//! creates, changes, disables or deletes an endpoint updates it in the same step, and an alert
-//! accepted later in the same transaction sees the change. A transaction that fails to commit
-//! drops the table; the next alert rebuilds it from the store.
+//! Routing never runs inside the writer. Request handlers route an alert against a snapshot
+//! ([`Store::routes`](super::Store::routes)) before they send it to the writer, which then only
+//! writes (dropping targets deleted or disabled meanwhile). Matchers are compiled once, by the
+//! handler that sets them, and handed to the writer with the write.
+//!
+//! Only the writer changes endpoints, so only the writer changes the table: each write stages
+//! its change, and the writer publishes the staged changes after the transaction commits and
+//! before it answers, so a client that got its `200` routes its next alert by the new rules. A
+//! transaction that fails drops its staged changes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use redb::ReadableTable;
+use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::writer::Tables;
+use super::schema::ENDPOINTS;
 use super::{decode, StoreError};
 use crate::model::Endpoint;
-use crate::routing::{Labels, Rules};
+use crate::routing::{Matchers, Route, RouteTable, Rules};
 
+/// The published table, shared by the store's handles and the writer.
+pub type Published = Arc<RwLock<Arc<RouteTable>>>;
+
+/// The writer's view: the published table and the changes of the transaction under way.
 #[derive(Default)]
 pub struct Routes {
-    /// Enabled endpoints' rules; `None` until first needed (and after a failed commit).
-    map: Option<HashMap<String, Arc<Rules>>>,
+    published: Published,
+    /// Endpoint id -> its route after this transaction (`None`: deleted).
+    staged: HashMap<String, Option<Route>>,
 }
 
-/// An endpoint's rules compiled; a stored matcher that no longer parses (a damaged record)
-/// takes nothing, and says so.
-fn compile(e: &Endpoint) -> Arc<Rules> {
-    Arc::new(
-        Rules::compile(&e.filter_types, &e.label_matchers).unwrap_or_else(|err| {
-            tracing::error!(endpoint = %e.id, error = %err, "a stored label matcher does not parse; the endpoint takes no alerts until it is updated");
-            Rules::nothing()
-        }),
-    )
+/// Compiles an endpoint's stored matchers (when the store opens); matchers that no longer
+/// compile (a damaged record) take nothing, and say so.
+pub fn compile(e: &Endpoint) -> Arc<Matchers> {
+    Arc::new(Matchers::compile(&e.label_matchers).unwrap_or_else(|(i, err)| {
+        tracing::error!(endpoint = %e.id, matcher = i, error = %err, "a stored label matcher does not compile; the endpoint takes no alerts until it is updated");
+        Matchers::nothing()
+    }))
 }
 
-impl Routes {
-    /// Records that `e` was written as it is now.
-    pub fn changed(&mut self, e: &Endpoint) {
-        if let Some(map) = &mut self.map {
-            if e.disabled {
-                map.remove(&e.id);
-            } else {
-                map.insert(e.id.clone(), compile(e));
-            }
-        }
-    }
-
-    /// Records that endpoint `id` was deleted.
-    pub fn removed(&mut self, id: &str) {
-        if let Some(map) = &mut self.map {
-            map.remove(id);
-        }
-    }
-
-    /// The enabled endpoints that take an alert of `event_type` with `label_sets`.
-    pub fn targets(
-        t: &mut Tables<'_>,
-        event_type: &str,
-        label_sets: &[Labels],
-    ) -> Result<Vec<String>, StoreError> {
-        if t.routes.map.is_none() {
-            t.routes.map = Some(build(t)?);
-        }
-        let map = t.routes.map.as_ref().map_or_else(Default::default, |m| {
-            m.iter()
-                .filter(|(_, rules)| rules.takes(event_type, label_sets))
-                .map(|(id, _)| id.clone())
-                .collect()
-        });
-        Ok(map)
-    }
-}
-
-fn build(t: &Tables<'_>) -> Result<HashMap<String, Arc<Rules>>, StoreError> {
-    let mut map = HashMap::new();
-    for entry in t.endpoints.iter()? {
+/// Builds the table from every endpoint in the store.
+pub fn build(db: &Database) -> Result<RouteTable, StoreError> {
+    let mut table = RouteTable::default();
+    let txn = db.begin_read()?;
+    let endpoints = txn.open_table(ENDPOINTS)?;
+    for entry in endpoints.iter()? {
         let (k, v) = entry?;
         match decode::<Endpoint>(k.value(), v.value()) {
-            Ok(e) if !e.disabled => {
-                map.insert(e.id.clone(), compile(&e));
+            Ok(e) => {
+                let rules = Rules {
+                    filter_types: e.filter_types.clone(),
+                    matchers: compile(&e),
+                };
+                table.set(
+                    &e.id,
+                    Some(Route {
+                        rules,
+                        enabled: !e.disabled,
+                    }),
+                );
             }
-            Ok(_) => {}
             // One damaged endpoint must not stop alerts to every other.
             Err(e) => {
                 tracing::error!(endpoint = %k.value(), error = %e, "endpoint record is corrupt; alerts are not delivered to it");
             }
         }
     }
-    Ok(map)
+    Ok(table)
+}
+
+/// The current snapshot.
+pub fn snapshot(published: &Published) -> Arc<RouteTable> {
+    published
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+impl Routes {
+    pub fn new(published: Published) -> Self {
+        Self {
+            published,
+            staged: HashMap::new(),
+        }
+    }
+
+    /// A view for one transaction, with nothing staged.
+    pub fn begin(&self) -> Self {
+        Self::new(self.published.clone())
+    }
+
+    /// Endpoint `id` as this transaction sees it.
+    fn current(&self, id: &str) -> Option<Route> {
+        match self.staged.get(id) {
+            Some(staged) => staged.clone(),
+            None => snapshot(&self.published).get(id).cloned(),
+        }
+    }
+
+    /// Whether endpoint `id` exists and is enabled, as this transaction sees it.
+    pub fn enabled(&self, id: &str) -> bool {
+        match self.staged.get(id) {
+            Some(staged) => staged.as_ref().is_some_and(|r| r.enabled),
+            None => snapshot(&self.published).get(id).is_some_and(|r| r.enabled),
+        }
+    }
+
+    /// Records that `e` was written as it is now, with `matchers` compiled from its
+    /// `label_matchers` if they changed (`None`: they did not).
+    pub fn changed(&mut self, e: &Endpoint, matchers: Option<&Arc<Matchers>>) {
+        let matchers = match (matchers, self.current(&e.id)) {
+            (Some(m), _) => m.clone(),
+            (None, Some(route)) => route.rules.matchers,
+            // Not in the table: only if the table and the store disagree. Bounded work, but
+            // on the writer, so say so.
+            (None, None) => {
+                tracing::warn!(endpoint = %e.id, "an endpoint missing from the routing table; compiling its matchers on the writer");
+                compile(e)
+            }
+        };
+        let route = Route {
+            rules: Rules {
+                filter_types: e.filter_types.clone(),
+                matchers,
+            },
+            enabled: !e.disabled,
+        };
+        self.staged.insert(e.id.clone(), Some(route));
+    }
+
+    /// Records that endpoint `id` was deleted.
+    pub fn removed(&mut self, id: &str) {
+        self.staged.insert(id.to_owned(), None);
+    }
+
+    /// Publishes the staged changes (after their transaction committed).
+    pub fn publish(self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let mut guard = self
+            .published
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // In place when no reader holds the old snapshot; else a copy (of ids and `Arc`s).
+        let table = Arc::make_mut(&mut guard);
+        for (id, route) in self.staged {
+            table.set(&id, route);
+        }
+    }
 }

@@ -51,8 +51,8 @@ const LEGACY_DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("due")
 pub const DRAIN_DELETED: u8 = 1;
 pub const DRAIN_DISABLED: u8 = 2;
 
-/// Version byte in front of every record.
-pub const RECORD_VERSION: u8 = 1;
+/// Version byte in front of every record (the backup format checks records by it too).
+pub use crate::backup_format::RECORD_VERSION;
 /// The store's schema version in `meta`.
 pub const SCHEMA_VERSION: u8 = 3;
 

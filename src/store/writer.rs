@@ -28,6 +28,7 @@ use super::schema::{
 };
 use super::{endpoints, outbox, retention, Shared, StoreError};
 use crate::model::{Endpoint, EndpointPatch, SealedSecret, Token};
+use crate::routing::Matchers;
 
 /// How many queued writes the writer's channel holds before callers wait.
 pub const QUEUE_DEPTH: usize = 8192;
@@ -164,7 +165,7 @@ pub struct Tables<'t> {
     pub attempts: Table<'t, &'static str, &'static [u8]>,
     pub attempt_counts: Table<'t, &'static str, u64>,
     pub gave_up: Table<'t, (&'static str, u64, &'static str), ()>,
-    /// The writer's routing table, kept across batches (see [`Routes`]).
+    /// The routing table as this transaction sees it (see [`Routes`]).
     pub routes: Routes,
 }
 
@@ -194,11 +195,14 @@ impl<'t> Tables<'t> {
 }
 
 pub enum Op {
-    CreateEndpoint(Endpoint),
+    /// An endpoint and its label matchers, compiled.
+    CreateEndpoint(Box<Endpoint>, Arc<Matchers>),
     UpdateEndpoint {
         id: String,
         patch: EndpointPatch,
         now_ms: i64,
+        /// The patch's label matchers compiled, when it sets them.
+        matchers: Option<Arc<Matchers>>,
     },
     DeleteEndpoint(String),
     RotateSecret {
@@ -244,7 +248,7 @@ impl Op {
     /// what happened to data already accepted or remove data.
     fn adds_data(&self) -> bool {
         match self {
-            Self::CreateEndpoint(_)
+            Self::CreateEndpoint(..)
             | Self::Ingest(_)
             | Self::Resend { .. }
             | Self::Recover { .. } => true,
@@ -346,7 +350,7 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
     let max_batch = shared.options.max_batch.max(1);
     let mut batch = Vec::with_capacity(max_batch);
     let mut space_checked = Instant::now();
-    let mut routes = Routes::default();
+    let routes = Routes::new(shared.routes.clone());
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -369,9 +373,7 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
             continue;
         }
         let started = Instant::now();
-        let outcome = shared
-            .db()
-            .and_then(|db| commit_batch(&db, &run, &mut routes));
+        let outcome = shared.db().and_then(|db| commit_batch(&db, &run, &routes));
         if let (Ok(_), Some(m)) = (&outcome, &shared.options.metrics) {
             m.commit_duration.observe(started.elapsed().as_secs_f64());
             #[allow(clippy::cast_precision_loss)]
@@ -461,17 +463,17 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
 /// nothing and fails alone; a storage error fails the whole batch, since its transaction is not
 /// committed.
 ///
-/// `routes` is the writer's routing table: lent to the transaction, and kept only if it
-/// commits.
+/// Changes to endpoints are staged on a view of the routing table and published once the
+/// transaction has committed, before any of its ops is answered.
 fn commit_batch(
     db: &Database,
     batch: &[Job],
-    routes: &mut Routes,
+    routes: &Routes,
 ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let txn = db.begin_write()?;
-    let (results, kept) = {
+    let (results, staged) = {
         let mut t = Tables::open(&txn)?;
-        t.routes = std::mem::take(routes);
+        t.routes = routes.begin();
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
             results.push(match apply(&mut t, &job.op) {
@@ -488,7 +490,7 @@ fn commit_batch(
         (results, std::mem::take(&mut t.routes))
     };
     txn.commit()?;
-    *routes = kept;
+    staged.publish();
     Ok(results)
 }
 
@@ -496,10 +498,14 @@ fn commit_batch(
 /// `NotFound`, `Conflict` or `Corrupt` leaves the transaction untouched.
 fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
     match op {
-        Op::CreateEndpoint(e) => endpoints::create(t, e).map(|()| Done::Unit),
-        Op::UpdateEndpoint { id, patch, now_ms } => {
-            endpoints::update(t, id, patch, *now_ms).map(|e| Done::Endpoint(Box::new(e)))
-        }
+        Op::CreateEndpoint(e, matchers) => endpoints::create(t, e, matchers).map(|()| Done::Unit),
+        Op::UpdateEndpoint {
+            id,
+            patch,
+            now_ms,
+            matchers,
+        } => endpoints::update(t, id, patch, *now_ms, matchers.as_ref())
+            .map(|e| Done::Endpoint(Box::new(e))),
         Op::DeleteEndpoint(id) => endpoints::delete(t, id).map(|()| Done::Unit),
         Op::RotateSecret {
             id,
