@@ -28,6 +28,13 @@ const RAW_ENV_KEYS: [&str; 6] = [
     "master_key",
 ];
 
+/// Secret string keys inside tables, read from the environment verbatim too (an all-digit
+/// `HOOKD_METRICS__TOKEN` is a token, not a number): (table, key).
+const RAW_NESTED_ENV_KEYS: [(&str, &str); 1] = [("metrics", "token")];
+
+/// Keys whose values are secrets: an error about one never shows its value.
+const SECRET_KEYS: [&str; 3] = ["bootstrap_token", "master_key", "metrics.token"];
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -293,8 +300,17 @@ impl Config {
         // Variables for a table or key hookd has are configuration (a typo inside a known table
         // still stops startup, naming it); other HOOKD_ variables (HOOKD_TOKEN for `hookd
         // backup`, a CI's own) are not, and only get a warning from `unrelated_env`.
+        let nested: Vec<String> = RAW_NESTED_ENV_KEYS
+            .iter()
+            .map(|(table, key)| format!("{table}__{key}"))
+            .collect();
+        let ignored: Vec<&str> = RAW_ENV_KEYS
+            .iter()
+            .copied()
+            .chain(nested.iter().map(String::as_str))
+            .collect();
         let env = Env::prefixed("HOOKD_")
-            .ignore(&RAW_ENV_KEYS)
+            .ignore(&ignored)
             .filter(|key| is_known_top(&key.as_str().to_ascii_lowercase()))
             .split("__");
         let figment = figment.merge(env).merge(RawEnv);
@@ -727,13 +743,20 @@ fn describe(err: figment::Error) -> ConfigError {
             } else {
                 key
             };
-            format!("  {key}: {}{}", e.kind, source.unwrap_or_default())
+            // figment's message quotes the value it found: never for a secret.
+            let what = if SECRET_KEYS.contains(&key.as_str()) {
+                "must be a string (the value is a secret: not shown)".to_owned()
+            } else {
+                e.kind.to_string()
+            };
+            format!("  {key}: {what}{}", source.unwrap_or_default())
         })
         .collect();
     ConfigError(lines.join("\n"))
 }
 
-/// `HOOKD_LISTEN`, `HOOKD_DATA_DIR`, ...: the top-level string keys, taken verbatim.
+/// `HOOKD_LISTEN`, `HOOKD_DATA_DIR`, ..., `HOOKD_METRICS__TOKEN`: the string keys figment
+/// would otherwise read as numbers or booleans, taken verbatim.
 struct RawEnv;
 
 impl Provider for RawEnv {
@@ -746,6 +769,14 @@ impl Provider for RawEnv {
         for key in RAW_ENV_KEYS {
             if let Ok(v) = std::env::var(format!("HOOKD_{}", key.to_uppercase())) {
                 dict.insert(key.to_owned(), Value::from(v));
+            }
+        }
+        for (table, key) in RAW_NESTED_ENV_KEYS {
+            let name = format!("HOOKD_{}__{}", table.to_uppercase(), key.to_uppercase());
+            if let Ok(v) = std::env::var(name) {
+                let mut inner = Dict::new();
+                inner.insert(key.to_owned(), Value::from(v));
+                dict.insert(table.to_owned(), Value::from(inner));
             }
         }
         Ok(Profile::Default.collect(dict))
@@ -973,6 +1004,20 @@ mod tests {
         let again = Config::from_toml_str(&shown.replace("\"***\"", "\"\"")).unwrap();
         let differ = c.changed_keys(&again);
         assert_eq!(differ, ["master_key", "metrics.token"], "{shown}");
+    }
+
+    /// A secret of the wrong type is named, never shown (figment's message quotes the value).
+    #[test]
+    fn errors_about_secrets_do_not_show_them() {
+        for toml in [
+            "[metrics]\ntoken = 48391234567",
+            "bootstrap_token = 48391234567",
+            "master_key = 48391234567",
+        ] {
+            let e = Config::from_toml_str(toml).unwrap_err().to_string();
+            assert!(e.contains("secret"), "{e}");
+            assert!(!e.contains("48391234567"), "{e}");
+        }
     }
 
     #[test]

@@ -124,3 +124,56 @@ mod tests {
         assert!(EnvFilter::try_new(effective_filter("")).is_ok());
     }
 }
+
+/// At most one log line per period for events anyone can cause (refused connections, failed
+/// requests), counting what it leaves out.
+pub struct RateLimit {
+    every_ms: u64,
+    last_ms: std::sync::atomic::AtomicU64,
+    since_last: std::sync::atomic::AtomicU64,
+}
+
+impl RateLimit {
+    pub const fn new(every_ms: u64) -> Self {
+        Self {
+            every_ms,
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+            since_last: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Counts an event; `Some(events since the last line, this one included)` when this one
+    /// may be logged, `None` when it is to be left out.
+    pub fn admit(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let count = self.since_last.fetch_add(1, Relaxed) + 1;
+        let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
+        let last = self.last_ms.load(Relaxed);
+        if now.saturating_sub(last) < self.every_ms
+            || self
+                .last_ms
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        self.since_last.fetch_sub(count, Relaxed);
+        Some(count)
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::RateLimit;
+
+    #[test]
+    fn one_line_per_period_with_a_count() {
+        let r = RateLimit::new(60_000);
+        assert_eq!(r.admit(), Some(1));
+        for _ in 0..5 {
+            assert_eq!(r.admit(), None);
+        }
+        let r = RateLimit::new(0);
+        assert_eq!(r.admit(), Some(1));
+    }
+}

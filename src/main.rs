@@ -67,6 +67,31 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
     },
+    /// API tokens, offline (no daemon may hold the store).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token in the store of DIR and print it once: the way back in when no admin
+    /// token works any more. Needs the store's master key (HOOKD_MASTER_KEY or DIR/master.key).
+    Create {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Comma-separated: admin, endpoints:read, endpoints:write, alerts:write.
+        #[arg(long, default_value = "admin")]
+        scopes: String,
+        /// The token's name.
+        #[arg(long, default_value = "offline admin")]
+        name: String,
+        /// A config file (for HOOKD_MASTER_KEY's file form and the like).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -119,6 +144,15 @@ fn main() -> ExitCode {
         Command::Compact { data_dir } => {
             hookd::cli::compact(&data_dir).map(|line| println!("{line}"))
         }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    data_dir,
+                    scopes,
+                    name,
+                    config,
+                },
+        } => token_create(data_dir, &scopes, &name, config.as_deref()),
         Command::Plugin {
             command:
                 PluginCommand::Check {
@@ -212,6 +246,25 @@ fn config_check(file: Option<&std::path::Path>) -> Result<(), String> {
     }
     print!("{}", config.to_toml());
     println!("# the configuration is valid");
+    Ok(())
+}
+
+fn token_create(
+    data_dir: PathBuf,
+    scopes: &str,
+    name: &str,
+    config_file: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let mut config = Config::load(config_file).map_err(|e| e.to_string())?;
+    config.data_dir = data_dir;
+    let scopes = hookd::parse::scopes_list(scopes).map_err(|e| format!("--scopes: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let (id, plaintext) = runtime.block_on(app::create_token_offline(&config, name, scopes))?;
+    println!("{plaintext}");
+    eprintln!("hookd: created token {id} ({name}); it is shown this once");
     Ok(())
 }
 

@@ -330,6 +330,25 @@ pub fn recover(body: &[u8], now_ms: i64) -> Result<i64, ApiError> {
     since.ok_or(ApiError::Internal)
 }
 
+/// A comma-separated list of scopes (`hookd token create --scopes`), each once.
+///
+/// # Errors
+/// An unknown scope, or none at all.
+pub fn scopes_list(text: &str) -> Result<Vec<Scope>, String> {
+    let mut out = Vec::new();
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let scope = Scope::parse(word)
+            .ok_or_else(|| format!("unknown scope {word:?} (one of {})", scope_list()))?;
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("name at least one scope ({})", scope_list()));
+    }
+    Ok(out)
+}
+
 fn scope_list() -> String {
     Scope::ALL.map(Scope::as_str).join(", ")
 }

@@ -465,6 +465,90 @@ async fn token_lifecycle() {
     s.stop().await;
 }
 
+/// An expired admin token signs nobody in, so it does not count toward "the last admin":
+/// with one expired and one live admin token, the live one cannot be revoked (which used to
+/// lock everyone out), and the expired one can.
+#[tokio::test]
+async fn expired_admin_tokens_do_not_count_as_the_last_admin() {
+    let s = TestServer::start().await;
+    let soon = hookd::time::rfc3339(hookd::time::now_ms() + 1500);
+    let v = s
+        .req("POST", "/api/v1/tokens")
+        .json(&json!({"name": "short", "scopes": ["admin"], "expiresAt": soon}))
+        .send()
+        .await
+        .json();
+    let short = v["token"]["id"].as_str().unwrap().to_owned();
+    let plain = v["tokenPlaintext"].as_str().unwrap().to_owned();
+    let list = s.req("GET", "/api/v1/tokens").send().await.json();
+    let bootstrap = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "bootstrap admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Wait until the short token no longer works.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.req("GET", ENDPOINTS).token(&plain).send().await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token did not expire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let p = s
+        .req("DELETE", &format!("/api/v1/tokens/{bootstrap}"))
+        .send()
+        .await
+        .problem(409);
+    assert!(
+        p["detail"].as_str().unwrap().contains("has not expired"),
+        "{p}"
+    );
+    assert_eq!(
+        s.req("DELETE", &format!("/api/v1/tokens/{short}"))
+            .send()
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.req("GET", ENDPOINTS).send().await.status,
+        StatusCode::OK,
+        "the live admin still works"
+    );
+    s.stop().await;
+}
+
+/// Every answer carries `X-Content-Type-Options: nosniff`: JSON, problems, the docs page, the
+/// OpenAPI document, health, and a 404.
+#[tokio::test]
+async fn every_answer_says_nosniff() {
+    let s = TestServer::start().await;
+    for (method, path, status) in [
+        ("GET", ENDPOINTS, StatusCode::OK),
+        ("GET", "/docs", StatusCode::OK),
+        ("GET", "/api/v1/openapi.json", StatusCode::OK),
+        ("GET", "/healthz", StatusCode::OK),
+        ("GET", "/nowhere", StatusCode::NOT_FOUND),
+        ("DELETE", "/healthz", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let r = s.req(method, path).send().await;
+        assert_eq!(r.status, status, "{method} {path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            "nosniff",
+            "{method} {path}"
+        );
+    }
+    let r = s.req("GET", ENDPOINTS).no_auth().send().await;
+    assert_eq!(r.header("x-content-type-options"), "nosniff");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn client_errors_are_problem_json() {
     let s = TestServer::start().await;

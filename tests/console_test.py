@@ -85,6 +85,11 @@ async () => {
   eq(m.matchesFilter({name: 'Slack', url: 'https://a/', id: 'wh-1'}, 'pager'), false, 'filter misses');
   eq(m.when('2026-11-27T10:00:05Z'), '2026-11-27 10:00:05 UTC', 'when');
   eq(m.answerOf({statusCode: null, error: 'timeout'}), 'timeout', 'answer of an error');
+  // Location hashes: a malformed escape names the list instead of throwing a URIError.
+  eq(m.routeOf('#/endpoints/wh-1%2Fx'), {view: 'endpoint', id: 'wh-1/x'}, 'an endpoint');
+  eq(m.routeOf('#/endpoints/%E0%A4%A'), {view: 'endpoints'}, 'malformed escape');
+  eq(m.routeOf('#/tokens'), {view: 'tokens'}, 'tokens');
+  eq(m.routeOf(''), {view: 'endpoints'}, 'no hash');
   // The client: the token only in Authorization, never a cookie; problem+json kept.
   let seen;
   const fake = async (path, init) => { seen = init; return new Response(JSON.stringify({title: 'x', errors: []}), {status: 422}); };
@@ -241,6 +246,11 @@ def run(browser, width):
     expect(page.get_by_role("status").filter(has_text="Resent: 1 delivery requeued")).to_be_visible()
     api("DELETE", f"/api/v1/alerting/webhook-endpoints/{dead['id']}")
     page.get_by_role("link", name="All endpoints").click()
+
+    # A malformed hash (a broken escape) shows the list, with no uncaught URIError (any page
+    # error fails the run below).
+    page.goto(f"{ORIGIN}/console/#/endpoints/%E0%A4%A")
+    expect(page.get_by_role("heading", name="Endpoints", level=1)).to_be_visible()
 
     # Tokens: create (plaintext once), list, revoke.
     page.get_by_role("link", name="Tokens").click()

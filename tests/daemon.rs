@@ -270,6 +270,7 @@ fn bad_values_stop_startup_naming_the_key() {
         ),
         ("HOOKD_MASTER_KEY", "c2hvcnQ=", "HOOKD_MASTER_KEY"),
         ("HOOKD_BOOTSTRAP_TOKEN", "short", "HOOKD_BOOTSTRAP_TOKEN"),
+        ("HOOKD_METRICS__TOKEN", "4839", "metrics.token"),
         // A typo inside a known table is still caught.
         ("HOOKD_LIMITS__MAX_CONECTIONS", "5", "max_conections"),
         ("HOOKD_RETENTION__BATCH", "0", "retention.batch"),
@@ -292,6 +293,24 @@ fn bad_values_stop_startup_naming_the_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+    // An all-digit secret is a string like any other (figment alone reads it as a number,
+    // refuses it and prints it).
+    let digits = "48391234567890123456789";
+    let out = hookd(dir.path())
+        .args(["config", "check"])
+        .env("HOOKD_METRICS__TOKEN", digits)
+        .env("HOOKD_BOOTSTRAP_TOKEN", "1234567890123456")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!shown.contains(digits) && !shown.contains("1234567890123456"));
+    assert!(shown.contains("token = \"***\""), "{shown}");
 }
 
 /// A HOOKD_ variable that names no configuration key at all (HOOKD_TOKEN for `hookd backup`,
@@ -728,4 +747,70 @@ fn a_stop_closes_the_store_so_the_next_start_does_not_check_it() {
         !stderr.iter().any(|l| l.contains("not closed cleanly")),
         "the second start checked the store: {stderr:?}"
     );
+}
+
+/// The way back in when no admin token works (lost, revoked, expired): `hookd token create`
+/// writes one into the stopped daemon's store; it refuses while the daemon runs, without the
+/// master key, and for a directory with no store.
+#[test]
+fn token_create_is_the_offline_way_back_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = |extra: &[&str]| {
+        hookd(dir.path())
+            .args(["token", "create", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = create(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no store here"));
+
+    let mut cmd = serve(dir.path());
+    cmd.env(
+        "HOOKD_BOOTSTRAP_TOKEN",
+        "bootstrap-token-for-the-offline-test",
+    );
+    let daemon = Daemon::start(cmd);
+    let out = create(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running hookd"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, _, _) = daemon.terminate();
+    assert_eq!(code, 0);
+
+    let out = create(&["--scopes", "admin,root"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope \"root\""));
+    let wrong = hookd(dir.path())
+        .args(["token", "create", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("HOOKD_MASTER_KEY", "A".repeat(43) + "=")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("master key"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+
+    let out = create(&["--name", "break-glass"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("hkd_"), "{token}");
+    let daemon = Daemon::start(serve(dir.path()));
+    let (status, body) = daemon.request("GET", "/api/v1/tokens", &token, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.to_string().contains("break-glass"));
+    daemon.terminate();
 }

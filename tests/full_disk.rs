@@ -95,8 +95,20 @@ fn assert_507(r: &common::Resp, dir: &Path) {
     assert!(detail.contains(&dir.display().to_string()), "{detail}");
 }
 
+/// `/readyz` as a caller with a token sees it (the reason, with the data directory and its
+/// free bytes); a probe without one gets the same status and no detail.
 async fn readyz(s: &TestServer) -> (StatusCode, String) {
-    let r = s.req("GET", "/readyz").no_auth().send().await;
+    let anonymous = s.req("GET", "/readyz").no_auth().send().await;
+    let r = s.req("GET", "/readyz").send().await;
+    assert_eq!(anonymous.status, r.status);
+    if r.status != StatusCode::OK {
+        let shown = anonymous.text();
+        assert!(
+            !shown.contains(&s.dir.path().display().to_string()) && !shown.contains("bytes"),
+            "{shown}"
+        );
+        assert!(shown.contains("not ready"), "{shown}");
+    }
     (r.status, r.text())
 }
 

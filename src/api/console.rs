@@ -90,9 +90,12 @@ pub fn serve(file: &str, if_none_match: Option<&[u8]>) -> Result<HttpResponse, A
     let (index, content_type, bytes) = asset(file)
         .ok_or_else(|| ApiError::NotFound(format!("the console has no file '{file}'")))?;
     let tag = etag(index);
+    // If-None-Match compares weakly (RFC 9110, 13.1.2): `W/"x"` names the tag `"x"` too.
     let fresh = if_none_match.is_some_and(|v| {
-        v.split(|b| *b == b',')
-            .any(|t| t.trim_ascii() == tag.as_bytes() || t.trim_ascii() == b"*")
+        v.split(|b| *b == b',').any(|t| {
+            let t = t.trim_ascii();
+            t.strip_prefix(b"W/").unwrap_or(t) == tag.as_bytes() || t == b"*"
+        })
     });
     let mut resp = if fresh {
         let mut r = Response::new(Body::full(Bytes::new()));
@@ -137,6 +140,9 @@ mod tests {
         assert_eq!(tag.len(), 34);
         let again = serve("index.html", Some(tag.as_bytes())).unwrap();
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        let weak = format!("\"zz\", W/{tag}");
+        let again = serve("index.html", Some(weak.as_bytes())).unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "weak comparison");
         let other = serve("index.html", Some(b"\"0000\", W/\"x\"")).unwrap();
         assert_eq!(other.status(), StatusCode::OK);
         assert_ne!(serve("app.js", None).unwrap().headers()[ETAG], tag);

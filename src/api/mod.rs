@@ -41,18 +41,15 @@ where
     B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let op = match resolve(req.method().as_str(), req.uri().path()) {
-        Ok(op) => op,
-        Err(e) => {
-            let mut resp = problem(&e);
-            resp.extensions_mut().insert(RouteName("unknown"));
-            return resp;
+    let (mut resp, name) = match resolve(req.method().as_str(), req.uri().path()) {
+        Ok(op) => {
+            let name = op.name();
+            match dispatch(app, req, op).await {
+                Ok(resp) => (resp, name),
+                Err(e) => (problem(&e), name),
+            }
         }
-    };
-    let name = op.name();
-    let mut resp = match dispatch(app, req, op).await {
-        Ok(resp) => resp,
-        Err(e) => problem(&e),
+        Err(e) => (problem(&e), "unknown"),
     };
     resp.extensions_mut().insert(RouteName(name));
     resp
@@ -102,7 +99,18 @@ where
                     StatusCode::OK,
                     &serde_json::json!({"status": "ready"}),
                 )),
-                Err(reason) => Err(ApiError::Unavailable(reason)),
+                // Why (the data directory's path, its free bytes) only for a caller with a
+                // valid token, of any scope; a probe without one learns only that it is not.
+                Err(reason) => Err(ApiError::Unavailable(
+                    if matches!(
+                        authorize(app, &req, Scope::Admin, false),
+                        Ok(_) | Err(ApiError::Forbidden(_))
+                    ) {
+                        reason
+                    } else {
+                        "not ready: the store cannot take writes now (the log says why, and so does /readyz to a request with an API token)".into()
+                    },
+                )),
             };
         }
         _ => {}

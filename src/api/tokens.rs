@@ -56,7 +56,7 @@ pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiEr
 
 pub(super) async fn revoke(app: &App, id: String) -> Result<HttpResponse, ApiError> {
     app.store
-        .revoke_token(id.clone())
+        .revoke_token(id.clone(), crate::time::now_ms())
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::NotFound(format!("no token with id '{id}'")),

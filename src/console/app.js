@@ -4,7 +4,7 @@
 
 import {
   PAGE_SIZE, Pager, TOKEN_KEY, answerOf, call, curl, describe, mapErrors, matchesFilter,
-  pluginDenial, utcFromInput, when,
+  pluginDenial, routeOf, utcFromInput, when,
 } from "./lib.js";
 
 const ENDPOINTS = "/api/v1/alerting/webhook-endpoints";
@@ -622,10 +622,9 @@ async function renderTokens(created) {
 
 function route() {
   if (!token) return renderSignIn();
-  const hash = location.hash || "#/endpoints";
-  const m = /^#\/endpoints\/(.+)$/.exec(hash);
-  if (m) return renderEndpoint(decodeURIComponent(m[1]));
-  if (hash === "#/tokens") return renderTokens();
+  const to = routeOf(location.hash);
+  if (to.view === "endpoint") return renderEndpoint(to.id);
+  if (to.view === "tokens") return renderTokens();
   return renderEndpoints();
 }
 

@@ -178,3 +178,19 @@ export function matchesFilter(endpoint, text) {
   if (!t) return true;
   return [endpoint?.name, endpoint?.url, endpoint?.id].some((v) => String(v ?? "").toLowerCase().includes(t));
 }
+
+/** The view a location hash names: {view: "endpoint", id}, {view: "tokens"} or
+ * {view: "endpoints"}. A hash that does not decode (`#/endpoints/%E0%A4%A`) names the list,
+ * never an exception. */
+export function routeOf(hash) {
+  const m = /^#\/endpoints\/(.+)$/.exec(hash || "");
+  if (m) {
+    try {
+      return { view: "endpoint", id: decodeURIComponent(m[1]) };
+    } catch {
+      return { view: "endpoints" };
+    }
+  }
+  if (hash === "#/tokens") return { view: "tokens" };
+  return { view: "endpoints" };
+}

@@ -334,7 +334,12 @@ pub fn header_name_problem(name: &str) -> Option<String> {
         );
     }
     let lower = name.to_ascii_lowercase();
-    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+    // `content-*` describe the body hookd sends (an endpoint's Content-Encoding would tell the
+    // receiver to decompress a body that is not compressed).
+    if RESERVED_HEADERS.contains(&lower.as_str())
+        || lower.starts_with("webhook-")
+        || lower.starts_with("content-")
+    {
         return Some(
             "is a header hookd sets itself (host, content-*, webhook-*, user-agent) or a connection header; it cannot be set per endpoint"
                 .into(),
@@ -483,6 +488,8 @@ mod tests {
             "",
             "Host",
             "content-TYPE",
+            "Content-Encoding",
+            "content-language",
             "Webhook-Id",
             "webhook-anything",
             "User-Agent",

@@ -43,6 +43,9 @@ use conns::Refused;
 use conns::{Conns, Slot};
 
 const REQUEST_ID: &str = "x-request-id";
+/// "request failed" warnings: at most one a second.
+static FAILED_LINES: crate::logging::RateLimit = crate::logging::RateLimit::new(1000);
+
 /// How long a connection told to close (idle, evicted) may take to finish a response it is
 /// writing (a request that slipped in as it was chosen).
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -280,6 +283,12 @@ async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpRespo
         Some(e) => api::problem(&e),
         None => api::handle(app, req).instrument(span.clone()).await,
     };
+    // Every answer is what its Content-Type says (JSON, the docs page, the console): browsers
+    // must not guess otherwise.
+    resp.headers_mut().insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let status = resp.status().as_u16();
     let took = started.elapsed();
     let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
@@ -292,7 +301,12 @@ async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpRespo
     }
     span.in_scope(|| {
         if status >= 500 {
-            tracing::warn!(route, %method, ?path, status, micros, "request failed");
+            // Anyone can cause these (a /readyz poll while the disk is low): one line a second
+            // at most, counting the ones left out.
+            match FAILED_LINES.admit() {
+                Some(suppressed) => tracing::warn!(route, %method, ?path, status, micros, suppressed, "request failed"),
+                None => tracing::debug!(route, %method, ?path, status, micros, "request failed"),
+            }
         } else {
             tracing::debug!(route, %method, ?path, status, micros, "request served");
         }
@@ -359,27 +373,20 @@ impl RequestIds {
 
 /// Refused connections are logged at most once per [`REFUSAL_LOG_EVERY_MS`], with a count, so
 /// a flood cannot flood the log.
-#[derive(Default)]
-struct RefusalLog {
-    last_ms: AtomicU64,
-    since_last: AtomicU64,
+struct RefusalLog(crate::logging::RateLimit);
+
+impl Default for RefusalLog {
+    fn default() -> Self {
+        Self(crate::logging::RateLimit::new(REFUSAL_LOG_EVERY_MS))
+    }
 }
 
 impl RefusalLog {
     /// Counts a refusal; logs (and returns `true`) at most once per [`REFUSAL_LOG_EVERY_MS`].
     fn note(&self, why: Refused, open: usize) -> bool {
-        let refused = self.since_last.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
-        let last = self.last_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < REFUSAL_LOG_EVERY_MS
-            || self
-                .last_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
+        let Some(refused) = self.0.admit() else {
             return false;
-        }
-        self.since_last.fetch_sub(refused, Ordering::Relaxed);
+        };
         let reason = match why {
             Refused::Full => "limits.max_connections",
             Refused::PerAddress => "limits.max_connections_per_ip",
@@ -444,11 +451,6 @@ mod tests {
             .filter(|_| log.note(Refused::Full, 1024))
             .count();
         assert_eq!(logged, 1, "a flood of refusals makes one line");
-        assert_eq!(
-            log.since_last.load(Ordering::Relaxed),
-            9_999,
-            "the rest are counted"
-        );
     }
 
     #[test]

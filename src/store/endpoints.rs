@@ -141,10 +141,10 @@ impl Store {
         .flag()
     }
 
-    /// Deletes a token. Refuses (409) to delete the last token with the `admin` scope, which
-    /// would lock everyone out.
-    pub async fn revoke_token(&self, id: String) -> Result<(), StoreError> {
-        self.write(Op::RevokeToken(id)).await.map(drop)
+    /// Deletes a token. Refuses (409) to delete the last admin token that has not expired at
+    /// `now_ms`, which would lock everyone out (`hookd token create` is the way back offline).
+    pub async fn revoke_token(&self, id: String, now_ms: i64) -> Result<(), StoreError> {
+        self.write(Op::RevokeToken(id, now_ms)).await.map(drop)
     }
 
     /// Brings every token's stored hash to the current scheme: `rehash` maps a stored SHA-256
@@ -338,18 +338,24 @@ pub(super) fn create_token(
     Ok(true)
 }
 
-pub(super) fn revoke_token(t: &mut Tables<'_>, id: &str) -> Result<(), StoreError> {
+pub(super) fn revoke_token(t: &mut Tables<'_>, id: &str, now_ms: i64) -> Result<(), StoreError> {
     let token: Token = get(&t.tokens, id)?;
-    if token.grants(Scope::Admin) {
-        let mut admins = 0;
+    // Revoking a live admin token needs another live one: an expired admin token signs
+    // nothing in, so it does not count.
+    if token.grants(Scope::Admin) && !token.expired(now_ms) {
+        let mut others = 0;
         for entry in t.tokens.iter()? {
             let (k, v) = entry?;
             let other: Token = decode(k.value(), v.value())?;
-            admins += usize::from(other.scopes.contains(&Scope::Admin));
+            others += usize::from(
+                other.id != token.id
+                    && other.scopes.contains(&Scope::Admin)
+                    && !other.expired(now_ms),
+            );
         }
-        if admins <= 1 {
+        if others == 0 {
             return Err(StoreError::Conflict(
-                "this is the last admin token; create another admin token first",
+                "this is the last admin token that has not expired; create another admin token first",
             ));
         }
     }

@@ -215,7 +215,8 @@ pub enum Op {
         token: Token,
         only_if_none: bool,
     },
-    RevokeToken(String),
+    /// (token id, now: what has expired by then does not count as an admin).
+    RevokeToken(String, i64),
     SetMeta(String, Vec<u8>),
     /// (token id, stored hash, new hash) for every token, and the scheme recorded.
     RehashTokens(Vec<(String, Vec<u8>, Vec<u8>)>),
@@ -518,7 +519,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
             token,
             only_if_none,
         } => endpoints::create_token(t, token, *only_if_none).map(Done::Flag),
-        Op::RevokeToken(id) => endpoints::revoke_token(t, id).map(|()| Done::Unit),
+        Op::RevokeToken(id, now_ms) => endpoints::revoke_token(t, id, *now_ms).map(|()| Done::Unit),
         Op::SetMeta(key, value) => {
             t.meta.insert(key.as_str(), value.as_slice())?;
             Ok(Done::Unit)
