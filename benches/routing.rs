@@ -52,7 +52,7 @@ async fn setup(scenario: &str, dir: &std::path::Path, rx: std::net::SocketAddr) 
         )
         .await;
     }
-    // The first alert builds the writer's routing table: not part of the measurement.
+    // A first alert, to show the fan-out (the routing table is built when the store opens).
     let v = post(&mut c, "/api/v1/alerting/alerts", ALERT.to_owned()).await;
     println!("{scenario:>10}: {} deliveries per alert", v["deliveries"]);
     hookd
