@@ -47,9 +47,8 @@ pub struct App {
     /// When each token last authenticated, written back to the store in batches.
     pub token_use: TokenUse,
     /// CPU-bound work a request may cause (compiling label matchers, routing an alert against
-    /// costly ones) runs on the blocking pool, this many at a time, so neither the async
-    /// workers nor more than one core are ever held by it.
-    pub heavy: Arc<tokio::sync::Semaphore>,
+    /// costly ones): its own threads, at a lower priority.
+    pub heavy: crate::api::heavy::Heavy,
 }
 
 /// Token uses not yet written to the store: a write per request would cost a commit each, so
@@ -368,18 +367,12 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             delivery,
             metrics,
             token_use: TokenUse::default(),
-            heavy: Arc::new(tokio::sync::Semaphore::new(heavy_permits())),
+            heavy: crate::api::heavy::Heavy::start(
+                crate::api::heavy::Heavy::threads_for_this_machine(),
+            ),
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })
-}
-
-/// One fewer than the cores (at least one): request-caused CPU work never takes them all.
-fn heavy_permits() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .saturating_sub(1)
-        .max(1)
 }
 
 /// Creates `dir` (and its parents) with mode 0700, or takes an existing directory's access

@@ -480,13 +480,7 @@ async fn expired_admin_tokens_do_not_count_as_the_last_admin() {
         .json();
     let short = v["token"]["id"].as_str().unwrap().to_owned();
     let plain = v["tokenPlaintext"].as_str().unwrap().to_owned();
-    let list = s.req("GET", "/api/v1/tokens").send().await.json();
-    let bootstrap = list["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "bootstrap admin")
-        .unwrap()["id"]
+    let bootstrap = listed_token(&s, |t| t["name"] == "bootstrap admin").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -920,13 +914,13 @@ async fn hostile_inputs_never_cause_a_server_error() {
 }
 
 /// Token `id` as `GET /api/v1/tokens` lists it.
-async fn listed_token(s: &TestServer, id: &str) -> Value {
+async fn listed_token(s: &TestServer, pick: impl Fn(&Value) -> bool) -> Value {
     let listed = s.req("GET", "/api/v1/tokens").send().await.json();
     listed["tokens"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["id"] == id)
+        .find(|t| pick(t))
         .unwrap()
         .clone()
 }
@@ -952,7 +946,7 @@ async fn tokens_expire_and_show_their_last_use() {
         s.req("GET", ENDPOINTS).token(&brief).send().await.status,
         StatusCode::OK
     );
-    let mine = listed_token(&s, &id).await;
+    let mine = listed_token(&s, |t| t["id"] == id).await;
     assert!(mine["lastUsedAt"].is_string(), "{mine}");
     // Past its time it is refused, saying why.
     let mut refused = None;
@@ -979,7 +973,7 @@ async fn tokens_expire_and_show_their_last_use() {
     let dir = s.dir.clone();
     s.stop().await;
     let s = TestServer::start_in(dir, "").await;
-    let mine = listed_token(&s, &id).await;
+    let mine = listed_token(&s, |t| t["id"] == id).await;
     assert!(mine["lastUsedAt"].is_string(), "{mine}");
     s.stop().await;
 }

@@ -371,6 +371,21 @@ fn backup_restore_and_compact_from_the_command_line() {
         "{out}"
     );
     assert!(file.exists() && !dir.path().join("nightly.partial").exists());
+    // It holds endpoint URLs: owner-only, however loose the umask.
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The partial file is created new, never written through one that is there already
+    // (another user's, or a link).
+    let partial = dir.path().join("nightly.partial");
+    std::fs::write(&partial, b"planted").unwrap();
+    let (code, _, err) = run(&["backup", "--to", file_arg, "--url", &url], Some(token));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("nightly.partial exists"), "{err}");
+    assert_eq!(std::fs::read(&partial).unwrap(), b"planted");
+    std::fs::remove_file(&partial).unwrap();
     let (code, _, err) = run(
         &["backup", "--to", file_arg, "--url", &url],
         Some("wrong-token-1234567"),

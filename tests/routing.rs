@@ -79,6 +79,128 @@ async fn alertmanager(s: &TestServer, payload: &Value) -> Value {
     r.json()
 }
 
+/// What routing reads is bounded: a label value of at most 2 KiB, at most 1,000 alerts in a
+/// notification (Alertmanager's `max_alerts`); over either, a 422 that says so. A PATCH of
+/// costly matchers to an endpoint that does not exist is a 404 before anything is compiled.
+#[tokio::test]
+async fn what_routing_reads_is_bounded() {
+    let s = TestServer::start().await;
+    let long = "v".repeat(hookd::routing::MAX_LABEL_VALUE + 1);
+    let ok = "v".repeat(hookd::routing::MAX_LABEL_VALUE);
+    let r = s
+        .req("POST", "/api/v1/alerting/alerts")
+        .json(&json!({"eventType": "x", "payload": {"labels": {"instance": long}}}))
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["payload.labels"]);
+    assert!(
+        r.text().contains("\"instance\" is 2049 bytes"),
+        "{}",
+        r.text()
+    );
+    native(&s, "x", json!({"labels": {"instance": ok}})).await;
+    let mut am = am_payload(json!({"alertname": "A"}), &[json!({"instance": long})]);
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .json(&am)
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["alerts[0].labels"]);
+    am["alerts"][0]["labels"]["instance"] = json!("short");
+    am["commonLabels"]["instance"] = json!(long);
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .json(&am)
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["commonLabels"]);
+    let group = am_payload(json!({"alertname": "A"}), &[json!({})])["alerts"][0].clone();
+    let mut big = am_payload(json!({}), &[]);
+    big["alerts"] = json!(vec![
+        json!({"labels": {}});
+        hookd::routing::MAX_GROUP_ALERTS + 1
+    ]);
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .json(&big)
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["alerts"]);
+    assert!(r.text().contains("max_alerts"), "{}", r.text());
+    big["alerts"] = json!(vec![group; hookd::routing::MAX_GROUP_ALERTS]);
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .json(&big)
+        .send()
+        .await;
+    // A thousand full alerts are over the 64 KiB body limit today; a thousand small ones not.
+    if r.status != StatusCode::PAYLOAD_TOO_LARGE {
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    }
+    big["alerts"] = json!(vec![
+        json!({"labels": {}});
+        hookd::routing::MAX_GROUP_ALERTS
+    ]);
+    alertmanager(&s, &big).await;
+
+    let costly: Vec<String> = (0..50)
+        .map(|i| format!("x{i}=~\"(a|b)*a(a|b){{12}}\""))
+        .collect();
+    s.req("PATCH", &format!("{ENDPOINTS}/wh-nope"))
+        .json(&json!({"labelMatchers": costly}))
+        .send()
+        .await
+        .problem(404);
+    s.stop().await;
+}
+
+/// Routing reads a snapshot taken before the write: an endpoint changed, disabled or deleted
+/// by a write that was answered is routed by what it is now, at once.
+#[tokio::test]
+async fn answered_changes_route_the_next_alert() {
+    let rx = Receiver::start().await;
+    let s = TestServer::start_with(FAST).await;
+    let id = id_of(&create(&s, &rx.url("/a"), json!({"labelMatchers": ["team=\"db\""]})).await);
+    let db = json!({"labels": {"team": "db"}});
+    let web = json!({"labels": {"team": "web"}});
+    assert_eq!(native(&s, "x", db.clone()).await["deliveries"], 1);
+    assert_eq!(native(&s, "x", web.clone()).await["deliveries"], 0);
+    let r = s
+        .req("PATCH", &format!("{ENDPOINTS}/{id}"))
+        .json(&json!({"labelMatchers": ["team=~\"web|ops\""]}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(native(&s, "x", db.clone()).await["deliveries"], 0);
+    assert_eq!(native(&s, "x", web.clone()).await["deliveries"], 1);
+    // A PATCH that leaves the matchers alone keeps them (compiled once, not again).
+    let r = s
+        .req("PATCH", &format!("{ENDPOINTS}/{id}"))
+        .json(&json!({"filterTypes": ["y"]}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(native(&s, "x", web.clone()).await["deliveries"], 0);
+    assert_eq!(native(&s, "y", web.clone()).await["deliveries"], 1);
+    for (patch, want) in [
+        (json!({"disabled": true}), 0),
+        (json!({"disabled": false}), 1),
+    ] {
+        s.req("PATCH", &format!("{ENDPOINTS}/{id}"))
+            .json(&patch)
+            .send()
+            .await;
+        assert_eq!(
+            native(&s, "y", web.clone()).await["deliveries"],
+            want,
+            "{patch}"
+        );
+    }
+    s.req("DELETE", &format!("{ENDPOINTS}/{id}")).send().await;
+    assert_eq!(native(&s, "y", web).await["deliveries"], 0);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn every_option_is_validated_naming_the_field() {
     let s = TestServer::start().await;
@@ -115,6 +237,34 @@ async fn every_option_is_validated_naming_the_field() {
             json!({"labelMatchers": ["team=\"open"]}),
             "labelMatchers[0]",
             "closing",
+        ),
+        // The review's costly matchers: a case-insensitive Unicode class intersection (317 ms
+        // to compile) and a repetition whose automaton explodes (1 s per match).
+        (
+            json!({"labelMatchers": ["x0=~\"(?i)[\\\\p{Any}&&a]\""]}),
+            "labelMatchers[0]",
+            "RE2",
+        ),
+        (
+            json!({"labelMatchers": ["x=~\"[ab]*a[ab]{3600}\""]}),
+            "labelMatchers[0]",
+            "repetition",
+        ),
+        (
+            json!({"labelMatchers": ["x=~\"(?i)\\\\p{L}+\""]}),
+            "labelMatchers[0]",
+            "(?i)",
+        ),
+        // Parses, but its automaton is over the size one matcher may take.
+        (
+            json!({"labelMatchers": ["x=\"1\"", "x=~\"(a|b)*a(a|b){20}\""]}),
+            "labelMatchers[1]",
+            "too large",
+        ),
+        (
+            json!({"labelMatchers": [format!("x=~\"{}\"", "a".repeat(520))]}),
+            "labelMatchers[0]",
+            "longer than 512",
         ),
         (
             json!({"headers": {"Content-Type": "text/plain"}}),

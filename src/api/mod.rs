@@ -7,6 +7,7 @@ pub mod body;
 pub mod console;
 pub mod docs;
 mod endpoints;
+pub mod heavy;
 pub mod openapi;
 mod tokens;
 
@@ -295,25 +296,13 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-/// Runs CPU-bound `work` on the blocking pool, at most [`App::heavy`] at a time.
+/// Runs CPU-bound `work` on [`App::heavy`]'s threads.
 async fn off_runtime<T: Send + 'static>(
     app: &App,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let permit = app
-        .heavy
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::Unavailable("hookd is stopping".into()))?;
-    tokio::task::spawn_blocking(move || {
-        let out = work();
-        drop(permit);
-        out
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "a blocking task failed");
+    app.heavy.run(work).await.ok_or_else(|| {
+        tracing::error!("CPU-bound work for a request failed (a panic, reported above)");
         ApiError::Internal
     })
 }
