@@ -610,11 +610,14 @@ fn build() -> Value {
     if let Some(s) = schemas.get_mut("UpdateEndpointRequest") {
         s["minProperties"] = 1.into();
     }
+    use crate::routing::{MAX_GROUP_ALERTS, MAX_LABEL_VALUE};
+    // Labels routing reads: each value at most MAX_LABEL_VALUE bytes (JSON Schema counts
+    // characters, so the document says the byte limit in words as well).
+    let labels = json!({"type": "object", "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_VALUE},
+                        "description": format!("What labelMatchers read; each value at most {MAX_LABEL_VALUE} bytes")});
     if let Some(s) = schemas.get_mut("Alert") {
         s["additionalProperties"] = false.into();
-        s["properties"]["payload"]["properties"] = json!({
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}, "description": "What labelMatchers read"}
-        });
+        s["properties"]["payload"]["properties"] = json!({ "labels": labels });
     }
     schemas.insert(
         "AlertmanagerPayload".into(),
@@ -625,14 +628,14 @@ fn build() -> Value {
             "properties": {
                 "version": {"type": "string", "enum": ["4"]},
                 "status": {"type": "string", "enum": ["firing", "resolved"]},
-                "alerts": {"type": "array", "items": {
+                "alerts": {"type": "array", "maxItems": MAX_GROUP_ALERTS, "items": {
                     "type": "object",
                     "properties": {
-                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "labels": labels,
                         "annotations": {"type": "object", "additionalProperties": {"type": "string"}}
                     }
                 }},
-                "commonLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "commonLabels": labels,
                 "commonAnnotations": {"type": "object", "additionalProperties": {"type": "string"}},
                 "groupLabels": {"type": "object", "additionalProperties": {"type": "string"}}
             }
