@@ -287,7 +287,6 @@ impl Config {
     /// A missing or unparsable file, a value of the wrong type, an unknown key, or a value that
     /// breaks a rule of [`Config::validate`].
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError(format!(
@@ -295,7 +294,6 @@ impl Config {
                     path.display()
                 )));
             }
-            figment = figment.merge(Toml::file(path));
         }
         // Variables for a table or key hookd has are configuration (a typo inside a known table
         // still stops startup, naming it); other HOOKD_ variables (HOOKD_TOKEN for `hookd
@@ -309,12 +307,22 @@ impl Config {
             .copied()
             .chain(nested.iter().map(String::as_str))
             .collect();
-        let env = Env::prefixed("HOOKD_")
-            .ignore(&ignored)
-            .filter(|key| is_known_top(&key.as_str().to_ascii_lowercase()))
-            .split("__");
-        let figment = figment.merge(env).merge(RawEnv);
-        Self::extract(&figment)
+        // What the operator gives (the file, then the environment), over the defaults or alone.
+        let operator = |base: Figment| {
+            let base = match file {
+                Some(path) => base.merge(Toml::file(path)),
+                None => base,
+            };
+            let env = Env::prefixed("HOOKD_")
+                .ignore(&ignored)
+                .filter(|key| is_known_top(&key.as_str().to_ascii_lowercase()))
+                .split("__");
+            base.merge(env).merge(RawEnv)
+        };
+        Self::extract(
+            &operator(Figment::from(Toml::string(DEFAULTS))),
+            &operator(Figment::new()),
+        )
     }
 
     /// The `HOOKD_` variables in the environment that name no configuration key, to warn about.
@@ -334,11 +342,25 @@ impl Config {
     /// # Errors
     /// As [`Config::load`].
     pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
-        Self::extract(&Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(toml)))
+        Self::extract(
+            &Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(toml)),
+            &Figment::from(Toml::string(toml)),
+        )
     }
 
-    fn extract(figment: &Figment) -> Result<Self, ConfigError> {
-        let config: Self = figment.extract().map_err(describe)?;
+    /// `figment` is everything; `operator` only what the operator gave, so that a default that
+    /// depends on another key can follow it instead of contradicting it.
+    fn extract(figment: &Figment, operator: &Figment) -> Result<Self, ConfigError> {
+        let mut config: Self = figment.extract().map_err(describe)?;
+        // The per-address cap is at most the connection limit unless the operator set it
+        // (`HOOKD_LIMITS__MAX_CONNECTIONS=50` alone must not be refused for a key not set).
+        if operator
+            .find_value("limits.max_connections_per_ip")
+            .is_err()
+        {
+            let l = &mut config.limits;
+            l.max_connections_per_ip = l.max_connections_per_ip.min(l.max_connections);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -867,6 +889,15 @@ mod tests {
         let c = Config::from_toml_str("").unwrap();
         assert_eq!(c.limits.max_connections_per_ip, 128);
         assert_eq!(c.limits.per_ip_exempt_networks.len(), 2);
+        // The per-address default follows a lower connection limit; a value the operator set
+        // is checked as given.
+        let c = Config::from_toml_str("[limits]\nmax_connections = 50").unwrap();
+        assert_eq!(c.limits.max_connections_per_ip, 50);
+        let e =
+            Config::from_toml_str("[limits]\nmax_connections = 50\nmax_connections_per_ip = 128")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("limits.max_connections_per_ip"), "{e}");
     }
 
     #[test]

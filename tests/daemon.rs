@@ -311,6 +311,19 @@ fn bad_values_stop_startup_naming_the_key() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(!shown.contains(digits) && !shown.contains("1234567890123456"));
     assert!(shown.contains("token = \"***\""), "{shown}");
+    // A lower connection limit alone starts: the per-address default follows it.
+    let out = hookd(dir.path())
+        .args(["config", "check"])
+        .env("HOOKD_LIMITS__MAX_CONNECTIONS", "50")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("max_connections_per_ip = 50"));
 }
 
 /// A HOOKD_ variable that names no configuration key at all (HOOKD_TOKEN for `hookd backup`,
