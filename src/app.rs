@@ -3,13 +3,14 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use ring::rand::SystemRandom;
 
 use crate::config::{Config, Redacted};
+use crate::files::{private_dir, private_file, restrict, sync_dir};
 use crate::ids::{new_id, TOKEN_PREFIX};
 use crate::model::{Scope, SealedSecret, Token};
 use crate::parse::PageLimits;
@@ -375,58 +376,6 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     })
 }
 
-/// Creates `dir` (and its parents) with mode 0700, or takes an existing directory's access
-/// away from group and others, noting it in `loosened`. The store holds endpoint URLs, which
-/// are often credentials themselves.
-pub fn private_dir(dir: &Path, loosened: &mut Vec<String>) -> std::io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    restrict(dir, 0o700, loosened)
-}
-
-/// Creates `path` empty with mode 0600 if it does not exist (and makes its directory entry
-/// durable), or takes an existing file's access away from group and others.
-fn private_file(path: &Path, loosened: &mut Vec<String>) -> std::io::Result<()> {
-    match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(file) => {
-            file.sync_all()?;
-            sync_dir(path)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => restrict(path, 0o600, loosened),
-        Err(e) => Err(e),
-    }
-}
-
-fn restrict(path: &Path, mode: u32, loosened: &mut Vec<String>) -> std::io::Result<()> {
-    let current = fs::metadata(path)?.permissions().mode();
-    if current & 0o077 != 0 {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
-        loosened.push(format!("{} (was {:o})", path.display(), current & 0o777));
-    }
-    Ok(())
-}
-
-/// fsyncs the directory holding `path`, so a file just created there survives a crash.
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    match path.parent() {
-        Some(dir) => fs::File::open(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        })?
-        .sync_all(),
-        None => Ok(()),
-    }
-}
-
-/// The configured key, or the key file in `dir`, created (mode 0600) with a random key if absent.
 /// Creates an API token in the store of `config.data_dir` while no daemon holds it: the way
 /// back in when every admin token is lost, revoked or expired (`HOOKD_BOOTSTRAP_TOKEN` counts
 /// only for a store with no token). Needs the store's master key (`HOOKD_MASTER_KEY` or the key
@@ -499,6 +448,7 @@ pub async fn create_token_offline(
     made
 }
 
+/// The configured key, or the key file in `dir`, created (mode 0600) with a random key if absent.
 fn load_master_key(
     configured: Option<&Redacted>,
     dir: &Path,

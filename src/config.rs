@@ -1037,6 +1037,19 @@ mod tests {
         assert_eq!(differ, ["master_key", "metrics.token"], "{shown}");
     }
 
+    /// Every top-level key and table is in TOP_KEYS, or its HOOKD_ variables would be dropped
+    /// with a warning that it names no key.
+    #[test]
+    fn every_top_level_key_is_read_from_the_environment() {
+        let c = Config::from_toml_str("").unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in &keys {
+            assert!(TOP_KEYS.contains(k), "TOP_KEYS lacks {k}");
+        }
+        assert_eq!(keys.len(), TOP_KEYS.len(), "{keys:?}");
+    }
+
     /// A secret of the wrong type is named, never shown (figment's message quotes the value).
     #[test]
     fn errors_about_secrets_do_not_show_them() {

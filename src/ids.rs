@@ -13,6 +13,8 @@ pub const ENDPOINT_PREFIX: &str = "wh-";
 pub const TOKEN_PREFIX: &str = "tok-";
 /// Prefix of message ids (sent as `webhook-id`).
 pub const MESSAGE_PREFIX: &str = "msg_";
+/// Prefix of delivery attempt ids.
+pub const ATTEMPT_PREFIX: &str = "att-";
 
 /// A new time-ordered id with the given prefix.
 pub fn new_id(prefix: &str, unix_ms: i64, rng: &SystemRandom) -> String {

@@ -17,6 +17,7 @@
 //! - [`plugins`]: the wasmtime host for URL-policy plugins.
 //! - [`metrics`]: Prometheus metrics (`/metrics`), recorded as things happen and read at scrapes.
 //! - [`app`]: startup: data directory, master key, store, the bootstrap admin token.
+//! - [`files`]: private directories and files (0700, 0600), made durable when created.
 //! - [`notify`]: systemd's readiness protocol (`READY=1` once serving, `STOPPING=1`); its
 //!   `NOTIFY_SOCKET` parser is pure and fuzzed.
 //! - [`cli`]: the operator's commands: `backup`, `restore`, `compact`.
@@ -49,6 +50,8 @@ pub mod app;
 pub mod cli;
 #[cfg(feature = "server")]
 pub mod delivery;
+#[cfg(feature = "server")]
+pub mod files;
 #[cfg(feature = "server")]
 pub mod logging;
 #[cfg(feature = "server")]

@@ -286,7 +286,7 @@ fn build_engine(cache_dir: Option<&Path>, limits: &PluginLimits) -> Result<Engin
 /// directory must be private (0700) and belong to the user hookd runs as: one that another
 /// user owns (a shared temporary directory, say) is refused, not taken over.
 fn cache(dir: &Path) -> Result<Cache, String> {
-    crate::app::private_dir(dir, &mut Vec::new())
+    crate::files::private_dir(dir, &mut Vec::new())
         .map_err(|e| format!("cache directory {}: {e}", dir.display()))?;
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| format!("cache directory {}: {e}", dir.display()))?;

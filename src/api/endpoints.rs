@@ -310,7 +310,7 @@ pub(super) fn attempts(app: &App, id: &str, query: Option<&str>) -> Result<HttpR
     if app.store.get_endpoint(id).map_err(store_error)?.is_none() {
         return Err(not_found(id)(StoreError::NotFound));
     }
-    let page = parse::list_query(query, crate::delivery::ATTEMPT_PREFIX, app.page_limits())?;
+    let page = parse::list_query(query, crate::ids::ATTEMPT_PREFIX, app.page_limits())?;
     let found = app
         .store
         .list_attempts(id, page.cursor.as_deref(), page.limit)

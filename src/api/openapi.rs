@@ -427,7 +427,7 @@ fn operation(route: &Route) -> Value {
     if route.name.starts_with("list_") {
         let prefix = match route.name {
             "list_tokens" => crate::ids::TOKEN_PREFIX,
-            "list_attempts" => crate::delivery::ATTEMPT_PREFIX,
+            "list_attempts" => crate::ids::ATTEMPT_PREFIX,
             _ => crate::ids::ENDPOINT_PREFIX,
         };
         params.push(json!({"name": "limit", "in": "query", "required": false,

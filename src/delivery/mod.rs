@@ -47,9 +47,6 @@ pub const ATTEMPT_ERRORS: [&str; 10] = [
     "endpoint_disabled",
 ];
 
-/// Prefix of attempt ids.
-pub const ATTEMPT_PREFIX: &str = "att-";
-
 /// Runs the dispatcher until the task is dropped (the server aborts it at shutdown; deliveries
 /// in flight then are made again after the restart).
 pub async fn run(app: Arc<App>) {
@@ -602,7 +599,7 @@ fn failed_attempt(
     error: &str,
 ) -> Attempt {
     Attempt {
-        id: new_id(ATTEMPT_PREFIX, at_ms, &app.rng),
+        id: new_id(crate::ids::ATTEMPT_PREFIX, at_ms, &app.rng),
         endpoint_id: endpoint_id.to_owned(),
         message_id: message_id.to_owned(),
         attempt: attempt_no,

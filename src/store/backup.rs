@@ -191,7 +191,7 @@ fn named(name: &str, e: format::FormatError) -> RestoreError {
 pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, RestoreError> {
     let name = from.display().to_string();
     let summary = verify(from, &name)?;
-    crate::app::private_dir(data_dir, &mut Vec::new())?;
+    crate::files::private_dir(data_dir, &mut Vec::new())?;
     let found: Vec<String> = fs::read_dir(data_dir)?
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())

@@ -292,7 +292,7 @@ fn trim_attempts(
     for (ep, _) in &endpoints {
         let removed = attempts::remove_oldest(t, ep, budget, |id, count| {
             count > cap
-                || crate::ids::timestamp_ms(crate::delivery::ATTEMPT_PREFIX, id)
+                || crate::ids::timestamp_ms(crate::ids::ATTEMPT_PREFIX, id)
                     .is_some_and(|at| at < cutoff)
         })?;
         budget -= removed;
