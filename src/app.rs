@@ -188,7 +188,7 @@ impl App {
             .map_err(|e| e.to_string())?;
         crate::logging::set_filter(&next.log)?;
         self.delivery.reconfigure(&next.delivery, egress);
-        self.retention.send_replace(next.retention());
+        self.retention.send_replace(retention(&next.retention));
         *self
             .policy
             .write()
@@ -240,6 +240,18 @@ impl App {
             )?,
             mask: crate::secrets::mask_value(value),
         })
+    }
+}
+
+/// The `[retention]` settings as the store takes them.
+fn retention(c: &crate::config::RetentionConfig) -> crate::store::Retention {
+    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    crate::store::Retention {
+        messages_ms: ms(c.messages_secs),
+        attempts_ms: ms(c.attempts_secs),
+        attempts_per_endpoint: c.attempts_per_endpoint,
+        batch: c.batch,
+        interval: std::time::Duration::from_secs(c.interval_secs),
     }
 }
 
@@ -358,7 +370,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     });
     Ok(Started {
         app: App {
-            retention: tokio::sync::watch::Sender::new(config.retention()),
+            retention: tokio::sync::watch::Sender::new(retention(&config.retention)),
             config: RwLock::new(Arc::new(config)),
             policy: RwLock::new(Arc::new(policy)),
             store,

@@ -661,19 +661,6 @@ impl Config {
         }
     }
 
-    /// The `[retention]` settings as the store takes them.
-    #[cfg(feature = "server")]
-    pub fn retention(&self) -> crate::store::Retention {
-        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        crate::store::Retention {
-            messages_ms: ms(self.retention.messages_secs),
-            attempts_ms: ms(self.retention.attempts_secs),
-            attempts_per_endpoint: self.retention.attempts_per_endpoint,
-            batch: self.retention.batch,
-            interval: std::time::Duration::from_secs(self.retention.interval_secs),
-        }
-    }
-
     pub fn page_limits(&self) -> PageLimits {
         PageLimits {
             default: self.api.default_page_size,

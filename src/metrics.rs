@@ -19,6 +19,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::delivery::circuit::Circuits;
+pub use crate::store::StoreMetrics;
 use crate::store::{Store, WriteState};
 
 /// Content type of the exposition.
@@ -89,28 +90,6 @@ pub fn method_label(method: &hyper::Method) -> &'static str {
         hyper::Method::DELETE => "DELETE",
         hyper::Method::OPTIONS => "OPTIONS",
         _ => "other",
-    }
-}
-
-/// The store's own instruments, handed to its writer.
-#[derive(Clone, Debug)]
-pub struct StoreMetrics {
-    pub commit_duration: Histogram,
-    pub commit_batch: Histogram,
-}
-
-impl StoreMetrics {
-    pub fn new() -> Self {
-        Self {
-            commit_duration: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
-            commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
-        }
-    }
-}
-
-impl Default for StoreMetrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -128,6 +129,28 @@ impl From<redb::Error> for StoreError {
     }
 }
 
+/// The store's own instruments, handed to its writer (`metrics` registers them for scrapes).
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    pub commit_duration: Histogram,
+    pub commit_batch: Histogram,
+}
+
+impl StoreMetrics {
+    pub fn new() -> Self {
+        Self {
+            commit_duration: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
+            commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+        }
+    }
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// How the store is opened.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -136,7 +159,7 @@ pub struct Options {
     /// New alerts and creates are refused (507) while the data volume has less free.
     pub min_free_bytes: u64,
     /// Commit duration and batch size, when metrics are on.
-    pub metrics: Option<crate::metrics::StoreMetrics>,
+    pub metrics: Option<StoreMetrics>,
 }
 
 /// A cheap-to-clone handle on the open store.
