@@ -23,10 +23,13 @@ use crate::routing::{Matchers, Route, RouteTable, Rules};
 /// The published table, shared by the store's handles and the writer.
 pub type Published = Arc<RwLock<Arc<RouteTable>>>;
 
-/// The writer's view: the published table and the changes of the transaction under way.
+/// One transaction's view: the published table as the transaction began (only the writer
+/// publishes, so it stays current until this transaction's own publish) and the changes staged
+/// since.
 #[derive(Default)]
 pub struct Routes {
     published: Published,
+    base: Arc<RouteTable>,
     /// Endpoint id -> its route after this transaction (`None`: deleted).
     staged: HashMap<String, Option<Route>>,
 }
@@ -79,23 +82,20 @@ pub fn snapshot(published: &Published) -> Arc<RouteTable> {
 }
 
 impl Routes {
-    pub fn new(published: Published) -> Self {
+    /// A view for one transaction, with nothing staged.
+    pub fn begin(published: &Published) -> Self {
         Self {
-            published,
+            published: published.clone(),
+            base: snapshot(published),
             staged: HashMap::new(),
         }
-    }
-
-    /// A view for one transaction, with nothing staged.
-    pub fn begin(&self) -> Self {
-        Self::new(self.published.clone())
     }
 
     /// Endpoint `id` as this transaction sees it.
     fn current(&self, id: &str) -> Option<Route> {
         match self.staged.get(id) {
             Some(staged) => staged.clone(),
-            None => snapshot(&self.published).get(id).cloned(),
+            None => self.base.get(id).cloned(),
         }
     }
 
@@ -103,7 +103,7 @@ impl Routes {
     pub fn enabled(&self, id: &str) -> bool {
         match self.staged.get(id) {
             Some(staged) => staged.as_ref().is_some_and(|r| r.enabled),
-            None => snapshot(&self.published).get(id).is_some_and(|r| r.enabled),
+            None => self.base.get(id).is_some_and(|r| r.enabled),
         }
     }
 
@@ -137,16 +137,20 @@ impl Routes {
 
     /// Publishes the staged changes (after their transaction committed).
     pub fn publish(self) {
-        if self.staged.is_empty() {
+        let Self {
+            published,
+            base,
+            staged,
+        } = self;
+        if staged.is_empty() {
             return;
         }
-        let mut guard = self
-            .published
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        // Let go of this transaction's view first, so the update below can happen in place.
+        drop(base);
+        let mut guard = published.write().unwrap_or_else(PoisonError::into_inner);
         // In place when no reader holds the old snapshot; else a copy (of ids and `Arc`s).
         let table = Arc::make_mut(&mut guard);
-        for (id, route) in self.staged {
+        for (id, route) in staged {
             table.set(&id, route);
         }
     }

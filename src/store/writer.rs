@@ -351,7 +351,7 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
     let max_batch = shared.options.max_batch.max(1);
     let mut batch = Vec::with_capacity(max_batch);
     let mut space_checked = Instant::now();
-    let routes = Routes::new(shared.routes.clone());
+    let routes = shared.routes.clone();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -469,12 +469,12 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
 fn commit_batch(
     db: &Database,
     batch: &[Job],
-    routes: &Routes,
+    routes: &super::routes::Published,
 ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let txn = db.begin_write()?;
     let (results, staged) = {
         let mut t = Tables::open(&txn)?;
-        t.routes = routes.begin();
+        t.routes = Routes::begin(routes);
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
             results.push(match apply(&mut t, &job.op) {
