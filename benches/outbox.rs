@@ -137,7 +137,7 @@ async fn dead() {
     let mut admin = connect(h.addr).await;
     endpoint(&mut admin, "healthy", &format!("http://{rx}/ok")).await;
     let (p50_dead, p99_dead) = probe(h.addr, &arrivals).await;
-    let circuit = h.app.delivery.circuits.view(&down);
+    let circuit = h.app.delivery.circuit(&down);
     let attempts = h
         .app
         .store

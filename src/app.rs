@@ -10,23 +10,22 @@ use std::sync::{Arc, RwLock};
 use ring::rand::SystemRandom;
 
 use crate::config::{Config, Redacted};
+use crate::delivery::Delivery;
 use crate::files::{private_dir, private_file, restrict, sync_dir};
 use crate::ids::{new_id, TOKEN_PREFIX};
-use crate::model::{Scope, SealedSecret, Token};
+use crate::model::{Scope, Token};
 use crate::parse::PageLimits;
 use crate::plugins::{LoadError, PluginHost};
-use crate::secrets::{generate_token, MasterKey, SecretError, SigningSecret};
+use crate::secrets::{generate_token, SecretError};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use crate::url_policy::UrlPolicy;
+use crate::vault::{MasterKey, Vault, KEY_CHECK};
 
 /// Name of the store file inside the data directory.
 pub const STORE_FILE: &str = "hookd.redb";
 /// Name of the generated master key file inside the data directory.
 pub const KEY_FILE: &str = "master.key";
-/// A value sealed at first start, so a later start with another key fails loudly instead of
-/// serving endpoints whose secrets it cannot read.
-const KEY_CHECK: &str = "master_key_check";
 
 /// Shared state of a running hookd: built once at startup, read by every request. The
 /// configuration (and what is built from it: the URL rules, the delivery client, the retention
@@ -37,12 +36,14 @@ pub struct App {
     /// The retention settings the pruner runs with.
     pub retention: tokio::sync::watch::Sender<crate::store::Retention>,
     pub store: Store,
-    pub master_key: MasterKey,
+    /// The master key: seals and opens secrets, header values, client keys; hashes tokens.
+    pub vault: Arc<Vault>,
+    /// The random source of ids and generated secrets.
     pub rng: SystemRandom,
     /// URL-policy plugins; the set is swapped whole on reload.
     pub plugins: PluginHost,
     /// Signed delivery: configuration, the egress client, the dispatcher's wake-up.
-    pub delivery: crate::delivery::Delivery,
+    pub delivery: Arc<Delivery>,
     /// `None` when `[metrics] enabled = false`: nothing is recorded then.
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     /// When each token last authenticated, written back to the store in batches.
@@ -204,43 +205,6 @@ impl App {
             plugins,
         })
     }
-
-    /// Seals a signing secret for the endpoint `id`.
-    ///
-    /// # Errors
-    /// Only if the OS random source fails.
-    pub fn seal(&self, id: &str, secret: &SigningSecret) -> Result<SealedSecret, SecretError> {
-        Ok(SealedSecret {
-            sealed: self
-                .master_key
-                .seal(&self.rng, id, secret.expose().as_bytes())?,
-            mask: secret.masked(),
-            expires_at_ms: None,
-            algorithm: secret.algorithm(),
-            public_key: secret.public_key(),
-        })
-    }
-
-    /// Seals a custom header's value for the endpoint `id`.
-    ///
-    /// # Errors
-    /// Only if the OS random source fails.
-    pub fn seal_header(
-        &self,
-        id: &str,
-        name: &str,
-        value: &str,
-    ) -> Result<crate::model::SealedHeader, SecretError> {
-        Ok(crate::model::SealedHeader {
-            name: name.to_owned(),
-            sealed: self.master_key.seal(
-                &self.rng,
-                &crate::model::SealedHeader::aad(id, name),
-                value.as_bytes(),
-            )?,
-            mask: crate::secrets::mask_value(value),
-        })
-    }
 }
 
 /// The `[retention]` settings as the store takes them.
@@ -269,7 +233,12 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     let mut loosened = Vec::new();
     private_dir(&dir, &mut loosened).map_err(dir_err)?;
     let rng = SystemRandom::new();
-    let master_key = load_master_key(config.master_key.as_ref(), &dir, &rng, &mut loosened)?;
+    let vault = Arc::new(Vault::new(load_master_key(
+        config.master_key.as_ref(),
+        &dir,
+        &rng,
+        &mut loosened,
+    )?));
     let path = dir.join(STORE_FILE);
     private_file(&path, &mut loosened).map_err(|source| StartupError::Store {
         path: path.display().to_string(),
@@ -281,10 +250,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             "other users could read these; their permissions are now owner-only"
         );
     }
-    let store_metrics = config
-        .metrics
-        .enabled
-        .then(crate::metrics::StoreMetrics::new);
+    let store_metrics = config.metrics.enabled.then(crate::store::StoreMetrics::new);
     let options = crate::store::Options {
         max_batch: config.store.max_batch,
         cache_bytes: config.store.cache_mib << 20,
@@ -301,22 +267,22 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     };
     match store.meta(KEY_CHECK).map_err(store_err)? {
         Some(sealed) => {
-            master_key.open(KEY_CHECK, &sealed).map_err(|_| {
-                StartupError::MasterKey(format!(
+            if !vault.opens_check(&sealed) {
+                return Err(StartupError::MasterKey(format!(
                     "it is not the key {} was created with (check HOOKD_MASTER_KEY / {})",
                     path.display(),
                     dir.join(KEY_FILE).display()
-                ))
-            })?;
+                )));
+            }
         }
         None => {
-            let sealed = master_key.seal(&rng, KEY_CHECK, b"hookd")?;
+            let sealed = vault.seal_check()?;
             store.set_meta(KEY_CHECK, sealed).await.map_err(store_err)?;
         }
     }
 
     let rehashed = store
-        .migrate_token_hashes(|digest| master_key.token_hash_of_digest(digest))
+        .migrate_token_hashes(|digest| vault.token_hash_of_digest(digest))
         .await
         .map_err(store_err)?;
     if rehashed > 0 {
@@ -335,7 +301,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         id: new_id(TOKEN_PREFIX, now, &rng),
         name: "bootstrap admin".into(),
         scopes: vec![Scope::Admin],
-        hash: master_key.token_hash(&plaintext).to_vec(),
+        hash: vault.token_hash(&plaintext).to_vec(),
         created_at_ms: now,
         expires_at_ms: None,
         last_used_at_ms: None,
@@ -357,24 +323,34 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         tracing::info!(plugins = ?names, "URL-policy plugins loaded");
     }
     let policy = config.url_policy();
-    let delivery = crate::delivery::Delivery::new(
-        &config.delivery,
-        crate::delivery::client::Egress::new(&config.delivery, policy.clone())?,
-    );
-    let metrics = store_metrics.map(|m| {
-        std::sync::Arc::new(crate::metrics::Metrics::new(
-            store.clone(),
-            &m,
-            delivery.circuits.clone(),
-        ))
+    // The composition of the metrics: the registry is a leaf; each part registers its own
+    // instruments and scrape-time gauges.
+    let metrics = store_metrics.as_ref().map(|sm| {
+        let m = Arc::new(crate::metrics::Metrics::new());
+        sm.register(&m);
+        m.register_collector(Box::new(store.gauges()));
+        m
     });
+    let egress = crate::delivery::client::Egress::new(&config.delivery, policy.clone())?;
+    let delivery = Arc::new(Delivery::new(
+        &config.delivery,
+        egress,
+        crate::delivery::Deps {
+            store: store.clone(),
+            vault: vault.clone(),
+            metrics: metrics.clone(),
+        },
+    ));
+    if let Some(m) = &metrics {
+        m.register_collector(Box::new(delivery.circuit_gauge()));
+    }
     Ok(Started {
         app: App {
             retention: tokio::sync::watch::Sender::new(retention(&config.retention)),
             config: RwLock::new(Arc::new(config)),
             policy: RwLock::new(Arc::new(policy)),
             store,
-            master_key,
+            vault,
             rng,
             plugins,
             delivery,
@@ -408,19 +384,21 @@ pub async fn create_token_offline(
     if crate::store::offline::held(&path) {
         return Err(crate::store::offline::in_use_message(&path));
     }
-    let master_key = match config.master_key.as_ref().and_then(Redacted::expose) {
-        Some(text) => MasterKey::parse(text).map_err(|e| format!("HOOKD_MASTER_KEY {e}"))?,
-        None => {
-            let key = dir.join(KEY_FILE);
-            let text = fs::read_to_string(&key).map_err(|e| {
-                format!(
-                    "{}: {e} (set HOOKD_MASTER_KEY to the store's master key)",
-                    key.display()
-                )
-            })?;
-            MasterKey::parse(&text).map_err(|e| format!("{} {e}", key.display()))?
-        }
-    };
+    let vault = Vault::new(
+        match config.master_key.as_ref().and_then(Redacted::expose) {
+            Some(text) => MasterKey::parse(text).map_err(|e| format!("HOOKD_MASTER_KEY {e}"))?,
+            None => {
+                let key = dir.join(KEY_FILE);
+                let text = fs::read_to_string(&key).map_err(|e| {
+                    format!(
+                        "{}: {e} (set HOOKD_MASTER_KEY to the store's master key)",
+                        key.display()
+                    )
+                })?;
+                MasterKey::parse(&text).map_err(|e| format!("{} {e}", key.display()))?
+            }
+        },
+    );
     let options = crate::store::Options {
         max_batch: 1,
         cache_bytes: 1 << 20,
@@ -433,12 +411,12 @@ pub async fn create_token_offline(
             .meta(KEY_CHECK)
             .map_err(|e| e.to_string())?
             .ok_or("the store was never started; start hookd once instead")?;
-        master_key.open(KEY_CHECK, &sealed).map_err(|_| {
-            format!(
+        if !vault.opens_check(&sealed) {
+            return Err(format!(
                 "the master key is not the one {} was created with",
                 path.display()
-            )
-        })?;
+            ));
+        }
         let rng = SystemRandom::new();
         let plaintext = generate_token(&rng).map_err(|e| e.to_string())?;
         let now = now_ms();
@@ -446,7 +424,7 @@ pub async fn create_token_offline(
             id: new_id(TOKEN_PREFIX, now, &rng),
             name: name.to_owned(),
             scopes,
-            hash: master_key.token_hash(&plaintext).to_vec(),
+            hash: vault.token_hash(&plaintext).to_vec(),
             created_at_ms: now,
             expires_at_ms: None,
             last_used_at_ms: None,

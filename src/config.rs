@@ -573,7 +573,7 @@ impl Config {
         }
         if let Some(key) = self.master_key.as_ref().and_then(Redacted::expose) {
             check(
-                crate::secrets::MasterKey::parse(key).is_ok(),
+                crate::vault::MasterKey::parse(key).is_ok(),
                 "master_key (HOOKD_MASTER_KEY)",
                 "must be 32 bytes as base64, or 64 hex digits",
             );

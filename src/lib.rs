@@ -9,7 +9,9 @@
 //! - [`routing`]: pure: which alerts an endpoint takes (event-type filters, Alertmanager
 //!   label matchers).
 //! - [`url_policy`]: the built-in URL rules (scheme, user-info, length, denied address ranges).
-//! - [`secrets`]: ring: signing secrets, API tokens, AES-256-GCM sealing, webhook signatures.
+//! - [`secrets`]: ring: signing secrets, API tokens, webhook signatures.
+//! - [`vault`]: the master key and everything sealed with it (AES-256-GCM), and the tokens'
+//!   keyed hash.
 //! - [`store`]: the only module that knows redb: typed methods, one group-committing writer,
 //!   the delivery outbox and its per-endpoint queues, the attempt log, retention, backups, and
 //!   surviving a full disk.
@@ -41,6 +43,7 @@ pub mod routing;
 pub mod secrets;
 pub mod time;
 pub mod url_policy;
+pub mod vault;
 
 #[cfg(feature = "server")]
 pub mod api;

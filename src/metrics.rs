@@ -5,9 +5,12 @@
 //! `..._notification_latency_seconds`), so alerting rules written for it carry over. No label
 //! takes a value a client chooses: routes are operation names, methods a fixed set, failure
 //! reasons a fixed set, plugins the configured names. Counters are recorded as things happen;
-//! gauges (outbox, endpoints, store, process) are read at each scrape.
+//! gauges (outbox, endpoints, store, circuits, process) are read at each scrape.
+//!
+//! A leaf: it knows no other part of hookd. The store's and delivery's instruments and gauges
+//! live beside them and are registered here by the composition root ([`crate::app`]).
 
-use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -16,11 +19,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
-
-use crate::delivery::circuit::Circuits;
-pub use crate::store::StoreMetrics;
-use crate::store::{Store, WriteState};
+use prometheus_client::registry::{Metric, Registry};
 
 /// Content type of the exposition.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -95,7 +94,8 @@ pub fn method_label(method: &hyper::Method) -> &'static str {
 
 /// Every instrument, and the registry that exposes them.
 pub struct Metrics {
-    registry: Registry,
+    /// Behind a lock so the parts can register theirs once the whole is shared.
+    registry: Mutex<Registry>,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<RouteLabel, Histogram>,
     pub notifications: Counter,
@@ -112,8 +112,10 @@ fn seconds_buckets() -> Histogram {
 }
 
 impl Metrics {
-    /// The registry with every metric, reading the gauges from `store` and `circuits`.
-    pub fn new(store: Store, store_metrics: &StoreMetrics, circuits: Arc<Circuits>) -> Self {
+    /// The registry with hookd's own instruments and the process metrics; the other parts
+    /// add theirs with [`Metrics::register`] and [`Metrics::register_collector`].
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
         // The process metrics are named as every exporter names them; hookd's own get `hookd_`.
         let mut root = Registry::default();
         root.register_collector(Box::new(Process));
@@ -128,7 +130,7 @@ impl Metrics {
             given_up: Counter::default(),
             plugin_checks: Family::default(),
             plugin_duration: Histogram::new(exponential_buckets(0.000_002, 2.0, 16)),
-            registry: Registry::default(),
+            registry: Mutex::new(Registry::default()),
         };
         registry.register(
             "http_requests",
@@ -172,16 +174,6 @@ impl Metrics {
             m.given_up.clone(),
         );
         registry.register(
-            "store_commit_duration_seconds",
-            "Time of one durable commit of the store's writer (a batch of writes)",
-            store_metrics.commit_duration.clone(),
-        );
-        registry.register(
-            "store_commit_batch_size",
-            "Writes committed together in one durable transaction",
-            store_metrics.commit_batch.clone(),
-        );
-        registry.register(
             "plugin_checks",
             "URL-policy plugin calls, by plugin and verdict (allow, deny, fail)",
             m.plugin_checks.clone(),
@@ -191,17 +183,36 @@ impl Metrics {
             "Time of one URL-policy check (every plugin of the chain)",
             m.plugin_duration.clone(),
         );
-        registry.register_collector(Box::new(Gauges { store, circuits }));
+        registry.register_collector(Box::new(BuildInfo));
         Self {
-            registry: root,
+            registry: Mutex::new(root),
             ..m
         }
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `metric` as `hookd_<name>`.
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.registry()
+            .sub_registry_with_prefix("hookd")
+            .register(name, help, metric);
+    }
+
+    /// Adds gauges read at each scrape, named `hookd_<name>`.
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        self.registry()
+            .sub_registry_with_prefix("hookd")
+            .register_collector(collector);
     }
 
     /// The exposition, in the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        if prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry).is_err() {
+        if prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry()).is_err()
+        {
             out.clear();
         }
         out
@@ -222,19 +233,11 @@ impl Metrics {
     }
 }
 
-/// Gauges read at each scrape from the store and the dispatcher.
-struct Gauges {
-    store: Store,
-    circuits: Arc<Circuits>,
-}
-
-impl std::fmt::Debug for Gauges {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Gauges")
-    }
-}
-
-fn gauge(
+/// A gauge read at a scrape, for the collectors of the parts.
+///
+/// # Errors
+/// Only those of the encoder.
+pub fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -244,91 +247,12 @@ fn gauge(
     g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
 }
 
-impl Collector for Gauges {
+/// `hookd_build_info{version="..."} 1`.
+#[derive(Debug)]
+struct BuildInfo;
+
+impl Collector for BuildInfo {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let now = crate::time::now_ms();
-        if let Ok(stats) = self.store.stats() {
-            gauge(
-                &mut encoder,
-                "outbox_pending",
-                "Deliveries waiting in the outbox (due or scheduled for a retry)",
-                stats.pending_deliveries,
-            )?;
-            #[allow(clippy::cast_precision_loss)]
-            let age = stats
-                .oldest_pending_ms
-                .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
-            gauge(
-                &mut encoder,
-                "outbox_oldest_pending_age_seconds",
-                "Age of the oldest alert with a delivery still pending (0: none)",
-                age,
-            )?;
-            let g = ConstGauge::new(0i64);
-            let mut family = encoder.encode_descriptor(
-                "endpoints",
-                "Webhook endpoints, by state",
-                None,
-                g.metric_type(),
-            )?;
-            let disabled = stats.disabled_endpoints;
-            for (state, n) in [
-                ("enabled", stats.endpoints.saturating_sub(disabled)),
-                ("disabled", disabled),
-            ] {
-                ConstGauge::new(n).encode(family.encode_family(&[("state", state)])?)?;
-            }
-            gauge(
-                &mut encoder,
-                "messages",
-                "Accepted alerts the store keeps (until retention removes ended ones)",
-                stats.messages,
-            )?;
-            gauge(
-                &mut encoder,
-                "attempts",
-                "Attempts the attempt log keeps",
-                stats.attempts,
-            )?;
-        }
-        if let Some(size) = self.store.size_bytes() {
-            gauge(
-                &mut encoder,
-                "store_size_bytes",
-                "Size of the store file",
-                size,
-            )?;
-        }
-        if let Some(free) = self.store.free_bytes() {
-            gauge(
-                &mut encoder,
-                "store_free_bytes",
-                "Bytes free on the data volume",
-                free,
-            )?;
-        }
-        let state = self.store.write_state();
-        let g = ConstGauge::new(0i64);
-        let mut family = encoder.encode_descriptor(
-            "store_state",
-            "What the store can write: 1 for the current state",
-            None,
-            g.metric_type(),
-        )?;
-        for (name, on) in [
-            ("ok", state == WriteState::Ok),
-            ("low_space", matches!(state, WriteState::LowSpace { .. })),
-            ("full", matches!(state, WriteState::Full { .. })),
-            ("reopening", matches!(state, WriteState::Reopening { .. })),
-        ] {
-            ConstGauge::new(i64::from(on)).encode(family.encode_family(&[("state", name)])?)?;
-        }
-        gauge(
-            &mut encoder,
-            "circuits_open",
-            "Endpoints whose circuit is open (deliveries held, probing)",
-            self.circuits.open_count(),
-        )?;
         let info = ConstGauge::new(1i64);
         let mut family =
             encoder.encode_descriptor("build_info", "hookd's version", None, info.metric_type())?;

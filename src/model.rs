@@ -127,13 +127,6 @@ impl std::fmt::Debug for SealedHeader {
     }
 }
 
-impl SealedHeader {
-    /// The associated data its value is sealed with.
-    pub fn aad(endpoint_id: &str, name: &str) -> String {
-        format!("{endpoint_id}/header/{}", name.to_ascii_lowercase())
-    }
-}
-
 /// The client certificate an endpoint presents to receivers that ask for one (mTLS).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientCertificate {
@@ -152,13 +145,6 @@ pub struct ClientCertificate {
 impl std::fmt::Debug for ClientCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ClientCertificate({})", self.fingerprint)
-    }
-}
-
-impl ClientCertificate {
-    /// The associated data its key is sealed with.
-    pub fn aad(endpoint_id: &str) -> String {
-        format!("{endpoint_id}/client-key")
     }
 }
 
@@ -322,7 +308,7 @@ pub struct EndpointPatch {
     pub client_certificate: Option<Option<ClientCertificate>>,
 }
 
-/// An API token. Only its keyed hash (`MasterKey::token_hash`) is ever stored.
+/// An API token. Only its keyed hash (`vault::MasterKey::token_hash`) is ever stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub id: String,

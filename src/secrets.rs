@@ -1,18 +1,18 @@
 //! Secret material, all through ring: signing secrets (generate, accept, mask), API tokens
-//! (generate, hash), sealing at rest with AES-256-GCM, and Standard Webhooks v1 signatures:
-//! symmetric (`v1,` HMAC-SHA256) and asymmetric (`v1a,` Ed25519).
+//! (generate, digest), and Standard Webhooks v1 signatures: symmetric (`v1,` HMAC-SHA256) and
+//! asymmetric (`v1a,` Ed25519). Sealing at rest and the tokens' keyed hash are
+//! [`crate::vault`]'s.
 //!
 //! Every type here that holds a secret has a redacting `Debug`, so a stray `{:?}` in a log line
 //! cannot leak one.
 
 use std::fmt;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::SecureRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
-use ring::{digest, hkdf, hmac};
+use ring::{digest, hmac};
 
 use crate::model::SigningAlgorithm;
 
@@ -246,133 +246,12 @@ pub fn generate_token(rng: &dyn SecureRandom) -> Result<String, SecretError> {
 }
 
 /// SHA-256 of a token. Stores before token-hash scheme 2 kept this; now it is the input of
-/// [`MasterKey::token_hash`].
+/// [`crate::vault::MasterKey::token_hash`].
 pub fn token_digest(token: &str) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, token.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
-}
-
-/// The AES-256-GCM key that seals signing secrets at rest, and the key (derived from it) of
-/// the API tokens' lookup hashes.
-pub struct MasterKey {
-    key: LessSafeKey,
-    token_key: hmac::Key,
-}
-
-impl MasterKey {
-    /// Parses a key given as base64 (standard or URL-safe) of 32 bytes, or as 64 hex digits.
-    ///
-    /// # Errors
-    /// [`SecretError::BadMasterKey`] for anything else.
-    pub fn parse(s: &str) -> Result<Self, SecretError> {
-        let s = s.trim();
-        let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (0..32)
-                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16))
-                .collect::<Result<Vec<u8>, _>>()
-                .map_err(|_| SecretError::BadMasterKey)?
-        } else {
-            STANDARD
-                .decode(s)
-                .or_else(|_| URL_SAFE.decode(s))
-                .or_else(|_| URL_SAFE_NO_PAD.decode(s))
-                .map_err(|_| SecretError::BadMasterKey)?
-        };
-        Self::from_bytes(&bytes)
-    }
-
-    /// A fresh random key, returned with its base64 text form for the key file.
-    ///
-    /// # Errors
-    /// Only if the OS random source fails.
-    pub fn generate(rng: &dyn SecureRandom) -> Result<(Self, String), SecretError> {
-        let mut bytes = [0u8; 32];
-        rng.fill(&mut bytes).map_err(|_| SecretError::Random)?;
-        Ok((Self::from_bytes(&bytes)?, STANDARD.encode(bytes)))
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SecretError::BadMasterKey)?;
-        let token_key = hkdf::Salt::new(hkdf::HKDF_SHA256, b"hookd")
-            .extract(bytes)
-            .expand(&[b"api token lookup hash v2"], hmac::HMAC_SHA256)
-            .map_err(|_| SecretError::BadMasterKey)?
-            .into();
-        Ok(Self {
-            key: LessSafeKey::new(unbound),
-            token_key,
-        })
-    }
-
-    /// How an API token is stored and looked up: HMAC-SHA256 of its SHA-256 under a key
-    /// derived from the master key. Lookups stay one hash away, and a copy of the store (a
-    /// backup, a stolen disk image) without the master key gives nothing to test guesses at a
-    /// weak token against.
-    pub fn token_hash(&self, token: &str) -> [u8; 32] {
-        self.token_hash_of_digest(&token_digest(token))
-    }
-
-    /// [`MasterKey::token_hash`] from a token's SHA-256: what the migration of an older store,
-    /// which kept only that digest, needs.
-    pub fn token_hash_of_digest(&self, digest: &[u8]) -> [u8; 32] {
-        let tag = hmac::sign(&self.token_key, digest);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
-        out
-    }
-
-    /// Encrypts `plaintext` bound to `aad` (the owning record's id): `nonce || ciphertext || tag`.
-    ///
-    /// # Errors
-    /// Only if the OS random source fails.
-    pub fn seal(
-        &self,
-        rng: &dyn SecureRandom,
-        aad: &str,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, SecretError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill(&mut nonce).map_err(|_| SecretError::Random)?;
-        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad.as_bytes()),
-                &mut out[NONCE_LEN..],
-            )
-            .map_err(|_| SecretError::Random)?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(out)
-    }
-
-    /// Decrypts what [`MasterKey::seal`] produced for the same `aad`.
-    ///
-    /// # Errors
-    /// [`SecretError::Unseal`] if the data is short, altered, or sealed under another key or id.
-    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
-        let Some((nonce, body)) = sealed.split_at_checked(NONCE_LEN) else {
-            return Err(SecretError::Unseal);
-        };
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Unseal)?;
-        let mut buf = body.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
-            .map_err(|_| SecretError::Unseal)?;
-        Ok(plain.to_vec())
-    }
-}
-
-impl fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MasterKey(***)")
-    }
 }
 
 /// One Standard Webhooks v1 signature: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`.
@@ -525,41 +404,5 @@ mod tests {
         assert_eq!(s.key_bytes().len(), 32);
         assert_eq!(SigningSecret::parse(s.expose()).unwrap(), s);
         assert_eq!(s.masked().len(), 8);
-    }
-
-    #[test]
-    fn seal_round_trip_binds_the_id() {
-        let rng = SystemRandom::new();
-        let (key, text) = MasterKey::generate(&rng).unwrap();
-        let sealed = key.seal(&rng, "wh-1", b"my-secret-key").unwrap();
-        assert!(!sealed.windows(13).any(|w| w == b"my-secret-key"));
-        assert_eq!(key.open("wh-1", &sealed).unwrap(), b"my-secret-key");
-        assert_eq!(key.open("wh-2", &sealed), Err(SecretError::Unseal));
-        assert_eq!(key.open("wh-1", &sealed[..5]), Err(SecretError::Unseal));
-        let again = MasterKey::parse(&text).unwrap();
-        assert_eq!(again.open("wh-1", &sealed).unwrap(), b"my-secret-key");
-        let hex = "00".repeat(32);
-        assert!(MasterKey::parse(&hex).is_ok());
-        assert!(MasterKey::parse("too-short").is_err());
-    }
-
-    #[test]
-    fn tokens_hash_stably_under_the_master_key_only() {
-        let rng = SystemRandom::new();
-        let t = generate_token(&rng).unwrap();
-        assert!(t.starts_with(TOKEN_PREFIX) && t.len() == 4 + 43);
-        let (key, text) = MasterKey::generate(&rng).unwrap();
-        let (other, _) = MasterKey::generate(&rng).unwrap();
-        assert_eq!(
-            key.token_hash(&t),
-            MasterKey::parse(&text).unwrap().token_hash(&t)
-        );
-        assert_ne!(key.token_hash(&t), key.token_hash("hkd_other"));
-        assert_ne!(key.token_hash(&t), other.token_hash(&t));
-        assert_ne!(key.token_hash(&t), token_digest(&t), "not the bare SHA-256");
-        assert_eq!(
-            key.token_hash_of_digest(&token_digest(&t)),
-            key.token_hash(&t)
-        );
     }
 }

@@ -297,10 +297,10 @@ async fn rotate_secret_keeps_previous_for_grace_period() {
     assert_eq!(stored.previous_secrets[0].mask, "****alue");
     let opened = s
         .app
-        .master_key
-        .open(&id, &stored.previous_secrets[2].sealed)
+        .vault
+        .open_secret(&id, &stored.previous_secrets[2])
         .unwrap();
-    assert_eq!(opened, b"my-secret-key");
+    assert_eq!(opened.expose(), "my-secret-key");
 
     let r = s
         .req("POST", &path)
@@ -761,8 +761,12 @@ async fn data_survives_a_restart() {
     assert_eq!(r.json()["endpoint"], v["endpoint"]);
     let stored = s.app.store.get_endpoint(&id).unwrap().unwrap();
     assert_eq!(
-        s.app.master_key.open(&id, &stored.secret.sealed).unwrap(),
-        b"my-secret-key"
+        s.app
+            .vault
+            .open_secret(&id, &stored.secret)
+            .unwrap()
+            .expose(),
+        "my-secret-key"
     );
     s.stop().await;
 

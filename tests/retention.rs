@@ -227,7 +227,7 @@ async fn a_dead_endpoint_opens_its_circuit_and_recovers() {
     }
     ok.wait_for(50, 10).await;
     eventually(10, "the circuit opens", || {
-        s.app.delivery.circuits.view(&down).state != "closed"
+        s.app.delivery.circuit(&down).state != "closed"
     })
     .await;
     let r = s.req("GET", &format!("{ENDPOINTS}/{down}")).send().await;
@@ -262,7 +262,7 @@ async fn a_dead_endpoint_opens_its_circuit_and_recovers() {
     let back = Receiver::start_on(&addr.to_string()).await;
     back.wait_for(50, 20).await;
     eventually(10, "the circuit closes", || {
-        s.app.delivery.circuits.view(&down).state == "closed"
+        s.app.delivery.circuit(&down).state == "closed"
     })
     .await;
     eventually(10, "the queue empties", || queued(&s, &down) == 0).await;

@@ -52,7 +52,7 @@ async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
         .ingest(message, targets)
         .await
         .map_err(store_error)?;
-    app.delivery.wake.notify_one();
+    app.delivery.wake();
     tracing::debug!(message = %id, deliveries, "alert accepted");
     Ok(accepted(
         &json!({"messageId": id, "deliveries": deliveries}),
@@ -73,7 +73,7 @@ pub(super) async fn resend(app: &App, id: String) -> Result<HttpResponse, ApiErr
             "message '{id}' has no delivery that gave up; nothing to resend"
         )));
     }
-    app.delivery.wake.notify_one();
+    app.delivery.wake();
     tracing::info!(message = %id, requeued, "message requeued");
     Ok(accepted(&json!({"messageId": id, "deliveries": requeued})))
 }

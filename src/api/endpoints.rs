@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::{json, json_secret, no_content, off_runtime, secret_error, store_error, HttpResponse};
 use crate::app::App;
+use crate::delivery::TestSendError;
 use crate::error::ApiError;
 use crate::ids::{new_id, ENDPOINT_PREFIX};
 use crate::model::{ClientCertificate, Endpoint, SealedHeader, SigningAlgorithm};
@@ -135,7 +136,7 @@ fn seal_options(app: &App, id: &str, options: &EndpointOptions) -> Result<Sealed
         .as_ref()
         .map(|hs| {
             hs.iter()
-                .map(|(name, value)| app.seal_header(id, name, value))
+                .map(|(name, value)| app.vault.seal_header(id, name, value))
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()
@@ -161,8 +162,8 @@ fn seal_certificate(
     Ok(ClientCertificate {
         chain_pem: c.chain_pem.clone(),
         sealed_key: app
-            .master_key
-            .seal(&app.rng, &ClientCertificate::aad(id), c.key_pem.as_bytes())
+            .vault
+            .seal_client_key(id, &c.key_pem)
             .map_err(secret_error)?,
         fingerprint: c.fingerprint.clone(),
         not_after_ms: c.not_after_ms,
@@ -172,7 +173,7 @@ fn seal_certificate(
 
 /// An endpoint as the API shows it: its stored fields, then its delivery circuit.
 fn view<'e>(app: &App, endpoint: &'e Endpoint) -> crate::model::EndpointView<'e> {
-    endpoint.view(app.delivery.circuits.view(&endpoint.id))
+    endpoint.view(app.delivery.circuit(&endpoint.id))
 }
 
 /// The create and rotate answer: the endpoint and, this once, the secret's plaintext.
@@ -194,7 +195,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
     let sealed = seal_options(app, &id, &req.options)?;
     let options = req.options;
     let endpoint = Endpoint {
-        secret: app.seal(&id, &secret).map_err(secret_error)?,
+        secret: app.vault.seal_secret(&id, &secret).map_err(secret_error)?,
         id,
         name: req.name,
         url: req.url,
@@ -285,8 +286,7 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         .map_err(not_found(&id))?;
     if enables {
         // A person says the receiver is back: deliver at once, no waiting for a probe.
-        app.delivery.circuits.reset(&id);
-        app.delivery.wake.notify_one();
+        app.delivery.resume(&id);
     }
     tracing::info!(endpoint = %id, "webhook endpoint updated");
     Ok(json(
@@ -300,8 +300,7 @@ pub(super) async fn delete(app: &App, id: String) -> Result<HttpResponse, ApiErr
         .delete_endpoint(id.clone())
         .await
         .map_err(not_found(&id))?;
-    app.delivery.circuits.reset(&id);
-    app.delivery.rates.forget(&id);
+    app.delivery.forget(&id);
     tracing::info!(endpoint = %id, "webhook endpoint deleted");
     Ok(no_content())
 }
@@ -326,40 +325,21 @@ pub(super) fn attempts(app: &App, id: &str, query: Option<&str>) -> Result<HttpR
     ))
 }
 
-/// Sends a signed `hookd.test` event now and answers with the attempt. A test send is one
-/// attempt: it is logged but not retried, and does not count toward disabling the endpoint.
+/// Sends a signed `hookd.test` event now and answers with the attempt (see
+/// [`crate::delivery::Delivery::test_send`]).
 pub(super) async fn test(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
     let endpoint = app
         .store
         .get_endpoint(id)
         .map_err(store_error)?
         .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
-    // A test send is a request to the receiver like any delivery: it waits for the same
-    // permits, so it cannot exceed `delivery.per_endpoint` or `delivery.max_in_flight`.
-    let wait = std::time::Duration::from_millis(app.delivery.config().timeout_ms);
-    let Some(_permit) = app.delivery.permits.acquire(&endpoint.id, wait).await else {
-        return Err(ApiError::Unavailable(format!(
+    match app.delivery.test_send(&endpoint).await {
+        Ok(attempt) => Ok(json(StatusCode::OK, &json!({"attempt": attempt.view()}))),
+        Err(TestSendError::Busy) => Err(ApiError::Unavailable(format!(
             "endpoint '{id}' has as many deliveries in flight as delivery.per_endpoint allows (or hookd has delivery.max_in_flight); retry shortly"
-        )));
-    };
-    let now = now_ms();
-    let message = crate::model::Message {
-        id: new_id(crate::ids::MESSAGE_PREFIX, now, &app.rng),
-        event_type: "hookd.test".into(),
-        data: json!({"endpointId": endpoint.id, "message": "a test event from hookd"}).to_string(),
-        created_at_ms: now,
-    };
-    let (attempt, _) = crate::delivery::attempt(app, &endpoint, &message, 1).await;
-    let view = json!({"attempt": attempt.view()});
-    app.store
-        .record_attempt(crate::store::AttemptRecord {
-            delivery_key: None,
-            attempt,
-            effect: crate::store::EndpointEffect::None,
-        })
-        .await
-        .map_err(store_error)?;
-    Ok(json(StatusCode::OK, &view))
+        ))),
+        Err(TestSendError::Store(e)) => Err(store_error(e)),
+    }
 }
 
 pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
@@ -377,7 +357,7 @@ pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         }
     };
     let secret = secret_or_generate(app, rotation.secret, algorithm)?;
-    let sealed = app.seal(&id, &secret).map_err(secret_error)?;
+    let sealed = app.vault.seal_secret(&id, &secret).map_err(secret_error)?;
     let grace_ms = i64::try_from(app.config().endpoints.rotation_grace_secs)
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000);
@@ -410,7 +390,7 @@ pub(super) async fn recover(app: &App, id: String, body: &[u8]) -> Result<HttpRe
         .await
         .map_err(not_found(&id))?;
     if requeued > 0 {
-        app.delivery.wake.notify_one();
+        app.delivery.wake();
     }
     tracing::info!(endpoint = %id, requeued, "deliveries recovered");
     Ok(super::accepted(

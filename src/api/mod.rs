@@ -221,7 +221,7 @@ fn authorize<B>(
     };
     let token = app
         .store
-        .token_by_hash(&app.master_key.token_hash(&presented))
+        .token_by_hash(&app.vault.token_hash(&presented))
         .map_err(store_error)?
         .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
     let now = crate::time::now_ms();

@@ -21,7 +21,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         id: new_id(TOKEN_PREFIX, now, &app.rng),
         name: req.name,
         scopes: req.scopes,
-        hash: app.master_key.token_hash(&plaintext).to_vec(),
+        hash: app.vault.token_hash(&plaintext).to_vec(),
         created_at_ms: now,
         expires_at_ms: req.expires_at_ms,
         last_used_at_ms: None,

@@ -168,6 +168,30 @@ impl Circuits {
     }
 }
 
+/// The `circuits_open` gauge, read at each scrape.
+#[derive(Clone)]
+pub struct OpenCircuits(pub(super) std::sync::Arc<Circuits>);
+
+impl std::fmt::Debug for OpenCircuits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenCircuits")
+    }
+}
+
+impl prometheus_client::collector::Collector for OpenCircuits {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        crate::metrics::gauge(
+            &mut encoder,
+            "circuits_open",
+            "Endpoints whose circuit is open (deliveries held, probing)",
+            self.0.open_count(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,7 +92,7 @@ where
     let (stopping_tx, stopping) = watch::channel(false);
     let (open, mut closed) = mpsc::channel::<()>(1);
     let refusals = RefusalLog::default();
-    let dispatcher = tokio::spawn(crate::delivery::run(app.clone()));
+    let dispatcher = tokio::spawn(crate::delivery::run(app.delivery.clone()));
     let retention = tokio::spawn(app.store.clone().run_retention(app.retention.subscribe()));
     let token_uses = {
         let app = app.clone();

@@ -22,6 +22,7 @@
 mod attempts;
 pub mod backup;
 mod endpoints;
+mod gauges;
 pub mod offline;
 mod outbox;
 pub mod retention;
@@ -29,6 +30,7 @@ mod routes;
 mod schema;
 mod writer;
 
+pub use gauges::{Gauges, StoreMetrics};
 pub use outbox::{AttemptRecord, EndpointEffect, Ingest, Take};
 pub use retention::Retention;
 pub use writer::WriteState;
@@ -38,7 +40,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -126,28 +127,6 @@ impl From<redb::Error> for StoreError {
             redb::Error::PreviousIo => Self::from_storage(redb::StorageError::PreviousIo),
             other => Self::Storage(other.to_string()),
         }
-    }
-}
-
-/// The store's own instruments, handed to its writer (`metrics` registers them for scrapes).
-#[derive(Clone, Debug)]
-pub struct StoreMetrics {
-    pub commit_duration: Histogram,
-    pub commit_batch: Histogram,
-}
-
-impl StoreMetrics {
-    pub fn new() -> Self {
-        Self {
-            commit_duration: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
-            commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
-        }
-    }
-}
-
-impl Default for StoreMetrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -323,6 +302,11 @@ impl Store {
     /// The size of the store file.
     pub fn size_bytes(&self) -> Option<u64> {
         std::fs::metadata(&self.shared.path).ok().map(|m| m.len())
+    }
+
+    /// The gauges a metrics registry reads from this store at each scrape.
+    pub fn gauges(&self) -> Gauges {
+        Gauges(self.clone())
     }
 
     /// How many records the main tables hold (cheap: redb keeps each table's length).
