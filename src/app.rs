@@ -22,8 +22,7 @@ use crate::time::now_ms;
 use crate::url_policy::UrlPolicy;
 use crate::vault::{MasterKey, Vault, KEY_CHECK};
 
-/// Name of the store file inside the data directory.
-pub const STORE_FILE: &str = "hookd.redb";
+use crate::store::STORE_FILE;
 /// Name of the generated master key file inside the data directory.
 pub const KEY_FILE: &str = "master.key";
 
@@ -50,7 +49,7 @@ pub struct App {
     pub token_use: TokenUse,
     /// CPU-bound work a request may cause (compiling label matchers, routing an alert against
     /// costly ones): its own threads, at a lower priority.
-    pub heavy: crate::api::heavy::Heavy,
+    pub heavy: crate::heavy::Heavy,
 }
 
 /// Token uses not yet written to the store: a write per request would cost a commit each, so
@@ -356,9 +355,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             delivery,
             metrics,
             token_use: TokenUse::default(),
-            heavy: crate::api::heavy::Heavy::start(
-                crate::api::heavy::Heavy::threads_for_this_machine(),
-            ),
+            heavy: crate::heavy::Heavy::start(crate::heavy::Heavy::threads_for_this_machine()),
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })

@@ -184,7 +184,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<String, Stri
         summary.records,
         from.display(),
         crate::time::rfc3339(summary.created_at_ms),
-        data_dir.join(crate::app::STORE_FILE).display()
+        data_dir.join(crate::store::STORE_FILE).display()
     ))
 }
 
@@ -193,7 +193,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<String, Stri
 /// # Errors
 /// As [`offline::compact`].
 pub fn compact(data_dir: &Path) -> Result<String, String> {
-    let path = data_dir.join(crate::app::STORE_FILE);
+    let path = data_dir.join(crate::store::STORE_FILE);
     let (before, after) = offline::compact(&path)?;
     Ok(format!(
         "{}: {} -> {} ({} freed)",

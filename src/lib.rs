@@ -56,6 +56,8 @@ pub mod delivery;
 #[cfg(feature = "server")]
 pub mod files;
 #[cfg(feature = "server")]
+pub mod heavy;
+#[cfg(feature = "server")]
 pub mod logging;
 #[cfg(feature = "server")]
 pub mod metrics;

@@ -1,11 +1,17 @@
 //! Route and id parsing: method and path in, the operation out, or 404 / 405 with `Allow`.
 //! Pure, so the fuzz targets call exactly what the server calls.
 //!
-//! [`ROUTES`] is the one list of what the API serves: the resolver walks it, and the OpenAPI
-//! document, the `Allow` header and the metrics' `route` label are all made from it, so none of
-//! them can name a route the server lacks, or miss one it has. `HEAD` is served for every `GET`.
+//! [`ROUTES`] is the one list of what the API serves: the resolver walks it, `authorize` reads
+//! each row's [`Access`], and the OpenAPI document, the `Allow` header and the metrics' `route`
+//! label are all made from it, so none of them can name a route the server lacks, miss one it
+//! has, or disagree on who may call it. `HEAD` is served for every `GET`.
+
+mod table;
 
 use crate::error::ApiError;
+use crate::model::Scope;
+
+pub use table::ROUTES;
 
 /// Every operation the API serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,137 +43,34 @@ pub enum Operation {
     Console(String),
 }
 
-/// One route: a method, a path template (`{id}` for an id segment) and the operation.
+/// One route: a method, a path template (`{id}` for an id segment), the operation, who may
+/// call it, and what the API reference says of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     /// The operation's name: its `operationId`, and the `route` label of the metrics.
     pub name: &'static str,
+    /// Who may call it: every row says, so no route is left to a default.
+    pub access: Access,
+    /// One line for the API reference.
+    pub summary: &'static str,
+    /// The name of its request body's schema in the OpenAPI document, if it takes a body.
+    pub body: Option<&'static str>,
     make: fn(String) -> Operation,
 }
 
-macro_rules! route {
-    ($method:literal, $path:literal, $name:literal, $op:ident) => {
-        Route {
-            method: $method,
-            path: $path,
-            name: $name,
-            make: |_| Operation::$op,
-        }
-    };
-    ($method:literal, $path:literal, $name:literal, $op:ident(id)) => {
-        Route {
-            method: $method,
-            path: $path,
-            name: $name,
-            make: Operation::$op,
-        }
-    };
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (probes, the documents, the console's files; `/metrics` checks its own token).
+    Public,
+    /// A bearer token with this scope (or `admin`).
+    Bearer(Scope),
+    /// As [`Access::Bearer`], or the token as a basic credential's password (Alertmanager can
+    /// only send basic auth).
+    BearerOrBasic(Scope),
 }
-
-/// Every route, in the order the API reference lists them.
-pub const ROUTES: &[Route] = &[
-    route!(
-        "POST",
-        "/api/v1/alerting/webhook-endpoints",
-        "create_endpoint",
-        CreateEndpoint
-    ),
-    route!(
-        "GET",
-        "/api/v1/alerting/webhook-endpoints",
-        "list_endpoints",
-        ListEndpoints
-    ),
-    route!(
-        "GET",
-        "/api/v1/alerting/webhook-endpoints/{id}",
-        "get_endpoint",
-        GetEndpoint(id)
-    ),
-    route!(
-        "PATCH",
-        "/api/v1/alerting/webhook-endpoints/{id}",
-        "update_endpoint",
-        UpdateEndpoint(id)
-    ),
-    route!(
-        "DELETE",
-        "/api/v1/alerting/webhook-endpoints/{id}",
-        "delete_endpoint",
-        DeleteEndpoint(id)
-    ),
-    route!(
-        "POST",
-        "/api/v1/alerting/webhook-endpoints/{id}/rotate-secret",
-        "rotate_secret",
-        RotateSecret(id)
-    ),
-    route!(
-        "GET",
-        "/api/v1/alerting/webhook-endpoints/{id}/attempts",
-        "list_attempts",
-        ListAttempts(id)
-    ),
-    route!(
-        "POST",
-        "/api/v1/alerting/webhook-endpoints/{id}/test",
-        "test_endpoint",
-        TestEndpoint(id)
-    ),
-    route!(
-        "POST",
-        "/api/v1/alerting/webhook-endpoints/{id}/recover",
-        "recover_endpoint",
-        RecoverEndpoint(id)
-    ),
-    route!(
-        "POST",
-        "/api/v1/alerting/alerts",
-        "ingest_alert",
-        IngestAlert
-    ),
-    route!(
-        "POST",
-        "/api/v1/alerting/alertmanager",
-        "ingest_alertmanager",
-        IngestAlertmanager
-    ),
-    route!(
-        "POST",
-        "/api/v1/alerting/messages/{id}/resend",
-        "resend_message",
-        ResendMessage(id)
-    ),
-    route!("POST", "/api/v1/tokens", "create_token", CreateToken),
-    route!("GET", "/api/v1/tokens", "list_tokens", ListTokens),
-    route!(
-        "DELETE",
-        "/api/v1/tokens/{id}",
-        "revoke_token",
-        RevokeToken(id)
-    ),
-    route!("GET", "/api/v1/admin/backup", "backup", Backup),
-    route!("GET", "/api/v1/openapi.json", "openapi", OpenApi),
-    route!("GET", "/docs", "docs", Docs),
-    route!("GET", "/console", "console_redirect", ConsoleRedirect),
-    Route {
-        method: "GET",
-        path: "/console/",
-        name: "console",
-        make: Operation::Console,
-    },
-    Route {
-        method: "GET",
-        path: "/console/{file}",
-        name: "console_asset",
-        make: Operation::Console,
-    },
-    route!("GET", "/metrics", "metrics", Metrics),
-    route!("GET", "/healthz", "healthz", Healthz),
-    route!("GET", "/readyz", "readyz", Readyz),
-];
 
 /// Longest id segment looked up; anything longer cannot exist.
 const MAX_ID_LEN: usize = 64;
@@ -227,6 +130,14 @@ fn matches(template: &str, path: &str) -> Option<Option<String>> {
 /// [`ApiError::NotFound`] for an unknown path, [`ApiError::MethodNotAllowed`] (with the allowed
 /// methods) for a known path and the wrong method.
 pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
+    resolve_route(method, path).map(|(_, op)| op)
+}
+
+/// [`resolve`], with the route's row.
+///
+/// # Errors
+/// As [`resolve`].
+pub fn resolve_route(method: &str, path: &str) -> Result<(&'static Route, Operation), ApiError> {
     let not_found = || ApiError::NotFound(format!("no route for {}", truncate(path)));
     // Cheap refusals first: every route starts with one of these, and none ends with '/'.
     if !(path.starts_with("/api/v1/")
@@ -241,7 +152,7 @@ pub fn resolve(method: &str, path: &str) -> Result<Operation, ApiError> {
     for route in ROUTES {
         if let Some(id) = matches(route.path, path) {
             if route.method == wanted {
-                return Ok((route.make)(id.unwrap_or_default()));
+                return Ok((route, (route.make)(id.unwrap_or_default())));
             }
             allowed.push(route.method);
         }
@@ -286,194 +197,4 @@ fn truncate(path: &str) -> String {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_known_routes() {
-        assert_eq!(
-            resolve("POST", "/api/v1/alerting/webhook-endpoints").unwrap(),
-            Operation::CreateEndpoint
-        );
-        assert_eq!(
-            resolve("PATCH", "/api/v1/alerting/webhook-endpoints/wh-1").unwrap(),
-            Operation::UpdateEndpoint("wh-1".into())
-        );
-        assert_eq!(
-            resolve(
-                "POST",
-                "/api/v1/alerting/webhook-endpoints/wh-1/rotate-secret"
-            )
-            .unwrap(),
-            Operation::RotateSecret("wh-1".into())
-        );
-        assert_eq!(
-            resolve("DELETE", "/api/v1/tokens/tok-1").unwrap(),
-            Operation::RevokeToken("tok-1".into())
-        );
-    }
-
-    #[test]
-    fn wrong_method_lists_allowed() {
-        assert_eq!(
-            resolve("PUT", "/api/v1/alerting/webhook-endpoints/wh-1"),
-            Err(ApiError::MethodNotAllowed {
-                allow: "GET, PATCH, DELETE, HEAD".into()
-            })
-        );
-        assert_eq!(
-            resolve("DELETE", "/api/v1/alerting/webhook-endpoints"),
-            Err(ApiError::MethodNotAllowed {
-                allow: "POST, GET, HEAD".into()
-            })
-        );
-        assert_eq!(
-            resolve("GET", "/api/v1/alerting/alerts"),
-            Err(ApiError::MethodNotAllowed {
-                allow: "POST".into()
-            })
-        );
-    }
-
-    #[test]
-    fn head_is_get() {
-        for route in ROUTES.iter().filter(|r| r.method == "GET") {
-            let path = route
-                .path
-                .replace("{id}", "x-1")
-                .replace("{file}", "app.js");
-            assert_eq!(
-                resolve("HEAD", &path).unwrap(),
-                resolve("GET", &path).unwrap()
-            );
-        }
-        assert!(resolve("HEAD", "/api/v1/alerting/alerts").is_err());
-    }
-
-    #[test]
-    fn console_paths() {
-        assert_eq!(
-            resolve("GET", "/console/").unwrap(),
-            Operation::Console(String::new())
-        );
-        assert_eq!(
-            resolve("GET", "/console/app.js").unwrap(),
-            Operation::Console("app.js".into())
-        );
-        assert_eq!(
-            resolve("GET", "/console").unwrap(),
-            Operation::ConsoleRedirect
-        );
-        for bad in [
-            "/console/.env",
-            "/console/a/b",
-            "/console/App.js",
-            "/console//",
-            "/consolex",
-            "/console/app.js/",
-        ] {
-            assert!(
-                matches!(resolve("GET", bad), Err(ApiError::NotFound(_))),
-                "{bad}"
-            );
-        }
-        assert!(matches!(
-            resolve("POST", "/console/"),
-            Err(ApiError::MethodNotAllowed { .. })
-        ));
-    }
-
-    /// The table and the operations agree: each row resolves to an operation of its name, and
-    /// every operation has a row (the match below must name every variant).
-    #[test]
-    fn every_route_resolves_and_every_operation_has_a_route() {
-        use Operation as O;
-        for route in ROUTES {
-            let path = route
-                .path
-                .replace("{id}", "id-1")
-                .replace("{file}", "app.js");
-            let op = resolve(route.method, &path).unwrap();
-            assert_eq!(op.name(), route.name, "{} {}", route.method, route.path);
-        }
-        let all = [
-            O::Healthz,
-            O::Readyz,
-            O::Metrics,
-            O::OpenApi,
-            O::Docs,
-            O::CreateEndpoint,
-            O::ListEndpoints,
-            O::GetEndpoint(String::new()),
-            O::UpdateEndpoint(String::new()),
-            O::DeleteEndpoint(String::new()),
-            O::RotateSecret(String::new()),
-            O::CreateToken,
-            O::ListTokens,
-            O::RevokeToken(String::new()),
-            O::IngestAlert,
-            O::IngestAlertmanager,
-            O::ListAttempts(String::new()),
-            O::TestEndpoint(String::new()),
-            O::RecoverEndpoint(String::new()),
-            O::ResendMessage(String::new()),
-            O::Backup,
-            O::ConsoleRedirect,
-            O::Console(String::new()),
-            O::Console("app.js".into()),
-        ];
-        for op in &all {
-            assert!(
-                ROUTES.iter().any(|r| r.name == op.name()),
-                "{op:?} has no route"
-            );
-        }
-        assert_eq!(all.len(), ROUTES.len());
-    }
-
-    #[test]
-    fn a_trailing_slash_is_404_on_every_route() {
-        for p in [
-            "/healthz",
-            "/readyz",
-            "/api/v1/alerting/webhook-endpoints",
-            "/api/v1/alerting/webhook-endpoints/wh-1",
-            "/api/v1/alerting/webhook-endpoints/wh-1/rotate-secret",
-            "/api/v1/alerting/webhook-endpoints/wh-1/attempts",
-            "/api/v1/alerting/webhook-endpoints/wh-1/test",
-            "/api/v1/tokens",
-            "/api/v1/tokens/tok-1",
-            "/api/v1/alerting/alerts",
-            "/api/v1/alerting/alertmanager",
-            "/api/v1/alerting/messages/msg_1/resend",
-            "/api/v1/admin/backup",
-        ] {
-            assert!(
-                !matches!(resolve("GET", p), Err(ApiError::NotFound(_))),
-                "{p} is a route"
-            );
-            let slash = format!("{p}/");
-            assert!(
-                matches!(resolve("GET", &slash), Err(ApiError::NotFound(_))),
-                "{slash}"
-            );
-        }
-    }
-
-    #[test]
-    fn unknown_paths_are_404() {
-        for p in [
-            "/",
-            "/api/v1/alerting/webhook-endpoints/",
-            "/api/v1/alerting/webhook-endpoints/wh-1/nope",
-            "/api/v1/alerting/webhook-endpoints/a%20b",
-            "/api/v1/alerting/webhook-endpointsX",
-            "/api/v1/tokens/a/b",
-        ] {
-            assert!(
-                matches!(resolve("GET", p), Err(ApiError::NotFound(_))),
-                "{p}"
-            );
-        }
-    }
-}
+mod tests;

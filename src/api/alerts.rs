@@ -23,7 +23,7 @@ pub(super) async fn alertmanager(app: &App, body: &[u8]) -> Result<HttpResponse,
 
 /// Work a routing pass may do on an async worker, in label bytes read (see
 /// [`crate::routing::RouteTable::cost`]): about 50 µs. A pass that may cost more runs on
-/// [`crate::api::heavy`]'s threads.
+/// [`crate::heavy`]'s threads.
 const INLINE_ROUTING: usize = 32 * 1024;
 
 /// The endpoints that take `alert`, by the routing table as of the last commit.

@@ -7,7 +7,6 @@ pub mod body;
 pub mod console;
 pub mod docs;
 mod endpoints;
-pub mod heavy;
 pub mod openapi;
 mod tokens;
 
@@ -23,7 +22,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::model::{Scope, Token};
 use crate::parse;
-use crate::route::{resolve, Operation};
+use crate::route::{resolve_route, Access, Operation, Route};
 use crate::store::StoreError;
 
 pub use body::Body;
@@ -42,93 +41,35 @@ where
     B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let (mut resp, name) = match resolve(req.method().as_str(), req.uri().path()) {
-        Ok(op) => {
-            let name = op.name();
-            match dispatch(app, req, op).await {
-                Ok(resp) => (resp, name),
-                Err(e) => (problem(&e), name),
-            }
-        }
+    let (mut resp, name) = match resolve_route(req.method().as_str(), req.uri().path()) {
+        Ok((route, op)) => match dispatch(app, req, route, op).await {
+            Ok(resp) => (resp, route.name),
+            Err(e) => (problem(&e), route.name),
+        },
         Err(e) => (problem(&e), "unknown"),
     };
     resp.extensions_mut().insert(RouteName(name));
     resp
 }
 
-async fn dispatch<B>(app: &App, req: Request<B>, op: Operation) -> Result<HttpResponse, ApiError>
+async fn dispatch<B>(
+    app: &App,
+    req: Request<B>,
+    route: &Route,
+    op: Operation,
+) -> Result<HttpResponse, ApiError>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     use Operation as O;
-    match op {
-        O::OpenApi => {
-            return Ok(bytes(
-                "application/json",
-                Bytes::from_static(openapi::document_bytes()),
-            ))
-        }
-        O::Docs => {
-            let mut resp = bytes(
-                "text/html; charset=utf-8",
-                Bytes::from_static(docs::page().as_bytes()),
-            );
-            if let Ok(csp) = HeaderValue::from_str(docs::csp()) {
-                resp.headers_mut().insert("content-security-policy", csp);
-            }
-            return Ok(resp);
-        }
-        O::Metrics => return metrics(app, &req),
-        O::ConsoleRedirect | O::Console(_) if !app.config().console.enabled => {
-            return Err(ApiError::NotFound(
-                "the console is off ([console] enabled = false)".into(),
-            ))
-        }
-        O::ConsoleRedirect => return Ok(console::redirect()),
-        O::Console(file) => {
-            let tag = req
-                .headers()
-                .get(hyper::header::IF_NONE_MATCH)
-                .map(HeaderValue::as_bytes);
-            return console::serve(&file, tag);
-        }
-        O::Healthz => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
-        O::Readyz => {
-            return match app.store.readiness() {
-                Ok(()) => Ok(json(
-                    StatusCode::OK,
-                    &serde_json::json!({"status": "ready"}),
-                )),
-                // Why (the data directory's path, its free bytes) only for a caller with a
-                // valid token, of any scope; a probe without one learns only that it is not.
-                Err(reason) => Err(ApiError::Unavailable(
-                    if matches!(
-                        authorize(app, &req, Scope::Admin, false),
-                        Ok(_) | Err(ApiError::Forbidden(_))
-                    ) {
-                        reason
-                    } else {
-                        "not ready: the store cannot take writes now (the log says why, and so does /readyz to a request with an API token)".into()
-                    },
-                )),
-            };
-        }
-        _ => {}
-    }
-    let needed = match &op {
-        O::ListEndpoints | O::GetEndpoint(_) | O::ListAttempts(_) => Scope::EndpointsRead,
-        O::CreateEndpoint
-        | O::UpdateEndpoint(_)
-        | O::DeleteEndpoint(_)
-        | O::RotateSecret(_)
-        | O::TestEndpoint(_)
-        | O::RecoverEndpoint(_) => Scope::EndpointsWrite,
-        O::IngestAlert | O::IngestAlertmanager | O::ResendMessage(_) => Scope::AlertsWrite,
-        _ => Scope::Admin,
+    let (needed, allow_basic) = match route.access {
+        Access::Public => return public(app, &req, op),
+        Access::Bearer(scope) => (scope, false),
+        // Alertmanager can only send basic auth: there the token may be the password.
+        Access::BearerOrBasic(scope) => (scope, true),
     };
-    // Alertmanager can only send basic auth: there the token may be the password.
-    authorize(app, &req, needed, op == O::IngestAlertmanager)?;
+    authorize(app, &req, needed, allow_basic)?;
     let query = req.uri().query().map(str::to_owned);
     match op {
         O::ListEndpoints => endpoints::list(app, query.as_deref()),
@@ -158,6 +99,63 @@ where
         | O::Metrics
         | O::ConsoleRedirect
         | O::Console(_) => Err(ApiError::Internal),
+    }
+}
+
+/// The routes anyone may call: probes, the documents, the console, `/metrics` (which checks
+/// its own token).
+fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpResponse, ApiError> {
+    use Operation as O;
+    match op {
+        O::OpenApi => Ok(bytes(
+            "application/json",
+            Bytes::from_static(openapi::document_bytes()),
+        )),
+        O::Docs => {
+            let mut resp = bytes(
+                "text/html; charset=utf-8",
+                Bytes::from_static(docs::page().as_bytes()),
+            );
+            if let Ok(csp) = HeaderValue::from_str(docs::csp()) {
+                resp.headers_mut().insert("content-security-policy", csp);
+            }
+            Ok(resp)
+        }
+        O::Metrics => metrics(app, req),
+        O::ConsoleRedirect | O::Console(_) if !app.config().console.enabled => Err(
+            ApiError::NotFound("the console is off ([console] enabled = false)".into()),
+        ),
+        O::ConsoleRedirect => Ok(console::redirect()),
+        O::Console(file) => {
+            let tag = req
+                .headers()
+                .get(hyper::header::IF_NONE_MATCH)
+                .map(HeaderValue::as_bytes);
+            console::serve(&file, tag)
+        }
+        O::Healthz => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        O::Readyz => {
+            match app.store.readiness() {
+                Ok(()) => Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({"status": "ready"}),
+                )),
+                // Why (the data directory's path, its free bytes) only for a caller with a
+                // valid token, of any scope; a probe without one learns only that it is not.
+                Err(reason) => Err(ApiError::Unavailable(
+                    if matches!(
+                        authorize(app, req, Scope::Admin, false),
+                        Ok(_) | Err(ApiError::Forbidden(_))
+                    ) {
+                        reason
+                    } else {
+                        "not ready: the store cannot take writes now (the log says why, and so does /readyz to a request with an API token)".into()
+                    },
+                )),
+            }
+        }
+        // A token operation in a row marked public: hookd's bug, refused rather than served.
+        _ => Err(ApiError::Internal),
     }
 }
 

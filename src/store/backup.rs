@@ -202,12 +202,12 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, Res
             found: found.join(", "),
         });
     }
-    let target = data_dir.join(crate::app::STORE_FILE);
+    let target = data_dir.join(crate::store::STORE_FILE);
     // Replacing a store a daemon holds would lose whatever it writes next.
     if target.exists() && super::offline::held(&target) {
         return Err(RestoreError::InUse(super::offline::in_use_message(&target)));
     }
-    let staging = Staging(data_dir.join(format!("{}.restoring", crate::app::STORE_FILE)));
+    let staging = Staging(data_dir.join(format!("{}.restoring", crate::store::STORE_FILE)));
     let _ = fs::remove_file(&staging.0);
     let records = load(from, &name, &staging.0)?;
     if records != summary.records {

@@ -130,6 +130,9 @@ impl From<redb::Error> for StoreError {
     }
 }
 
+/// Name of the store file inside the data directory.
+pub const STORE_FILE: &str = "hookd.redb";
+
 /// How the store is opened.
 #[derive(Debug, Clone)]
 pub struct Options {
