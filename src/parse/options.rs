@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::{echo_under, Fields};
+use super::fields::{echo_under, Fields};
+use super::x509::{der_validity, not_after};
 use crate::error::FieldError;
 use crate::routing::{is_filter_type, Matcher, MAX_RULES};
 
@@ -413,123 +414,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The leaf certificate's `notAfter`, Unix ms.
-pub fn not_after(der: &[u8]) -> Option<i64> {
-    der_validity(der).and_then(|(_, after)| after)
-}
-
-/// Walks a DER certificate to its validity: `Certificate ::= SEQUENCE { tbsCertificate
-/// SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer, validity SEQUENCE {
-/// notBefore, notAfter }, ... }, ... }`. `None` if `der` is not shaped like a certificate.
-fn der_validity(der: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
-    let (tag, cert, rest) = der_item(der)?;
-    if tag != 0x30 || !rest.is_empty() {
-        return None;
-    }
-    let (tag, mut tbs, _) = der_item(cert)?;
-    if tag != 0x30 {
-        return None;
-    }
-    let (tag, _, after_version) = der_item(tbs)?;
-    if tag == 0xa0 {
-        tbs = after_version;
-    }
-    for _ in 0..3 {
-        let (_, _, after) = der_item(tbs)?; // serialNumber, signature, issuer
-        tbs = after;
-    }
-    let (tag, validity, _) = der_item(tbs)?;
-    if tag != 0x30 {
-        return None;
-    }
-    let time = |tag: u8, value: &[u8]| match tag {
-        0x17 => crate::time::parse_asn1_time(value, false),
-        0x18 => crate::time::parse_asn1_time(value, true),
-        _ => None,
-    };
-    let (t1, v1, rest) = der_item(validity)?;
-    let (t2, v2, _) = der_item(rest)?;
-    Some((time(t1, v1), time(t2, v2)))
-}
-
-/// One DER item: (tag, contents, what follows). Definite lengths only, as DER requires.
-fn der_item(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = b.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_rules() {
-        for ok in ["X-Api-Key", "Authorization", "x_custom!#"] {
-            assert_eq!(header_name_problem(ok), None, "{ok}");
-        }
-        for bad in [
-            "",
-            "Host",
-            "content-TYPE",
-            "Content-Encoding",
-            "content-language",
-            "Webhook-Id",
-            "webhook-anything",
-            "User-Agent",
-            "Transfer-Encoding",
-            "Connection",
-            "a b",
-            "a:b",
-            "é",
-            "x\r\ny",
-        ] {
-            assert!(header_name_problem(bad).is_some(), "{bad:?}");
-        }
-        assert!(header_name_problem(&"x".repeat(101)).is_some());
-        assert_eq!(header_value_problem("Bearer abc"), None);
-        assert_eq!(header_value_problem(""), None);
-        for bad in ["a\r\nb", "a\nb", " lead", "trail ", "nul\0", "é"] {
-            assert!(header_value_problem(bad).is_some(), "{bad:?}");
-        }
-        assert!(header_value_problem(&"v".repeat(4097)).is_some());
-    }
-
-    #[test]
-    fn the_readme_lists_every_reserved_header() {
-        let readme = include_str!("../../README.md");
-        for name in RESERVED_HEADERS {
-            assert!(
-                readme.contains(&format!("`{name}`")),
-                "README.md lacks {name}"
-            );
-        }
-    }
-
-    #[test]
-    fn der_walk_refuses_garbage() {
-        assert_eq!(der_validity(b""), None);
-        assert_eq!(der_validity(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
-        assert_eq!(der_validity(&[0x30, 0x00]), None);
-        assert_eq!(
-            der_item(&[0x02, 0x01, 0x05]),
-            Some((0x02, &[5u8][..], &[][..]))
-        );
-    }
-}
+#[path = "options_tests.rs"]
+mod tests;
