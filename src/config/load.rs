@@ -1,0 +1,233 @@
+//! Loading: the figment layers (the embedded defaults, then an optional file, then the `HOOKD_*`
+//! environment), which `HOOKD_` variables are configuration, and figment's errors turned into
+//! lines that name the key and where its value came from.
+
+use std::path::Path;
+use std::sync::LazyLock;
+
+use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::de::{DeserializeOwned, Deserializer, Visitor};
+
+use super::Config;
+
+/// The defaults, which double as the configuration's documentation.
+pub const DEFAULTS: &str = include_str!("../../config/hookd.toml");
+
+/// Top-level string keys read from the environment verbatim (figment would otherwise read
+/// `HOOKD_BOOTSTRAP_TOKEN=0123...` as a number).
+pub(super) const RAW_ENV_KEYS: [&str; 6] = [
+    "listen",
+    "data_dir",
+    "log",
+    "log_format",
+    "bootstrap_token",
+    "master_key",
+];
+
+/// Secret string keys inside tables, read from the environment verbatim too (an all-digit
+/// `HOOKD_METRICS__TOKEN` is a token, not a number): (table, key).
+pub(super) const RAW_NESTED_ENV_KEYS: [(&str, &str); 1] = [("metrics", "token")];
+
+/// Keys whose values are secrets: an error about one never shows its value.
+pub(super) const SECRET_KEYS: [&str; 3] = ["bootstrap_token", "master_key", "metrics.token"];
+
+/// The top-level keys and tables of the configuration: an environment variable is read as
+/// configuration when its name (after `HOOKD_`) starts with one of these. Read from the schema
+/// itself, so a table added to [`Config`] is never missing here.
+pub(super) static TOP_KEYS: LazyLock<&'static [&'static str]> = LazyLock::new(fields_of::<Config>);
+
+/// Whether `key` (lowercase, after `HOOKD_`) is a top-level key or lies in a known table.
+fn is_known_top(key: &str) -> bool {
+    let top = key.split("__").next().unwrap_or(key);
+    TOP_KEYS.contains(&top)
+}
+
+/// The field names a derived `Deserialize` of a struct expects: serde hands them to
+/// `deserialize_struct`, where a deserializer with no data reads them and stops.
+fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Fields<'_> {
+        type Error = serde::de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("fields read"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    // Always an error: there is no value, only the names.
+    let _ = T::deserialize(Fields(&mut fields));
+    fields
+}
+
+/// Why the configuration was refused; the message names each key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{0}")]
+pub struct ConfigError(pub(super) String);
+
+impl Config {
+    /// Defaults, then `file`, then the `HOOKD_*` environment.
+    ///
+    /// # Errors
+    /// A missing or unparsable file, a value of the wrong type, an unknown key, or a value that
+    /// breaks a rule of [`Config::validate`].
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "  --config {}: no such file",
+                    path.display()
+                )));
+            }
+        }
+        // Variables for a table or key hookd has are configuration (a typo inside a known table
+        // still stops startup, naming it); other HOOKD_ variables (HOOKD_TOKEN for `hookd
+        // backup`, a CI's own) are not, and only get a warning from `unrelated_env`.
+        let nested: Vec<String> = RAW_NESTED_ENV_KEYS
+            .iter()
+            .map(|(table, key)| format!("{table}__{key}"))
+            .collect();
+        let ignored: Vec<&str> = RAW_ENV_KEYS
+            .iter()
+            .copied()
+            .chain(nested.iter().map(String::as_str))
+            .collect();
+        // What the operator gives (the file, then the environment), over the defaults or alone.
+        let operator = |base: Figment| {
+            let base = match file {
+                Some(path) => base.merge(Toml::file(path)),
+                None => base,
+            };
+            let env = Env::prefixed("HOOKD_")
+                .ignore(&ignored)
+                .filter(|key| is_known_top(&key.as_str().to_ascii_lowercase()))
+                .split("__");
+            base.merge(env).merge(RawEnv)
+        };
+        Self::extract(
+            &operator(Figment::from(Toml::string(DEFAULTS))),
+            &operator(Figment::new()),
+        )
+    }
+
+    /// The `HOOKD_` variables in the environment that name no configuration key, to warn about.
+    pub fn unrelated_env() -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| {
+                k.strip_prefix("HOOKD_")
+                    .is_some_and(|rest| !is_known_top(&rest.to_ascii_lowercase()))
+            })
+            .collect()
+    }
+
+    /// Defaults overlaid with a TOML document; no file system or environment. The config fuzz
+    /// target calls this.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
+        Self::extract(
+            &Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(toml)),
+            &Figment::from(Toml::string(toml)),
+        )
+    }
+
+    /// `figment` is everything; `operator` only what the operator gave, so that a default that
+    /// depends on another key can follow it instead of contradicting it.
+    fn extract(figment: &Figment, operator: &Figment) -> Result<Self, ConfigError> {
+        let mut config: Self = figment.extract().map_err(describe)?;
+        // The per-address cap is at most the connection limit unless the operator set it
+        // (`HOOKD_LIMITS__MAX_CONNECTIONS=50` alone must not be refused for a key not set).
+        if operator
+            .find_value("limits.max_connections_per_ip")
+            .is_err()
+        {
+            let l = &mut config.limits;
+            l.max_connections_per_ip = l.max_connections_per_ip.min(l.max_connections);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Turns figment's errors into lines that name the key and its source (file or variable).
+fn describe(err: figment::Error) -> ConfigError {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e.metadata.as_ref().map(|m| {
+                if m.name.contains("environment") {
+                    format!(" (from HOOKD_{})", key.to_uppercase().replace('.', "__"))
+                } else {
+                    e.metadata
+                        .as_ref()
+                        .and_then(|m| m.source.as_ref())
+                        .map(|s| format!(" (from {s})"))
+                        .unwrap_or_default()
+                }
+            });
+            let key = if key.is_empty() {
+                "(top level)".into()
+            } else {
+                key
+            };
+            // figment's message quotes the value it found: never for a secret.
+            let what = if SECRET_KEYS.contains(&key.as_str()) {
+                "must be a string (the value is a secret: not shown)".to_owned()
+            } else {
+                e.kind.to_string()
+            };
+            format!("  {key}: {what}{}", source.unwrap_or_default())
+        })
+        .collect();
+    ConfigError(lines.join("\n"))
+}
+
+/// `HOOKD_LISTEN`, `HOOKD_DATA_DIR`, ..., `HOOKD_METRICS__TOKEN`: the string keys figment
+/// would otherwise read as numbers or booleans, taken verbatim.
+struct RawEnv;
+
+impl Provider for RawEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("HOOKD_ environment variable")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for key in RAW_ENV_KEYS {
+            if let Ok(v) = std::env::var(format!("HOOKD_{}", key.to_uppercase())) {
+                dict.insert(key.to_owned(), Value::from(v));
+            }
+        }
+        for (table, key) in RAW_NESTED_ENV_KEYS {
+            let name = format!("HOOKD_{}__{}", table.to_uppercase(), key.to_uppercase());
+            if let Ok(v) = std::env::var(name) {
+                let mut inner = Dict::new();
+                inner.insert(key.to_owned(), Value::from(v));
+                dict.insert(table.to_owned(), Value::from(inner));
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
