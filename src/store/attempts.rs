@@ -7,7 +7,7 @@ use std::ops::Bound;
 use redb::ReadableTable;
 
 use super::schema::ATTEMPTS;
-use super::writer::Tables;
+use super::tables::Tables;
 use super::{decode, encode, Page, Store, StoreError};
 use crate::model::Attempt;
 

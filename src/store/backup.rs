@@ -269,7 +269,7 @@ fn load(from: &Path, name: &str, path: &PathBuf) -> Result<u64, RestoreError> {
     }
     txn.commit().map_err(StoreError::from)?;
     // A backup of an older schema is brought up to date as any older store is when opened.
-    super::schema::prepare(&db)?;
+    super::migrate::prepare(&db)?;
     if !db.check_integrity().map_err(StoreError::from)? {
         return Err(RestoreError::Damaged(
             name.to_owned(),

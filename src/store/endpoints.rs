@@ -3,8 +3,9 @@
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
+use super::ops::Op;
 use super::schema::{DRAIN_DELETED, DRAIN_DISABLED, ENDPOINTS, META, TOKENS, TOKEN_HASHES};
-use super::writer::{Op, Tables};
+use super::tables::Tables;
 use super::{decode, encode, list, Page, Store, StoreError};
 use std::sync::Arc;
 

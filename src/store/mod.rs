@@ -23,16 +23,19 @@ mod attempts;
 pub mod backup;
 mod endpoints;
 mod gauges;
+mod migrate;
 pub mod offline;
+mod ops;
 mod outbox;
 pub mod retention;
 mod routes;
 mod schema;
+mod tables;
 mod writer;
 
 pub use gauges::{Gauges, StoreMetrics};
-pub use outbox::{AttemptRecord, EndpointEffect, Ingest, Take};
-pub use retention::Retention;
+pub use ops::{AttemptRecord, EndpointEffect, Ingest, Retention};
+pub use outbox::Take;
 pub use writer::WriteState;
 
 use std::ops::Bound;
@@ -46,7 +49,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::model::{Delivery, Endpoint, Message};
-use writer::{Done, Job, Op};
+use ops::{Done, Job, Op};
 
 /// Store failures. `NotFound`, `Conflict` and `Corrupt` are the caller's and fail one request;
 /// `Full` and `Unavailable` are states of the store that pass; the rest are logged and become
@@ -217,7 +220,7 @@ impl Store {
     /// by a newer hookd.
     pub fn open(path: &Path, options: Options) -> Result<Self, StoreError> {
         let db = open_db(path, options.cache_bytes)?;
-        schema::prepare(&db)?;
+        migrate::prepare(&db)?;
         let table = routes::build(&db)?;
         let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);
         let (stopped_tx, writer_stopped) = watch::channel(false);

@@ -13,41 +13,11 @@
 use redb::ReadableTable;
 
 use super::endpoints::{get, set_disabled};
+use super::ops::{AttemptRecord, EndpointEffect, Ingest, Op};
 use super::schema::{DELIVERIES, ENDPOINTS, HEADS, MESSAGES, QUEUE};
-use super::writer::{Op, Tables};
+use super::tables::Tables;
 use super::{attempts, decode, encode, DeliveryContext, Store, StoreError};
-use crate::model::{Attempt, AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
-
-/// An alert to accept: the message, and the endpoints routing chose for it (against a
-/// snapshot of the routing table, before the write).
-#[derive(Debug, Clone)]
-pub struct Ingest {
-    pub message: Message,
-    pub targets: Vec<String>,
-}
-
-/// What an attempt means for its endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointEffect {
-    /// A 2xx: the endpoint is healthy again.
-    Success,
-    /// A failure at `now_ms`; the endpoint is disabled once it has been failing without a break
-    /// for `disable_after_ms`.
-    Failure { now_ms: i64, disable_after_ms: i64 },
-    /// 410 Gone: disable the endpoint now.
-    Gone,
-    /// No effect (the endpoint was already disabled or deleted).
-    None,
-}
-
-/// An attempt and what follows from it.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    /// The outbox entry it belongs to; `None` for a test send, which has none.
-    pub delivery_key: Option<String>,
-    pub attempt: Attempt,
-    pub effect: EndpointEffect,
-}
+use crate::model::{AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
 
 /// The dispatcher's answer for one due delivery it is offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,9 +16,10 @@ use std::time::Duration;
 use redb::ReadableTable;
 
 use super::attempts;
+use super::ops::{Op, Report, Retention, Step};
 use super::outbox::{delivery_ended, mark_failed, queue_remove, unindex_failed};
 use super::schema::DRAIN_DELETED;
-use super::writer::{Op, Tables};
+use super::tables::Tables;
 use super::{decode, Store, StoreError};
 use crate::model::{Delivery, DeliveryState, Endpoint};
 
@@ -26,38 +27,6 @@ use crate::model::{Delivery, DeliveryState, Endpoint};
 const ATTEMPT_ENDPOINTS_PER_STEP: usize = 64;
 /// The pause between steps while there is work left.
 const STEP_PAUSE: Duration = Duration::from_millis(10);
-
-/// The `[retention]` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Retention {
-    pub messages_ms: i64,
-    pub attempts_ms: i64,
-    pub attempts_per_endpoint: u64,
-    /// Most records one step removes.
-    pub batch: usize,
-    pub interval: Duration,
-}
-
-/// One step's input.
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub now_ms: i64,
-    pub settings: Retention,
-    /// The attempt-log endpoint to resume after.
-    pub cursor: Option<String>,
-}
-
-/// What a step did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
-    pub messages: usize,
-    pub deliveries: usize,
-    pub attempts: usize,
-    /// Where the attempt trimming stopped (`None`: it went round).
-    pub cursor: Option<String>,
-    /// Whether work is left that another step should do soon.
-    pub more: bool,
-}
 
 impl Report {
     fn removed(&self) -> usize {
@@ -72,7 +41,7 @@ impl Store {
     /// A storage error, or a store that cannot write now.
     pub async fn prune(&self, step: Step) -> Result<Report, StoreError> {
         match self.write(Op::Prune(Box::new(step))).await? {
-            super::writer::Done::Pruned(report) => Ok(report),
+            super::ops::Done::Pruned(report) => Ok(report),
             _ => Err(StoreError::Storage("writer answered the wrong kind".into())),
         }
     }

@@ -18,17 +18,13 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use redb::{Database, Table, WriteTransaction};
-use tokio::sync::{mpsc, oneshot, watch};
+use redb::Database;
+use tokio::sync::{mpsc, watch};
 
+use super::ops::{Done, Job, Op};
 use super::routes::Routes;
-use super::schema::{
-    ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DISABLED, DRAIN, ENDED, ENDPOINTS, GAVE_UP, HEADS,
-    HEAD_OF, MESSAGES, MESSAGE_STATE, META, PENDING_MESSAGES, QUEUE, TOKENS, TOKEN_HASHES,
-};
+use super::tables::Tables;
 use super::{endpoints, outbox, retention, Shared, StoreError};
-use crate::model::{Endpoint, EndpointPatch, SealedSecret, Token};
-use crate::routing::Matchers;
 
 /// How many queued writes the writer's channel holds before callers wait.
 pub const QUEUE_DEPTH: usize = 8192;
@@ -144,168 +140,6 @@ impl Shared {
         };
         self.set_state(next);
     }
-}
-
-/// The tables of one write transaction, opened once per batch.
-pub struct Tables<'t> {
-    pub endpoints: Table<'t, &'static str, &'static [u8]>,
-    pub tokens: Table<'t, &'static str, &'static [u8]>,
-    pub token_hashes: Table<'t, &'static [u8], &'static str>,
-    pub meta: Table<'t, &'static str, &'static [u8]>,
-    pub messages: Table<'t, &'static str, &'static [u8]>,
-    pub message_state: Table<'t, &'static str, (u32, u64)>,
-    pub ended: Table<'t, (u64, &'static str), ()>,
-    pub pending_messages: Table<'t, &'static str, ()>,
-    pub disabled: Table<'t, &'static str, ()>,
-    pub deliveries: Table<'t, &'static str, &'static [u8]>,
-    pub queue: Table<'t, (&'static str, u64, &'static str), ()>,
-    pub heads: Table<'t, (u64, &'static str), ()>,
-    pub head_of: Table<'t, &'static str, u64>,
-    pub drain: Table<'t, &'static str, u8>,
-    pub attempts: Table<'t, &'static str, &'static [u8]>,
-    pub attempt_counts: Table<'t, &'static str, u64>,
-    pub gave_up: Table<'t, (&'static str, u64, &'static str), ()>,
-    /// The routing table as this transaction sees it (see [`Routes`]).
-    pub routes: Routes,
-}
-
-impl<'t> Tables<'t> {
-    pub fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
-        Ok(Self {
-            endpoints: txn.open_table(ENDPOINTS)?,
-            tokens: txn.open_table(TOKENS)?,
-            token_hashes: txn.open_table(TOKEN_HASHES)?,
-            meta: txn.open_table(META)?,
-            messages: txn.open_table(MESSAGES)?,
-            message_state: txn.open_table(MESSAGE_STATE)?,
-            ended: txn.open_table(ENDED)?,
-            pending_messages: txn.open_table(PENDING_MESSAGES)?,
-            disabled: txn.open_table(DISABLED)?,
-            deliveries: txn.open_table(DELIVERIES)?,
-            queue: txn.open_table(QUEUE)?,
-            heads: txn.open_table(HEADS)?,
-            head_of: txn.open_table(HEAD_OF)?,
-            drain: txn.open_table(DRAIN)?,
-            attempts: txn.open_table(ATTEMPTS)?,
-            attempt_counts: txn.open_table(ATTEMPT_COUNTS)?,
-            gave_up: txn.open_table(GAVE_UP)?,
-            routes: Routes::default(),
-        })
-    }
-}
-
-pub enum Op {
-    /// An endpoint and its label matchers, compiled.
-    CreateEndpoint(Box<Endpoint>, Arc<Matchers>),
-    UpdateEndpoint {
-        id: String,
-        patch: EndpointPatch,
-        now_ms: i64,
-        /// The patch's label matchers compiled, when it sets them.
-        matchers: Option<Arc<Matchers>>,
-    },
-    DeleteEndpoint(String),
-    RotateSecret {
-        id: String,
-        secret: SealedSecret,
-        now_ms: i64,
-        grace_ms: i64,
-    },
-    CreateToken {
-        token: Token,
-        only_if_none: bool,
-    },
-    /// (token id, now: what has expired by then does not count as an admin).
-    RevokeToken(String, i64),
-    SetMeta(String, Vec<u8>),
-    /// (token id, stored hash, new hash) for every token, and the scheme recorded.
-    RehashTokens(Vec<(String, Vec<u8>, Vec<u8>)>),
-    /// (token id, last used at) for tokens used since the last flush.
-    TouchTokens(Vec<(String, i64)>),
-    Ingest(Box<outbox::Ingest>),
-    /// Requeues up to `limit` deliveries to `endpoint_id` that gave up in `[since_ms, until_ms]`.
-    Recover {
-        endpoint_id: String,
-        since_ms: i64,
-        until_ms: i64,
-        limit: usize,
-    },
-    RecordAttempt(Box<outbox::AttemptRecord>),
-    Resend {
-        message_id: String,
-        now_ms: i64,
-    },
-    /// Takes a delivery that cannot be loaded out of its endpoint's queue.
-    Quarantine {
-        due_ms: u64,
-        key: String,
-    },
-    Prune(Box<retention::Step>),
-    Panic,
-}
-
-impl Op {
-    /// Writes refused under `store.min_free_bytes`: those that add data, rather than record
-    /// what happened to data already accepted or remove data.
-    fn adds_data(&self) -> bool {
-        match self {
-            Self::CreateEndpoint(..)
-            | Self::Ingest(_)
-            | Self::Resend { .. }
-            | Self::Recover { .. } => true,
-            Self::CreateToken { only_if_none, .. } => !only_if_none,
-            _ => false,
-        }
-    }
-}
-
-pub enum Done {
-    Unit,
-    Endpoint(Box<Endpoint>),
-    /// A yes/no answer: token created; endpoint now disabled.
-    Flag(bool),
-    Count(usize),
-    Counts(usize, usize),
-    Pruned(retention::Report),
-}
-
-impl Done {
-    pub fn endpoint(self) -> Result<Endpoint, StoreError> {
-        match self {
-            Self::Endpoint(e) => Ok(*e),
-            _ => Err(wrong_kind()),
-        }
-    }
-
-    pub fn count(self) -> Result<usize, StoreError> {
-        match self {
-            Self::Count(n) => Ok(n),
-            _ => Err(wrong_kind()),
-        }
-    }
-
-    pub fn counts(self) -> Result<(usize, usize), StoreError> {
-        match self {
-            Self::Counts(a, b) => Ok((a, b)),
-            _ => Err(wrong_kind()),
-        }
-    }
-
-    pub fn flag(self) -> Result<bool, StoreError> {
-        match self {
-            Self::Flag(b) => Ok(b),
-            _ => Err(wrong_kind()),
-        }
-    }
-}
-
-fn wrong_kind() -> StoreError {
-    StoreError::Storage("writer answered the wrong kind".into())
-}
-
-pub struct Job {
-    pub op: Op,
-    pub reply: oneshot::Sender<Result<Done, StoreError>>,
 }
 
 /// Starts the writer thread.
