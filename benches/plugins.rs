@@ -6,7 +6,7 @@
 //! figures it prints p50/p99 of 20,000 single checks.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/common/plugins.rs"]
+#[path = "../tests/it/common/plugins.rs"]
 mod fixtures;
 
 use std::path::PathBuf;

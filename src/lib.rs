@@ -1,32 +1,57 @@
 //! hookd: a self-hosted webhook endpoint service in one binary.
 //!
-//! The modules, from the wire inward:
+//! ## Who may depend on whom
 //!
-//! - [`server`]: accept loop, connection limit, header timeout, request ids, graceful shutdown.
-//! - [`api`]: routing to one handler per operation; bodies, auth and responses.
-//! - [`route`]: pure method + path -> operation (404 / 405 with `Allow`).
-//! - [`parse`]: pure request parsing and validation (bodies, query strings, `Authorization`).
-//! - [`routing`]: pure: which alerts an endpoint takes (event-type filters, Alertmanager
-//!   label matchers).
-//! - [`url_policy`]: the built-in URL rules (scheme, user-info, length, denied address ranges).
-//! - [`secrets`]: ring: signing secrets, API tokens, webhook signatures.
-//! - [`vault`]: the master key and everything sealed with it (AES-256-GCM), and the tokens'
-//!   keyed hash.
+//! The modules in layers, from the wire inward. A module uses only modules of the layers below
+//! its own: never one above, never a neighbour on its line. So there is no import circle, and
+//! [`app`] is the one composition root: it builds every part and hands each only what it uses
+//! (nothing below it knows `App`). The integration test `tests/it/shape.rs` reads every file's
+//! `crate::` paths against this list, and fails on an arrow that points up or sideways, on a
+//! module missing from the list, and on a source file over 600 lines.
+//!
+//! 1. `server` `cli`
+//! 2. `api`
+//! 3. `app`
+//! 4. `delivery` `plugins` `logging`
+//! 5. `store` `config`
+//! 6. `parse` `backup_format` `vault` `metrics` `files` `heavy` `notify`
+//! 7. `secrets` `routing` `route` `url_policy` `ids`
+//! 8. `model` `error`
+//! 9. `time`
+//!
+//! What each does:
+//!
+//! - [`server`]: accept loop, connection limits and timeouts, request ids, graceful shutdown.
+//! - [`cli`]: the operator's commands: `backup`, `restore`, `compact`.
+//! - [`api`]: one handler per operation; bodies, auth and responses; the OpenAPI document.
+//! - [`app`]: the composition root: data directory, master key, store, delivery, plugins,
+//!   metrics, the bootstrap admin token, reloads.
+//! - [`delivery`]: the dispatcher: signed sends, retries, circuits, rate limits, egress guard,
+//!   attempt recording; given the store, the vault and the metrics by [`app`].
+//! - [`plugins`]: the wasmtime host for URL-policy plugins.
+//! - [`logging`]: the tracing subscriber, its reloadable filter, rate-limited warnings.
 //! - [`store`]: the only module that knows redb: typed methods, one group-committing writer,
 //!   the delivery outbox and its per-endpoint queues, the attempt log, retention, backups, and
-//!   surviving a full disk.
-//! - [`delivery`]: the dispatcher: signed sends, retries, egress guard, attempt recording.
-//! - [`plugins`]: the wasmtime host for URL-policy plugins.
-//! - [`metrics`]: Prometheus metrics (`/metrics`), recorded as things happen and read at scrapes.
-//! - [`app`]: startup: data directory, master key, store, the bootstrap admin token.
+//!   surviving a full disk; its own metrics.
+//! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment; validation;
+//!   what a reload may change.
+//! - [`parse`]: pure request parsing and validation (bodies, query strings, `Authorization`).
+//! - [`backup_format`]: the backup file format, pure and fuzzed (the store fills it).
+//! - [`vault`]: the master key and everything sealed with it (AES-256-GCM, associated data),
+//!   and the tokens' keyed hash.
+//! - [`metrics`]: the Prometheus registry (`/metrics`), a leaf the parts register into.
 //! - [`files`]: private directories and files (0700, 0600), made durable when created.
+//! - [`heavy`]: threads at a lower priority for the CPU work a request may cause.
 //! - [`notify`]: systemd's readiness protocol (`READY=1` once serving, `STOPPING=1`); its
 //!   `NOTIFY_SOCKET` parser is pure and fuzzed.
-//! - [`cli`]: the operator's commands: `backup`, `restore`, `compact`.
-//! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment.
-//! - [`error`]: the one error type, rendered as `application/problem+json`.
+//! - [`secrets`]: ring: signing secrets, API tokens, webhook signatures.
+//! - [`routing`]: pure: which alerts an endpoint takes (event-type filters, Alertmanager
+//!   label matchers).
+//! - [`route`]: pure method + path -> operation (404 / 405 with `Allow`); the table of routes
+//!   with who may call each.
+//! - [`url_policy`]: the built-in URL rules (scheme, user-info, length, denied address ranges).
 //! - [`model`], [`ids`], [`time`]: domain types, time-ordered ids, RFC 3339 timestamps.
-//! - [`backup_format`]: the backup file format, pure and fuzzed (the store fills it).
+//! - [`error`]: the one error type, rendered as `application/problem+json`.
 //!
 //! Everything that does I/O sits behind the `server` feature (on by default); without it the
 //! crate is the pure parsing and validation core that the fuzz targets build in under a minute.

@@ -2,7 +2,7 @@
 
     python3 tests/console_test.py BASE_URL ADMIN_TOKEN RECEIVER_URL SCREENSHOT_DIR
 
-tests/console.rs starts hookd (with the shipped host_allowlist plugin allowing hooks.slack.com
+tests/it/console.rs starts hookd (with the shipped host_allowlist plugin allowing hooks.slack.com
 and 127.0.0.1, hooks.slack.com pinned to 127.0.0.1, and no retries) and a local receiver, then
 runs this. It goes through the console as a person
 would, at 1280 px and at 360 px, with nothing but the labels a person reads: sign in, create

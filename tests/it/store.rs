@@ -1,16 +1,14 @@
 //! The data directory and the store file as an operator (or an attacker with a copy) sees them:
 //! permissions, token hashes at rest and their migration, and damaged records.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::common::receiver::Receiver;
+use crate::common::{TestServer, ADMIN_TOKEN, ENDPOINTS};
 use base64::Engine as _;
-use common::receiver::Receiver;
-use common::{TestServer, ADMIN_TOKEN, ENDPOINTS};
 use hyper::StatusCode;
 use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use serde_json::Value;

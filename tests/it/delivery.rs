@@ -1,14 +1,12 @@
 //! Signed delivery end to end: alerts in over HTTP, signed requests out to real local receivers
 //! (loopback only), retries, the attempt log, disabling, resend, the egress guard, restarts.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::receiver::Receiver;
+use crate::common::{TestServer, ENDPOINTS};
 use base64::Engine as _;
-use common::receiver::Receiver;
-use common::{TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 

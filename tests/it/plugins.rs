@@ -1,13 +1,11 @@
 //! URL-policy plugins over HTTP: deny, every way a hostile plugin can fail, load-time refusals,
 //! and reloads.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::plugins::{plugin_toml, write_fixture};
-use common::{TestServer, ENDPOINTS};
+use crate::common::plugins::{plugin_toml, write_fixture};
+use crate::common::{TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use serde_json::json;
 

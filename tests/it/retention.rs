@@ -1,14 +1,10 @@
 //! Keeping the store bounded and delivery fast when a receiver is dead: retention of ended
 //! messages and old attempts (never a pending delivery), the attempt cap, what a deleted
 //! endpoint leaves, and the circuit breaker.
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::receiver::Receiver;
-use common::{eventually, TestServer, ENDPOINTS};
+use crate::common::receiver::Receiver;
+use crate::common::{eventually, TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use redb::{ReadableDatabase as _, ReadableTable as _};
 

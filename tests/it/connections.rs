@@ -1,13 +1,9 @@
 //! Connections over real sockets: every phase bounded in time, slots that silent sockets cannot
 //! hold, the per-address cap, the request line rules, and graceful shutdown.
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, ADMIN_TOKEN, ENDPOINTS, SEED_BODY};
+use crate::common::{TestServer, ADMIN_TOKEN, ENDPOINTS, SEED_BODY};
 use hyper::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};

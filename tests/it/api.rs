@@ -1,13 +1,11 @@
 //! The HTTP API as a user drives it: every route and status, against the real server on
 //! 127.0.0.1:0.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::{Req, TestServer, ADMIN_TOKEN, ENDPOINTS, SEED_BODY};
 use base64::Engine as _;
-use common::{Req, TestServer, ADMIN_TOKEN, ENDPOINTS, SEED_BODY};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 

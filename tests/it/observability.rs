@@ -1,13 +1,11 @@
 //! What an operator watches: /metrics (scraped by a real Prometheus in one test), the OpenAPI
 //! document and its reference page, HEAD.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::receiver::Receiver;
-use common::{TestServer, ENDPOINTS};
+use crate::common::receiver::Receiver;
+use crate::common::{TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use serde_json::Value;
 

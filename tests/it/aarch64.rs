@@ -4,18 +4,14 @@
 //!
 //! Needs `bash config/debian/build.sh arm64` (the cross build), Debian's `qemu-user` and the
 //! plugins (`bash plugins/build.sh`); `.ci/run` provides all three.
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
 
-use common::daemon::{http, prepare, Daemon};
-use common::receiver::Receiver;
-use common::{ADMIN_TOKEN, ENDPOINTS, SEED_BODY};
+use crate::common::daemon::{http, prepare, Daemon};
+use crate::common::receiver::Receiver;
+use crate::common::{ADMIN_TOKEN, ENDPOINTS, SEED_BODY};
 
 /// Where `config/debian/build.sh arm64` leaves the binary.
 const BINARY: &str = "target/aarch64-unknown-linux-gnu/release/hookd";

@@ -1,12 +1,10 @@
 //! The console: its files and headers over HTTP, `[console] enabled = false`, and the whole
 //! console in a real browser (Debian's chromium, driven by Playwright for Python:
 //! `tests/console_test.py`), against this hookd and a local receiver.
-#![allow(clippy::unwrap_used)]
+use crate::common;
 
-mod common;
-
-use common::receiver::Receiver;
-use common::TestServer;
+use crate::common::receiver::Receiver;
+use crate::common::TestServer;
 use hyper::StatusCode;
 
 #[tokio::test]

@@ -1,16 +1,14 @@
 //! Routing and shaping per endpoint, over HTTP with local receivers: event-type filters,
 //! Alertmanager label matchers, custom headers, rate limits, Ed25519 signatures (verified with
 //! PyPI `cryptography`), client certificates (mTLS), and recover.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::common::receiver::Receiver;
+use crate::common::{TestServer, ENDPOINTS};
 use base64::Engine as _;
-use common::receiver::Receiver;
-use common::{TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,6 +1,5 @@
 //! Shared test support: start the real server on 127.0.0.1:0 in-process, and a small HTTP/1.1
 //! client that sends requests the way curl would.
-#![allow(dead_code, clippy::unwrap_used)]
 
 pub mod daemon;
 pub mod plugins;

@@ -2,15 +2,13 @@
 //! as CI has). The whole cycle: 507 with `Retry-After` before the disk is full (headroom) and
 //! when it is full (an I/O error), `/readyz` 503 while writes are impossible, space freed, writes
 //! again without a restart, and every acknowledged record still there after a restart.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{eventually, TestServer, ENDPOINTS};
+use crate::common::{eventually, TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use serde_json::json;
 

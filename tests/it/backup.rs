@@ -1,14 +1,12 @@
 //! Online backup over HTTP while writes go on, and offline restore: what a restored store
 //! serves, and what restore refuses.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use common::receiver::Receiver;
-use common::{TestServer, ENDPOINTS};
+use crate::common::receiver::Receiver;
+use crate::common::{TestServer, ENDPOINTS};
 use hookd::store::backup::{restore, RestoreError};
 use hyper::StatusCode;
 use serde_json::json;

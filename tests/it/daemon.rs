@@ -1,7 +1,5 @@
 //! The `hookd` binary as an operator runs it: first start, configuration layering, bad values,
 //! logs that never carry a secret, and SIGTERM.
-#![allow(clippy::unwrap_used)]
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::mpsc;
@@ -9,9 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-mod common;
-use common::daemon::{hookd, serve, Daemon};
-use common::plugins as fixtures;
+use crate::common::daemon::{hookd, serve, Daemon};
+use crate::common::plugins as fixtures;
 
 const ENDPOINTS: &str = "/api/v1/alerting/webhook-endpoints";
 
