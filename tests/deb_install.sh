@@ -67,6 +67,10 @@ runuser -u hookd -- /usr/bin/hookd --version
 runuser -u hookd -- /usr/bin/hookd config check --config /etc/hookd/hookd.toml >"$work/check"
 tail -n 1 "$work/check" | grep -q 'the configuration is valid' || { cat "$work/check"; fail "config check"; }
 ok "hookd config check --config /etc/hookd/hookd.toml, as hookd"
+# A lower connection limit alone is enough: the packaged file leaves the per-address cap to follow it.
+runuser -u hookd -- env HOOKD_LIMITS__MAX_CONNECTIONS=50 /usr/bin/hookd config check --config /etc/hookd/hookd.toml >"$work/check" 2>&1 ||
+    { cat "$work/check"; fail "config check with HOOKD_LIMITS__MAX_CONNECTIONS=50"; }
+ok "HOOKD_LIMITS__MAX_CONNECTIONS=50 with the packaged file passes config check"
 # systemd's readiness socket, read by a small Python listener.
 python3 - "$work/notify.sock" >"$work/notify" <<'PY' &
 import socket, sys

@@ -33,7 +33,13 @@ fi
 
 # /etc/hookd/hookd.toml: the documented defaults, with the store where the package keeps it.
 mkdir -p target/debian-conf
-sed 's|^data_dir = "./data"$|data_dir = "/var/lib/hookd"|' config/hookd.toml >target/debian-conf/hookd.toml
+# The per-address cap is left commented out: set in the file, it would count as the operator's
+# and refuse a max_connections lowered below it; unset, it follows max_connections.
+sed -e 's|^data_dir = "./data"$|data_dir = "/var/lib/hookd"|' \
+    -e 's|^max_connections_per_ip = |# max_connections_per_ip = |' \
+    config/hookd.toml >target/debian-conf/hookd.toml
+grep -qx '# max_connections_per_ip = 128' target/debian-conf/hookd.toml ||
+    { echo "config/hookd.toml has no max_connections_per_ip = 128 line to comment out" >&2; exit 1; }
 grep -qx 'data_dir = "/var/lib/hookd"' target/debian-conf/hookd.toml ||
     { echo "config/hookd.toml has no data_dir = \"./data\" line to replace" >&2; exit 1; }
 grep -qx 'listen = "127.0.0.1:8080"' target/debian-conf/hookd.toml ||
