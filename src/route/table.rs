@@ -9,18 +9,13 @@ use Access::{Bearer, BearerOrBasic, Public};
 
 /// `route!(METHOD, PATH, NAME, Operation[(id)], ACCESS, SUMMARY[, BODY SCHEMA])`.
 macro_rules! route {
-    ($method:literal, $path:literal, $name:literal, $op:ident, $access:expr, $summary:literal $(, $body:literal)?) => {
-        Route {
-            method: $method,
-            path: $path,
-            name: $name,
-            access: $access,
-            summary: $summary,
-            body: route!(@body $($body)?),
-            make: |_| Operation::$op,
-        }
+    ($method:literal, $path:literal, $name:literal, $op:ident, $($rest:tt)*) => {
+        route!(@row $method, $path, $name, |_| Operation::$op, $($rest)*)
     };
-    ($method:literal, $path:literal, $name:literal, $op:ident(id), $access:expr, $summary:literal $(, $body:literal)?) => {
+    ($method:literal, $path:literal, $name:literal, $op:ident(id), $($rest:tt)*) => {
+        route!(@row $method, $path, $name, Operation::$op, $($rest)*)
+    };
+    (@row $method:literal, $path:literal, $name:literal, $make:expr, $access:expr, $summary:literal $(, $body:literal)?) => {
         Route {
             method: $method,
             path: $path,
@@ -28,7 +23,7 @@ macro_rules! route {
             access: $access,
             summary: $summary,
             body: route!(@body $($body)?),
-            make: Operation::$op,
+            make: $make,
         }
     };
     (@body) => { None };
