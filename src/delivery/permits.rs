@@ -10,14 +10,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::DeliveryConfig;
 
 /// Semaphores: one global, one per endpoint (made on first use).
-pub struct Permits {
+pub(super) struct Permits {
     global: Arc<Semaphore>,
     per_endpoint: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_endpoint_limit: usize,
 }
 
 /// Leave to send one request: a global slot and one of its endpoint's.
-pub type Permit = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+pub(super) type Permit = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 
 impl Permits {
     pub fn new(config: &DeliveryConfig) -> Self {

@@ -128,7 +128,10 @@ fn every_module_is_in_one_layer_and_uses_only_the_layers_below() {
         .map(|l| l.trim_end_matches(';').to_owned())
         .collect();
     let listed: BTreeSet<String> = layer_of.keys().cloned().collect();
-    assert_eq!(declared, listed, "src/lib.rs: its modules and its layers differ");
+    assert_eq!(
+        declared, listed,
+        "src/lib.rs: its modules and its layers differ"
+    );
 
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
@@ -176,7 +179,9 @@ fn no_source_file_is_long_and_each_says_its_job() {
             problems.push(format!("{name}: {lines} lines (at most {MAX_LINES})"));
         }
         if !text.starts_with("//!") {
-            problems.push(format!("{name}: opens without a //! comment saying its job"));
+            problems.push(format!(
+                "{name}: opens without a //! comment saying its job"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
