@@ -42,7 +42,8 @@ pub enum ApiError {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("payload too large")]
-    PayloadTooLarge { limit: usize },
+    /// Over `limit` bytes, the value of the configuration key `key`.
+    PayloadTooLarge { limit: usize, key: &'static str },
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("bad request: {0}")]
@@ -125,8 +126,8 @@ impl ApiError {
             | Self::InsufficientStorage(m) => m.clone(),
             Self::Forbidden(scope) => format!("this token lacks the '{scope}' scope"),
             Self::MethodNotAllowed { allow } => format!("allowed methods: {allow}"),
-            Self::PayloadTooLarge { limit } => {
-                format!("the request body exceeds the limit of {limit} bytes")
+            Self::PayloadTooLarge { limit, key } => {
+                format!("the request body exceeds the limit of {limit} bytes ({key})")
             }
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
             Self::RequestTimeout { secs } => {

@@ -71,26 +71,31 @@ where
     };
     authorize(app, &req, needed, allow_basic)?;
     let query = req.uri().query().map(str::to_owned);
+    let limit = BodyLimit::of(app, &op);
     match op {
         O::ListEndpoints => endpoints::list(app, query.as_deref()),
         O::GetEndpoint(id) => endpoints::get(app, &id),
         O::DeleteEndpoint(id) => endpoints::delete(app, id).await,
-        O::CreateEndpoint => endpoints::create(app, &read_body(app, req, true).await?).await,
+        O::CreateEndpoint => endpoints::create(app, &read_body(app, req, true, limit).await?).await,
         O::UpdateEndpoint(id) => {
-            endpoints::update(app, id, &read_body(app, req, true).await?).await
+            endpoints::update(app, id, &read_body(app, req, true, limit).await?).await
         }
-        O::RotateSecret(id) => endpoints::rotate(app, id, &read_body(app, req, false).await?).await,
+        O::RotateSecret(id) => {
+            endpoints::rotate(app, id, &read_body(app, req, false, limit).await?).await
+        }
         O::ListTokens => tokens::list(app, query.as_deref()),
-        O::CreateToken => tokens::create(app, &read_body(app, req, true).await?).await,
+        O::CreateToken => tokens::create(app, &read_body(app, req, true, limit).await?).await,
         O::RevokeToken(id) => tokens::revoke(app, id).await,
-        O::IngestAlert => alerts::native(app, &read_body(app, req, true).await?).await,
-        O::IngestAlertmanager => alerts::alertmanager(app, &read_body(app, req, true).await?).await,
+        O::IngestAlert => alerts::native(app, &read_body(app, req, true, limit).await?).await,
+        O::IngestAlertmanager => {
+            alerts::alertmanager(app, &read_body(app, req, true, limit).await?).await
+        }
         O::ResendMessage(id) => alerts::resend(app, id).await,
         O::Backup => admin::backup(app),
         O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()),
         O::TestEndpoint(id) => endpoints::test(app, &id).await,
         O::RecoverEndpoint(id) => {
-            endpoints::recover(app, id, &read_body(app, req, true).await?).await
+            endpoints::recover(app, id, &read_body(app, req, true, limit).await?).await
         }
         O::Healthz
         | O::Readyz
@@ -234,21 +239,51 @@ fn authorize<B>(
     }
 }
 
+/// The most a request's body may hold, and the key that says so.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimit {
+    bytes: usize,
+    key: &'static str,
+}
+
+impl BodyLimit {
+    /// The alert routes take whole Alertmanager groups (`limits.max_alert_body_bytes`); the
+    /// rest `limits.max_body_bytes`.
+    fn of(app: &App, op: &Operation) -> Self {
+        let limits = &app.config().limits;
+        if matches!(op, Operation::IngestAlert | Operation::IngestAlertmanager) {
+            Self {
+                bytes: limits.max_alert_body_bytes,
+                key: "limits.max_alert_body_bytes",
+            }
+        } else {
+            Self {
+                bytes: limits.max_body_bytes,
+                key: "limits.max_body_bytes",
+            }
+        }
+    }
+}
+
 /// Reads a JSON body within the configured size limit. With `required` false an empty body (and
 /// no content type) is accepted.
-async fn read_body<B>(app: &App, req: Request<B>, required: bool) -> Result<Bytes, ApiError>
+async fn read_body<B>(
+    app: &App,
+    req: Request<B>,
+    required: bool,
+    BodyLimit { bytes: limit, key }: BodyLimit,
+) -> Result<Bytes, ApiError>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let limit = app.config().limits.max_body_bytes;
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::PayloadTooLarge { limit });
+        return Err(ApiError::PayloadTooLarge { limit, key });
     }
     let json_type =
         parse::is_json_content_type(req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes));
@@ -259,7 +294,7 @@ where
         .map_err(|_| ApiError::RequestTimeout { secs })?
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
-                ApiError::PayloadTooLarge { limit }
+                ApiError::PayloadTooLarge { limit, key }
             } else {
                 ApiError::BadRequest(format!("the request body could not be read: {e}"))
             }

@@ -90,6 +90,8 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    /// The alert routes' own body limit: an Alertmanager group arrives whole.
+    pub max_alert_body_bytes: usize,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub per_ip_exempt_networks: Vec<CidrValue>,

@@ -274,8 +274,8 @@ fn secrets_do_not_debug_print() {
 fn every_rule_has_its_message() {
     let mut toml = String::from(
         "bootstrap_token = \"short\"\nmaster_key = \"nope\"\n\
-         [limits]\nmax_body_bytes = 1\nmax_connections = 0\nmax_connections_per_ip = 0\n\
-         header_read_timeout_secs = 0\nidle_timeout_secs = 3601\nbody_read_timeout_secs = 0\n\
+         [limits]\nmax_body_bytes = 1\nmax_alert_body_bytes = 1\nmax_connections = 0\n\
+         max_connections_per_ip = 0\nheader_read_timeout_secs = 0\nidle_timeout_secs = 3601\nbody_read_timeout_secs = 0\n\
          write_timeout_secs = 0\nshutdown_grace_secs = 3601\n\
          [api]\nmax_page_size = 0\ndefault_page_size = 0\n\
          [endpoints]\nrotation_grace_secs = 7776001\n\
@@ -307,6 +307,7 @@ fn every_rule_has_its_message() {
     let e = Config::from_toml_str(&toml).unwrap_err().to_string();
     let expected = "invalid configuration:
   limits.max_body_bytes: must be from 1024 to 16777216
+  limits.max_alert_body_bytes: must be from 1024 to 67108864
   limits.max_connections: must be from 1 to 1000000
   limits.max_connections_per_ip: must be from 1 to limits.max_connections
   limits.header_read_timeout_secs: must be from 1 to 3600
@@ -352,7 +353,8 @@ fn every_rule_has_its_message() {
 /// Both ends of every range are allowed (the ranges are inclusive, as their messages say).
 #[test]
 fn range_ends_are_allowed() {
-    let lowest = "[limits]\nmax_body_bytes = 1024\nmax_connections = 1\n\
+    let lowest =
+        "[limits]\nmax_body_bytes = 1024\nmax_alert_body_bytes = 1024\nmax_connections = 1\n\
         max_connections_per_ip = 1\nheader_read_timeout_secs = 1\nidle_timeout_secs = 1\n\
         body_read_timeout_secs = 1\nwrite_timeout_secs = 1\nshutdown_grace_secs = 0\n\
         [api]\nmax_page_size = 1\ndefault_page_size = 1\n\
@@ -368,7 +370,8 @@ fn range_ends_are_allowed() {
         interval_secs = 1\n";
     let waits = vec!["2592000"; 100].join(", ");
     let highest = format!(
-        "[limits]\nmax_body_bytes = 16777216\nmax_connections = 1000000\n\
+        "[limits]\nmax_body_bytes = 16777216\nmax_alert_body_bytes = 67108864\n\
+        max_connections = 1000000\n\
         max_connections_per_ip = 1000000\nheader_read_timeout_secs = 3600\n\
         idle_timeout_secs = 3600\nbody_read_timeout_secs = 3600\nwrite_timeout_secs = 3600\n\
         shutdown_grace_secs = 3600\n\

@@ -45,6 +45,11 @@ impl Config {
 
 fn limits(p: &mut Problems, l: &Limits) {
     p.in_range("limits.max_body_bytes", l.max_body_bytes, 1024..=16 << 20);
+    p.in_range(
+        "limits.max_alert_body_bytes",
+        l.max_alert_body_bytes,
+        1024..=64 << 20,
+    );
     p.in_range("limits.max_connections", l.max_connections, 1..=1_000_000);
     p.between(
         "limits.max_connections_per_ip",

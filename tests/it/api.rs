@@ -630,6 +630,73 @@ async fn client_errors_are_problem_json() {
     s.stop().await;
 }
 
+/// Alertmanager posts a whole group at once: the alert routes take up to
+/// `limits.max_alert_body_bytes`, every other route keeps `limits.max_body_bytes`.
+#[tokio::test]
+async fn alert_routes_take_whole_alertmanager_groups() {
+    let s = TestServer::start().await;
+    let group = common::alertmanager_group("firing", 150, 0).to_string();
+    assert!((65_536..100_000).contains(&group.len()), "{}", group.len());
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .body_str(&group)
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    // The same size elsewhere is over the API's limit, and the answer names the key.
+    let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(group.len()));
+    let p = s
+        .req("POST", ENDPOINTS)
+        .body_str(&big)
+        .send()
+        .await
+        .problem(413);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("limits.max_body_bytes"),
+        "{p}"
+    );
+    s.stop().await;
+
+    // Over the alert routes' own limit: 413 naming it, by Content-Length and chunked.
+    let s = TestServer::start_with("[limits]\nmax_alert_body_bytes = 100000\n").await;
+    let group = common::alertmanager_group("firing", 1000, 0).to_string();
+    let p = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .body_str(&group)
+        .send()
+        .await
+        .problem(413);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("100000 bytes (limits.max_alert_body_bytes)"),
+        "{p}"
+    );
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/alerting/alerts HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {ADMIN_TOKEN}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = "a".repeat(60_000);
+    for _ in 0..2 {
+        let framed = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+        if stream.write_all(framed.as_bytes()).await.is_err() {
+            break; // refused before the rest was sent
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut out = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut out)).await;
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    assert!(out.contains("limits.max_alert_body_bytes"), "{out}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn chunked_body_over_limit_is_413() {
     let s = TestServer::start_with("[limits]\nmax_body_bytes = 2048\n").await;

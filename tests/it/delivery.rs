@@ -727,3 +727,43 @@ async fn deleting_an_endpoint_drops_its_pending_deliveries() {
     assert_eq!(rx.count(), 1, "nothing more was sent");
     s.stop().await;
 }
+
+/// A group of 1,000 alerts with long descriptions (about 3 MB) is taken whole, stored once for
+/// both endpoints, and delivered to each byte for byte.
+#[tokio::test]
+async fn a_group_of_1000_alerts_is_stored_once_and_delivered_whole() {
+    let rx = Receiver::start().await;
+    let s = TestServer::start_with(FAST).await;
+    let a = endpoint(&s, &rx.url("/a"), "my-secret-key", true).await;
+    let b = endpoint(&s, &rx.url("/b"), "", false).await;
+    let group = common::alertmanager_group("firing", 1000, 2500);
+    let text = group.to_string();
+    assert!(text.len() > 2_500_000, "{}", text.len());
+    let r = s
+        .req("POST", "/api/v1/alerting/alertmanager")
+        .body_str(&text)
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(r.json()["deliveries"], 2);
+    let stats = s.app.store.stats().unwrap();
+    assert_eq!(
+        stats.messages, 1,
+        "one message, whatever the number of endpoints"
+    );
+    assert_eq!(stats.pending_deliveries + stats.attempts, 2);
+    let got = rx.wait_for(2, 30).await;
+    let mut paths: Vec<&str> = got.iter().map(|g| g.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/a", "/b"]);
+    for g in &got {
+        let body = g.json();
+        assert_eq!(body["type"], "alertmanager.firing");
+        assert_eq!(body["data"], group, "{} got the group whole", g.path);
+    }
+    for id in [a, b] {
+        let attempts = s.wait_attempts(&id, 1, 10).await;
+        assert_eq!(attempts[0]["outcome"], "succeeded");
+    }
+    s.stop().await;
+}

@@ -283,7 +283,10 @@ fn error_responses() -> Value {
         (405, "Wrong method; Allow lists the right ones"),
         (408, "The body did not arrive in time"),
         (409, "Conflict (the last admin token; nothing to resend)"),
-        (413, "Body over limits.max_body_bytes"),
+        (
+            413,
+            "Body over limits.max_body_bytes (limits.max_alert_body_bytes on the alert routes)",
+        ),
         (415, "Body not application/json"),
         (422, "A field breaks a rule; errors names each"),
         (500, "hookd's own fault (a damaged record); logged"),

@@ -328,3 +328,40 @@ impl Req {
         }
     }
 }
+
+/// An Alertmanager notification (webhook version 4) of `n` `InstanceDown` alerts as Alertmanager
+/// sends them, each with a `description` of about `description_bytes`. 150 alerts with a short
+/// description are about 82 KB.
+pub fn alertmanager_group(status: &str, n: usize, description_bytes: usize) -> Value {
+    let alerts: Vec<Value> = (0..n)
+        .map(|i| {
+            let instance = format!("node-{i:04}.example.internal:9100");
+            let mut description =
+                format!("{instance} of job node has been down for more than 5 minutes.");
+            while description.len() < description_bytes {
+                description.push_str(" It answers no scrape; check the host, its network and the node exporter.");
+            }
+            serde_json::json!({
+                "status": status,
+                "labels": {"alertname": "InstanceDown", "instance": instance, "job": "node", "severity": "critical", "team": "infra"},
+                "annotations": {"summary": format!("Instance {instance} down"), "description": description},
+                "startsAt": "2026-11-29T10:00:00.000Z",
+                "endsAt": if status == "resolved" { "2026-11-29T10:30:00.000Z" } else { "0001-01-01T00:00:00Z" },
+                "generatorURL": "http://prometheus.example.internal:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1",
+                "fingerprint": format!("{:016x}", 0x5eed_0000_u64 + i as u64)
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": "4",
+        "groupKey": "{}/{severity=\"critical\"}:{alertname=\"InstanceDown\"}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "hookd",
+        "groupLabels": {"alertname": "InstanceDown"},
+        "commonLabels": {"alertname": "InstanceDown", "job": "node", "severity": "critical", "team": "infra"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example.internal:9093",
+        "alerts": alerts
+    })
+}
