@@ -14,7 +14,7 @@
 //! 3. `app`
 //! 4. `delivery` `plugins` `logging`
 //! 5. `store` `config`
-//! 6. `parse` `backup_format` `vault` `metrics` `files` `heavy` `notify`
+//! 6. `parse` `format` `backup_format` `vault` `metrics` `files` `heavy` `notify`
 //! 7. `secrets` `routing` `route` `url_policy` `ids`
 //! 8. `model` `error`
 //! 9. `time`
@@ -36,6 +36,8 @@
 //! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment; validation;
 //!   what a reload may change.
 //! - [`parse`]: pure request parsing and validation (bodies, query strings, `Authorization`).
+//! - [`format`]: pure: the body an endpoint's format sends (Standard Webhooks, Slack, ...) for
+//!   an event, within the target's limits.
 //! - [`backup_format`]: the backup file format, pure and fuzzed (the store fills it).
 //! - [`vault`]: the master key and everything sealed with it (AES-256-GCM, associated data),
 //!   and the tokens' keyed hash.
@@ -59,6 +61,7 @@
 pub mod backup_format;
 pub mod config;
 pub mod error;
+pub mod format;
 pub mod ids;
 pub mod model;
 pub mod notify;

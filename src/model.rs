@@ -72,6 +72,34 @@ impl SigningAlgorithm {
     }
 }
 
+/// The shape of the requests an endpoint receives: the Standard Webhooks envelope, or the
+/// message format of a chat or incident tool (rendered by [`crate::format`] at send time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// `{"type", "timestamp", "data"}`, as before formats existed.
+    #[default]
+    StandardWebhooks,
+    /// A Slack incoming webhook: a Block Kit message.
+    Slack,
+}
+
+impl Format {
+    pub const ALL: [Self; 2] = [Self::StandardWebhooks, Self::Slack];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StandardWebhooks => "standard-webhooks",
+            Self::Slack => "slack",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
 /// Serde helper: bytes as standard base64 text in stored JSON.
 mod b64 {
     use base64::engine::general_purpose::STANDARD;
@@ -187,6 +215,9 @@ pub struct Endpoint {
     pub rate_limit: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<ClientCertificate>,
+    /// What its requests look like (absent in records from before formats: Standard Webhooks).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub format: Format,
 }
 
 /// The API view of an endpoint: the seed's seven fields, then `disabled` and `circuit`.
@@ -220,6 +251,8 @@ pub struct EndpointView<'a> {
     /// For `ed25519`: the public key receivers verify with (`whpk_` + base64).
     pub signing_public_key: Option<&'a str>,
     pub client_certificate: Option<ClientCertificateView>,
+    /// The shape of its requests (chosen from the URL's host when a create leaves it out).
+    pub format: Format,
 }
 
 /// The certificate an endpoint presents for mTLS (its key is never shown).
@@ -286,6 +319,7 @@ impl Endpoint {
                     not_after: c.not_after_ms.map(rfc3339),
                     chain_length: c.chain_length,
                 }),
+            format: self.format,
         }
     }
 }
@@ -306,6 +340,7 @@ pub struct EndpointPatch {
     pub rate_limit: Option<Option<u32>>,
     /// `Some(None)` removes the certificate.
     pub client_certificate: Option<Option<ClientCertificate>>,
+    pub format: Option<Format>,
 }
 
 /// An API token. Only its keyed hash (`vault::MasterKey::token_hash`) is ever stored.

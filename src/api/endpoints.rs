@@ -194,6 +194,10 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
     let secret = secret_or_generate(app, req.signing_secret, req.signing_algorithm)?;
     let sealed = seal_options(app, &id, &req.options)?;
     let options = req.options;
+    // Absent: chosen from the URL's host (a Slack webhook gets Slack messages).
+    let format = options
+        .format
+        .unwrap_or_else(|| crate::format::detect(&req.url));
     let endpoint = Endpoint {
         secret: app.vault.seal_secret(&id, &secret).map_err(secret_error)?,
         id,
@@ -210,6 +214,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         headers: sealed.headers.unwrap_or_default(),
         rate_limit: options.rate_limit.flatten(),
         client_certificate: sealed.client_certificate.flatten(),
+        format,
     };
     app.store
         .create_endpoint(endpoint.clone(), matchers)
@@ -269,6 +274,7 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         headers: sealed.headers,
         rate_limit: req.options.rate_limit,
         client_certificate: sealed.client_certificate,
+        format: req.options.format,
     };
     if let (Some(url), Some(stored)) = (&patch.url, &stored) {
         let name = patch.name.as_ref().unwrap_or(&stored.name);

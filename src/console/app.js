@@ -239,12 +239,22 @@ function renderShell() {
 
 const endpointPager = new Pager(PAGE_SIZE);
 
+// The endpoint formats (the server's list; a test holds them equal).
+const FORMATS = ["standard-webhooks", "slack"];
+
+function formatSelect(current, auto) {
+  const options = auto ? [h("option", { value: "" }, "From the URL (hooks.slack.com: slack)")] : [];
+  for (const f of FORMATS) options.push(h("option", { value: f, selected: f === current }, f));
+  return h("select", {}, ...options);
+}
+
 function createEndpointForm(onCreated) {
   const name = h("input", { type: "text", maxlength: "200", required: true });
   const url = h("input", { type: "url", required: true, placeholder: "https://receiver.example/hook" });
   const signing = h("input", { type: "checkbox", checked: true });
   const secret = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
-  const known = ["name", "url", "signingEnabled", "signingSecret"];
+  const format = formatSelect("", true);
+  const known = ["name", "url", "signingEnabled", "signingSecret", "format"];
   const form = h(
     "form",
     {
@@ -253,6 +263,7 @@ function createEndpointForm(onCreated) {
       onsubmit: async (ev) => {
         ev.preventDefault();
         const body = { name: name.value, url: url.value, signingEnabled: signing.checked, signingSecret: secret.value };
+        if (format.value) body.format = format.value;
         const r = await api("POST", ENDPOINTS, body);
         if (!r.ok) return showProblem(form, r.problem, known);
         clearErrors(form);
@@ -266,6 +277,7 @@ function createEndpointForm(onCreated) {
     field("URL", url, "url"),
     field("Signing enabled", signing, "signingEnabled"),
     field("Signing secret", secret, "signingSecret", "Leave empty and hookd generates one (whsec_...); or 12-256 printable characters, or whsec_ + base64."),
+    field("Format", format, "format", "The shape of what the receiver gets: the Standard Webhooks envelope, or a chat tool's message."),
     formError(),
     h("button", { type: "submit" }, "Create endpoint"),
   );
@@ -348,6 +360,7 @@ async function renderEndpoint(id) {
   const facts = [
     ["ID", e.id],
     ["URL", e.url],
+    ["Format", e.format],
     ["Signing", e.signingEnabled ? `on, ${e.signingAlgorithm}` : "off"],
     ["Secret", e.signingSecretMasked],
     e.signingPublicKey ? ["Public key", e.signingPublicKey] : null,
@@ -365,7 +378,8 @@ async function renderEndpoint(id) {
   const name = h("input", { type: "text", value: e.name, maxlength: "200" });
   const url = h("input", { type: "url", value: e.url });
   const signing = h("input", { type: "checkbox", checked: e.signingEnabled });
-  const known = ["name", "url", "signingEnabled"];
+  const format = formatSelect(e.format, false);
+  const known = ["name", "url", "signingEnabled", "format"];
   const edit = h(
     "form",
     {
@@ -377,6 +391,7 @@ async function renderEndpoint(id) {
         if (name.value !== e.name) body.name = name.value;
         if (url.value !== e.url) body.url = url.value;
         if (signing.checked !== e.signingEnabled) body.signingEnabled = signing.checked;
+        if (format.value !== e.format) body.format = format.value;
         if (Object.keys(body).length === 0) {
           edit.querySelector(".form-error").textContent = "Nothing changed.";
           return;
@@ -390,6 +405,7 @@ async function renderEndpoint(id) {
     field("Name", name, "name"),
     field("URL", url, "url"),
     field("Signing enabled", signing, "signingEnabled"),
+    field("Format", format, "format"),
     formError(),
     h("button", { type: "submit" }, "Save changes"),
   );

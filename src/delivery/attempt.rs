@@ -6,8 +6,9 @@ use std::time::Instant;
 use ring::rand::SecureRandom as _;
 
 use super::client::{self, Outgoing};
-use super::schedule::{classify, message_body, parse_retry_after, signature_header, Verdict};
+use super::schedule::{classify, parse_retry_after, signature_header, Verdict};
 use super::Delivery;
+use crate::format::{self, Event};
 use crate::ids::new_id;
 use crate::model::{Attempt, AttemptOutcome, Endpoint, Message};
 use crate::secrets::SigningSecret;
@@ -93,7 +94,18 @@ impl Delivery {
     ) -> (Attempt, Option<Verdict>) {
         let at_ms = now_ms();
         let started = Instant::now();
-        let body = message_body(&message.event_type, message.created_at_ms, &message.data);
+        // Rendered now, from the stored event: a changed format applies to pending deliveries,
+        // and the signature covers the body actually sent.
+        let rendered = format::render(
+            endpoint.format,
+            &Event {
+                id: &message.id,
+                event_type: &message.event_type,
+                created_at_ms: message.created_at_ms,
+                data: &message.data,
+            },
+        );
+        let body = rendered.body;
         let timestamp = at_ms / 1000;
         let signature = if endpoint.signing_enabled {
             match self.signing_keys(endpoint) {
@@ -140,7 +152,12 @@ impl Delivery {
         a.duration_ms = duration_ms;
         match result {
             Ok(resp) => {
-                let verdict = classify(resp.status);
+                let verdict = match classify(resp.status) {
+                    Verdict::Retry if format::refuses(endpoint.format, resp.status) => {
+                        Verdict::Refused
+                    }
+                    v => v,
+                };
                 a.status_code = Some(resp.status);
                 a.response_body = resp.body;
                 a.error = match verdict {
@@ -149,6 +166,7 @@ impl Delivery {
                         None
                     }
                     Verdict::Gone => Some("gone".into()),
+                    Verdict::Refused => Some("refused".into()),
                     Verdict::Retry if (300..400).contains(&resp.status) => Some("redirect".into()),
                     // Stored as the seconds it asked for (a number), never as the receiver's text.
                     Verdict::Retry => resp

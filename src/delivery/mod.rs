@@ -39,7 +39,7 @@ use permits::Permits;
 
 /// Every `error` an attempt can record (besides `retry_after=<seconds>`), each explained in the
 /// README's table.
-pub const ATTEMPT_ERRORS: [&str; 10] = [
+pub const ATTEMPT_ERRORS: [&str; 11] = [
     "timeout",
     "connect",
     "tls",
@@ -49,6 +49,7 @@ pub const ATTEMPT_ERRORS: [&str; 10] = [
     "secret_unavailable",
     "redirect",
     "gone",
+    "refused",
     "endpoint_disabled",
 ];
 
@@ -165,7 +166,8 @@ impl Delivery {
         circuit::OpenCircuits(self.circuits.clone())
     }
 
-    /// Sends a signed `hookd.test` event to `endpoint` now and records the attempt. A test send
+    /// Sends a signed test event to `endpoint` now (see [`crate::format::test_event`]) and
+    /// records the attempt. A test send
     /// is one attempt: logged, not retried, and it does not count toward disabling the endpoint.
     /// It waits (at most `delivery.timeout_ms`) for the same permits as any delivery, so it
     /// cannot exceed `delivery.per_endpoint` or `delivery.max_in_flight`.
@@ -178,12 +180,12 @@ impl Delivery {
             return Err(TestSendError::Busy);
         };
         let now = now_ms();
+        // In the endpoint's format: a chat or incident tool gets a realistic sample alert.
+        let (event_type, data) = crate::format::test_event(endpoint.format, &endpoint.id);
         let message = Message {
             id: new_id(crate::ids::MESSAGE_PREFIX, now, &self.rng),
-            event_type: "hookd.test".into(),
-            data:
-                serde_json::json!({"endpointId": endpoint.id, "message": "a test event from hookd"})
-                    .to_string(),
+            event_type: event_type.into(),
+            data,
             created_at_ms: now,
         };
         let (attempt, _) = self.attempt(endpoint, &message, 1).await;

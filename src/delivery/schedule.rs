@@ -1,8 +1,7 @@
-//! Pure delivery rules: what a response means, when to try again, and what is sent (body and
-//! Standard Webhooks signature header).
+//! Pure delivery rules: what a response means, when to try again, and the Standard Webhooks
+//! signature header (the body is the endpoint's format's, [`crate::format`]).
 
 use crate::secrets::SigningSecret;
-use crate::time::rfc3339;
 
 /// What an HTTP answer means for a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +12,9 @@ pub enum Verdict {
     Gone,
     /// Anything else (3xx, which is not followed, 4xx, 5xx): try again on the schedule.
     Retry,
+    /// The target refused the message itself (an answer its format says is final, such as
+    /// Slack's `400 no_text`): the delivery gives up at once; the answer is in the attempt log.
+    Refused,
 }
 
 pub fn classify(status: u16) -> Verdict {
@@ -60,17 +62,6 @@ pub fn next_delay_ms(
         .map(|s| s.min(max_retry_after_secs).saturating_mul(1000))
         .unwrap_or(0);
     Some(jittered.max(asked))
-}
-
-/// The delivered body: `{"type": ..., "timestamp": ..., "data": ...}` (the Standard Webhooks
-/// payload shape). `data` is JSON text already.
-pub fn message_body(event_type: &str, created_at_ms: i64, data: &str) -> Vec<u8> {
-    let event_type = serde_json::Value::from(event_type);
-    format!(
-        r#"{{"type":{event_type},"timestamp":"{}","data":{data}}}"#,
-        rfc3339(created_at_ms)
-    )
-    .into_bytes()
 }
 
 /// The `webhook-signature` value: one signature per live secret (`v1,` HMAC, `v1a,` Ed25519),
@@ -159,7 +150,12 @@ mod tests {
 
     #[test]
     fn body_and_signatures() {
-        let body = message_body("alert.firing", 1_768_464_000_000, r#"{"x":1}"#);
+        let body = crate::format::standard::body(&crate::format::Event {
+            id: "msg_1",
+            event_type: "alert.firing",
+            created_at_ms: 1_768_464_000_000,
+            data: r#"{"x":1}"#,
+        });
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["type"], "alert.firing");
         assert_eq!(v["timestamp"], "2026-01-15T08:00:00Z");

@@ -67,7 +67,7 @@ pub struct Rotation {
 
 /// The fields a create body may have: the seed contract's four (all required; an empty
 /// `signingSecret` asks hookd to generate one), `signingAlgorithm`, and the options.
-pub const CREATE_FIELDS: [&str; 10] = [
+pub const CREATE_FIELDS: [&str; 11] = [
     "name",
     "url",
     "signingEnabled",
@@ -78,10 +78,11 @@ pub const CREATE_FIELDS: [&str; 10] = [
     OPTION_FIELDS[2],
     OPTION_FIELDS[3],
     OPTION_FIELDS[4],
+    OPTION_FIELDS[5],
 ];
 
 /// The fields a PATCH body may have (at least one).
-pub const UPDATE_FIELDS: [&str; 9] = [
+pub const UPDATE_FIELDS: [&str; 10] = [
     "name",
     "url",
     "signingEnabled",
@@ -91,6 +92,7 @@ pub const UPDATE_FIELDS: [&str; 9] = [
     OPTION_FIELDS[2],
     OPTION_FIELDS[3],
     OPTION_FIELDS[4],
+    OPTION_FIELDS[5],
 ];
 
 /// Parses a create body: `name`, `url`, `signingEnabled` and `signingSecret` are all required,

@@ -9,15 +9,17 @@ use serde_json::{Map, Value};
 use super::fields::{echo_under, Fields};
 use super::x509::{der_validity, not_after};
 use crate::error::FieldError;
+use crate::model::Format;
 use crate::routing::{is_filter_type, Matcher, MAX_RULES};
 
 /// The JSON names of the options, accepted by create and PATCH alike.
-pub const OPTION_FIELDS: [&str; 5] = [
+pub const OPTION_FIELDS: [&str; 6] = [
     "filterTypes",
     "labelMatchers",
     "headers",
     "rateLimit",
     "clientCertificate",
+    "format",
 ];
 
 /// Most custom headers one endpoint may have.
@@ -64,6 +66,8 @@ pub struct EndpointOptions {
     pub rate_limit: Option<Option<u32>>,
     /// `Some(None)`: remove the certificate (a PATCH's `null`).
     pub client_certificate: Option<Option<ClientCertificateInput>>,
+    /// Absent on a create: the API chooses it from the URL's host.
+    pub format: Option<Format>,
 }
 
 impl EndpointOptions {
@@ -91,6 +95,9 @@ impl EndpointOptions {
                 |c| serde_json::json!({"certificate": c.chain_pem, "privateKey": c.key_pem}),
             );
             out.insert("clientCertificate".into(), v);
+        }
+        if let Some(f) = self.format {
+            out.insert("format".into(), f.as_str().into());
         }
     }
 }
@@ -135,7 +142,21 @@ impl Fields {
             headers: self.headers(),
             rate_limit,
             client_certificate,
+            format: self.format(),
         }
+    }
+
+    fn format(&mut self) -> Option<Format> {
+        let s = self.string("format", false)?;
+        let found = Format::parse(&s);
+        if found.is_none() {
+            let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+            self.errors.push(FieldError::new(
+                "format",
+                format!("must be one of {}", names.join(", ")),
+            ));
+        }
+        found
     }
 
     /// An array of strings of at most [`MAX_RULES`] items, each checked by `check` (which

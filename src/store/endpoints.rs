@@ -244,6 +244,9 @@ pub(super) fn update(
     if let Some(c) = &patch.client_certificate {
         e.client_certificate.clone_from(c);
     }
+    if let Some(f) = patch.format {
+        e.format = f;
+    }
     if let Some(disabled) = patch.disabled {
         set_disabled(t, &mut e, disabled)?;
         if !disabled {
@@ -436,6 +439,7 @@ mod tests {
             headers: vec![],
             rate_limit: None,
             client_certificate: None,
+            format: crate::model::Format::StandardWebhooks,
         }
     }
 

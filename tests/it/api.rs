@@ -51,9 +51,12 @@ async fn seed_example_verbatim() {
             "rateLimit",
             "signingAlgorithm",
             "signingPublicKey",
-            "clientCertificate"
+            "clientCertificate",
+            "format"
         ]
     );
+    // A Slack webhook gets Slack messages: the format follows the URL's host.
+    assert_eq!(e["format"], "slack");
     assert_eq!(
         (&e["filterTypes"], &e["labelMatchers"], &e["headers"]),
         (

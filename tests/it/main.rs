@@ -12,6 +12,7 @@ mod connections;
 mod console;
 mod daemon;
 mod delivery;
+mod formats;
 mod full_disk;
 mod observability;
 mod plugins;

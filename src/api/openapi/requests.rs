@@ -217,6 +217,15 @@ pub(super) fn option_properties(patch: bool) -> Map<String, Value> {
             "privateKey": {"type": "string", "minLength": 1, "maxLength": MAX_PEM, "description": "PEM (PKCS#8, PKCS#1 or SEC1)"}
         }
     })));
+    let formats: Vec<&str> = crate::model::Format::ALL
+        .iter()
+        .map(|f| f.as_str())
+        .collect();
+    props.insert("format".into(), json!({
+        "type": "string", "enum": formats,
+        "description": "The shape of the requests sent: the Standard Webhooks envelope, or a chat or incident tool's message. Absent on a create: chosen from the URL's host (hooks.slack.com: slack; anything else: standard-webhooks).",
+        "example": "slack"
+    }));
     props
 }
 

@@ -1,0 +1,43 @@
+//! Every format's renderer, on events as the ingest parsers accept them (native alerts and
+//! Alertmanager payloads) and on arbitrary text: never panics, always JSON, always within the
+//! target's limits.
+#![no_main]
+
+use hookd::format::{render, slack, Event};
+use hookd::model::Format;
+use hookd::parse::{alertmanager_alert, native_alert};
+use libfuzzer_sys::fuzz_target;
+
+fn check(event_type: &str, data: &str, valid_json: bool) {
+    let event = Event {
+        id: "msg_1",
+        event_type,
+        created_at_ms: 1_764_410_400_000,
+        data,
+    };
+    for format in Format::ALL {
+        let out = render(format, &event);
+        match format {
+            Format::StandardWebhooks => {
+                if valid_json {
+                    let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+                    assert_eq!(v["type"], event_type);
+                }
+            }
+            Format::Slack => slack::within_limits(&out.body).unwrap(),
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(alert) = native_alert(data) {
+        check(&alert.event_type, &alert.data, true);
+    }
+    if let Ok(alert) = alertmanager_alert(data) {
+        check(&alert.event_type, &alert.data, true);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        check("alertmanager.firing", text, false);
+        check("x.resolved", text, false);
+    }
+});

@@ -1,0 +1,163 @@
+//! What an endpoint's requests look like: the Standard Webhooks envelope, or the message format
+//! of a chat or incident tool, rendered from the stored event at send time (so a changed format
+//! applies to pending deliveries, and the signature covers the body actually sent).
+//!
+//! Pure: event in, request body out, every limit of the target kept whatever the input; fuzzed.
+//! One module per format; [`alert`] reads an event (an Alertmanager group or a native alert) into
+//! the one shape they all render, and [`text`] truncates and escapes.
+
+pub mod alert;
+pub mod slack;
+pub mod standard;
+pub mod text;
+
+use crate::model::Format;
+
+/// The event a delivery carries, as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub created_at_ms: i64,
+    /// The payload, JSON text (an Alertmanager payload for `alertmanager.*` events).
+    pub data: &'a str,
+}
+
+/// A request body and its content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+/// The body `format` sends for `event`.
+pub fn render(format: Format, event: &Event<'_>) -> Rendered {
+    let body = match format {
+        Format::StandardWebhooks => standard::body(event),
+        Format::Slack => slack::body(event),
+    };
+    Rendered {
+        body,
+        content_type: "application/json",
+    }
+}
+
+/// Hosts whose URLs get a format of their own when a create leaves `format` out: (host, or
+/// `.suffix` for any host under it; path prefix; format). The first row that fits wins; the
+/// README's table is this one.
+pub const DETECTED: [(&str, &str, Format); 1] = [("hooks.slack.com", "/", Format::Slack)];
+
+/// The format a create without `format` gets, from the URL's host (and path).
+pub fn detect(url: &str) -> Format {
+    let Some((host, path)) = host_and_path(url) else {
+        return Format::StandardWebhooks;
+    };
+    DETECTED
+        .iter()
+        .find(|(want, prefix, _)| {
+            let host_fits = match want.strip_prefix('.') {
+                Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(want),
+                None => host == *want,
+            };
+            host_fits && path.starts_with(prefix)
+        })
+        .map_or(Format::StandardWebhooks, |(_, _, f)| *f)
+}
+
+/// The lowercase host and the path of an `http(s)://` URL (no user-info: the URL policy
+/// refuses it).
+fn host_and_path(url: &str) -> Option<(String, &str)> {
+    let rest = url
+        .get(..8)
+        .filter(|s| s.eq_ignore_ascii_case("https://"))
+        .map(|_| &url[8..])
+        .or_else(|| {
+            url.get(..7)
+                .filter(|s| s.eq_ignore_ascii_case("http://"))
+                .map(|_| &url[7..])
+        })?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    let path = &rest[end..];
+    let path = if path.starts_with('/') { path } else { "/" };
+    Some((host.trim_end_matches('.').to_ascii_lowercase(), path))
+}
+
+/// Whether an answer is the target's deterministic refusal of the message itself (a malformed
+/// payload, a webhook that is gone or forbidden): trying the same body again cannot succeed,
+/// so the delivery gives up instead of retrying. (410 Gone disables the endpoint, whatever its
+/// format.)
+pub fn refuses(format: Format, status: u16) -> bool {
+    match format {
+        Format::StandardWebhooks => false,
+        Format::Slack => slack::refuses(status),
+    }
+}
+
+/// The event a test send delivers in `format`: for Standard Webhooks today's `hookd.test`
+/// event, for the chat and incident formats a realistic Alertmanager group of one firing alert,
+/// so "Send test" puts a real message in the channel.
+pub fn test_event(format: Format, endpoint_id: &str) -> (&'static str, String) {
+    match format {
+        Format::StandardWebhooks => (
+            "hookd.test",
+            serde_json::json!({"endpointId": endpoint_id, "message": "a test event from hookd"})
+                .to_string(),
+        ),
+        Format::Slack => ("alertmanager.firing", alert::sample_group(endpoint_id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_lists_every_format_and_every_detected_host() {
+        let readme = include_str!("../../README.md");
+        for f in Format::ALL {
+            assert!(readme.contains(&format!("| `{}` |", f.as_str())), "{f:?}");
+        }
+        for (host, _, format) in DETECTED {
+            let row = format!("| host `{host}` | `{}` |", format.as_str());
+            assert!(readme.contains(&row), "README.md lacks {row}");
+        }
+    }
+
+    #[test]
+    fn formats_are_chosen_from_the_host() {
+        for (url, want) in [
+            (
+                "https://hooks.slack.com/services/T00/B00/xxx",
+                Format::Slack,
+            ),
+            (
+                "HTTPS://Hooks.Slack.COM/services/T00/B00/xxx",
+                Format::Slack,
+            ),
+            ("https://hooks.slack.com:443/services/x", Format::Slack),
+            ("https://hooks.slack.com./services/x", Format::Slack),
+            (
+                "https://hooks.slack.com.evil.example/x",
+                Format::StandardWebhooks,
+            ),
+            ("https://evilhooks.slack.com/x", Format::StandardWebhooks),
+            ("https://slack.com/x", Format::StandardWebhooks),
+            (
+                "https://receiver.example/hooks.slack.com",
+                Format::StandardWebhooks,
+            ),
+            (
+                "https://a.example/?u=https://hooks.slack.com/",
+                Format::StandardWebhooks,
+            ),
+            ("not a url", Format::StandardWebhooks),
+        ] {
+            assert_eq!(detect(url), want, "{url}");
+        }
+    }
+}

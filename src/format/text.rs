@@ -1,0 +1,83 @@
+//! Text for messages: cut to a length in characters (never inside a UTF-8 sequence or an
+//! escape, always saying so with `…`), and escaped for the markup of the target.
+
+/// The mark a cut text ends with.
+pub const CUT: char = '…';
+
+/// `s` in at most `max` characters: whole, or its start and [`CUT`].
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    if max > 0 {
+        out.push(CUT);
+    }
+    out
+}
+
+/// `s` with `escape` applied to each character, in at most `max` characters of output: an
+/// escape is kept whole or left out with what follows, and a cut ends with [`CUT`].
+pub fn escape_within(s: &str, max: usize, escape: fn(char) -> Option<&'static str>) -> String {
+    let mut out = String::new();
+    let mut len = 0;
+    let total: usize = s
+        .chars()
+        .map(|c| escape(c).map_or(1, |e| e.chars().count()))
+        .sum();
+    let room = if total <= max {
+        max
+    } else {
+        max.saturating_sub(1)
+    };
+    for c in s.chars() {
+        let piece_len = escape(c).map_or(1, |e| e.chars().count());
+        if len + piece_len > room {
+            break;
+        }
+        match escape(c) {
+            Some(e) => out.push_str(e),
+            None => out.push(c),
+        }
+        len += piece_len;
+    }
+    if total > max && max > 0 {
+        out.push(CUT);
+    }
+    out
+}
+
+/// Characters of `s`.
+pub fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amp(c: char) -> Option<&'static str> {
+        (c == '&').then_some("&amp;")
+    }
+
+    #[test]
+    fn cuts_count_characters_and_say_so() {
+        assert_eq!(cut("héllo", 5), "héllo");
+        assert_eq!(cut("héllo wörld", 5), "héll…");
+        assert_eq!(cut("🔥🔥🔥", 2), "🔥…");
+        assert_eq!(cut("abc", 0), "");
+    }
+
+    #[test]
+    fn escapes_are_kept_whole() {
+        assert_eq!(escape_within("a&b", 7, amp), "a&amp;b");
+        // "a&amp;" is 6; with the cut mark only "a" fits before the escape.
+        assert_eq!(escape_within("a&b", 6, amp), "a…");
+        assert_eq!(escape_within("a&b", 3, amp), "a…");
+        for max in 0..12 {
+            let s = escape_within("x&&yé&", max, amp);
+            assert!(chars(&s) <= max, "{max}: {s}");
+            assert!(!s.contains("&a…") && !s.ends_with("&am"), "{s}");
+        }
+    }
+}
