@@ -83,15 +83,30 @@ pub enum Format {
     StandardWebhooks,
     /// A Slack incoming webhook: a Block Kit message.
     Slack,
+    /// A Discord webhook: a content line and an embed per alert.
+    Discord,
+    /// A Google Chat incoming webhook: a text message.
+    GoogleChat,
+    /// A Mattermost incoming webhook: a Markdown text.
+    Mattermost,
 }
 
 impl Format {
-    pub const ALL: [Self; 2] = [Self::StandardWebhooks, Self::Slack];
+    pub const ALL: [Self; 5] = [
+        Self::StandardWebhooks,
+        Self::Slack,
+        Self::Discord,
+        Self::GoogleChat,
+        Self::Mattermost,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::StandardWebhooks => "standard-webhooks",
             Self::Slack => "slack",
+            Self::Discord => "discord",
+            Self::GoogleChat => "google-chat",
+            Self::Mattermost => "mattermost",
         }
     }
 

@@ -3,7 +3,7 @@
 //! target's limits.
 #![no_main]
 
-use hookd::format::{render, slack, Event};
+use hookd::format::{discord, google_chat, mattermost, render, slack, Event};
 use hookd::model::Format;
 use hookd::parse::{alertmanager_alert, native_alert};
 use libfuzzer_sys::fuzz_target;
@@ -25,6 +25,9 @@ fn check(event_type: &str, data: &str, valid_json: bool) {
                 }
             }
             Format::Slack => slack::within_limits(&out.body).unwrap(),
+            Format::Discord => discord::within_limits(&out.body).unwrap(),
+            Format::GoogleChat => google_chat::within_limits(&out.body).unwrap(),
+            Format::Mattermost => mattermost::within_limits(&out.body).unwrap(),
         }
     }
 }

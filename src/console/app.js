@@ -240,10 +240,10 @@ function renderShell() {
 const endpointPager = new Pager(PAGE_SIZE);
 
 // The endpoint formats (the server's list; a test holds them equal).
-const FORMATS = ["standard-webhooks", "slack"];
+const FORMATS = ["standard-webhooks", "slack", "discord", "google-chat", "mattermost"];
 
 function formatSelect(current, auto) {
-  const options = auto ? [h("option", { value: "" }, "From the URL (hooks.slack.com: slack)")] : [];
+  const options = auto ? [h("option", { value: "" }, "From the URL (Slack, Discord, Google Chat hosts)")] : [];
   for (const f of FORMATS) options.push(h("option", { value: f, selected: f === current }, f));
   return h("select", {}, ...options);
 }

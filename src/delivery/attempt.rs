@@ -159,7 +159,6 @@ impl Delivery {
                     v => v,
                 };
                 a.status_code = Some(resp.status);
-                a.response_body = resp.body;
                 a.error = match verdict {
                     Verdict::Success => {
                         a.outcome = AttemptOutcome::Succeeded;
@@ -172,8 +171,14 @@ impl Delivery {
                     Verdict::Retry => resp
                         .retry_after
                         .and_then(|r| parse_retry_after(&r, at_ms))
+                        .or_else(|| {
+                            (resp.status == 429)
+                                .then(|| format::retry_after_in_body(endpoint.format, &resp.body))
+                                .flatten()
+                        })
                         .map(|secs| format!("retry_after={secs}")),
                 };
+                a.response_body = resp.body;
                 (a, Some(verdict))
             }
             Err(kind) => {

@@ -77,8 +77,20 @@ fn labels(v: Option<&Value>) -> Vec<(String, String)> {
 pub fn web_url(s: Option<String>) -> Option<String> {
     let s = s?;
     let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
-    let web = lower.starts_with("https://") || lower.starts_with("http://");
-    (web && s.len() <= 2048 && !s.chars().any(|c| c.is_whitespace() || c.is_control())).then_some(s)
+    let rest = if lower.starts_with("https://") {
+        &s[8..]
+    } else if lower.starts_with("http://") {
+        &s[7..]
+    } else {
+        return None;
+    };
+    // A host must follow (receivers refuse a link to nowhere).
+    let host_starts = rest
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '[');
+    let clean = !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    (host_starts && clean && s.len() <= 2048).then_some(s)
 }
 
 fn alertmanager(event: &Event<'_>, obj: &Map<String, Value>) -> Group {

@@ -7,6 +7,10 @@
 //! the one shape they all render, and [`text`] truncates and escapes.
 
 pub mod alert;
+pub mod discord;
+pub mod google_chat;
+mod lines;
+pub mod mattermost;
 pub mod slack;
 pub mod standard;
 pub mod text;
@@ -35,6 +39,9 @@ pub fn render(format: Format, event: &Event<'_>) -> Rendered {
     let body = match format {
         Format::StandardWebhooks => standard::body(event),
         Format::Slack => slack::body(event),
+        Format::Discord => discord::body(event),
+        Format::GoogleChat => google_chat::body(event),
+        Format::Mattermost => mattermost::body(event),
     };
     Rendered {
         body,
@@ -45,7 +52,12 @@ pub fn render(format: Format, event: &Event<'_>) -> Rendered {
 /// Hosts whose URLs get a format of their own when a create leaves `format` out: (host, or
 /// `.suffix` for any host under it; path prefix; format). The first row that fits wins; the
 /// README's table is this one.
-pub const DETECTED: [(&str, &str, Format); 1] = [("hooks.slack.com", "/", Format::Slack)];
+pub const DETECTED: [(&str, &str, Format); 4] = [
+    ("hooks.slack.com", "/", Format::Slack),
+    ("discord.com", "/api/webhooks/", Format::Discord),
+    ("discordapp.com", "/api/webhooks/", Format::Discord),
+    ("chat.googleapis.com", "/", Format::GoogleChat),
+];
 
 /// The format a create without `format` gets, from the URL's host (and path).
 pub fn detect(url: &str) -> Format {
@@ -95,6 +107,18 @@ pub fn refuses(format: Format, status: u16) -> bool {
     match format {
         Format::StandardWebhooks => false,
         Format::Slack => slack::refuses(status),
+        Format::Discord => discord::refuses(status),
+        Format::GoogleChat => google_chat::refuses(status),
+        Format::Mattermost => mattermost::refuses(status),
+    }
+}
+
+/// The wait a `429` asks for in its body, for formats whose target says it there (Discord's
+/// `{"retry_after": 1.5}`); the `Retry-After` header, when sent, counts first.
+pub fn retry_after_in_body(format: Format, body: &str) -> Option<u64> {
+    match format {
+        Format::Discord => discord::retry_after(body),
+        _ => None,
     }
 }
 
@@ -108,7 +132,9 @@ pub fn test_event(format: Format, endpoint_id: &str) -> (&'static str, String) {
             serde_json::json!({"endpointId": endpoint_id, "message": "a test event from hookd"})
                 .to_string(),
         ),
-        Format::Slack => ("alertmanager.firing", alert::sample_group(endpoint_id)),
+        Format::Slack | Format::Discord | Format::GoogleChat | Format::Mattermost => {
+            ("alertmanager.firing", alert::sample_group(endpoint_id))
+        }
     }
 }
 
@@ -122,8 +148,15 @@ mod tests {
         for f in Format::ALL {
             assert!(readme.contains(&format!("| `{}` |", f.as_str())), "{f:?}");
         }
-        for (host, _, format) in DETECTED {
-            let row = format!("| host `{host}` | `{}` |", format.as_str());
+        for (host, path, format) in DETECTED {
+            let row = if path == "/" {
+                format!("| host `{host}` | `{}` |", format.as_str())
+            } else {
+                format!(
+                    "| host `{host}`, path `{path}...` | `{}` |",
+                    format.as_str()
+                )
+            };
             assert!(readme.contains(&row), "README.md lacks {row}");
         }
     }
@@ -154,6 +187,16 @@ mod tests {
             (
                 "https://a.example/?u=https://hooks.slack.com/",
                 Format::StandardWebhooks,
+            ),
+            ("https://discord.com/api/webhooks/123/abc", Format::Discord),
+            (
+                "https://discordapp.com/api/webhooks/123/abc",
+                Format::Discord,
+            ),
+            ("https://discord.com/channels/1/2", Format::StandardWebhooks),
+            (
+                "https://chat.googleapis.com/v1/spaces/AAA/messages?key=k&token=t",
+                Format::GoogleChat,
             ),
             ("not a url", Format::StandardWebhooks),
         ] {

@@ -156,6 +156,111 @@ pub fn hostile_events() -> Vec<(String, String)> {
     out
 }
 
+/// Every format's body for every hostile event: within the target's limits, no mention left.
+#[test]
+fn every_format_keeps_its_limits_on_hostile_input() {
+    use hookd::format::{discord, google_chat, mattermost, slack};
+    for (event_type, data) in hostile_events() {
+        let event = hookd::format::Event {
+            id: "msg_1",
+            event_type: &event_type,
+            created_at_ms: 1_764_410_400_000,
+            data: &data,
+        };
+        for format in hookd::model::Format::ALL {
+            let body = hookd::format::render(format, &event).body;
+            let checked = match format {
+                hookd::model::Format::StandardWebhooks => serde_json::from_slice::<Value>(&body)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                hookd::model::Format::Slack => slack::within_limits(&body),
+                hookd::model::Format::Discord => discord::within_limits(&body),
+                hookd::model::Format::GoogleChat => google_chat::within_limits(&body),
+                hookd::model::Format::Mattermost => mattermost::within_limits(&body),
+            };
+            assert!(checked.is_ok(), "{format:?} {event_type}: {checked:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_discord_webhook_gets_embeds_and_its_429_body_is_honoured() {
+    let rx = Receiver::start().await;
+    let config = SLACK.replace("hooks.slack.com", "discord.com");
+    let s = TestServer::start_with(&config).await;
+    let url = rx
+        .url("/api/webhooks/123/abc")
+        .replacen("127.0.0.1", "discord.com", 1);
+    let r = s
+        .req("POST", ENDPOINTS)
+        .json(&json!({"name": "Discord", "url": url, "signingEnabled": false, "signingSecret": ""}))
+        .send()
+        .await;
+    assert_eq!(r.json()["endpoint"]["format"], "discord", "{}", r.text());
+    let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    // Rate limited, the wait in the JSON body (no Retry-After header): retried after it.
+    rx.script(vec![(
+        429,
+        vec![(
+            "x-test-body",
+            r#"{"message": "You are being rate limited.", "retry_after": 2.2, "global": false}"#
+                .to_owned(),
+        )],
+    )]);
+    alertmanager(&s, &alertmanager_group("firing", 2, 0)).await;
+    let attempts = s.wait_attempts(&id, 1, 10).await;
+    assert_eq!(attempts[0]["error"], "retry_after=3", "{attempts:?}");
+    let next = hookd::time::parse_rfc3339(attempts[0]["nextAttemptAt"].as_str().unwrap()).unwrap();
+    let at = hookd::time::parse_rfc3339(attempts[0]["timestamp"].as_str().unwrap()).unwrap();
+    assert!(next - at >= 2_000, "waited {} ms", next - at);
+    let got = rx.wait_for(2, 15).await;
+    let m = got[1].json();
+    assert!(
+        m["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔥 **FIRING**: InstanceDown (2)"),
+        "{m}"
+    );
+    assert_eq!(m["embeds"].as_array().unwrap().len(), 2);
+    assert_eq!(m["allowed_mentions"], json!({"parse": []}));
+    s.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs PyPI's discord.py (pip install discord.py); CI runs it"]
+async fn every_discord_message_loads_in_discord_py_within_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("messages.jsonl");
+    let mut lines = String::new();
+    for (event_type, data) in hostile_events() {
+        let rendered = hookd::format::render(
+            hookd::model::Format::Discord,
+            &hookd::format::Event {
+                id: "msg_1",
+                event_type: &event_type,
+                created_at_ms: 1_764_410_400_000,
+                data: &data,
+            },
+        );
+        lines.push_str(std::str::from_utf8(&rendered.body).unwrap());
+        lines.push('\n');
+    }
+    std::fs::write(&file, lines).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/discord_validate.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("\"ok\": true"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs PyPI's slack-sdk (pip install slack-sdk); CI runs it"]
 async fn every_slack_message_passes_slack_sdk_validation() {

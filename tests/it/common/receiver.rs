@@ -94,13 +94,16 @@ impl Receiver {
                             let (status, extra) =
                                 script.lock().unwrap().pop_front().unwrap_or((200, vec![]));
                             let mut resp = Response::builder().status(status);
+                            // The pseudo-header `x-test-body` is the answer's body instead.
+                            let mut body = format!("answer {status}");
                             for (k, v) in extra {
-                                resp = resp.header(k, v);
+                                if k == "x-test-body" {
+                                    body = v;
+                                } else {
+                                    resp = resp.header(k, v);
+                                }
                             }
-                            Ok::<_, Infallible>(
-                                resp.body(Full::new(Bytes::from(format!("answer {status}"))))
-                                    .unwrap(),
-                            )
+                            Ok::<_, Infallible>(resp.body(Full::new(Bytes::from(body))).unwrap())
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()

@@ -1,0 +1,294 @@
+//! Discord webhooks: a `content` line (🔥 firing or ✅ resolved, the alert name and count) and
+//! an embed per alert (red or green, its summary linked to its source, its description and
+//! distinguishing labels, when it started), within Discord's limits whatever the input:
+//! `content` 2,000 characters, at most 10 embeds, a title 256, a description 4,096, and 6,000
+//! characters over all embeds; what does not fit is counted ("and 37 more alerts").
+//!
+//! Nobody is pinged: `allowed_mentions` is empty, and `@` in alert text is followed by a
+//! zero-width space so `@everyone`, `@here` and `<@123>` do not even read as mentions. Markdown
+//! characters in alert text are escaped with `\`, so text cannot forge a link or a heading.
+
+use serde_json::{json, Value};
+
+use super::alert::{read, Alert, Group};
+use super::text::{chars, escape_within};
+use super::Event;
+
+pub const MAX_CONTENT: usize = 2000;
+pub const MAX_EMBEDS: usize = 10;
+pub const MAX_TITLE: usize = 256;
+pub const MAX_DESCRIPTION: usize = 4096;
+/// Characters over all embeds (titles, descriptions, footers, ...).
+pub const MAX_EMBED_TOTAL: usize = 6000;
+
+const RED: u32 = 0x00E0_1E5A;
+const GREEN: u32 = 0x002E_B67D;
+
+fn md_escape(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\\' => "\\\\",
+        '*' => "\\*",
+        '_' => "\\_",
+        '~' => "\\~",
+        '`' => "\\`",
+        '|' => "\\|",
+        '>' => "\\>",
+        '<' => "\\<",
+        '#' => "\\#",
+        '[' => "\\[",
+        ']' => "\\]",
+        '(' => "\\(",
+        ')' => "\\)",
+        '-' => "\\-",
+        '@' => "@\u{200B}",
+        _ => return None,
+    })
+}
+
+fn esc(s: &str, max: usize) -> String {
+    escape_within(s, max, md_escape)
+}
+
+/// The body sent to a Discord webhook.
+pub fn body(event: &Event<'_>) -> Vec<u8> {
+    message(&read(event)).to_string().into_bytes()
+}
+
+pub fn message(g: &Group) -> Value {
+    let count = g.alerts.len() + g.truncated;
+    let (icon, word) = if g.firing {
+        ("🔥", "FIRING")
+    } else {
+        ("✅", "RESOLVED")
+    };
+    // Each part bounded, so the line stays within MAX_CONTENT whole (about 1,400 characters,
+    // then at most 600 of what was left out and the link).
+    let mut head = format!("{icon} **{word}**: {}", esc(&g.title, 150));
+    if count > 1 {
+        head.push_str(&format!(" ({count})"));
+    }
+    if let Some(s) = &g.severity {
+        head.push_str(&format!(" · severity {}", esc(s, 50)));
+    }
+    let shared: Vec<String> = g
+        .common
+        .iter()
+        .take(6)
+        .map(|(k, v)| format!("{}: {}", esc(k, 30), esc(v, 60)))
+        .collect();
+    if !shared.is_empty() {
+        head.push('\n');
+        head.push_str(&shared.join(" · "));
+    }
+    if let Some(details) = &g.details {
+        head.push('\n');
+        head.push_str(&esc(details, 600));
+    }
+    let mut embeds = Vec::new();
+    let mut used = 0;
+    for a in &g.alerts {
+        if embeds.len() == MAX_EMBEDS {
+            break;
+        }
+        let embed = embed(a, g);
+        let size = embed_chars(&embed);
+        if used + size > MAX_EMBED_TOTAL {
+            break;
+        }
+        used += size;
+        embeds.push(embed);
+    }
+    let more = count - embeds.len();
+    let mut tail = Vec::new();
+    if more > 0 && !g.alerts.is_empty() {
+        tail.push(format!(
+            "and {more} more alert{}",
+            if more == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(url) = g
+        .external_url
+        .as_deref()
+        .filter(|u| u.len() <= super::lines::MAX_LINK)
+    {
+        tail.push(format!(
+            "[Open Alertmanager](<{}>)",
+            url.replace('>', "%3E").replace(')', "%29")
+        ));
+    }
+    let tail = tail.join(" · ");
+    // The content line keeps its end (what was left out, the link) whole.
+    let room = MAX_CONTENT.saturating_sub(chars(&tail) + 1);
+    let mut content = super::text::cut(&head, room.min(MAX_CONTENT));
+    if !tail.is_empty() {
+        content.push('\n');
+        content.push_str(&tail);
+    }
+    json!({
+        "content": content,
+        "allowed_mentions": {"parse": []},
+        "embeds": embeds,
+    })
+}
+
+fn embed(a: &Alert, g: &Group) -> Value {
+    let title = a
+        .summary
+        .as_deref()
+        .or(a.description.as_deref().filter(|_| a.summary.is_none()))
+        .unwrap_or(&g.title);
+    let mut description = Vec::new();
+    if let (Some(d), true) = (&a.description, a.summary.is_some()) {
+        description.push(esc(d, 400));
+    }
+    if !a.labels.is_empty() {
+        let labels: Vec<String> = a
+            .labels
+            .iter()
+            .take(8)
+            .map(|(k, v)| format!("{}: {}", super::text::cut(k, 40), super::text::cut(v, 100)))
+            .collect();
+        description.push(esc(&labels.join(" · "), 300));
+    }
+    let mut e = json!({
+        "title": esc(title, 200),
+        "color": if a.firing { RED } else { GREEN },
+    });
+    if !description.is_empty() {
+        e["description"] = description.join("\n").into();
+    }
+    if let Some(url) = a.generator_url.as_deref().filter(|u| u.len() <= 2000) {
+        e["url"] = url.into();
+    }
+    if let Some(ms) = a.starts_at_ms {
+        e["timestamp"] = crate::time::rfc3339(ms).into();
+    }
+    e
+}
+
+/// The characters of an embed that count toward [`MAX_EMBED_TOTAL`].
+fn embed_chars(e: &Value) -> usize {
+    ["title", "description"]
+        .iter()
+        .filter_map(|k| e[*k].as_str())
+        .map(chars)
+        .sum()
+}
+
+/// Discord's answers that refuse the message itself: `400` (a malformed body), `401`, `403`,
+/// `404` (`Unknown Webhook`).
+pub fn refuses(status: u16) -> bool {
+    matches!(status, 400 | 401 | 403 | 404)
+}
+
+/// The wait a `429` asks for in its JSON body (`{"retry_after": 1.5}`, seconds), rounded up.
+pub fn retry_after(body: &str) -> Option<u64> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let secs = v.get("retry_after")?.as_f64()?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (0.0..1e9).contains(&secs).then(|| secs.ceil() as u64)
+}
+
+/// Whether `body` is a message within Discord's limits (for the fuzz target and the tests).
+///
+/// # Errors
+/// What is wrong.
+pub fn within_limits(body: &[u8]) -> Result<(), String> {
+    let m: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let content = m["content"].as_str().ok_or("no content")?;
+    if content.is_empty() || chars(content) > MAX_CONTENT {
+        return Err(format!("content of {} characters", chars(content)));
+    }
+    if m["allowed_mentions"] != json!({"parse": []}) {
+        return Err("mentions allowed".into());
+    }
+    let embeds = m["embeds"].as_array().ok_or("no embeds")?;
+    if embeds.len() > MAX_EMBEDS {
+        return Err(format!("{} embeds", embeds.len()));
+    }
+    let mut total = 0;
+    for e in embeds {
+        let title = e["title"].as_str().map_or(0, chars);
+        let description = e["description"].as_str().map_or(0, chars);
+        if title > MAX_TITLE || description > MAX_DESCRIPTION {
+            return Err(format!("an embed of {title} / {description} characters"));
+        }
+        total += title + description;
+    }
+    if total > MAX_EMBED_TOTAL {
+        return Err(format!("{total} characters over all embeds"));
+    }
+    for text in
+        std::iter::once(content).chain(embeds.iter().filter_map(|e| e["description"].as_str()))
+    {
+        if text.contains("@everyone") || text.contains("@here") {
+            return Err(format!("a mention in {text}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn group(n: usize, text: &str) -> Group {
+        Group {
+            firing: true,
+            title: "InstanceDown".into(),
+            severity: Some("critical".into()),
+            alerts: (0..n)
+                .map(|i| Alert {
+                    firing: i % 2 == 0,
+                    summary: Some(format!("node-{i} down {text}")),
+                    description: Some(text.to_owned()),
+                    labels: vec![("instance".into(), format!("node-{i}"))],
+                    starts_at_ms: Some(1_764_410_400_000),
+                    generator_url: Some("http://prom.example/graph".into()),
+                })
+                .collect(),
+            external_url: Some("http://am.example:9093".into()),
+            ..Group::default()
+        }
+    }
+
+    #[test]
+    fn limits_hold_and_nobody_is_pinged() {
+        for (n, text) in [
+            (1, "x".repeat(100_000)),
+            (3, "@everyone @here <@123> **b** [x](http://e)".into()),
+            (1000, "é".repeat(3000)),
+        ] {
+            let m = message(&group(n, &text));
+            within_limits(m.to_string().as_bytes()).unwrap();
+            if n == 1000 {
+                assert!(
+                    m["content"].as_str().unwrap().contains("more alerts"),
+                    "{m}"
+                );
+            }
+        }
+        let m = message(&group(1, "@everyone [link](http://evil)"));
+        let d = m["embeds"][0]["description"].as_str().unwrap();
+        assert_eq!(
+            d,
+            "@\u{200B}everyone \\[link\\]\\(http://evil\\)\ninstance: node\\-0"
+        );
+        assert_eq!(m["embeds"][0]["color"], RED);
+        assert_eq!(m["embeds"][0]["url"], "http://prom.example/graph");
+    }
+
+    #[test]
+    fn a_429_body_says_how_long() {
+        assert_eq!(
+            retry_after(
+                r#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#
+            ),
+            Some(2)
+        );
+        assert_eq!(retry_after("{}"), None);
+        assert_eq!(retry_after(r#"{"retry_after": -1}"#), None);
+        assert_eq!(retry_after("nope"), None);
+    }
+}
