@@ -14,8 +14,8 @@
 //! 3. `app`
 //! 4. `delivery` `plugins` `logging`
 //! 5. `store` `config`
-//! 6. `parse` `format` `backup_format` `vault` `metrics` `files` `heavy` `notify`
-//! 7. `secrets` `routing` `route` `url_policy` `ids`
+//! 6. `parse` `backup_format` `vault` `metrics` `files` `heavy` `notify`
+//! 7. `format` `secrets` `routing` `route` `url_policy` `ids`
 //! 8. `model` `error`
 //! 9. `time`
 //!

@@ -89,15 +89,18 @@ pub enum Format {
     GoogleChat,
     /// A Mattermost incoming webhook: a Markdown text.
     Mattermost,
+    /// PagerDuty's Events API v2: trigger and resolve events, deduplicated per group.
+    Pagerduty,
 }
 
 impl Format {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::StandardWebhooks,
         Self::Slack,
         Self::Discord,
         Self::GoogleChat,
         Self::Mattermost,
+        Self::Pagerduty,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +110,7 @@ impl Format {
             Self::Discord => "discord",
             Self::GoogleChat => "google-chat",
             Self::Mattermost => "mattermost",
+            Self::Pagerduty => "pagerduty",
         }
     }
 
@@ -151,6 +155,50 @@ pub struct SealedSecret {
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
+}
+
+/// What a format needs besides the event (only PagerDuty needs anything yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatOptions {
+    /// PagerDuty's integration key (Events API v2), sealed like a header value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<SealedValue>,
+    /// The severity of events whose alerts carry none PagerDuty knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+}
+
+impl FormatOptions {
+    pub fn is_empty(&self) -> bool {
+        self.routing_key.is_none() && self.severity.is_none()
+    }
+}
+
+/// A secret value of an endpoint's options, sealed, with its mask for reads.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedValue {
+    #[serde(with = "b64")]
+    pub sealed: Vec<u8>,
+    pub mask: String,
+}
+
+impl std::fmt::Debug for SealedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedValue({})", self.mask)
+    }
+}
+
+/// An endpoint's format options as the API shows them: secrets masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FormatOptionsView<'a> {
+    /// PagerDuty's integration key, masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<&'a str>,
+    /// The severity of events whose alerts carry none PagerDuty knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<&'a str>,
 }
 
 /// A custom request header of an endpoint: the value sealed like a secret (it often carries an
@@ -233,6 +281,8 @@ pub struct Endpoint {
     /// What its requests look like (absent in records from before formats: Standard Webhooks).
     #[serde(default, skip_serializing_if = "is_default")]
     pub format: Format,
+    #[serde(default, skip_serializing_if = "FormatOptions::is_empty")]
+    pub format_options: FormatOptions,
 }
 
 /// The API view of an endpoint: the seed's seven fields, then `disabled` and `circuit`.
@@ -268,6 +318,8 @@ pub struct EndpointView<'a> {
     pub client_certificate: Option<ClientCertificateView>,
     /// The shape of its requests (chosen from the URL's host when a create leaves it out).
     pub format: Format,
+    /// What its format needs (PagerDuty's `routingKey`, masked); `{}` for most.
+    pub format_options: FormatOptionsView<'a>,
 }
 
 /// The certificate an endpoint presents for mTLS (its key is never shown).
@@ -335,6 +387,14 @@ impl Endpoint {
                     chain_length: c.chain_length,
                 }),
             format: self.format,
+            format_options: FormatOptionsView {
+                routing_key: self
+                    .format_options
+                    .routing_key
+                    .as_ref()
+                    .map(|k| k.mask.as_str()),
+                severity: self.format_options.severity.as_deref(),
+            },
         }
     }
 }
@@ -356,6 +416,8 @@ pub struct EndpointPatch {
     /// `Some(None)` removes the certificate.
     pub client_certificate: Option<Option<ClientCertificate>>,
     pub format: Option<Format>,
+    /// Replaces the format's options.
+    pub format_options: Option<FormatOptions>,
 }
 
 /// An API token. Only its keyed hash (`vault::MasterKey::token_hash`) is ever stored.

@@ -12,7 +12,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
 
-use crate::model::{ClientCertificate, SealedHeader, SealedSecret};
+use crate::model::{ClientCertificate, SealedHeader, SealedSecret, SealedValue};
 use crate::secrets::{mask_value, token_digest, SecretError, SigningSecret};
 
 /// The master key with its random source: seals and opens what the store keeps sealed, and
@@ -129,6 +129,42 @@ impl Vault {
         String::from_utf8(key).map_err(|_| "the key is not text".to_owned())
     }
 
+    /// Seals a secret option of an endpoint's format (PagerDuty's `routingKey`), bound to the
+    /// endpoint id and the option's name.
+    ///
+    /// # Errors
+    /// Only if the OS random source fails.
+    pub fn seal_option(
+        &self,
+        endpoint_id: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<SealedValue, SecretError> {
+        Ok(SealedValue {
+            sealed: self
+                .key
+                .seal(&self.rng, &option_aad(endpoint_id, name), value.as_bytes())?,
+            mask: mask_value(value),
+        })
+    }
+
+    /// A secret option of an endpoint's format, opened.
+    ///
+    /// # Errors
+    /// Not openable, or not text.
+    pub fn open_option(
+        &self,
+        endpoint_id: &str,
+        name: &str,
+        sealed: &SealedValue,
+    ) -> Result<String, String> {
+        let plain = self
+            .key
+            .open(&option_aad(endpoint_id, name), &sealed.sealed)
+            .map_err(|e| format!("{name}: {e}"))?;
+        String::from_utf8(plain).map_err(|_| format!("{name}: not text"))
+    }
+
     /// The value a new store keeps (under [`KEY_CHECK`]) to recognise its key at later starts.
     ///
     /// # Errors
@@ -162,6 +198,11 @@ impl fmt::Debug for Vault {
 /// The associated data a custom header's value is sealed with.
 fn header_aad(endpoint_id: &str, name: &str) -> String {
     format!("{endpoint_id}/header/{}", name.to_ascii_lowercase())
+}
+
+/// The associated data a format option is sealed with.
+fn option_aad(endpoint_id: &str, name: &str) -> String {
+    format!("{endpoint_id}/format-option/{name}")
 }
 
 /// The associated data a client certificate's key is sealed with.
@@ -364,6 +405,16 @@ mod tests {
         };
         assert_eq!(vault.open_client_key("wh-1", &cert).unwrap(), "PEM");
         assert!(vault.open_client_key("wh-2", &cert).is_err());
+
+        let key = vault
+            .seal_option("wh-1", "routingKey", "R0123456789")
+            .unwrap();
+        assert_eq!(
+            vault.open_option("wh-1", "routingKey", &key).unwrap(),
+            "R0123456789"
+        );
+        assert!(vault.open_option("wh-1", "severity", &key).is_err());
+        assert!(vault.open_option("wh-2", "routingKey", &key).is_err());
 
         let check = vault.seal_check().unwrap();
         assert!(vault.opens_check(&check));

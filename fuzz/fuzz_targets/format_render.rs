@@ -3,7 +3,7 @@
 //! target's limits.
 #![no_main]
 
-use hookd::format::{discord, google_chat, mattermost, render, slack, Event};
+use hookd::format::{discord, google_chat, mattermost, pagerduty, render, slack, Event, Options};
 use hookd::model::Format;
 use hookd::parse::{alertmanager_alert, native_alert};
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +16,11 @@ fn check(event_type: &str, data: &str, valid_json: bool) {
         data,
     };
     for format in Format::ALL {
-        let out = render(format, &event);
+        let options = Options {
+            routing_key: Some("R0123456789abcdef0123456789abcdef"),
+            severity: Some("warning"),
+        };
+        let out = render(format, &event, &options);
         match format {
             Format::StandardWebhooks => {
                 if valid_json {
@@ -28,6 +32,7 @@ fn check(event_type: &str, data: &str, valid_json: bool) {
             Format::Discord => discord::within_limits(&out.body).unwrap(),
             Format::GoogleChat => google_chat::within_limits(&out.body).unwrap(),
             Format::Mattermost => mattermost::within_limits(&out.body).unwrap(),
+            Format::Pagerduty => pagerduty::within_limits(&out.body).unwrap(),
         }
     }
 }

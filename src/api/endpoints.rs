@@ -11,7 +11,9 @@ use crate::app::App;
 use crate::delivery::TestSendError;
 use crate::error::ApiError;
 use crate::ids::{new_id, ENDPOINT_PREFIX};
-use crate::model::{ClientCertificate, Endpoint, SealedHeader, SigningAlgorithm};
+use crate::model::{
+    ClientCertificate, Endpoint, Format, FormatOptions, SealedHeader, SigningAlgorithm,
+};
 use crate::parse::{self, ClientCertificateInput, EndpointOptions};
 use crate::plugins::{Inline, Rejection};
 use crate::routing::Matchers;
@@ -152,6 +154,61 @@ fn seal_options(app: &App, id: &str, options: &EndpointOptions) -> Result<Sealed
     })
 }
 
+/// The format options as stored: the routing key sealed for endpoint `id`.
+fn seal_format_options(
+    app: &App,
+    id: &str,
+    input: Option<&parse::FormatOptionsInput>,
+) -> Result<FormatOptions, ApiError> {
+    let Some(input) = input else {
+        return Ok(FormatOptions::default());
+    };
+    Ok(FormatOptions {
+        routing_key: input
+            .routing_key
+            .as_deref()
+            .map(|k| app.vault.seal_option(id, "routingKey", k))
+            .transpose()
+            .map_err(secret_error)?,
+        severity: input.severity.clone(),
+    })
+}
+
+/// The format options a PATCH leaves `stored` with (`None`: unchanged), checked against the
+/// format it will have: a PATCH's own options, or the stored ones when the format stays or
+/// becomes PagerDuty (which needs its key), or none when another format takes their place.
+///
+/// # Errors
+/// 422 on `formatOptions` or `formatOptions.routingKey`.
+fn format_options_after(
+    app: &App,
+    stored: &Endpoint,
+    patch: &EndpointOptions,
+) -> Result<Option<FormatOptions>, ApiError> {
+    let format = patch.format.unwrap_or(stored.format);
+    if let Some(input) = &patch.format_options {
+        if let Some(e) = parse::check_format_options(format, Some(input)) {
+            return Err(ApiError::Validation(vec![e]));
+        }
+        return seal_format_options(app, &stored.id, Some(input)).map(Some);
+    }
+    if format != Format::Pagerduty {
+        return Ok((!stored.format_options.is_empty()).then(FormatOptions::default));
+    }
+    let kept = parse::FormatOptionsInput {
+        routing_key: stored
+            .format_options
+            .routing_key
+            .as_ref()
+            .map(|k| k.mask.clone()),
+        severity: stored.format_options.severity.clone(),
+    };
+    match parse::check_format_options(format, Some(&kept)) {
+        Some(e) => Err(ApiError::Validation(vec![e])),
+        None => Ok(None),
+    }
+}
+
 fn seal_certificate(
     app: &App,
     id: &str,
@@ -193,11 +250,10 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
     let id = new_id(ENDPOINT_PREFIX, now, &app.rng);
     let secret = secret_or_generate(app, req.signing_secret, req.signing_algorithm)?;
     let sealed = seal_options(app, &id, &req.options)?;
+    let format_options = seal_format_options(app, &id, req.options.format_options.as_ref())?;
     let options = req.options;
-    // Absent: chosen from the URL's host (a Slack webhook gets Slack messages).
-    let format = options
-        .format
-        .unwrap_or_else(|| crate::format::detect(&req.url));
+    // The parser chose it from the URL's host when the body left it out.
+    let format = options.format.unwrap_or_default();
     let endpoint = Endpoint {
         secret: app.vault.seal_secret(&id, &secret).map_err(secret_error)?,
         id,
@@ -215,6 +271,7 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
         rate_limit: options.rate_limit.flatten(),
         client_certificate: sealed.client_certificate.flatten(),
         format,
+        format_options,
     };
     app.store
         .create_endpoint(endpoint.clone(), matchers)
@@ -253,7 +310,8 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
     let req = parse::update_endpoint(body, &app.policy())?;
     // A change that costs work before the write (URL plugins, compiling matchers) reads the
     // endpoint first, so a PATCH to an id that does not exist costs nothing.
-    let stored = if req.url.is_some() || req.options.label_matchers.is_some() {
+    let touches_format = req.options.format.is_some() || req.options.format_options.is_some();
+    let stored = if req.url.is_some() || req.options.label_matchers.is_some() || touches_format {
         Some(
             app.store
                 .get_endpoint(&id)
@@ -264,6 +322,10 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         None
     };
     let sealed = seal_options(app, &id, &req.options)?;
+    let format_options = match (&stored, touches_format) {
+        (Some(stored), true) => format_options_after(app, stored, &req.options)?,
+        _ => None,
+    };
     let patch = crate::model::EndpointPatch {
         name: req.name,
         url: req.url,
@@ -275,6 +337,7 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         rate_limit: req.options.rate_limit,
         client_certificate: sealed.client_certificate,
         format: req.options.format,
+        format_options,
     };
     if let (Some(url), Some(stored)) = (&patch.url, &stored) {
         let name = patch.name.as_ref().unwrap_or(&stored.name);

@@ -240,7 +240,7 @@ function renderShell() {
 const endpointPager = new Pager(PAGE_SIZE);
 
 // The endpoint formats (the server's list; a test holds them equal).
-const FORMATS = ["standard-webhooks", "slack", "discord", "google-chat", "mattermost"];
+const FORMATS = ["standard-webhooks", "slack", "discord", "google-chat", "mattermost", "pagerduty"];
 
 function formatSelect(current, auto) {
   const options = auto ? [h("option", { value: "" }, "From the URL (Slack, Discord, Google Chat hosts)")] : [];
@@ -254,7 +254,8 @@ function createEndpointForm(onCreated) {
   const signing = h("input", { type: "checkbox", checked: true });
   const secret = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
   const format = formatSelect("", true);
-  const known = ["name", "url", "signingEnabled", "signingSecret", "format"];
+  const routingKey = h("input", { type: "text", autocomplete: "off", spellcheck: "false", maxlength: "128" });
+  const known = ["name", "url", "signingEnabled", "signingSecret", "format", "formatOptions", "formatOptions.routingKey"];
   const form = h(
     "form",
     {
@@ -264,6 +265,7 @@ function createEndpointForm(onCreated) {
         ev.preventDefault();
         const body = { name: name.value, url: url.value, signingEnabled: signing.checked, signingSecret: secret.value };
         if (format.value) body.format = format.value;
+        if (routingKey.value) body.formatOptions = { routingKey: routingKey.value };
         const r = await api("POST", ENDPOINTS, body);
         if (!r.ok) return showProblem(form, r.problem, known);
         clearErrors(form);
@@ -277,7 +279,8 @@ function createEndpointForm(onCreated) {
     field("URL", url, "url"),
     field("Signing enabled", signing, "signingEnabled"),
     field("Signing secret", secret, "signingSecret", "Leave empty and hookd generates one (whsec_...); or 12-256 printable characters, or whsec_ + base64."),
-    field("Format", format, "format", "The shape of what the receiver gets: the Standard Webhooks envelope, or a chat tool's message."),
+    field("Format", format, "format", "The shape of what the receiver gets: the Standard Webhooks envelope, or a chat or incident tool's message."),
+    field("PagerDuty routing key", routingKey, "formatOptions.routingKey", "For the pagerduty format: the integration key of an Events API v2 integration. Sealed at rest."),
     formError(),
     h("button", { type: "submit" }, "Create endpoint"),
   );
@@ -361,6 +364,7 @@ async function renderEndpoint(id) {
     ["ID", e.id],
     ["URL", e.url],
     ["Format", e.format],
+    e.formatOptions?.routingKey ? ["Routing key", e.formatOptions.routingKey] : null,
     ["Signing", e.signingEnabled ? `on, ${e.signingAlgorithm}` : "off"],
     ["Secret", e.signingSecretMasked],
     e.signingPublicKey ? ["Public key", e.signingPublicKey] : null,
@@ -379,7 +383,8 @@ async function renderEndpoint(id) {
   const url = h("input", { type: "url", value: e.url });
   const signing = h("input", { type: "checkbox", checked: e.signingEnabled });
   const format = formatSelect(e.format, false);
-  const known = ["name", "url", "signingEnabled", "format"];
+  const routingKey = h("input", { type: "text", autocomplete: "off", spellcheck: "false", maxlength: "128", placeholder: e.formatOptions?.routingKey || "" });
+  const known = ["name", "url", "signingEnabled", "format", "formatOptions", "formatOptions.routingKey"];
   const edit = h(
     "form",
     {
@@ -392,6 +397,7 @@ async function renderEndpoint(id) {
         if (url.value !== e.url) body.url = url.value;
         if (signing.checked !== e.signingEnabled) body.signingEnabled = signing.checked;
         if (format.value !== e.format) body.format = format.value;
+        if (routingKey.value) body.formatOptions = { routingKey: routingKey.value };
         if (Object.keys(body).length === 0) {
           edit.querySelector(".form-error").textContent = "Nothing changed.";
           return;
@@ -406,6 +412,7 @@ async function renderEndpoint(id) {
     field("URL", url, "url"),
     field("Signing enabled", signing, "signingEnabled"),
     field("Format", format, "format"),
+    field("PagerDuty routing key", routingKey, "formatOptions.routingKey", "A new key replaces the stored one (shown masked)."),
     formError(),
     h("button", { type: "submit" }, "Save changes"),
   );

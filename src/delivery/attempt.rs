@@ -96,6 +96,22 @@ impl Delivery {
         let started = Instant::now();
         // Rendered now, from the stored event: a changed format applies to pending deliveries,
         // and the signature covers the body actually sent.
+        let routing_key = match &endpoint.format_options.routing_key {
+            None => None,
+            Some(sealed) => match self
+                .deps
+                .vault
+                .open_option(&endpoint.id, "routingKey", sealed)
+            {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    tracing::error!(endpoint = %endpoint.id, error = %e, "cannot unseal the format's routing key");
+                    let ids = (endpoint.id.as_str(), message.id.as_str());
+                    let failed = self.failed_attempt(ids, attempt_no, at_ms, "secret_unavailable");
+                    return (failed, None);
+                }
+            },
+        };
         let rendered = format::render(
             endpoint.format,
             &Event {
@@ -103,6 +119,10 @@ impl Delivery {
                 event_type: &message.event_type,
                 created_at_ms: message.created_at_ms,
                 data: &message.data,
+            },
+            &format::Options {
+                routing_key: routing_key.as_deref(),
+                severity: endpoint.format_options.severity.as_deref(),
             },
         );
         let body = rendered.body;

@@ -11,6 +11,7 @@ pub mod discord;
 pub mod google_chat;
 mod lines;
 pub mod mattermost;
+pub mod pagerduty;
 pub mod slack;
 pub mod standard;
 pub mod text;
@@ -34,14 +35,24 @@ pub struct Rendered {
     pub content_type: &'static str,
 }
 
+/// What a format needs besides the event: the endpoint's format options, opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// PagerDuty's integration key.
+    pub routing_key: Option<&'a str>,
+    /// PagerDuty's severity when an alert has none it knows.
+    pub severity: Option<&'a str>,
+}
+
 /// The body `format` sends for `event`.
-pub fn render(format: Format, event: &Event<'_>) -> Rendered {
+pub fn render(format: Format, event: &Event<'_>, options: &Options<'_>) -> Rendered {
     let body = match format {
         Format::StandardWebhooks => standard::body(event),
         Format::Slack => slack::body(event),
         Format::Discord => discord::body(event),
         Format::GoogleChat => google_chat::body(event),
         Format::Mattermost => mattermost::body(event),
+        Format::Pagerduty => pagerduty::body(event, options),
     };
     Rendered {
         body,
@@ -52,11 +63,13 @@ pub fn render(format: Format, event: &Event<'_>) -> Rendered {
 /// Hosts whose URLs get a format of their own when a create leaves `format` out: (host, or
 /// `.suffix` for any host under it; path prefix; format). The first row that fits wins; the
 /// README's table is this one.
-pub const DETECTED: [(&str, &str, Format); 4] = [
+pub const DETECTED: [(&str, &str, Format); 6] = [
     ("hooks.slack.com", "/", Format::Slack),
     ("discord.com", "/api/webhooks/", Format::Discord),
     ("discordapp.com", "/api/webhooks/", Format::Discord),
     ("chat.googleapis.com", "/", Format::GoogleChat),
+    ("events.pagerduty.com", "/", Format::Pagerduty),
+    ("events.eu.pagerduty.com", "/", Format::Pagerduty),
 ];
 
 /// The format a create without `format` gets, from the URL's host (and path).
@@ -110,6 +123,7 @@ pub fn refuses(format: Format, status: u16) -> bool {
         Format::Discord => discord::refuses(status),
         Format::GoogleChat => google_chat::refuses(status),
         Format::Mattermost => mattermost::refuses(status),
+        Format::Pagerduty => pagerduty::refuses(status),
     }
 }
 
@@ -132,9 +146,11 @@ pub fn test_event(format: Format, endpoint_id: &str) -> (&'static str, String) {
             serde_json::json!({"endpointId": endpoint_id, "message": "a test event from hookd"})
                 .to_string(),
         ),
-        Format::Slack | Format::Discord | Format::GoogleChat | Format::Mattermost => {
-            ("alertmanager.firing", alert::sample_group(endpoint_id))
-        }
+        Format::Slack
+        | Format::Discord
+        | Format::GoogleChat
+        | Format::Mattermost
+        | Format::Pagerduty => ("alertmanager.firing", alert::sample_group(endpoint_id)),
     }
 }
 

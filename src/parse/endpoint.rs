@@ -67,7 +67,7 @@ pub struct Rotation {
 
 /// The fields a create body may have: the seed contract's four (all required; an empty
 /// `signingSecret` asks hookd to generate one), `signingAlgorithm`, and the options.
-pub const CREATE_FIELDS: [&str; 11] = [
+pub const CREATE_FIELDS: [&str; 12] = [
     "name",
     "url",
     "signingEnabled",
@@ -79,10 +79,11 @@ pub const CREATE_FIELDS: [&str; 11] = [
     OPTION_FIELDS[3],
     OPTION_FIELDS[4],
     OPTION_FIELDS[5],
+    OPTION_FIELDS[6],
 ];
 
 /// The fields a PATCH body may have (at least one).
-pub const UPDATE_FIELDS: [&str; 10] = [
+pub const UPDATE_FIELDS: [&str; 11] = [
     "name",
     "url",
     "signingEnabled",
@@ -93,6 +94,7 @@ pub const UPDATE_FIELDS: [&str; 10] = [
     OPTION_FIELDS[3],
     OPTION_FIELDS[4],
     OPTION_FIELDS[5],
+    OPTION_FIELDS[6],
 ];
 
 /// Parses a create body: `name`, `url`, `signingEnabled` and `signingSecret` are all required,
@@ -108,7 +110,20 @@ pub fn create_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<CreateEndpoint
     let signing_enabled = f.bool("signingEnabled", true);
     let algorithm = f.algorithm("signingAlgorithm");
     let signing_secret = f.secret("signingSecret", true, algorithm);
-    let options = f.options(false);
+    let mut options = f.options(false);
+    if let Some(url) = &url {
+        // Absent, the format follows the URL's host (a Slack webhook gets Slack messages).
+        let format = *options
+            .format
+            .get_or_insert_with(|| crate::format::detect(url));
+        let judged = f.errors.iter().any(|e| e.field.starts_with("format"));
+        if let (false, Some(e)) = (
+            judged,
+            super::check_format_options(format, options.format_options.as_ref()),
+        ) {
+            f.errors.push(e);
+        }
+    }
     f.finish()?;
     match (name, url, signing_enabled, signing_secret) {
         (Some(name), Some(url), Some(signing_enabled), Some(signing_secret)) => {

@@ -40,8 +40,9 @@ pub use self::http::{
     bearer_or_basic, bearer_token, is_json_content_type, list_query, Page, PageLimits,
 };
 pub use self::options::{
-    header_name_problem, header_value_problem, ClientCertificateInput, EndpointOptions,
-    MAX_HEADERS, MAX_PEM, MAX_RATE, OPTION_FIELDS, RESERVED_HEADERS,
+    check_format_options, header_name_problem, header_value_problem, ClientCertificateInput,
+    EndpointOptions, FormatOptionsInput, MAX_HEADERS, MAX_PEM, MAX_RATE, MAX_ROUTING_KEY,
+    OPTION_FIELDS, PAGERDUTY_SEVERITIES, RESERVED_HEADERS,
 };
 pub use self::plugin::{
     is_plugin_name, plugin_answer, PluginVerdict, MAX_DENY_REASON, MAX_PLUGIN_SETTINGS,

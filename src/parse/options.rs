@@ -13,14 +13,20 @@ use crate::model::Format;
 use crate::routing::{is_filter_type, Matcher, MAX_RULES};
 
 /// The JSON names of the options, accepted by create and PATCH alike.
-pub const OPTION_FIELDS: [&str; 6] = [
+pub const OPTION_FIELDS: [&str; 7] = [
     "filterTypes",
     "labelMatchers",
     "headers",
     "rateLimit",
     "clientCertificate",
     "format",
+    "formatOptions",
 ];
+
+/// PagerDuty's event severities.
+pub const PAGERDUTY_SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
+/// Longest `formatOptions.routingKey`.
+pub const MAX_ROUTING_KEY: usize = 128;
 
 /// Most custom headers one endpoint may have.
 pub const MAX_HEADERS: usize = 20;
@@ -66,8 +72,55 @@ pub struct EndpointOptions {
     pub rate_limit: Option<Option<u32>>,
     /// `Some(None)`: remove the certificate (a PATCH's `null`).
     pub client_certificate: Option<Option<ClientCertificateInput>>,
-    /// Absent on a create: the API chooses it from the URL's host.
+    /// On a create, always set: as given, or chosen from the URL's host.
     pub format: Option<Format>,
+    pub format_options: Option<FormatOptionsInput>,
+}
+
+/// A format's options as supplied (checked for form; against the format by
+/// [`check_format_options`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FormatOptionsInput {
+    pub routing_key: Option<String>,
+    pub severity: Option<String>,
+}
+
+impl fmt::Debug for FormatOptionsInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "FormatOptionsInput(routing_key: {}, severity: {:?})",
+            if self.routing_key.is_some() {
+                "***"
+            } else {
+                "none"
+            },
+            self.severity
+        )
+    }
+}
+
+/// What is wrong with `options` for `format`: PagerDuty needs a `routingKey`; the other formats
+/// take no options. `options` are the ones the endpoint will have.
+pub fn check_format_options(
+    format: Format,
+    options: Option<&FormatOptionsInput>,
+) -> Option<FieldError> {
+    let given = options.is_some_and(|o| o.routing_key.is_some() || o.severity.is_some());
+    match format {
+        Format::Pagerduty if options.and_then(|o| o.routing_key.as_ref()).is_none() => Some(
+            FieldError::new(
+                "formatOptions.routingKey",
+                "is required for the pagerduty format (the integration key of a PagerDuty service's Events API v2 integration)",
+            ),
+        ),
+        Format::Pagerduty => None,
+        other if given => Some(FieldError::new(
+            "formatOptions",
+            format!("the {} format takes no options", other.as_str()),
+        )),
+        _ => None,
+    }
 }
 
 impl EndpointOptions {
@@ -98,6 +151,16 @@ impl EndpointOptions {
         }
         if let Some(f) = self.format {
             out.insert("format".into(), f.as_str().into());
+        }
+        if let Some(o) = &self.format_options {
+            let mut m = Map::new();
+            if let Some(k) = &o.routing_key {
+                m.insert("routingKey".into(), k.clone().into());
+            }
+            if let Some(s) = &o.severity {
+                m.insert("severity".into(), s.clone().into());
+            }
+            out.insert("formatOptions".into(), m.into());
         }
     }
 }
@@ -143,7 +206,59 @@ impl Fields {
             rate_limit,
             client_certificate,
             format: self.format(),
+            format_options: self.format_options(),
         }
+    }
+
+    fn format_options(&mut self) -> Option<FormatOptionsInput> {
+        let v = self.take("formatOptions", false)?;
+        let Value::Object(map) = v else {
+            self.errors.push(FieldError::new(
+                "formatOptions",
+                "must be an object (routingKey, severity)",
+            ));
+            return None;
+        };
+        let mut out = FormatOptionsInput::default();
+        let mut ok = true;
+        for (key, value) in &map {
+            let field = echo_under("formatOptions.", key);
+            match (key.as_str(), value) {
+                ("routingKey", Value::String(k))
+                    if (1..=MAX_ROUTING_KEY).contains(&k.len())
+                        && k.bytes().all(|b| b.is_ascii_graphic()) =>
+                {
+                    out.routing_key = Some(k.clone());
+                }
+                ("routingKey", _) => {
+                    ok = false;
+                    self.errors.push(FieldError::new(
+                        field,
+                        format!(
+                            "must be 1-{MAX_ROUTING_KEY} printable ASCII characters without spaces"
+                        ),
+                    ));
+                }
+                ("severity", Value::String(s)) if PAGERDUTY_SEVERITIES.contains(&s.as_str()) => {
+                    out.severity = Some(s.clone());
+                }
+                ("severity", _) => {
+                    ok = false;
+                    self.errors.push(FieldError::new(
+                        field,
+                        format!("must be one of {}", PAGERDUTY_SEVERITIES.join(", ")),
+                    ));
+                }
+                _ => {
+                    ok = false;
+                    self.errors.push(FieldError::new(
+                        field,
+                        "is not a format option (routingKey, severity)",
+                    ));
+                }
+            }
+        }
+        ok.then_some(out)
     }
 
     fn format(&mut self) -> Option<Format> {

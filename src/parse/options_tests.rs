@@ -208,3 +208,55 @@ fn client_certificates_are_read_and_checked_for_form() {
         ]
     );
 }
+
+#[test]
+fn format_options_are_checked_for_form_and_against_the_format() {
+    use crate::model::Format;
+    let policy = UrlPolicy::default();
+    let create = |extra: &str| {
+        let body = format!(
+            r#"{{"name":"n","url":"https://events.pagerduty.com/v2/enqueue","signingEnabled":true,"signingSecret":""{extra}}}"#
+        );
+        crate::parse::create_endpoint(body.as_bytes(), &policy)
+    };
+    assert_eq!(
+        fields(create("").unwrap_err()),
+        ["formatOptions.routingKey"]
+    );
+    for (bad, field) in [
+        (r#","formatOptions":7"#, "formatOptions"),
+        (
+            r#","formatOptions":{"routingKey":"has space"}"#,
+            "formatOptions.routingKey",
+        ),
+        (
+            r#","formatOptions":{"routingKey":""}"#,
+            "formatOptions.routingKey",
+        ),
+        (
+            r#","formatOptions":{"routingKey":"k","other":1}"#,
+            "formatOptions.other",
+        ),
+        (
+            r#","formatOptions":{"routingKey":"k","severity":"Critical"}"#,
+            "formatOptions.severity",
+        ),
+        (
+            r#","format":"slack","formatOptions":{"routingKey":"k"}"#,
+            "formatOptions",
+        ),
+    ] {
+        assert_eq!(fields(create(bad).unwrap_err()), [field], "{bad}");
+    }
+    let ok = create(r#","formatOptions":{"routingKey":"k","severity":"info"}"#).unwrap();
+    assert_eq!(ok.options.format, Some(Format::Pagerduty));
+    let o = ok.options.format_options.unwrap();
+    assert_eq!(
+        (o.routing_key.as_deref(), o.severity.as_deref()),
+        (Some("k"), Some("info"))
+    );
+    assert!(
+        !format!("{o:?}").contains("\"k\""),
+        "the key does not print"
+    );
+}

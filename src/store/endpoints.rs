@@ -61,7 +61,7 @@ impl Store {
         let endpoint = self
             .write(Op::UpdateEndpoint {
                 id,
-                patch,
+                patch: Box::new(patch),
                 now_ms,
                 matchers,
             })
@@ -246,6 +246,9 @@ pub(super) fn update(
     }
     if let Some(f) = patch.format {
         e.format = f;
+    }
+    if let Some(o) = &patch.format_options {
+        e.format_options.clone_from(o);
     }
     if let Some(disabled) = patch.disabled {
         set_disabled(t, &mut e, disabled)?;
@@ -440,6 +443,7 @@ mod tests {
             rate_limit: None,
             client_certificate: None,
             format: crate::model::Format::StandardWebhooks,
+            format_options: crate::model::FormatOptions::default(),
         }
     }
 

@@ -79,7 +79,7 @@ pub enum Op {
     CreateEndpoint(Box<Endpoint>, Arc<Matchers>),
     UpdateEndpoint {
         id: String,
-        patch: EndpointPatch,
+        patch: Box<EndpointPatch>,
         now_ms: i64,
         /// The patch's label matchers compiled, when it sets them.
         matchers: Option<Arc<Matchers>>,

@@ -52,7 +52,8 @@ async fn seed_example_verbatim() {
             "signingAlgorithm",
             "signingPublicKey",
             "clientCertificate",
-            "format"
+            "format",
+            "formatOptions"
         ]
     );
     // A Slack webhook gets Slack messages: the format follows the URL's host.

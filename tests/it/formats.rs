@@ -159,7 +159,7 @@ pub fn hostile_events() -> Vec<(String, String)> {
 /// Every format's body for every hostile event: within the target's limits, no mention left.
 #[test]
 fn every_format_keeps_its_limits_on_hostile_input() {
-    use hookd::format::{discord, google_chat, mattermost, slack};
+    use hookd::format::{discord, google_chat, mattermost, pagerduty, slack};
     for (event_type, data) in hostile_events() {
         let event = hookd::format::Event {
             id: "msg_1",
@@ -168,7 +168,11 @@ fn every_format_keeps_its_limits_on_hostile_input() {
             data: &data,
         };
         for format in hookd::model::Format::ALL {
-            let body = hookd::format::render(format, &event).body;
+            let options = hookd::format::Options {
+                routing_key: Some("R0123456789abcdef0123456789abcdef"),
+                severity: None,
+            };
+            let body = hookd::format::render(format, &event, &options).body;
             let checked = match format {
                 hookd::model::Format::StandardWebhooks => serde_json::from_slice::<Value>(&body)
                     .map(|_| ())
@@ -177,6 +181,7 @@ fn every_format_keeps_its_limits_on_hostile_input() {
                 hookd::model::Format::Discord => discord::within_limits(&body),
                 hookd::model::Format::GoogleChat => google_chat::within_limits(&body),
                 hookd::model::Format::Mattermost => mattermost::within_limits(&body),
+                hookd::model::Format::Pagerduty => pagerduty::within_limits(&body),
             };
             assert!(checked.is_ok(), "{format:?} {event_type}: {checked:?}");
         }
@@ -242,6 +247,7 @@ async fn every_discord_message_loads_in_discord_py_within_its_limits() {
                 created_at_ms: 1_764_410_400_000,
                 data: &data,
             },
+            &hookd::format::Options::default(),
         );
         lines.push_str(std::str::from_utf8(&rendered.body).unwrap());
         lines.push('\n');
@@ -276,6 +282,7 @@ async fn every_slack_message_passes_slack_sdk_validation() {
                 created_at_ms: 1_764_410_400_000,
                 data: &data,
             },
+            &hookd::format::Options::default(),
         );
         lines.push_str(std::str::from_utf8(&rendered.body).unwrap());
         lines.push('\n');
@@ -293,4 +300,106 @@ async fn every_slack_message_passes_slack_sdk_validation() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn pagerduty_needs_its_key_and_pairs_trigger_with_resolve() {
+    let rx = Receiver::start().await;
+    let config = SLACK.replace("hooks.slack.com", "events.pagerduty.com");
+    let s = TestServer::start_with(&config).await;
+    let url = rx
+        .url("/v2/enqueue")
+        .replacen("127.0.0.1", "events.pagerduty.com", 1);
+    let mut body =
+        json!({"name": "PagerDuty", "url": url, "signingEnabled": false, "signingSecret": ""});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(
+        r.error_fields(),
+        ["formatOptions.routingKey"],
+        "{}",
+        r.text()
+    );
+    body["formatOptions"] =
+        json!({"routingKey": "R0123456789abcdef0123456789abcdef", "severity": "loud"});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.error_fields(), ["formatOptions.severity"], "{}", r.text());
+    body["formatOptions"]["severity"] = "warning".into();
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let e = r.json()["endpoint"].clone();
+    assert_eq!(e["format"], "pagerduty");
+    assert_eq!(
+        e["formatOptions"],
+        json!({"routingKey": "****cdef", "severity": "warning"})
+    );
+    assert!(!r.text().contains("R0123456789"), "the key is never shown");
+    let id = e["id"].as_str().unwrap().to_owned();
+
+    let group = alertmanager_group("firing", 2, 0);
+    alertmanager(&s, &group).await;
+    let mut resolved = group.clone();
+    resolved["status"] = "resolved".into();
+    alertmanager(&s, &resolved).await;
+    let got = rx.wait_for(2, 10).await;
+    let (t, r) = (got[0].json(), got[1].json());
+    assert_eq!(t["routing_key"], "R0123456789abcdef0123456789abcdef");
+    assert_eq!(t["event_action"], "trigger");
+    assert_eq!(r["event_action"], "resolve");
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        group["groupKey"].as_str().unwrap().as_bytes(),
+    );
+    let alertmanagers: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(t["dedup_key"], alertmanagers.as_str());
+    assert_eq!(r["dedup_key"], t["dedup_key"]);
+    assert_eq!(
+        t["payload"]["severity"], "critical",
+        "from the severity label"
+    );
+    assert!(t["payload"]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("[FIRING:2] InstanceDown (critical): Instance node-0000"));
+
+    // PATCHes are checked against the format the endpoint will have.
+    let path = format!("{ENDPOINTS}/{id}");
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"format": "slack"}))
+        .send()
+        .await;
+    assert_eq!(
+        r.json()["endpoint"]["formatOptions"],
+        json!({}),
+        "options dropped with the format"
+    );
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"format": "pagerduty"}))
+        .send()
+        .await;
+    assert_eq!(
+        r.error_fields(),
+        ["formatOptions.routingKey"],
+        "{}",
+        r.text()
+    );
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"formatOptions": {"routingKey": "k"}}))
+        .send()
+        .await;
+    assert_eq!(r.error_fields(), ["formatOptions"], "{}", r.text());
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"format": "pagerduty", "formatOptions": {"routingKey": "other-key-0001"}}))
+        .send()
+        .await;
+    assert_eq!(
+        r.json()["endpoint"]["formatOptions"],
+        json!({"routingKey": "****0001"}),
+        "{}",
+        r.text()
+    );
+    s.stop().await;
 }

@@ -226,6 +226,14 @@ pub(super) fn option_properties(patch: bool) -> Map<String, Value> {
         "description": "The shape of the requests sent: the Standard Webhooks envelope, or a chat or incident tool's message. Absent on a create: chosen from the URL's host (hooks.slack.com: slack; anything else: standard-webhooks).",
         "example": "slack"
     }));
+    props.insert("formatOptions".into(), json!({
+        "type": "object", "additionalProperties": false,
+        "description": "What the format needs: for pagerduty, routingKey (required; sealed at rest, shown masked) and severity (for alerts without a severity PagerDuty knows). The other formats take none.",
+        "properties": {
+            "routingKey": {"type": "string", "minLength": 1, "maxLength": crate::parse::MAX_ROUTING_KEY, "pattern": "^[!-~]+$"},
+            "severity": {"type": "string", "enum": crate::parse::PAGERDUTY_SEVERITIES}
+        }
+    }));
     props
 }
 

@@ -1,0 +1,303 @@
+//! PagerDuty's Events API v2: a firing group triggers an event, a resolved one resolves it, with
+//! the same `dedup_key`: the one Alertmanager's own PagerDuty integration uses (the SHA-256 hex
+//! of the group key), so moving from it to hookd keeps incidents deduplicated. A native alert's
+//! key is its payload's `dedupKey`, else its message id.
+//!
+//! A trigger carries the payload PagerDuty shows: a summary (at most 1,024 characters) naming
+//! the alert, the count and the first alert's summary; a severity PagerDuty knows (from the
+//! `severity` label: critical, error, warning, info, or a near word; else `formatOptions.severity`,
+//! else `error`, as Alertmanager); the source; the first alert's start; the alerts as custom
+//! details (within about 64 KB, far below PagerDuty's 512 KB); links to each source and to
+//! Alertmanager. Like Alertmanager, a resolve carries no payload.
+
+use serde_json::{json, Map, Value};
+
+use super::alert::{read, Group};
+use super::text::cut;
+use super::{Event, Options};
+
+pub const MAX_SUMMARY: usize = 1024;
+pub const MAX_DEDUP_KEY: usize = 255;
+/// PagerDuty's limit on an event.
+pub const MAX_BODY: usize = 512 * 1024;
+/// Characters of custom details (the alerts) an event carries at most.
+const DETAILS_BUDGET: usize = 64 * 1024;
+/// Links at most.
+const MAX_LINKS: usize = 10;
+
+/// PagerDuty's severity for a label's value, if it reads as one.
+fn severity_of(label: &str) -> Option<&'static str> {
+    Some(match label.to_ascii_lowercase().as_str() {
+        "critical" | "crit" | "fatal" | "page" | "p1" => "critical",
+        "error" | "err" | "high" | "p2" => "error",
+        "warning" | "warn" | "medium" | "p3" => "warning",
+        "info" | "informational" | "low" | "none" | "p4" | "p5" => "info",
+        _ => return None,
+    })
+}
+
+/// The key that ties a trigger to its resolve.
+pub fn dedup_key(g: &Group, event: &Event<'_>) -> String {
+    if event.event_type.starts_with("alertmanager.") {
+        let key = g.group_key.as_deref().unwrap_or(event.id);
+        let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    } else {
+        cut(g.group_key.as_deref().unwrap_or(event.id), MAX_DEDUP_KEY)
+    }
+}
+
+/// The body sent to the Events API v2.
+pub fn body(event: &Event<'_>, options: &Options<'_>) -> Vec<u8> {
+    let g = read(event);
+    let mut m = json!({
+        "routing_key": options.routing_key.unwrap_or_default(),
+        "event_action": if g.firing { "trigger" } else { "resolve" },
+        "dedup_key": dedup_key(&g, event),
+        "client": "hookd",
+    });
+    if let Some(url) = &g.external_url {
+        m["client_url"] = url.clone().into();
+    }
+    if g.firing {
+        m["payload"] = payload(&g, event, options);
+        let links: Vec<Value> = g
+            .alerts
+            .iter()
+            .filter_map(|a| {
+                let href = a.generator_url.as_ref()?;
+                let text = cut(a.summary.as_deref().unwrap_or(&g.title), 200);
+                Some(json!({"href": href, "text": text}))
+            })
+            .chain(
+                g.external_url
+                    .iter()
+                    .map(|u| json!({"href": u, "text": "Alertmanager"})),
+            )
+            .take(MAX_LINKS)
+            .collect();
+        if !links.is_empty() {
+            m["links"] = links.into();
+        }
+    }
+    m.to_string().into_bytes()
+}
+
+fn payload(g: &Group, event: &Event<'_>, options: &Options<'_>) -> Value {
+    let count = g.alerts.len() + g.truncated;
+    let first = g.alerts.first();
+    let mut summary = format!("[FIRING:{count}] {}", g.title);
+    if let Some(s) = &g.severity {
+        summary.push_str(&format!(" ({s})"));
+    }
+    if let Some(s) = first.and_then(|a| a.summary.as_deref().or(a.description.as_deref())) {
+        summary.push_str(": ");
+        summary.push_str(s);
+    } else if let Some(d) = &g.details {
+        summary.push_str(": ");
+        summary.push_str(d);
+    }
+    let severity = g
+        .severity
+        .as_deref()
+        .and_then(severity_of)
+        .or_else(|| options.severity.and_then(severity_of))
+        .unwrap_or("error");
+    let source = g.external_url.clone().unwrap_or_else(|| "hookd".to_owned());
+    let mut details = Map::new();
+    details.insert(
+        "firing".into(),
+        g.alerts.iter().filter(|a| a.firing).count().into(),
+    );
+    details.insert(
+        "resolved".into(),
+        g.alerts.iter().filter(|a| !a.firing).count().into(),
+    );
+    if !g.common.is_empty() {
+        let common: Map<String, Value> = g
+            .common
+            .iter()
+            .map(|(k, v)| (cut(k, 100), cut(v, 1000).into()))
+            .collect();
+        details.insert("labels".into(), common.into());
+    }
+    if let Some(d) = &g.details {
+        details.insert("payload".into(), cut(d, 16 * 1024).into());
+    }
+    let mut alerts = Vec::new();
+    let mut used = 0;
+    for a in &g.alerts {
+        let mut one = Map::new();
+        if let Some(s) = &a.summary {
+            one.insert("summary".into(), cut(s, 1000).into());
+        }
+        if let Some(d) = &a.description {
+            one.insert("description".into(), cut(d, 2000).into());
+        }
+        let labels: Map<String, Value> = a
+            .labels
+            .iter()
+            .take(20)
+            .map(|(k, v)| (cut(k, 100), cut(v, 500).into()))
+            .collect();
+        if !labels.is_empty() {
+            one.insert("labels".into(), labels.into());
+        }
+        if let Some(ms) = a.starts_at_ms {
+            one.insert("startsAt".into(), crate::time::rfc3339(ms).into());
+        }
+        let one = Value::Object(one);
+        let size = one.to_string().len();
+        if used + size > DETAILS_BUDGET {
+            break;
+        }
+        used += size;
+        alerts.push(one);
+    }
+    let more = count - alerts.len();
+    details.insert("alerts".into(), alerts.into());
+    if more > 0 {
+        details.insert("more_alerts".into(), more.into());
+    }
+    let mut p = json!({
+        "summary": cut(&summary, MAX_SUMMARY),
+        "source": cut(&source, 255),
+        "severity": severity,
+        "class": cut(&g.title, 255),
+        "custom_details": details,
+    });
+    if let Some(ms) = first
+        .and_then(|a| a.starts_at_ms)
+        .or(Some(event.created_at_ms))
+    {
+        p["timestamp"] = crate::time::rfc3339(ms).into();
+    }
+    p
+}
+
+/// PagerDuty's answer that refuses the event itself: `400` (invalid event, or an unknown
+/// routing key).
+pub fn refuses(status: u16) -> bool {
+    status == 400
+}
+
+/// Whether `body` is an event within the Events API v2's rules (for the fuzz target and the
+/// tests).
+///
+/// # Errors
+/// What is wrong.
+pub fn within_limits(body: &[u8]) -> Result<(), String> {
+    if body.len() > MAX_BODY {
+        return Err(format!("{} bytes", body.len()));
+    }
+    let m: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let key = m["dedup_key"].as_str().ok_or("no dedup_key")?;
+    if key.is_empty() || key.chars().count() > MAX_DEDUP_KEY {
+        return Err(format!("dedup_key of {} characters", key.chars().count()));
+    }
+    match m["event_action"].as_str() {
+        Some("trigger") => {
+            let p = &m["payload"];
+            let summary = p["summary"].as_str().ok_or("no summary")?;
+            if summary.is_empty() || summary.chars().count() > MAX_SUMMARY {
+                return Err(format!("summary of {} characters", summary.chars().count()));
+            }
+            if !matches!(
+                p["severity"].as_str(),
+                Some("critical" | "error" | "warning" | "info")
+            ) {
+                return Err(format!("severity {}", p["severity"]));
+            }
+            if p["source"].as_str().is_none_or(str::is_empty) {
+                return Err("no source".into());
+            }
+            Ok(())
+        }
+        Some("resolve") if m.get("payload").is_none() => Ok(()),
+        other => Err(format!("event_action {other:?}")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(event_type: &'a str, data: &'a str) -> Event<'a> {
+        Event {
+            id: "msg_1",
+            event_type,
+            created_at_ms: 1_764_410_400_000,
+            data,
+        }
+    }
+
+    #[test]
+    fn trigger_and_resolve_share_alertmanagers_dedup_key() {
+        let options = Options {
+            routing_key: Some("R0123456789abcdef0123456789abcdef"),
+            severity: None,
+        };
+        let firing = r#"{"version":"4","status":"firing","groupKey":"{}:{alertname=\"InstanceDown\"}",
+            "commonLabels":{"alertname":"InstanceDown","severity":"warn"},"externalURL":"http://am.example:9093",
+            "alerts":[{"status":"firing","labels":{"instance":"a"},"annotations":{"summary":"a is down"},
+                       "startsAt":"2026-11-29T10:00:00Z","generatorURL":"http://prom.example/graph"}]}"#;
+        let t: Value =
+            serde_json::from_slice(&body(&event("alertmanager.firing", firing), &options)).unwrap();
+        within_limits(t.to_string().as_bytes()).unwrap();
+        // Alertmanager's own key for this group: sha256 of the group key, hex.
+        assert_eq!(
+            t["dedup_key"],
+            "6deb6322f8f3d0527aa4eb1bc3139fdeea97e69c8a998b5c88b7e6f2756de185"
+        );
+        assert_eq!(t["event_action"], "trigger");
+        assert_eq!(t["routing_key"], "R0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            t["payload"]["summary"],
+            "[FIRING:1] InstanceDown (warn): a is down"
+        );
+        assert_eq!(t["payload"]["severity"], "warning");
+        assert_eq!(t["payload"]["timestamp"], "2026-11-29T10:00:00Z");
+        assert_eq!(t["links"][0]["href"], "http://prom.example/graph");
+        let resolved = firing.replace("\"status\":\"firing\"", "\"status\":\"resolved\"");
+        let r: Value =
+            serde_json::from_slice(&body(&event("alertmanager.resolved", &resolved), &options))
+                .unwrap();
+        within_limits(r.to_string().as_bytes()).unwrap();
+        assert_eq!(r["event_action"], "resolve");
+        assert_eq!(r["dedup_key"], t["dedup_key"]);
+        assert!(r.get("payload").is_none());
+    }
+
+    #[test]
+    fn severities_and_native_keys() {
+        let options = Options {
+            routing_key: Some("k"),
+            severity: Some("critical"),
+        };
+        let t: Value = serde_json::from_slice(&body(
+            &event(
+                "disk.full",
+                r#"{"summary":"disk","severity":"unheard-of","dedupKey":"db1-disk"}"#,
+            ),
+            &options,
+        ))
+        .unwrap();
+        assert_eq!(
+            t["payload"]["severity"], "critical",
+            "the option when the label is no severity"
+        );
+        assert_eq!(t["dedup_key"], "db1-disk");
+        let t: Value =
+            serde_json::from_slice(&body(&event("x", "{}"), &Options::default())).unwrap();
+        assert_eq!(t["payload"]["severity"], "error");
+        assert_eq!(t["dedup_key"], "msg_1");
+        let long = format!(
+            r#"{{"summary":"{}","dedupKey":"{}"}}"#,
+            "s".repeat(5000),
+            "k".repeat(500)
+        );
+        let b = body(&event("x", &long), &options);
+        within_limits(&b).unwrap();
+    }
+}
