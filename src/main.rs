@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Endpoint formats: see what an alert becomes, offline.
+    Format {
+        #[command(subcommand)]
+        command: FormatCommand,
+    },
     /// Tools for URL-policy plugin authors.
     Plugin {
         #[command(subcommand)]
@@ -95,6 +100,23 @@ enum TokenCommand {
 }
 
 #[derive(Subcommand)]
+enum FormatCommand {
+    /// Print the body FORMAT sends for the alert in FILE (an Alertmanager payload or a native
+    /// alert, as the alert routes take them; "-" reads standard input).
+    Render {
+        /// standard-webhooks, slack, discord, google-chat, mattermost or pagerduty.
+        #[arg(long)]
+        format: String,
+        /// The alert.
+        #[arg(long, value_name = "FILE")]
+        payload: PathBuf,
+        /// The format's options, as in the API: '{"routingKey": "...", "severity": "..."}'.
+        #[arg(long, value_name = "JSON")]
+        options: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate the built-in defaults, FILE and the HOOKD_* environment, and print the result.
     Check {
@@ -153,6 +175,14 @@ fn main() -> ExitCode {
                     config,
                 },
         } => token_create(data_dir, &scopes, &name, config.as_deref()),
+        Command::Format {
+            command:
+                FormatCommand::Render {
+                    format,
+                    payload,
+                    options,
+                },
+        } => format_render(&format, &payload, options.as_deref()),
         Command::Plugin {
             command:
                 PluginCommand::Check {
@@ -307,6 +337,63 @@ async fn reload_on_sighup(
             Err(e) => tracing::error!(error = %e, "SIGHUP: reload task failed"),
         }
     }
+}
+
+/// `hookd format render`: what the alert in `payload` becomes in `format`, on stdout.
+fn format_render(
+    format: &str,
+    payload: &std::path::Path,
+    options: Option<&str>,
+) -> Result<(), String> {
+    use hookd::model::Format;
+    let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+    let format = Format::parse(format)
+        .ok_or_else(|| format!("--format: must be one of {}", names.join(", ")))?;
+    let bytes = if payload.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+            .map_err(|e| format!("stdin: {e}"))?;
+        b
+    } else {
+        std::fs::read(payload).map_err(|e| format!("{}: {e}", payload.display()))?
+    };
+    let describe = |e: hookd::error::ApiError| match e {
+        hookd::error::ApiError::Validation(errors) => errors
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    };
+    let (event_type, data) = match hookd::parse::preview_alert(&bytes).map_err(describe)? {
+        Some(alert) => (alert.event_type, alert.data),
+        None => (
+            "alertmanager.firing".to_owned(),
+            hookd::format::alert::sample_group("wh-example"),
+        ),
+    };
+    let options = match options {
+        None => hookd::parse::FormatOptionsInput::default(),
+        Some(text) => {
+            hookd::parse::format_options(text).map_err(|e| format!("--options: {}", describe(e)))?
+        }
+    };
+    let now = hookd::time::now_ms();
+    let rendered = hookd::format::render(
+        format,
+        &hookd::format::Event {
+            id: "msg_example",
+            event_type: &event_type,
+            created_at_ms: now,
+            data: &data,
+        },
+        &hookd::format::Options {
+            routing_key: options.routing_key.as_deref(),
+            severity: options.severity.as_deref(),
+        },
+    );
+    println!("{}", String::from_utf8_lossy(&rendered.body));
+    Ok(())
 }
 
 fn plugin_check(

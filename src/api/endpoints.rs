@@ -449,6 +449,26 @@ pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpRes
     })))
 }
 
+/// The request a delivery of the body's alert (a sample one when it is empty) would send now.
+pub(super) fn preview(app: &App, id: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let endpoint = app
+        .store
+        .get_endpoint(id)
+        .map_err(store_error)?
+        .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
+    let (event_type, data) = match parse::preview_alert(body)? {
+        Some(alert) => (alert.event_type, alert.data),
+        None => (
+            "alertmanager.firing".to_owned(),
+            crate::format::alert::sample_group(id),
+        ),
+    };
+    Ok(json(
+        StatusCode::OK,
+        &json!({"request": app.delivery.preview(&endpoint, &event_type, &data)}),
+    ))
+}
+
 /// Requeues every delivery to the endpoint that gave up since `since` (Svix's recover).
 pub(super) async fn recover(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let now = now_ms();

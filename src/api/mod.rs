@@ -91,6 +91,9 @@ where
             alerts::alertmanager(app, &read_body(app, req, true, limit).await?).await
         }
         O::ResendMessage(id) => alerts::resend(app, id).await,
+        O::PreviewEndpoint(id) => {
+            endpoints::preview(app, &id, &read_body(app, req, false, limit).await?)
+        }
         O::Backup => admin::backup(app),
         O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()),
         O::TestEndpoint(id) => endpoints::test(app, &id).await,
@@ -247,11 +250,14 @@ struct BodyLimit {
 }
 
 impl BodyLimit {
-    /// The alert routes take whole Alertmanager groups (`limits.max_alert_body_bytes`); the
-    /// rest `limits.max_body_bytes`.
+    /// The alert routes (and a preview, which takes an alert) take whole Alertmanager groups
+    /// (`limits.max_alert_body_bytes`); the rest `limits.max_body_bytes`.
     fn of(app: &App, op: &Operation) -> Self {
         let limits = &app.config().limits;
-        if matches!(op, Operation::IngestAlert | Operation::IngestAlertmanager) {
+        if matches!(
+            op,
+            Operation::IngestAlert | Operation::IngestAlertmanager | Operation::PreviewEndpoint(_)
+        ) {
             Self {
                 bytes: limits.max_alert_body_bytes,
                 key: "limits.max_alert_body_bytes",

@@ -433,6 +433,18 @@ async function renderEndpoint(id) {
         say(notice(`Test ${a.outcome === "succeeded" ? "delivered" : "failed"}: ${answerOf(a)} in ${a.durationMs} ms.`, a.outcome === "succeeded" ? "ok" : "error"));
         loadAttempts();
       }),
+      action("Preview a message", async () => {
+        const t = await api("POST", `${path}/preview`);
+        if (!t.ok) return say(notice(describe(t.problem)));
+        const req = t.data.request;
+        let shown = req.body;
+        try {
+          shown = JSON.stringify(JSON.parse(req.body), null, 2);
+        } catch (_) {
+          // not JSON: shown as sent
+        }
+        say(h("div", {}, h("p", {}, `What a sample alert becomes (${req.format}), as it would be sent to ${req.url}:`), h("pre", { class: "preview" }, shown)));
+      }),
       action("Rotate secret", async () => {
         const t = await api("POST", `${path}/rotate-secret`);
         if (!t.ok) return say(notice(describe(t.problem)));

@@ -166,6 +166,62 @@ impl Delivery {
         circuit::OpenCircuits(self.circuits.clone())
     }
 
+    /// The request a delivery of `(event_type, data)` to `endpoint` would make now, as JSON:
+    /// method, URL, headers, body. Nothing secret shows: signatures and sealed header values
+    /// are masked, and so is a routing key in the body.
+    pub fn preview(&self, endpoint: &Endpoint, event_type: &str, data: &str) -> serde_json::Value {
+        use crate::model::SigningAlgorithm;
+        let now = now_ms();
+        let id = new_id(crate::ids::MESSAGE_PREFIX, now, &self.rng);
+        let options = &endpoint.format_options;
+        let rendered = crate::format::render(
+            endpoint.format,
+            &crate::format::Event {
+                id: &id,
+                event_type,
+                created_at_ms: now,
+                data,
+            },
+            &crate::format::Options {
+                routing_key: options.routing_key.as_ref().map(|k| k.mask.as_str()),
+                severity: options.severity.as_deref(),
+            },
+        );
+        let mut headers = serde_json::Map::new();
+        headers.insert("content-type".into(), rendered.content_type.into());
+        headers.insert(
+            "user-agent".into(),
+            concat!("hookd/", env!("CARGO_PKG_VERSION")).into(),
+        );
+        headers.insert("webhook-id".into(), id.into());
+        headers.insert("webhook-timestamp".into(), (now / 1000).to_string().into());
+        if endpoint.signing_enabled {
+            let live = std::iter::once(&endpoint.secret).chain(
+                endpoint
+                    .previous_secrets
+                    .iter()
+                    .filter(|s| s.expires_at_ms.is_some_and(|x| x > now)),
+            );
+            let masked: Vec<&str> = live
+                .map(|s| match s.algorithm {
+                    SigningAlgorithm::HmacSha256 => "v1,****",
+                    SigningAlgorithm::Ed25519 => "v1a,****",
+                })
+                .collect();
+            headers.insert("webhook-signature".into(), masked.join(" ").into());
+        }
+        for h in &endpoint.headers {
+            headers.insert(h.name.clone(), h.mask.clone().into());
+        }
+        serde_json::json!({
+            "method": "POST",
+            "url": endpoint.url,
+            "format": endpoint.format,
+            "headers": headers,
+            "body": String::from_utf8_lossy(&rendered.body),
+        })
+    }
+
     /// Sends a signed test event to `endpoint` now (see [`crate::format::test_event`]) and
     /// records the attempt. A test send
     /// is one attempt: logged, not retried, and it does not count toward disabling the endpoint.

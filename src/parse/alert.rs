@@ -151,6 +151,24 @@ pub fn alertmanager_alert(body: &[u8]) -> Result<Alert, ApiError> {
     })
 }
 
+/// Parses the alert a preview renders: an Alertmanager payload (an object with `version`), a
+/// native alert, or nothing (empty or `{}`: the caller uses a sample).
+///
+/// # Errors
+/// As [`alertmanager_alert`] and [`native_alert`].
+pub fn preview_alert(body: &[u8]) -> Result<Option<Alert>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    match &value {
+        Value::Object(m) if m.is_empty() => Ok(None),
+        Value::Object(m) if m.contains_key("version") => alertmanager_alert(body).map(Some),
+        _ => native_alert(body).map(Some),
+    }
+}
+
 /// Most alerts one Alertmanager payload may carry whose errors are each reported.
 const MAX_REPORTED: usize = 20;
 

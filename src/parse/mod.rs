@@ -30,7 +30,7 @@ mod plugin;
 mod token;
 mod x509;
 
-pub use self::alert::{alertmanager_alert, native_alert, Alert, MAX_EVENT_TYPE};
+pub use self::alert::{alertmanager_alert, native_alert, preview_alert, Alert, MAX_EVENT_TYPE};
 pub use self::endpoint::{
     create_endpoint, recover, rotate_secret, update_endpoint, CreateEndpoint, Rotation,
     UpdateEndpoint, CREATE_FIELDS, UPDATE_FIELDS,
@@ -40,9 +40,9 @@ pub use self::http::{
     bearer_or_basic, bearer_token, is_json_content_type, list_query, Page, PageLimits,
 };
 pub use self::options::{
-    check_format_options, header_name_problem, header_value_problem, ClientCertificateInput,
-    EndpointOptions, FormatOptionsInput, MAX_HEADERS, MAX_PEM, MAX_RATE, MAX_ROUTING_KEY,
-    OPTION_FIELDS, PAGERDUTY_SEVERITIES, RESERVED_HEADERS,
+    check_format_options, format_options, header_name_problem, header_value_problem,
+    ClientCertificateInput, EndpointOptions, FormatOptionsInput, MAX_HEADERS, MAX_PEM, MAX_RATE,
+    MAX_ROUTING_KEY, OPTION_FIELDS, PAGERDUTY_SEVERITIES, RESERVED_HEADERS,
 };
 pub use self::plugin::{
     is_plugin_name, plugin_answer, PluginVerdict, MAX_DENY_REASON, MAX_PLUGIN_SETTINGS,

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{echo_under, Fields};
 use super::x509::{der_validity, not_after};
-use crate::error::FieldError;
+use crate::error::{ApiError, FieldError};
 use crate::model::Format;
 use crate::routing::{is_filter_type, Matcher, MAX_RULES};
 
@@ -98,6 +98,21 @@ impl fmt::Debug for FormatOptionsInput {
             self.severity
         )
     }
+}
+
+/// Parses a `formatOptions` object on its own (`hookd format render --options`), by the
+/// rules of the API's.
+///
+/// # Errors
+/// 400 for malformed JSON, 422 naming the option at fault.
+pub fn format_options(json: &str) -> Result<FormatOptionsInput, ApiError> {
+    let value: Value =
+        serde_json::from_str(json).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let body = serde_json::json!({ "formatOptions": value }).to_string();
+    let mut f = Fields::object(body.as_bytes(), &["formatOptions"])?;
+    let options = f.format_options();
+    f.finish()?;
+    Ok(options.unwrap_or_default())
 }
 
 /// What is wrong with `options` for `format`: PagerDuty needs a `routingKey`; the other formats

@@ -130,6 +130,7 @@ fn every_route_resolves_and_every_operation_has_a_route() {
         O::ListAttempts(String::new()),
         O::TestEndpoint(String::new()),
         O::RecoverEndpoint(String::new()),
+        O::PreviewEndpoint(String::new()),
         O::ResendMessage(String::new()),
         O::Backup,
         O::ConsoleRedirect,

@@ -403,3 +403,167 @@ async fn pagerduty_needs_its_key_and_pairs_trigger_with_resolve() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_preview_shows_the_exact_request_with_secrets_masked() {
+    let s = TestServer::start().await;
+    let body = json!({"name": "Slack", "url": "https://hooks.slack.com/services/T00/B00/xxx",
+        "signingEnabled": true, "signingSecret": "my-secret-key", "headers": {"X-Api-Key": "k-0123456789"}});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    let path = format!("{ENDPOINTS}/{id}/preview");
+    // No body: a sample group.
+    let r = s.req("POST", &path).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let req = r.json()["request"].clone();
+    assert_eq!(req["url"], "https://hooks.slack.com/services/T00/B00/xxx");
+    assert_eq!(req["format"], "slack");
+    assert_eq!(req["headers"]["webhook-signature"], "v1,****");
+    assert_eq!(req["headers"]["X-Api-Key"], "****6789");
+    assert!(!r.text().contains("k-0123456789") && !r.text().contains("my-secret-key"));
+    let sent: Value = serde_json::from_str(req["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["blocks"][0]["text"]["text"], "🔥 FIRING: HookdTest");
+    // An Alertmanager group and a native alert, as the alert routes take them.
+    let r = s
+        .req("POST", &path)
+        .json(&alertmanager_group("resolved", 4, 0))
+        .send()
+        .await;
+    let sent: Value = serde_json::from_str(r.json()["request"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sent["blocks"][0]["text"]["text"],
+        "✅ RESOLVED: InstanceDown (4)"
+    );
+    let r = s
+        .req("POST", &path)
+        .json(&json!({"eventType": "disk.full", "payload": {"summary": "disk full on db1"}}))
+        .send()
+        .await;
+    assert!(r.json()["request"]["body"]
+        .as_str()
+        .unwrap()
+        .contains("disk full on db1"));
+    // Errors: a bad alert, an unknown endpoint, the wrong scope, no preview of nothing.
+    let r = s
+        .req("POST", &path)
+        .json(&json!({"eventType": ""}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    s.req("POST", &path)
+        .body_str("{nope")
+        .send()
+        .await
+        .problem(400);
+    s.req("POST", &format!("{ENDPOINTS}/wh-nope/preview"))
+        .send()
+        .await
+        .problem(404);
+    let alerts_only = s.token("alerts", &["alerts:write"]).await;
+    s.req("POST", &path)
+        .token(&alerts_only)
+        .send()
+        .await
+        .problem(403);
+    let reader = s.token("reader", &["endpoints:read"]).await;
+    assert_eq!(
+        s.req("POST", &path).token(&reader).send().await.status,
+        StatusCode::OK
+    );
+    // PagerDuty: the routing key in the body is masked too.
+    let body = json!({"name": "PD", "url": "https://events.pagerduty.com/v2/enqueue", "signingEnabled": false,
+        "signingSecret": "", "formatOptions": {"routingKey": "R0123456789abcdef"}});
+    let r = s.req("POST", ENDPOINTS).json(&body).send().await;
+    let pd = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    let r = s
+        .req("POST", &format!("{ENDPOINTS}/{pd}/preview"))
+        .send()
+        .await;
+    let sent: Value = serde_json::from_str(r.json()["request"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["routing_key"], "****cdef");
+    assert!(
+        r.json()["request"]["headers"]
+            .get("webhook-signature")
+            .is_none(),
+        "signing is off"
+    );
+    s.stop().await;
+}
+
+#[test]
+fn format_render_prints_the_body_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alert.json");
+    std::fs::write(&file, alertmanager_group("firing", 3, 0).to_string()).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let path = file.to_str().unwrap();
+    let out = run(&["format", "render", "--format", "slack", "--payload", path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        m["blocks"][0]["text"]["text"],
+        "🔥 FIRING: InstanceDown (3)"
+    );
+    let out = run(&[
+        "format",
+        "render",
+        "--format",
+        "pagerduty",
+        "--payload",
+        path,
+        "--options",
+        r#"{"routingKey":"R0123"}"#,
+    ]);
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (m["routing_key"].as_str(), m["event_action"].as_str()),
+        (Some("R0123"), Some("trigger"))
+    );
+    for (args, says) in [
+        (
+            vec!["--format", "teams-legacy", "--payload", path],
+            "--format: must be one of standard-webhooks, slack",
+        ),
+        (
+            vec!["--format", "slack", "--payload", "/nonexistent/alert.json"],
+            "/nonexistent/alert.json",
+        ),
+        (
+            vec![
+                "--format",
+                "pagerduty",
+                "--payload",
+                path,
+                "--options",
+                r#"{"severity":"loud"}"#,
+            ],
+            "formatOptions.severity: must be one of",
+        ),
+        (
+            vec!["--format", "pagerduty", "--payload", path, "--options", "{"],
+            "--options",
+        ),
+    ] {
+        let mut all = vec!["format", "render"];
+        all.extend(args);
+        let out = run(&all);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    std::fs::write(&file, r#"{"eventType": "", "payload": {}}"#).unwrap();
+    let out = run(&["format", "render", "--format", "slack", "--payload", path]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("eventType"),
+        "names the field"
+    );
+}

@@ -100,6 +100,25 @@ fn doc(name: &str) -> Option<Doc> {
         ),
         "list_attempts" => d(200, json(list_of("Attempt", "attempts")), READ),
         "test_endpoint" => d(200, json(wrapped("attempt", "Attempt")), WRITE),
+        "preview_endpoint" => d(
+            200,
+            json(json!({
+                "type": "object",
+                "required": ["request"],
+                "properties": {"request": {
+                    "type": "object",
+                    "required": ["method", "url", "format", "headers", "body"],
+                    "properties": {
+                        "method": {"type": "string", "enum": ["POST"]},
+                        "url": {"type": "string"},
+                        "format": reference("Format"),
+                        "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "As sent; signatures and sealed header values masked"},
+                        "body": {"type": "string", "description": "The body as sent (a routing key in it masked)"}
+                    }
+                }}
+            })),
+            &[400, 401, 403, 404, 408, 413, 415, 422, 500, 503],
+        ),
         "ingest_alert" => d(202, json(accepted()), WRITE),
         "ingest_alertmanager" => d(202, json(accepted()), WRITE),
         "resend_message" => d(202, json(accepted()), WRITE),
@@ -197,7 +216,7 @@ fn operation(route: &Route) -> Value {
     }
     if let Some(body) = route.body {
         op["requestBody"] = json!({
-            "required": body != "RotateSecretRequest",
+            "required": !matches!(body, "RotateSecretRequest" | "PreviewRequest"),
             "content": {"application/json": {"schema": reference(body)}}
         });
     }

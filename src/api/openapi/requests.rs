@@ -316,6 +316,13 @@ pub(super) fn add_schemas(schemas: &mut Map<String, Value>) {
         s["properties"]["payload"]["properties"] = json!({ "labels": labels });
     }
     schemas.insert(
+        "PreviewRequest".into(),
+        json!({
+            "description": "The alert to preview: an Alertmanager payload or a native alert; empty or {} for a sample Alertmanager group",
+            "anyOf": [super::reference("Alert"), super::reference("AlertmanagerPayload"), {"type": "object", "maxProperties": 0}]
+        }),
+    );
+    schemas.insert(
         "AlertmanagerPayload".into(),
         json!({
             "type": "object",
