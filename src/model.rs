@@ -91,16 +91,19 @@ pub enum Format {
     Mattermost,
     /// PagerDuty's Events API v2: trigger and resolve events, deduplicated per group.
     Pagerduty,
+    /// Microsoft Teams through a Workflows webhook: an Adaptive Card.
+    Teams,
 }
 
 impl Format {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::StandardWebhooks,
         Self::Slack,
         Self::Discord,
         Self::GoogleChat,
         Self::Mattermost,
         Self::Pagerduty,
+        Self::Teams,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +114,7 @@ impl Format {
             Self::GoogleChat => "google-chat",
             Self::Mattermost => "mattermost",
             Self::Pagerduty => "pagerduty",
+            Self::Teams => "teams",
         }
     }
 

@@ -3,7 +3,9 @@
 //! target's limits.
 #![no_main]
 
-use hookd::format::{discord, google_chat, mattermost, pagerduty, render, slack, Event, Options};
+use hookd::format::{
+    discord, google_chat, mattermost, pagerduty, render, slack, teams, Event, Options,
+};
 use hookd::model::Format;
 use hookd::parse::{alertmanager_alert, native_alert};
 use libfuzzer_sys::fuzz_target;
@@ -33,6 +35,7 @@ fn check(event_type: &str, data: &str, valid_json: bool) {
             Format::GoogleChat => google_chat::within_limits(&out.body).unwrap(),
             Format::Mattermost => mattermost::within_limits(&out.body).unwrap(),
             Format::Pagerduty => pagerduty::within_limits(&out.body).unwrap(),
+            Format::Teams => teams::within_limits(&out.body).unwrap(),
         }
     }
 }

@@ -240,7 +240,7 @@ function renderShell() {
 const endpointPager = new Pager(PAGE_SIZE);
 
 // The endpoint formats (the server's list; a test holds them equal).
-const FORMATS = ["standard-webhooks", "slack", "discord", "google-chat", "mattermost", "pagerduty"];
+const FORMATS = ["standard-webhooks", "slack", "discord", "google-chat", "mattermost", "pagerduty", "teams"];
 
 function formatSelect(current, auto) {
   const options = auto ? [h("option", { value: "" }, "From the URL (Slack, Discord, Google Chat hosts)")] : [];

@@ -14,6 +14,7 @@ pub mod mattermost;
 pub mod pagerduty;
 pub mod slack;
 pub mod standard;
+pub mod teams;
 pub mod text;
 
 use crate::model::Format;
@@ -53,6 +54,7 @@ pub fn render(format: Format, event: &Event<'_>, options: &Options<'_>) -> Rende
         Format::GoogleChat => google_chat::body(event),
         Format::Mattermost => mattermost::body(event),
         Format::Pagerduty => pagerduty::body(event, options),
+        Format::Teams => teams::body(event),
     };
     Rendered {
         body,
@@ -63,13 +65,15 @@ pub fn render(format: Format, event: &Event<'_>, options: &Options<'_>) -> Rende
 /// Hosts whose URLs get a format of their own when a create leaves `format` out: (host, or
 /// `.suffix` for any host under it; path prefix; format). The first row that fits wins; the
 /// README's table is this one.
-pub const DETECTED: [(&str, &str, Format); 6] = [
+pub const DETECTED: [(&str, &str, Format); 8] = [
     ("hooks.slack.com", "/", Format::Slack),
     ("discord.com", "/api/webhooks/", Format::Discord),
     ("discordapp.com", "/api/webhooks/", Format::Discord),
     ("chat.googleapis.com", "/", Format::GoogleChat),
     ("events.pagerduty.com", "/", Format::Pagerduty),
     ("events.eu.pagerduty.com", "/", Format::Pagerduty),
+    (".logic.azure.com", "/workflows/", Format::Teams),
+    (".environment.api.powerplatform.com", "/", Format::Teams),
 ];
 
 /// The format a create without `format` gets, from the URL's host (and path).
@@ -124,6 +128,7 @@ pub fn refuses(format: Format, status: u16) -> bool {
         Format::GoogleChat => google_chat::refuses(status),
         Format::Mattermost => mattermost::refuses(status),
         Format::Pagerduty => pagerduty::refuses(status),
+        Format::Teams => teams::refuses(status),
     }
 }
 
@@ -150,7 +155,8 @@ pub fn test_event(format: Format, endpoint_id: &str) -> (&'static str, String) {
         | Format::Discord
         | Format::GoogleChat
         | Format::Mattermost
-        | Format::Pagerduty => ("alertmanager.firing", alert::sample_group(endpoint_id)),
+        | Format::Pagerduty
+        | Format::Teams => ("alertmanager.firing", alert::sample_group(endpoint_id)),
     }
 }
 
@@ -165,6 +171,11 @@ mod tests {
             assert!(readme.contains(&format!("| `{}` |", f.as_str())), "{f:?}");
         }
         for (host, path, format) in DETECTED {
+            let host = if host.starts_with('.') {
+                format!("*{host}")
+            } else {
+                host.to_owned()
+            };
             let row = if path == "/" {
                 format!("| host `{host}` | `{}` |", format.as_str())
             } else {
@@ -213,6 +224,16 @@ mod tests {
             (
                 "https://chat.googleapis.com/v1/spaces/AAA/messages?key=k&token=t",
                 Format::GoogleChat,
+            ),
+            (
+                "https://prod-12.westus.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?api-version=2016-06-01",
+                Format::Teams,
+            ),
+            ("https://logic.azure.com/workflows/abc", Format::StandardWebhooks),
+            ("https://prod-12.westus.logic.azure.com/other", Format::StandardWebhooks),
+            (
+                "https://default1234.56.environment.api.powerplatform.com:443/powerautomate/automations/direct/workflows/abc",
+                Format::Teams,
             ),
             ("not a url", Format::StandardWebhooks),
         ] {

@@ -159,7 +159,7 @@ pub fn hostile_events() -> Vec<(String, String)> {
 /// Every format's body for every hostile event: within the target's limits, no mention left.
 #[test]
 fn every_format_keeps_its_limits_on_hostile_input() {
-    use hookd::format::{discord, google_chat, mattermost, pagerduty, slack};
+    use hookd::format::{discord, google_chat, mattermost, pagerduty, slack, teams};
     for (event_type, data) in hostile_events() {
         let event = hookd::format::Event {
             id: "msg_1",
@@ -182,6 +182,7 @@ fn every_format_keeps_its_limits_on_hostile_input() {
                 hookd::model::Format::GoogleChat => google_chat::within_limits(&body),
                 hookd::model::Format::Mattermost => mattermost::within_limits(&body),
                 hookd::model::Format::Pagerduty => pagerduty::within_limits(&body),
+                hookd::model::Format::Teams => teams::within_limits(&body),
             };
             assert!(checked.is_ok(), "{format:?} {event_type}: {checked:?}");
         }
@@ -565,5 +566,64 @@ fn format_render_prints_the_body_offline() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("eventType"),
         "names the field"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs npm's adaptivecards in target/npm (.ci/run installs it), Debian's chromium and Python's playwright"]
+async fn every_teams_card_parses_validates_and_renders_with_adaptivecards() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = root.join("target/npm/node_modules/adaptivecards/dist/adaptivecards.min.js");
+    assert!(
+        lib.exists(),
+        "npm's adaptivecards is not installed: (mkdir -p target/npm && cd target/npm && npm install adaptivecards@3)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cards.jsonl");
+    let mut events = vec![
+        (
+            "alertmanager.firing".to_owned(),
+            alertmanager_group("firing", 3, 0).to_string(),
+        ),
+        (
+            "alertmanager.resolved".to_owned(),
+            alertmanager_group("resolved", 3, 0).to_string(),
+        ),
+    ];
+    events.extend(hostile_events());
+    let mut lines = String::new();
+    for (event_type, data) in events {
+        let rendered = hookd::format::render(
+            hookd::model::Format::Teams,
+            &hookd::format::Event {
+                id: "msg_1",
+                event_type: &event_type,
+                created_at_ms: 1_764_410_400_000,
+                data: &data,
+            },
+            &hookd::format::Options::default(),
+        );
+        lines.push_str(std::str::from_utf8(&rendered.body).unwrap());
+        lines.push('\n');
+    }
+    std::fs::write(&file, lines).unwrap();
+    std::fs::create_dir_all(root.join("target")).unwrap();
+    let shot = root.join("target/teams-cards.png");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(root.join("tests/teams_validate.py"))
+            .arg(&lib)
+            .arg(&file)
+            .arg(&shot)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("\"ok\": true"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
