@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use super::text::cut;
 use super::Event;
 
 /// What an on-call person needs of a notification.
@@ -40,6 +41,69 @@ pub struct Alert {
     pub starts_at_ms: Option<i64>,
     /// Where it comes from (Prometheus' graph), an http(s) URL.
     pub generator_url: Option<String>,
+}
+
+impl Group {
+    /// 🔥 FIRING or ✅ RESOLVED: (icon, word).
+    pub fn status(&self) -> (&'static str, &'static str) {
+        if self.firing {
+            ("🔥", "FIRING")
+        } else {
+            ("✅", "RESOLVED")
+        }
+    }
+
+    /// Its alerts, counting those Alertmanager left out.
+    pub fn count(&self) -> usize {
+        self.alerts.len() + self.truncated
+    }
+}
+
+impl Alert {
+    /// What names it: its summary, else its description, else the group's title.
+    pub fn name<'a>(&'a self, g: &'a Group) -> &'a str {
+        self.summary
+            .as_deref()
+            .or(self.description.as_deref())
+            .unwrap_or(&g.title)
+    }
+
+    /// Its description, when the summary names it (else the description is the name).
+    pub fn detail(&self) -> Option<&str> {
+        self.summary.as_ref().and(self.description.as_deref())
+    }
+
+    /// 🔥 or ✅ (and a space) for an alert whose status is not its group's; "" otherwise.
+    pub fn icon(&self, g: &Group) -> &'static str {
+        match (self.firing == g.firing, self.firing) {
+            (true, _) => "",
+            (false, true) => "🔥 ",
+            (false, false) => "✅ ",
+        }
+    }
+
+    /// The labels that tell it apart, as `name: value` (at most 8, each cut).
+    pub fn label_pairs(&self) -> Vec<String> {
+        self.labels
+            .iter()
+            .take(8)
+            .map(|(k, v)| format!("{}: {}", cut(k, 40), cut(v, 100)))
+            .collect()
+    }
+
+    /// [`Alert::label_pairs`], then `since <start>`.
+    pub fn facts(&self) -> Vec<String> {
+        let mut facts = self.label_pairs();
+        if let Some(ms) = self.starts_at_ms {
+            facts.push(format!("since {}", crate::time::rfc3339(ms)));
+        }
+        facts
+    }
+}
+
+/// "and 37 more alerts" for `n` left out (`None` for none).
+pub fn more(n: usize) -> Option<String> {
+    (n > 0).then(|| format!("and {n} more alert{}", if n == 1 { "" } else { "s" }))
 }
 
 /// Reads `event` as a group. Never fails: what is missing or malformed is left out.

@@ -10,8 +10,9 @@
 
 use serde_json::{json, Value};
 
+use super::alert::more;
 use super::alert::{read, Alert, Group};
-use super::text::{chars, escape_within};
+use super::text::{chars, escape_within, markdown_escape};
 use super::Event;
 
 pub const MAX_CONTENT: usize = 2000;
@@ -24,29 +25,8 @@ pub const MAX_EMBED_TOTAL: usize = 6000;
 const RED: u32 = 0x00E0_1E5A;
 const GREEN: u32 = 0x002E_B67D;
 
-fn md_escape(c: char) -> Option<&'static str> {
-    Some(match c {
-        '\\' => "\\\\",
-        '*' => "\\*",
-        '_' => "\\_",
-        '~' => "\\~",
-        '`' => "\\`",
-        '|' => "\\|",
-        '>' => "\\>",
-        '<' => "\\<",
-        '#' => "\\#",
-        '[' => "\\[",
-        ']' => "\\]",
-        '(' => "\\(",
-        ')' => "\\)",
-        '-' => "\\-",
-        '@' => "@\u{200B}",
-        _ => return None,
-    })
-}
-
 fn esc(s: &str, max: usize) -> String {
-    escape_within(s, max, md_escape)
+    escape_within(s, max, markdown_escape)
 }
 
 /// The body sent to a Discord webhook.
@@ -55,12 +35,8 @@ pub fn body(event: &Event<'_>) -> Vec<u8> {
 }
 
 pub fn message(g: &Group) -> Value {
-    let count = g.alerts.len() + g.truncated;
-    let (icon, word) = if g.firing {
-        ("🔥", "FIRING")
-    } else {
-        ("✅", "RESOLVED")
-    };
+    let count = g.count();
+    let (icon, word) = g.status();
     // Each part bounded, so the line stays within MAX_CONTENT whole (about 1,400 characters,
     // then at most 600 of what was left out and the link).
     let mut head = format!("{icon} **{word}**: {}", esc(&g.title, 150));
@@ -98,14 +74,10 @@ pub fn message(g: &Group) -> Value {
         used += size;
         embeds.push(embed);
     }
-    let more = count - embeds.len();
-    let mut tail = Vec::new();
-    if more > 0 && !g.alerts.is_empty() {
-        tail.push(format!(
-            "and {more} more alert{}",
-            if more == 1 { "" } else { "s" }
-        ));
-    }
+    let mut tail: Vec<String> = more(count - embeds.len())
+        .filter(|_| !g.alerts.is_empty())
+        .into_iter()
+        .collect();
     if let Some(url) = g
         .external_url
         .as_deref()
@@ -132,26 +104,16 @@ pub fn message(g: &Group) -> Value {
 }
 
 fn embed(a: &Alert, g: &Group) -> Value {
-    let title = a
-        .summary
-        .as_deref()
-        .or(a.description.as_deref().filter(|_| a.summary.is_none()))
-        .unwrap_or(&g.title);
     let mut description = Vec::new();
-    if let (Some(d), true) = (&a.description, a.summary.is_some()) {
+    if let Some(d) = a.detail() {
         description.push(esc(d, 400));
     }
-    if !a.labels.is_empty() {
-        let labels: Vec<String> = a
-            .labels
-            .iter()
-            .take(8)
-            .map(|(k, v)| format!("{}: {}", super::text::cut(k, 40), super::text::cut(v, 100)))
-            .collect();
+    let labels = a.label_pairs();
+    if !labels.is_empty() {
         description.push(esc(&labels.join(" · "), 300));
     }
     let mut e = json!({
-        "title": esc(title, 200),
+        "title": esc(a.name(g), 200),
         "color": if a.firing { RED } else { GREEN },
     });
     if !description.is_empty() {

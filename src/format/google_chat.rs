@@ -48,13 +48,5 @@ pub fn within_limits(body: &[u8]) -> Result<(), String> {
     if body.len() > MAX_BYTES {
         return Err(format!("{} bytes", body.len()));
     }
-    let m: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let text = m["text"].as_str().ok_or("no text")?;
-    if text.is_empty() || super::text::chars(text) > MAX_TEXT {
-        return Err(format!("{} characters", super::text::chars(text)));
-    }
-    if text.contains("<users/") {
-        return Err("a mention".into());
-    }
-    Ok(())
+    super::lines::check(body, MAX_TEXT, &["<users/"])
 }

@@ -2,7 +2,7 @@
 //! Mattermost): a headline, what the group shares, a short paragraph per alert, and what was
 //! left out, within a length in characters. Each format gives its markup.
 
-use super::alert::Group;
+use super::alert::{more, Group};
 use super::text::{chars, cut, escape_within};
 
 /// Longest link that is kept (a longer one is left out, never cut).
@@ -21,12 +21,8 @@ pub struct Markup {
 /// The message for `g` in at most `max` characters.
 pub fn message(g: &Group, m: &Markup, max: usize) -> String {
     let esc = |s: &str, n: usize| escape_within(s, n, m.escape);
-    let count = g.alerts.len() + g.truncated;
-    let (icon, word) = if g.firing {
-        ("🔥", "FIRING")
-    } else {
-        ("✅", "RESOLVED")
-    };
+    let count = g.count();
+    let (icon, word) = g.status();
     let mut head = format!("{icon} {}: {}", (m.bold)(word), esc(&g.title, 200));
     if count > 1 {
         head.push_str(&format!(" ({count})"));
@@ -55,36 +51,18 @@ pub fn message(g: &Group, m: &Markup, max: usize) -> String {
     let mut used: usize = out.iter().map(|l| chars(l) + 1).sum();
     let mut shown = 0;
     for a in &g.alerts {
-        let mixed = a.firing != g.firing;
-        let icon = match (mixed, a.firing) {
-            (false, _) => "",
-            (true, true) => "🔥 ",
-            (true, false) => "✅ ",
-        };
-        let name = a
-            .summary
-            .as_deref()
-            .or(a.description.as_deref().filter(|_| a.summary.is_none()))
-            .unwrap_or(&g.title);
-        let name = (m.bold)(&esc(name, 250));
+        let icon = a.icon(g);
+        let name = (m.bold)(&esc(a.name(g), 250));
         let mut para = vec![
             match a.generator_url.as_deref().filter(|u| u.len() <= MAX_LINK) {
                 Some(url) => format!("• {icon}{}", (m.link)(url, &name)),
                 None => format!("• {icon}{name}"),
             },
         ];
-        if let (Some(d), true) = (&a.description, a.summary.is_some()) {
+        if let Some(d) = a.detail() {
             para.push(format!("  {}", esc(d, 500)));
         }
-        let mut facts: Vec<String> = a
-            .labels
-            .iter()
-            .take(8)
-            .map(|(k, v)| format!("{}: {}", cut(k, 40), cut(v, 100)))
-            .collect();
-        if let Some(ms) = a.starts_at_ms {
-            facts.push(format!("since {}", crate::time::rfc3339(ms)));
-        }
+        let facts = a.facts();
         if !facts.is_empty() {
             para.push(format!("  {}", esc(&facts.join(" · "), 400)));
         }
@@ -96,12 +74,8 @@ pub fn message(g: &Group, m: &Markup, max: usize) -> String {
         out.push(para);
         shown += 1;
     }
-    let more = count - shown;
-    if more > 0 && !g.alerts.is_empty() {
-        tail.insert(
-            0,
-            format!("and {more} more alert{}", if more == 1 { "" } else { "s" }),
-        );
+    if let Some(line) = more(count - shown).filter(|_| !g.alerts.is_empty()) {
+        tail.insert(0, line);
     }
     if !tail.is_empty() {
         out.push(tail.join(" · "));
@@ -110,4 +84,21 @@ pub fn message(g: &Group, m: &Markup, max: usize) -> String {
     // Each part is bounded so that the whole fits any `max` of 4,000 and more (at most about
     // 2,600 before the alerts and the last line); the cut is only a guard for smaller ones.
     cut(&text, max)
+}
+
+/// Whether `body` is `{"text": ...}` with a text of 1 to `max` characters holding none of
+/// `forbidden` (the target's mentions).
+///
+/// # Errors
+/// What is wrong.
+pub fn check(body: &[u8], max: usize, forbidden: &[&str]) -> Result<(), String> {
+    let m: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let text = m["text"].as_str().ok_or("no text")?;
+    if text.is_empty() || chars(text) > max {
+        return Err(format!("{} characters", chars(text)));
+    }
+    match forbidden.iter().find(|f| text.contains(*f)) {
+        Some(f) => Err(format!("{f} in {text}")),
+        None => Ok(()),
+    }
 }

@@ -10,32 +10,14 @@ use serde_json::json;
 
 use super::alert::read;
 use super::lines::{message, Markup};
+use super::text::markdown_escape;
 use super::Event;
 
 /// Longest text, in characters (Mattermost splits a webhook's text into posts of 4,000).
 pub const MAX_TEXT: usize = 4000;
 
 const MARKUP: Markup = Markup {
-    escape: |c| {
-        Some(match c {
-            '\\' => "\\\\",
-            '*' => "\\*",
-            '_' => "\\_",
-            '~' => "\\~",
-            '`' => "\\`",
-            '|' => "\\|",
-            '>' => "\\>",
-            '<' => "\\<",
-            '#' => "\\#",
-            '[' => "\\[",
-            ']' => "\\]",
-            '(' => "\\(",
-            ')' => "\\)",
-            '!' => "\\!",
-            '@' => "@\u{200B}",
-            _ => return None,
-        })
-    },
+    escape: markdown_escape,
     bold: |s| format!("**{s}**"),
     link: |url, text| format!("[{text}]({})", url.replace(')', "%29").replace(' ', "%20")),
 };
@@ -58,15 +40,5 @@ pub fn refuses(status: u16) -> bool {
 /// # Errors
 /// What is wrong.
 pub fn within_limits(body: &[u8]) -> Result<(), String> {
-    let m: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let text = m["text"].as_str().ok_or("no text")?;
-    if text.is_empty() || super::text::chars(text) > MAX_TEXT {
-        return Err(format!("{} characters", super::text::chars(text)));
-    }
-    for mention in ["@channel", "@all", "@here"] {
-        if text.contains(mention) {
-            return Err(format!("{mention} in {text}"));
-        }
-    }
-    Ok(())
+    super::lines::check(body, MAX_TEXT, &["@channel", "@all", "@here"])
 }

@@ -84,7 +84,7 @@ pub fn body(event: &Event<'_>, options: &Options<'_>) -> Vec<u8> {
 }
 
 fn payload(g: &Group, event: &Event<'_>, options: &Options<'_>) -> Value {
-    let count = g.alerts.len() + g.truncated;
+    let count = g.count();
     let first = g.alerts.first();
     let mut summary = format!("[FIRING:{count}] {}", g.title);
     if let Some(s) = &g.severity {

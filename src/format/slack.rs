@@ -13,7 +13,7 @@
 
 use serde_json::{json, Value};
 
-use super::alert::{read, Alert, Group};
+use super::alert::{more, read, Alert, Group};
 use super::text::{chars, cut, escape_within};
 use super::Event;
 
@@ -63,12 +63,8 @@ pub fn body(event: &Event<'_>) -> Vec<u8> {
 
 /// The message for `g`.
 pub fn message(g: &Group) -> Value {
-    let count = g.alerts.len() + g.truncated;
-    let (icon, word) = if g.firing {
-        ("🔥", "FIRING")
-    } else {
-        ("✅", "RESOLVED")
-    };
+    let count = g.count();
+    let (icon, word) = g.status();
     let counted = if count > 1 {
         format!(" ({count})")
     } else {
@@ -107,10 +103,9 @@ pub fn message(g: &Group) -> Value {
         used += chars(&text);
         blocks.push(json!({"type": "section", "text": mrkdwn(text)}));
     }
-    let mixed = g.alerts.iter().any(|a| a.firing != g.firing);
     let mut shown = 0;
     for a in &g.alerts {
-        let text = section(a, g, mixed);
+        let text = section(a, g);
         // Room for the last line, whatever happens.
         if blocks.len() + 2 > MAX_BLOCKS || used + chars(&text) > BUDGET - 400 {
             break;
@@ -119,14 +114,10 @@ pub fn message(g: &Group) -> Value {
         blocks.push(json!({"type": "section", "text": mrkdwn(text)}));
         shown += 1;
     }
-    let mut last = Vec::new();
-    let more = count - shown;
-    if more > 0 && !g.alerts.is_empty() {
-        last.push(format!(
-            "and {more} more alert{}",
-            if more == 1 { "" } else { "s" }
-        ));
-    }
+    let mut last: Vec<String> = more(count - shown)
+        .filter(|_| !g.alerts.is_empty())
+        .into_iter()
+        .collect();
     if let Some(url) = g.external_url.as_deref().and_then(link_target) {
         last.push(format!("<{url}|Open Alertmanager>"));
     }
@@ -137,33 +128,19 @@ pub fn message(g: &Group) -> Value {
 }
 
 /// One alert's section text: at most about 2,600 characters, so within [`MAX_SECTION`].
-fn section(a: &Alert, g: &Group, mixed: bool) -> String {
+fn section(a: &Alert, g: &Group) -> String {
     let mut lines = Vec::new();
-    let icon = match (mixed, a.firing) {
-        (false, _) => "",
-        (true, true) => "🔥 ",
-        (true, false) => "✅ ",
-    };
-    let name = a
-        .summary
-        .as_deref()
-        .or(a.description.as_deref().filter(|_| a.summary.is_none()))
-        .unwrap_or(&g.title);
-    let name = esc(name, 250);
+    let icon = a.icon(g);
+    let name = esc(a.name(g), 250);
     lines.push(match a.generator_url.as_deref().and_then(link_target) {
         Some(url) => format!("{icon}*<{url}|{name}>*"),
         None => format!("{icon}*{name}*"),
     });
-    if let (Some(d), true) = (&a.description, a.summary.is_some()) {
+    if let Some(d) = a.detail() {
         lines.push(esc(d, 600));
     }
-    if !a.labels.is_empty() {
-        let labels: Vec<String> = a
-            .labels
-            .iter()
-            .take(8)
-            .map(|(k, v)| format!("{}: {}", cut(k, 40), cut(v, 100)))
-            .collect();
+    let labels = a.label_pairs();
+    if !labels.is_empty() {
         lines.push(esc(&labels.join("  ·  "), 600));
     }
     if let Some(ms) = a.starts_at_ms {

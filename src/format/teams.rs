@@ -12,7 +12,7 @@
 
 use serde_json::{json, Value};
 
-use super::alert::{read, Alert, Group};
+use super::alert::{more, read, Alert, Group};
 use super::text::cut;
 use super::Event;
 
@@ -36,12 +36,9 @@ pub fn body(event: &Event<'_>) -> Vec<u8> {
 }
 
 pub fn message(g: &Group) -> Value {
-    let count = g.alerts.len() + g.truncated;
-    let (icon, word, style) = if g.firing {
-        ("🔥", "FIRING", "attention")
-    } else {
-        ("✅", "RESOLVED", "good")
-    };
+    let count = g.count();
+    let (icon, word) = g.status();
+    let style = if g.firing { "attention" } else { "good" };
     let mut title = format!("{icon} {word}: {}", cut(&g.title, 200));
     if count > 1 {
         title.push_str(&format!(" ({count})"));
@@ -91,12 +88,8 @@ pub fn message(g: &Group) -> Value {
         body.push(section);
         shown += 1;
     }
-    let more = count - shown;
-    if more > 0 && !g.alerts.is_empty() {
-        let mut r = run(&format!(
-            "and {more} more alert{}",
-            if more == 1 { "" } else { "s" }
-        ));
+    if let Some(line) = more(count - shown).filter(|_| !g.alerts.is_empty()) {
+        let mut r = run(&line);
         r["isSubtle"] = true.into();
         body.push(rich(vec![r]));
     }
@@ -122,35 +115,17 @@ pub fn message(g: &Group) -> Value {
 }
 
 fn section(a: &Alert, g: &Group) -> Value {
-    let name = a
-        .summary
-        .as_deref()
-        .or(a.description.as_deref().filter(|_| a.summary.is_none()))
-        .unwrap_or(&g.title);
-    let icon = match (a.firing == g.firing, a.firing) {
-        (true, _) => "",
-        (false, true) => "🔥 ",
-        (false, false) => "✅ ",
-    };
-    let mut title = run(&format!("{icon}{}", cut(name, 250)));
+    let mut title = run(&format!("{}{}", a.icon(g), cut(a.name(g), 250)));
     title["weight"] = "Bolder".into();
     if let Some(url) = &a.generator_url {
         title["selectAction"] = json!({"type": "Action.OpenUrl", "url": url});
         title["color"] = "Accent".into();
     }
     let mut items = vec![rich(vec![title])];
-    if let (Some(d), true) = (&a.description, a.summary.is_some()) {
+    if let Some(d) = a.detail() {
         items.push(rich(vec![run(&cut(d, 600))]));
     }
-    let mut facts: Vec<String> = a
-        .labels
-        .iter()
-        .take(8)
-        .map(|(k, v)| format!("{}: {}", cut(k, 40), cut(v, 100)))
-        .collect();
-    if let Some(ms) = a.starts_at_ms {
-        facts.push(format!("since {}", crate::time::rfc3339(ms)));
-    }
+    let facts = a.facts();
     if !facts.is_empty() {
         let mut r = run(&facts.join(" · "));
         r["isSubtle"] = true.into();

@@ -47,6 +47,31 @@ pub fn escape_within(s: &str, max: usize, escape: fn(char) -> Option<&'static st
     out
 }
 
+/// Markdown's escapes (Discord, Mattermost): a backslash before each character Markdown reads,
+/// and a zero-width space after `@`, so `@everyone`, `@channel` and `@here` do not read as
+/// mentions.
+pub fn markdown_escape(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\\' => "\\\\",
+        '*' => "\\*",
+        '_' => "\\_",
+        '~' => "\\~",
+        '`' => "\\`",
+        '|' => "\\|",
+        '>' => "\\>",
+        '<' => "\\<",
+        '#' => "\\#",
+        '[' => "\\[",
+        ']' => "\\]",
+        '(' => "\\(",
+        ')' => "\\)",
+        '-' => "\\-",
+        '!' => "\\!",
+        '@' => "@\u{200B}",
+        _ => return None,
+    })
+}
+
 /// Characters of `s`.
 pub fn chars(s: &str) -> usize {
     s.chars().count()

@@ -234,76 +234,6 @@ async fn a_discord_webhook_gets_embeds_and_its_429_body_is_honoured() {
 }
 
 #[tokio::test]
-#[ignore = "needs PyPI's discord.py (pip install discord.py); CI runs it"]
-async fn every_discord_message_loads_in_discord_py_within_its_limits() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("messages.jsonl");
-    let mut lines = String::new();
-    for (event_type, data) in hostile_events() {
-        let rendered = hookd::format::render(
-            hookd::model::Format::Discord,
-            &hookd::format::Event {
-                id: "msg_1",
-                event_type: &event_type,
-                created_at_ms: 1_764_410_400_000,
-                data: &data,
-            },
-            &hookd::format::Options::default(),
-        );
-        lines.push_str(std::str::from_utf8(&rendered.body).unwrap());
-        lines.push('\n');
-    }
-    std::fs::write(&file, lines).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/discord_validate.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("\"ok\": true"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[tokio::test]
-#[ignore = "needs PyPI's slack-sdk (pip install slack-sdk); CI runs it"]
-async fn every_slack_message_passes_slack_sdk_validation() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("messages.jsonl");
-    let mut lines = String::new();
-    for (event_type, data) in hostile_events() {
-        let rendered = hookd::format::render(
-            hookd::model::Format::Slack,
-            &hookd::format::Event {
-                id: "msg_1",
-                event_type: &event_type,
-                created_at_ms: 1_764_410_400_000,
-                data: &data,
-            },
-            &hookd::format::Options::default(),
-        );
-        lines.push_str(std::str::from_utf8(&rendered.body).unwrap());
-        lines.push('\n');
-    }
-    std::fs::write(&file, lines).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slack_validate.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("\"ok\": true"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[tokio::test]
 async fn pagerduty_needs_its_key_and_pairs_trigger_with_resolve() {
     let rx = Receiver::start().await;
     let config = SLACK.replace("hooks.slack.com", "events.pagerduty.com");
@@ -569,52 +499,40 @@ fn format_render_prints_the_body_offline() {
     );
 }
 
-#[tokio::test]
-#[ignore = "needs npm's adaptivecards in target/npm (.ci/run installs it), Debian's chromium and Python's playwright"]
-async fn every_teams_card_parses_validates_and_renders_with_adaptivecards() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = root.join("target/npm/node_modules/adaptivecards/dist/adaptivecards.min.js");
-    assert!(
-        lib.exists(),
-        "npm's adaptivecards is not installed: (mkdir -p target/npm && cd target/npm && npm install adaptivecards@3)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("cards.jsonl");
-    let mut events = vec![
-        (
-            "alertmanager.firing".to_owned(),
-            alertmanager_group("firing", 3, 0).to_string(),
-        ),
-        (
-            "alertmanager.resolved".to_owned(),
-            alertmanager_group("resolved", 3, 0).to_string(),
-        ),
-    ];
-    events.extend(hostile_events());
+/// Every event of `events` rendered in `format`, one body a line, in a file of `dir`.
+fn rendered(
+    dir: &std::path::Path,
+    format: hookd::model::Format,
+    events: &[(String, String)],
+) -> std::path::PathBuf {
+    let file = dir.join(format!("{}.jsonl", format.as_str()));
     let mut lines = String::new();
     for (event_type, data) in events {
-        let rendered = hookd::format::render(
-            hookd::model::Format::Teams,
+        let out = hookd::format::render(
+            format,
             &hookd::format::Event {
                 id: "msg_1",
-                event_type: &event_type,
+                event_type,
                 created_at_ms: 1_764_410_400_000,
-                data: &data,
+                data,
             },
             &hookd::format::Options::default(),
         );
-        lines.push_str(std::str::from_utf8(&rendered.body).unwrap());
+        lines.push_str(std::str::from_utf8(&out.body).unwrap());
         lines.push('\n');
     }
     std::fs::write(&file, lines).unwrap();
-    std::fs::create_dir_all(root.join("target")).unwrap();
-    let shot = root.join("target/teams-cards.png");
+    file
+}
+
+/// Runs a Python checker of `tests/` on `args`; it must exit 0 and print `"ok": true`.
+async fn python_check(script: &str, args: Vec<std::ffi::OsString>) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests").join(script);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
-            .arg(root.join("tests/teams_validate.py"))
-            .arg(&lib)
-            .arg(&file)
-            .arg(&shot)
+            .arg(script)
+            .args(args)
             .output()
             .unwrap()
     })
@@ -626,4 +544,51 @@ async fn every_teams_card_parses_validates_and_renders_with_adaptivecards() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+#[ignore = "needs PyPI's slack-sdk (pip install slack-sdk); CI runs it"]
+async fn every_slack_message_passes_slack_sdk_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = rendered(dir.path(), hookd::model::Format::Slack, &hostile_events());
+    python_check("slack_validate.py", vec![file.into()]).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PyPI's discord.py (pip install discord.py); CI runs it"]
+async fn every_discord_message_loads_in_discord_py_within_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = rendered(dir.path(), hookd::model::Format::Discord, &hostile_events());
+    python_check("discord_validate.py", vec![file.into()]).await;
+}
+
+#[tokio::test]
+#[ignore = "needs npm's adaptivecards in target/npm (.ci/run installs it), Debian's chromium and Python's playwright"]
+async fn every_teams_card_parses_validates_and_renders_with_adaptivecards() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = root.join("target/npm/node_modules/adaptivecards/dist/adaptivecards.min.js");
+    assert!(
+        lib.exists(),
+        "npm's adaptivecards is not installed: (mkdir -p target/npm && cd target/npm && npm install adaptivecards@3)"
+    );
+    // A firing and a resolved group first: the screenshot shows those two.
+    let mut events = vec![
+        (
+            "alertmanager.firing".to_owned(),
+            alertmanager_group("firing", 3, 0).to_string(),
+        ),
+        (
+            "alertmanager.resolved".to_owned(),
+            alertmanager_group("resolved", 3, 0).to_string(),
+        ),
+    ];
+    events.extend(hostile_events());
+    let dir = tempfile::tempdir().unwrap();
+    let file = rendered(dir.path(), hookd::model::Format::Teams, &events);
+    let shot = root.join("target/teams-cards.png");
+    python_check(
+        "teams_validate.py",
+        vec![lib.into(), file.into(), shot.into()],
+    )
+    .await;
 }
