@@ -243,7 +243,7 @@ const endpointPager = new Pager(PAGE_SIZE);
 const FORMATS = ["standard-webhooks", "slack", "discord", "google-chat", "mattermost", "pagerduty", "teams"];
 
 function formatSelect(current, auto) {
-  const options = auto ? [h("option", { value: "" }, "From the URL (Slack, Discord, Google Chat hosts)")] : [];
+  const options = auto ? [h("option", { value: "" }, "From the URL")] : [];
   for (const f of FORMATS) options.push(h("option", { value: f, selected: f === current }, f));
   return h("select", {}, ...options);
 }

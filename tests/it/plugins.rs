@@ -394,8 +394,13 @@ async fn the_shipped_plugins_enforce_their_policies() {
     );
     let s = TestServer::start_with(&extra).await;
     let create = |url: &str| {
-        s.req("POST", ENDPOINTS)
-            .json(&json!({"name": "n", "url": url, "signingEnabled": true, "signingSecret": ""}))
+        let mut body =
+            json!({"name": "n", "url": url, "signingEnabled": true, "signingSecret": ""});
+        if url.contains("pagerduty") {
+            // Its format (chosen from the host) needs its integration key.
+            body["formatOptions"] = json!({"routingKey": "R0123456789abcdef"});
+        }
+        s.req("POST", ENDPOINTS).json(&body)
     };
     for url in [
         "https://hooks.slack.com/services/T00/B00/xxx",
