@@ -21,10 +21,22 @@ for _ in $(seq 100); do
     curl -fs http://127.0.0.1:18099/readyz >/dev/null 2>&1 && break
     sleep 0.1
 done
+run() {
+    schemathesis --config-file .ci/schemathesis.toml run http://127.0.0.1:18099/api/v1/openapi.json \
+        --checks all -H "Authorization: Bearer $token" --workers 2 \
+        --max-examples "${SCHEMATHESIS_EXAMPLES:-50}" --seed "${SCHEMATHESIS_SEED:-1}" "$@" 2>&1 | tee "$work/st.log"
+    return "${PIPESTATUS[0]}"
+}
 status=0
-schemathesis --config-file .ci/schemathesis.toml run http://127.0.0.1:18099/api/v1/openapi.json \
-    --checks all -H "Authorization: Bearer $token" --workers 2 \
-    --max-examples "${SCHEMATHESIS_EXAMPLES:-50}" --seed "${SCHEMATHESIS_SEED:-1}" "$@" || status=$?
+run "$@" || status=$?
+# schemathesis 4.32 sometimes fails inside its own example generation (Hypothesis' FlakyFailure
+# over a CPython "AST constructor recursion depth mismatch"), before any request: an error of the
+# tool, not a check on hookd's answers. Only then, once more; a failed check is never retried.
+if [ "$status" -ne 0 ] && ! grep -q "= FAILURES =" "$work/st.log" && grep -q "AST constructor recursion depth mismatch" "$work/st.log"; then
+    echo "schemathesis failed inside itself (no check failed): running it once more"
+    status=0
+    run "$@" || status=$?
+fi
 if grep -q "panicked" "$work/err"; then echo "hookd panicked:"; cat "$work/err"; status=1; fi
 exit $status
 INNER
