@@ -290,14 +290,7 @@ pub fn sample_group(endpoint_id: &str) -> String {
 mod tests {
     use super::*;
 
-    fn event<'a>(event_type: &'a str, data: &'a str) -> Event<'a> {
-        Event {
-            id: "msg_1",
-            event_type,
-            created_at_ms: 1_764_410_400_000,
-            data,
-        }
-    }
+    use crate::format::test_event_of as event;
 
     #[test]
     fn an_alertmanager_group_keeps_what_tells_its_alerts_apart() {

@@ -140,7 +140,7 @@ fn embed_chars(e: &Value) -> usize {
 /// Discord's answers that refuse the message itself: `400` (a malformed body), `401`, `403`,
 /// `404` (`Unknown Webhook`).
 pub fn refuses(status: u16) -> bool {
-    matches!(status, 400 | 401 | 403 | 404)
+    super::refused_by_webhook(status)
 }
 
 /// The wait a `429` asks for in its JSON body (`{"retry_after": 1.5}`, seconds), rounded up.

@@ -6,10 +6,7 @@
 //! Chat reads `<users/all>` as a mention of everyone and `<url|text>` as a link, with no way to
 //! escape them: `<` and `>` in alert text become `‹` and `›`, so alert text can do neither.
 
-use serde_json::json;
-
-use super::alert::read;
-use super::lines::{message, Markup};
+use super::lines::Markup;
 use super::Event;
 
 /// Longest text, in characters.
@@ -29,15 +26,13 @@ const MARKUP: Markup = Markup {
 
 /// The body sent to a Google Chat webhook.
 pub fn body(event: &Event<'_>) -> Vec<u8> {
-    json!({"text": message(&read(event), &MARKUP, MAX_TEXT)})
-        .to_string()
-        .into_bytes()
+    super::lines::body(event, &MARKUP, MAX_TEXT)
 }
 
 /// Google Chat's answers that refuse the message itself: `400` (a malformed message), `401`,
 /// `403` (the webhook's key), `404` (no such space or webhook).
 pub fn refuses(status: u16) -> bool {
-    matches!(status, 400 | 401 | 403 | 404)
+    super::refused_by_webhook(status)
 }
 
 /// Whether `body` is a message within Chat's limits (for the fuzz target and the tests).

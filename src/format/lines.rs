@@ -86,6 +86,13 @@ pub fn message(g: &Group, m: &Markup, max: usize) -> String {
     cut(&text, max)
 }
 
+/// The body of a one-text format: `{"text": ...}`.
+pub fn body(event: &super::Event<'_>, m: &Markup, max: usize) -> Vec<u8> {
+    serde_json::json!({"text": message(&super::alert::read(event), m, max)})
+        .to_string()
+        .into_bytes()
+}
+
 /// Whether `body` is `{"text": ...}` with a text of 1 to `max` characters holding none of
 /// `forbidden` (the target's mentions).
 ///

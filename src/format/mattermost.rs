@@ -6,10 +6,7 @@
 //! Markdown characters in alert text are escaped with `\` (no forged links, headings or code),
 //! and `@` is followed by a zero-width space, so `@channel`, `@all` and `@here` notify nobody.
 
-use serde_json::json;
-
-use super::alert::read;
-use super::lines::{message, Markup};
+use super::lines::Markup;
 use super::text::markdown_escape;
 use super::Event;
 
@@ -24,15 +21,13 @@ const MARKUP: Markup = Markup {
 
 /// The body sent to a Mattermost webhook.
 pub fn body(event: &Event<'_>) -> Vec<u8> {
-    json!({"text": message(&read(event), &MARKUP, MAX_TEXT)})
-        .to_string()
-        .into_bytes()
+    super::lines::body(event, &MARKUP, MAX_TEXT)
 }
 
 /// Mattermost's answers that refuse the message itself: `400` (invalid or empty text), `401`,
 /// `403`, `404` (no such webhook: `web.incoming_webhook.invalid.app_error`).
 pub fn refuses(status: u16) -> bool {
-    matches!(status, 400 | 401 | 403 | 404)
+    super::refused_by_webhook(status)
 }
 
 /// Whether `body` is a message within Mattermost's limits (for the fuzz target and the tests).

@@ -132,6 +132,13 @@ pub fn refuses(format: Format, status: u16) -> bool {
     }
 }
 
+/// What the chat webhooks (Discord, Google Chat, Mattermost, Teams) answer when the request
+/// itself is refused: `400` (a malformed message), `401` and `403` (the webhook's key), `404`
+/// (no such webhook).
+pub(crate) fn refused_by_webhook(status: u16) -> bool {
+    matches!(status, 400 | 401 | 403 | 404)
+}
+
 /// The wait a `429` asks for in its body, for formats whose target says it there (Discord's
 /// `{"retry_after": 1.5}`); the `Retry-After` header, when sent, counts first.
 pub fn retry_after_in_body(format: Format, body: &str) -> Option<u64> {
@@ -157,6 +164,17 @@ pub fn test_event(format: Format, endpoint_id: &str) -> (&'static str, String) {
         | Format::Mattermost
         | Format::Pagerduty
         | Format::Teams => ("alertmanager.firing", alert::sample_group(endpoint_id)),
+    }
+}
+
+/// An event at a fixed time, for the renderers' tests.
+#[cfg(test)]
+pub(crate) fn test_event_of<'a>(event_type: &'a str, data: &'a str) -> Event<'a> {
+    Event {
+        id: "msg_1",
+        event_type,
+        created_at_ms: 1_764_410_400_000,
+        data,
     }
 }
 

@@ -223,14 +223,7 @@ pub fn within_limits(body: &[u8]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn event<'a>(event_type: &'a str, data: &'a str) -> Event<'a> {
-        Event {
-            id: "msg_1",
-            event_type,
-            created_at_ms: 1_764_410_400_000,
-            data,
-        }
-    }
+    use crate::format::test_event_of as event;
 
     #[test]
     fn trigger_and_resolve_share_alertmanagers_dedup_key() {

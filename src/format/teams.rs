@@ -138,7 +138,7 @@ fn section(a: &Alert, g: &Group) -> Value {
 /// The answers of a Workflows webhook that refuse the message itself: `400` (not a card it
 /// takes), `401`, `403`, `404` (the workflow is gone or off).
 pub fn refuses(status: u16) -> bool {
-    matches!(status, 400 | 401 | 403 | 404)
+    super::refused_by_webhook(status)
 }
 
 /// Whether `body` is a card message within Teams' limits, whose alert text is all in
