@@ -53,7 +53,7 @@ fn main() {
             let mut size = 0;
             for _ in 0..runs {
                 let started = Instant::now();
-                let out = render(format, &event, &options);
+                let out = render(&format, &event, &options).expect("a built-in format");
                 times.push(started.elapsed());
                 size = out.body.len();
             }

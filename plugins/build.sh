@@ -11,7 +11,7 @@ command -v wasm-tools >/dev/null ||
     cargo install --locked wasm-tools --no-default-features --features component
 
 cargo build --release --target wasm32-unknown-unknown
-for name in host_allowlist https_only; do
+for name in host_allowlist https_only ntfy; do
     wasm-tools component new "target/wasm32-unknown-unknown/release/$name.wasm" -o "$name.wasm"
     echo "built plugins/$name.wasm ($(wc -c <"$name.wasm") bytes)"
 done

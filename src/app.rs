@@ -15,6 +15,7 @@ use crate::files::{private_dir, private_file, restrict, sync_dir};
 use crate::ids::{new_id, TOKEN_PREFIX};
 use crate::model::{Scope, Token};
 use crate::parse::PageLimits;
+use crate::plugins::transform::TransformerHost;
 use crate::plugins::{LoadError, PluginHost};
 use crate::secrets::{generate_token, SecretError};
 use crate::store::{Store, StoreError};
@@ -49,7 +50,9 @@ pub struct App {
     pub token_use: TokenUse,
     /// CPU-bound work a request may cause (compiling label matchers, routing an alert against
     /// costly ones): its own threads, at a lower priority.
-    pub heavy: crate::heavy::Heavy,
+    pub heavy: Arc<crate::heavy::Heavy>,
+    /// Transformer plugins (`format = "plugin:<name>"`); the set is swapped whole on reload.
+    pub transformers: Arc<TransformerHost>,
 }
 
 /// Token uses not yet written to the store: a write per request would cost a commit each, so
@@ -186,6 +189,9 @@ impl App {
         self.plugins
             .reload(&next.plugins)
             .map_err(|e| e.to_string())?;
+        self.transformers
+            .reload(&next.transformers)
+            .map_err(|e| e.to_string())?;
         crate::logging::set_filter(&next.log)?;
         self.delivery.reconfigure(&next.delivery, egress);
         self.retention.send_replace(retention(&next.retention));
@@ -321,6 +327,23 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
         tracing::info!(plugins = ?names, "URL-policy plugins loaded");
     }
+    let heavy = Arc::new(crate::heavy::Heavy::start(
+        crate::heavy::Heavy::threads_for_this_machine(),
+    ));
+    let transformers = Arc::new(TransformerHost::new(
+        &config.transformer_plugin_limits(),
+        Some(&config.plugin_cache_dir()),
+        &config.transformers,
+        heavy.clone(),
+    )?);
+    if !config.transformers.is_empty() {
+        let names: Vec<&str> = config
+            .transformers
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        tracing::info!(transformers = ?names, "transformer plugins loaded");
+    }
     let policy = config.url_policy();
     // The composition of the metrics: the registry is a leaf; each part registers its own
     // instruments and scrape-time gauges.
@@ -328,6 +351,11 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         let m = Arc::new(crate::metrics::Metrics::new());
         sm.register(&m);
         m.register_collector(Box::new(store.gauges()));
+        m.register(
+            "transforms",
+            "Transformer plugin calls, by transformer and outcome (ok, error, trap, timeout, out_of_fuel, out_of_memory, malformed_answer)",
+            transformers.calls(),
+        );
         m
     });
     let egress = crate::delivery::client::Egress::new(&config.delivery, policy.clone())?;
@@ -338,6 +366,8 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             store: store.clone(),
             vault: vault.clone(),
             metrics: metrics.clone(),
+            transformers: transformers.clone(),
+            heavy: heavy.clone(),
         },
     ));
     if let Some(m) = &metrics {
@@ -355,7 +385,8 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             delivery,
             metrics,
             token_use: TokenUse::default(),
-            heavy: crate::heavy::Heavy::start(crate::heavy::Heavy::threads_for_this_machine()),
+            heavy,
+            transformers,
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })

@@ -1,5 +1,6 @@
 //! The operator's commands besides `serve`: `backup` (against a running daemon), `restore` and
-//! `compact` (offline). Each returns the line to print, or an error message.
+//! `compact` (offline), and the offline renderers `format render` and `plugin transform`. Each
+//! returns what to print, or an error message.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
@@ -202,4 +203,125 @@ pub fn compact(data_dir: &Path) -> Result<String, String> {
         mb(after),
         mb(before.saturating_sub(after))
     ))
+}
+
+/// The alert in `payload` (`-`: standard input), read by the alert routes' rules, as its event
+/// type and data; an empty one is a sample Alertmanager group.
+///
+/// # Errors
+/// The file that cannot be read, or what is wrong with the alert.
+fn read_alert(payload: &Path) -> Result<(String, String), String> {
+    let bytes = if payload.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+            .map_err(|e| format!("stdin: {e}"))?;
+        b
+    } else {
+        std::fs::read(payload).map_err(|e| format!("{}: {e}", payload.display()))?
+    };
+    Ok(
+        match crate::parse::preview_alert(&bytes).map_err(describe)? {
+            Some(alert) => (alert.event_type, alert.data),
+            None => (
+                "alertmanager.firing".to_owned(),
+                crate::format::alert::sample_group("wh-example"),
+            ),
+        },
+    )
+}
+
+/// An API error as one line: each field at fault and why.
+fn describe(e: crate::error::ApiError) -> String {
+    match e {
+        crate::error::ApiError::Validation(errors) => errors
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// `hookd format render --format F --payload FILE [--options JSON]`: the body format `F` sends
+/// for the alert.
+///
+/// # Errors
+/// An unknown or plugin format, an unreadable or invalid alert, invalid options.
+pub fn format_render(
+    format: &str,
+    payload: &Path,
+    options: Option<&str>,
+) -> Result<String, String> {
+    use crate::model::Format;
+    let names: Vec<&str> = Format::ALL.iter().map(Format::as_str).collect();
+    let format = Format::parse(format)
+        .ok_or_else(|| format!("--format: must be one of {}", names.join(", ")))?;
+    if format.plugin().is_some() {
+        return Err(
+            "--format: a transformer's format; run `hookd plugin transform FILE.wasm --payload ...`"
+                .into(),
+        );
+    }
+    let (event_type, data) = read_alert(payload)?;
+    let options = match options {
+        None => crate::parse::FormatOptionsInput::default(),
+        Some(text) => {
+            crate::parse::format_options(text).map_err(|e| format!("--options: {}", describe(e)))?
+        }
+    };
+    let event = crate::format::Event {
+        id: "msg_example",
+        event_type: &event_type,
+        created_at_ms: crate::time::now_ms(),
+        data: &data,
+    };
+    let options = crate::format::Options {
+        routing_key: options.routing_key.as_deref(),
+        severity: options.severity.as_deref(),
+    };
+    let rendered = crate::format::render(&format, &event, &options)
+        .ok_or_else(|| "--format: not a built-in format".to_owned())?;
+    Ok(String::from_utf8_lossy(&rendered.body).into_owned())
+}
+
+/// `hookd plugin transform PLUGIN.wasm --payload FILE [--settings S] [--name N]`: the request
+/// the transformer returns for the alert, as its header lines (content type first), a blank
+/// line, and the body. Prints the time taken to standard error.
+///
+/// # Errors
+/// A transformer that does not load, an invalid alert, the transformer's error or failure.
+pub fn plugin_transform(
+    plugin: &Path,
+    payload: &Path,
+    settings: String,
+    endpoint_name: &str,
+    config_file: Option<&Path>,
+) -> Result<(String, Vec<u8>), String> {
+    let config = crate::config::Config::load(config_file).map_err(|e| e.to_string())?;
+    let (event_type, data) = read_alert(payload)?;
+    let started = Instant::now();
+    let (name, set) =
+        crate::plugins::transform::single(plugin, settings, &config.transformer_plugin_limits())
+            .map_err(|e| e.to_string())?;
+    let loaded = started.elapsed();
+    let started = Instant::now();
+    let input = crate::format::TransformInput {
+        id: "msg_example".into(),
+        event_type,
+        created_at_ms: crate::time::now_ms(),
+        data,
+        endpoint_name: endpoint_name.to_owned(),
+    };
+    let outcome = set.transform_blocking(&name, input);
+    eprintln!("load: {loaded:.2?}  transform: {:.2?}", started.elapsed());
+    let rendered = outcome.map_err(|e| match e {
+        crate::format::TransformError::Missing(name) => format!("no transformer '{name}'"),
+        crate::format::TransformError::Failed { reason, .. } => reason,
+    })?;
+    let mut head = format!("content-type: {}\n", rendered.content_type);
+    for (name, value) in &rendered.headers {
+        head.push_str(&format!("{name}: {value}\n"));
+    }
+    head.push('\n');
+    Ok((head, rendered.body))
 }

@@ -34,7 +34,7 @@ enum Command {
         #[command(subcommand)]
         command: FormatCommand,
     },
-    /// Tools for URL-policy plugin authors.
+    /// Tools for plugin authors: URL-policy plugins and transformers.
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
@@ -104,7 +104,7 @@ enum FormatCommand {
     /// Print the body FORMAT sends for the alert in FILE (an Alertmanager payload or a native
     /// alert, as the alert routes take them; "-" reads standard input).
     Render {
-        /// standard-webhooks, slack, discord, google-chat, mattermost or pagerduty.
+        /// standard-webhooks, slack, discord, google-chat, mattermost, pagerduty or teams.
         #[arg(long)]
         format: String,
         /// The alert.
@@ -148,6 +148,26 @@ enum PluginCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Load the transformer PLUGIN.wasm, run it on the alert in FILE, and print the request it
+    /// returns: its content type and headers, a blank line, then the body. The time taken goes
+    /// to standard error. Exit status: 0 a request, 1 an error, a failure or not loadable.
+    Transform {
+        /// The transformer component (.wasm).
+        plugin: PathBuf,
+        /// The alert: an Alertmanager payload or a native alert, as the alert routes take them
+        /// ("-" reads standard input; an empty file gives a sample group).
+        #[arg(long, value_name = "FILE")]
+        payload: PathBuf,
+        /// The settings string handed to the transformer.
+        #[arg(long, default_value = "")]
+        settings: String,
+        /// The endpoint name handed to the transformer.
+        #[arg(long, default_value = "test")]
+        name: String,
+        /// A config file whose [transformer_limits] apply.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -182,7 +202,9 @@ fn main() -> ExitCode {
                     payload,
                     options,
                 },
-        } => format_render(&format, &payload, options.as_deref()),
+        } => hookd::cli::format_render(&format, &payload, options.as_deref()).map(|body| {
+            println!("{body}");
+        }),
         Command::Plugin {
             command:
                 PluginCommand::Check {
@@ -194,6 +216,22 @@ fn main() -> ExitCode {
                     config,
                 },
         } => plugin_check(plugin, &url, &name, settings, &operation, config),
+        Command::Plugin {
+            command:
+                PluginCommand::Transform {
+                    plugin,
+                    payload,
+                    settings,
+                    name,
+                    config,
+                },
+        } => hookd::cli::plugin_transform(&plugin, &payload, settings, &name, config.as_deref())
+            .and_then(|(headers, body)| {
+                let mut out = std::io::stdout().lock();
+                std::io::Write::write_all(&mut out, headers.as_bytes())
+                    .and_then(|()| std::io::Write::write_all(&mut out, &body))
+                    .map_err(|e| format!("stdout: {e}"))
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -340,62 +378,6 @@ async fn reload_on_sighup(
 }
 
 /// `hookd format render`: what the alert in `payload` becomes in `format`, on stdout.
-fn format_render(
-    format: &str,
-    payload: &std::path::Path,
-    options: Option<&str>,
-) -> Result<(), String> {
-    use hookd::model::Format;
-    let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
-    let format = Format::parse(format)
-        .ok_or_else(|| format!("--format: must be one of {}", names.join(", ")))?;
-    let bytes = if payload.as_os_str() == "-" {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
-            .map_err(|e| format!("stdin: {e}"))?;
-        b
-    } else {
-        std::fs::read(payload).map_err(|e| format!("{}: {e}", payload.display()))?
-    };
-    let describe = |e: hookd::error::ApiError| match e {
-        hookd::error::ApiError::Validation(errors) => errors
-            .iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
-    };
-    let (event_type, data) = match hookd::parse::preview_alert(&bytes).map_err(describe)? {
-        Some(alert) => (alert.event_type, alert.data),
-        None => (
-            "alertmanager.firing".to_owned(),
-            hookd::format::alert::sample_group("wh-example"),
-        ),
-    };
-    let options = match options {
-        None => hookd::parse::FormatOptionsInput::default(),
-        Some(text) => {
-            hookd::parse::format_options(text).map_err(|e| format!("--options: {}", describe(e)))?
-        }
-    };
-    let now = hookd::time::now_ms();
-    let rendered = hookd::format::render(
-        format,
-        &hookd::format::Event {
-            id: "msg_example",
-            event_type: &event_type,
-            created_at_ms: now,
-            data: &data,
-        },
-        &hookd::format::Options {
-            routing_key: options.routing_key.as_deref(),
-            severity: options.severity.as_deref(),
-        },
-    );
-    println!("{}", String::from_utf8_lossy(&rendered.body));
-    Ok(())
-}
-
 fn plugin_check(
     plugin: PathBuf,
     url: &str,

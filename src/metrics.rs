@@ -48,7 +48,7 @@ pub struct PluginLabels {
 }
 
 /// The reasons a failed delivery attempt is counted under (`hookd_notifications_failed_total`).
-pub const FAILURE_REASONS: [&str; 10] = [
+pub const FAILURE_REASONS: [&str; 11] = [
     "timeout",
     "connect",
     "tls",
@@ -58,6 +58,7 @@ pub const FAILURE_REASONS: [&str; 10] = [
     "redirect",
     "gone",
     "rate_limited",
+    "transform_failed",
     "internal",
 ];
 
@@ -74,6 +75,7 @@ pub fn failure_reason(status: Option<u16>, error: Option<&str>) -> &'static str 
         (None, Some("tls")) => "tls",
         (None, Some("egress_denied")) => "egress_denied",
         (None, Some("connect" | "request")) => "connect",
+        (None, Some("transform_failed")) => "transform_failed",
         (None, _) => "internal",
     }
 }

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::rfc3339;
 
+mod format;
+
+pub use format::{is_plugin_name, Format, PLUGIN_PREFIX};
+
 /// What a token may do. `admin` implies every other scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
@@ -69,57 +73,6 @@ impl SigningAlgorithm {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
-
-/// The shape of the requests an endpoint receives: the Standard Webhooks envelope, or the
-/// message format of a chat or incident tool (rendered by [`crate::format`] at send time).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
-#[serde(rename_all = "kebab-case")]
-pub enum Format {
-    /// `{"type", "timestamp", "data"}`, as before formats existed.
-    #[default]
-    StandardWebhooks,
-    /// A Slack incoming webhook: a Block Kit message.
-    Slack,
-    /// A Discord webhook: a content line and an embed per alert.
-    Discord,
-    /// A Google Chat incoming webhook: a text message.
-    GoogleChat,
-    /// A Mattermost incoming webhook: a Markdown text.
-    Mattermost,
-    /// PagerDuty's Events API v2: trigger and resolve events, deduplicated per group.
-    Pagerduty,
-    /// Microsoft Teams through a Workflows webhook: an Adaptive Card.
-    Teams,
-}
-
-impl Format {
-    pub const ALL: [Self; 7] = [
-        Self::StandardWebhooks,
-        Self::Slack,
-        Self::Discord,
-        Self::GoogleChat,
-        Self::Mattermost,
-        Self::Pagerduty,
-        Self::Teams,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::StandardWebhooks => "standard-webhooks",
-            Self::Slack => "slack",
-            Self::Discord => "discord",
-            Self::GoogleChat => "google-chat",
-            Self::Mattermost => "mattermost",
-            Self::Pagerduty => "pagerduty",
-            Self::Teams => "teams",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.as_str() == s)
     }
 }
 
@@ -390,7 +343,7 @@ impl Endpoint {
                     not_after: c.not_after_ms.map(rfc3339),
                     chain_length: c.chain_length,
                 }),
-            format: self.format,
+            format: self.format.clone(),
             format_options: FormatOptionsView {
                 routing_key: self
                     .format_options

@@ -12,10 +12,3 @@ pub fn scheme_and_host(url: &str) -> Option<(&str, &str)> {
     };
     (!host.is_empty()).then_some((scheme, host))
 }
-
-/// Settings are a list separated by commas or white space.
-pub fn setting_items(settings: &str) -> impl Iterator<Item = &str> {
-    settings
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-}

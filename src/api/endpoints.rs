@@ -185,14 +185,14 @@ fn format_options_after(
     stored: &Endpoint,
     patch: &EndpointOptions,
 ) -> Result<Option<FormatOptions>, ApiError> {
-    let format = patch.format.unwrap_or(stored.format);
+    let format = patch.format.as_ref().unwrap_or(&stored.format);
     if let Some(input) = &patch.format_options {
         if let Some(e) = parse::check_format_options(format, Some(input)) {
             return Err(ApiError::Validation(vec![e]));
         }
         return seal_format_options(app, &stored.id, Some(input)).map(Some);
     }
-    if format != Format::Pagerduty {
+    if *format != Format::Pagerduty {
         return Ok((!stored.format_options.is_empty()).then(FormatOptions::default));
     }
     let kept = parse::FormatOptionsInput {
@@ -241,8 +241,33 @@ fn with_plaintext(app: &App, endpoint: &Endpoint, secret: &SigningSecret) -> Htt
     }))
 }
 
+/// A `plugin:<name>` format must name a transformer of the configuration.
+///
+/// # Errors
+/// 422 on `format`, listing the transformers there are.
+fn check_transformer(app: &App, format: Option<&Format>) -> Result<(), ApiError> {
+    let Some(name) = format.and_then(Format::plugin) else {
+        return Ok(());
+    };
+    let set = app.transformers.current();
+    if set.has(name) {
+        return Ok(());
+    }
+    let names = set.names();
+    let there = if names.is_empty() {
+        "it has none".to_owned()
+    } else {
+        format!("it has {}", names.join(", "))
+    };
+    Err(ApiError::field(
+        "format",
+        format!("names no transformer of the configuration's [[transformers]] ({there})"),
+    ))
+}
+
 pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let req = parse::create_endpoint(body, &app.policy())?;
+    check_transformer(app, req.options.format.as_ref())?;
     check_plugins(app, &req.url, &req.name, "create").await?;
     let matchers =
         compile_matchers(app, req.options.label_matchers.clone().unwrap_or_default()).await?;
@@ -308,6 +333,7 @@ pub(super) fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
 
 pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let req = parse::update_endpoint(body, &app.policy())?;
+    check_transformer(app, req.options.format.as_ref())?;
     // A change that costs work before the write (URL plugins, compiling matchers) reads the
     // endpoint first, so a PATCH to an id that does not exist costs nothing.
     let touches_format = req.options.format.is_some() || req.options.format_options.is_some();
@@ -450,7 +476,7 @@ pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpRes
 }
 
 /// The request a delivery of the body's alert (a sample one when it is empty) would send now.
-pub(super) fn preview(app: &App, id: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
+pub(super) async fn preview(app: &App, id: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let endpoint = app
         .store
         .get_endpoint(id)
@@ -463,10 +489,12 @@ pub(super) fn preview(app: &App, id: &str, body: &[u8]) -> Result<HttpResponse, 
             crate::format::alert::sample_group(id),
         ),
     };
-    Ok(json(
-        StatusCode::OK,
-        &json!({"request": app.delivery.preview(&endpoint, &event_type, &data)}),
-    ))
+    let request = app
+        .delivery
+        .preview(&endpoint, &event_type, data)
+        .await
+        .map_err(|why| ApiError::field("format", why))?;
+    Ok(json(StatusCode::OK, &json!({ "request": request })))
 }
 
 /// Requeues every delivery to the endpoint that gave up since `since` (Svix's recover).

@@ -92,7 +92,7 @@ where
         }
         O::ResendMessage(id) => alerts::resend(app, id).await,
         O::PreviewEndpoint(id) => {
-            endpoints::preview(app, &id, &read_body(app, req, false, limit).await?)
+            endpoints::preview(app, &id, &read_body(app, req, false, limit).await?).await
         }
         O::Backup => admin::backup(app),
         O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::Config;
+use super::{Config, PluginLimits};
 use crate::parse::PageLimits;
 use crate::url_policy::UrlPolicy;
 
@@ -27,6 +27,16 @@ impl Config {
             self.data_dir.join("plugin-cache")
         } else {
             self.plugin_limits.cache_dir.clone()
+        }
+    }
+
+    /// The bounds of a transformer call, with the plugins' compiled-code cache.
+    pub fn transformer_plugin_limits(&self) -> PluginLimits {
+        PluginLimits {
+            timeout_ms: self.transformer_limits.timeout_ms,
+            fuel: self.transformer_limits.fuel,
+            memory_bytes: self.transformer_limits.memory_bytes,
+            cache_dir: self.plugin_limits.cache_dir.clone(),
         }
     }
 

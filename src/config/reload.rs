@@ -7,7 +7,7 @@ use super::{Config, Redacted};
 
 /// The keys a running hookd cannot change (a reload logs them and keeps the running value);
 /// a key ending in `.` stands for its whole table.
-pub const RESTART_ONLY: [&str; 17] = [
+pub const RESTART_ONLY: [&str; 18] = [
     "listen",
     "data_dir",
     "log_format",
@@ -22,6 +22,7 @@ pub const RESTART_ONLY: [&str; 17] = [
     "limits.shutdown_grace_secs",
     "store.",
     "plugin_limits.",
+    "transformer_limits.",
     "delivery.max_in_flight",
     "delivery.per_endpoint",
     "metrics.enabled",
@@ -84,6 +85,7 @@ impl Config {
         l.shutdown_grace_secs = r.shutdown_grace_secs;
         self.store = running.store.clone();
         self.plugin_limits = running.plugin_limits.clone();
+        self.transformer_limits = running.transformer_limits.clone();
         self.delivery.max_in_flight = running.delivery.max_in_flight;
         self.delivery.per_endpoint = running.delivery.per_endpoint;
         self.metrics.enabled = running.metrics.enabled;

@@ -29,6 +29,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub plugin_limits: PluginLimits,
     pub plugins: Vec<PluginConfig>,
+    pub transformer_limits: TransformerLimits,
+    pub transformers: Vec<TransformerConfig>,
     pub delivery: DeliveryConfig,
     pub retention: RetentionConfig,
     pub metrics: MetricsConfig,
@@ -137,6 +139,26 @@ pub struct PluginLimits {
     pub fuel: u64,
     pub memory_bytes: usize,
     pub cache_dir: PathBuf,
+}
+
+/// `[transformer_limits]`: the bounds of one transformer call (the compiled-code cache is
+/// `plugin_limits.cache_dir`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformerLimits {
+    pub timeout_ms: u64,
+    pub fuel: u64,
+    pub memory_bytes: usize,
+}
+
+/// One `[[transformers]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformerConfig {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub settings: String,
 }
 
 /// How many `[[plugins]]` a configuration may list (every check instantiates each of them).

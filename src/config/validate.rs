@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 
 use super::{
     Api, Config, ConfigError, DeliveryConfig, Limits, PluginConfig, PluginLimits, Redacted,
-    RetentionConfig, MAX_PLUGINS,
+    RetentionConfig, TransformerConfig, TransformerLimits, MAX_PLUGINS,
 };
 use crate::parse::MAX_PLUGIN_SETTINGS;
 
@@ -36,6 +36,7 @@ impl Config {
         p.in_range("store.cache_mib", self.store.cache_mib, 1..=65_536);
         plugin_limits(&mut p, &self.plugin_limits);
         plugins(&mut p, &self.plugins);
+        transformers(&mut p, &self.transformer_limits, &self.transformers);
         delivery(&mut p, &self.delivery);
         retention(&mut p, &self.retention);
         secrets(&mut p, self);
@@ -92,26 +93,50 @@ fn plugin_limits(p: &mut Problems, l: &PluginLimits) {
 }
 
 fn plugins(p: &mut Problems, plugins: &[PluginConfig]) {
+    let named: Vec<(&str, &str)> = plugins
+        .iter()
+        .map(|c| (c.name.as_str(), c.settings.as_str()))
+        .collect();
+    named_plugins(p, "plugins", &named);
+}
+
+fn transformers(p: &mut Problems, l: &TransformerLimits, transformers: &[TransformerConfig]) {
+    p.in_range("transformer_limits.timeout_ms", l.timeout_ms, 1..=60_000);
+    p.at_least("transformer_limits.fuel", l.fuel, 10_000);
+    p.in_range(
+        "transformer_limits.memory_bytes",
+        l.memory_bytes,
+        65_536..=1 << 30,
+    );
+    let named: Vec<(&str, &str)> = transformers
+        .iter()
+        .map(|c| (c.name.as_str(), c.settings.as_str()))
+        .collect();
+    named_plugins(p, "transformers", &named);
+}
+
+/// The rules of a list of plugins (`key` is its table): how many, their (name, settings).
+fn named_plugins(p: &mut Problems, key: &str, plugins: &[(&str, &str)]) {
     p.check(
         plugins.len() <= MAX_PLUGINS,
-        "plugins",
-        format_args!("may list at most {MAX_PLUGINS} plugins"),
+        key,
+        format_args!("may list at most {MAX_PLUGINS} {key}"),
     );
-    for (i, plugin) in plugins.iter().enumerate() {
-        let key = format!("plugins[{i}]");
+    for (i, (name, settings)) in plugins.iter().enumerate() {
+        let at = format!("{key}[{i}]");
         p.check(
-            crate::parse::is_plugin_name(&plugin.name),
-            &format!("{key}.name"),
+            crate::parse::is_plugin_name(name),
+            &format!("{at}.name"),
             "must be 1-64 characters of A-Z a-z 0-9 - _",
         );
         p.check(
-            plugins[..i].iter().all(|other| other.name != plugin.name),
-            &format!("{key}.name"),
+            plugins[..i].iter().all(|(other, _)| other != name),
+            &format!("{at}.name"),
             "must be unique",
         );
         p.check(
-            plugin.settings.len() <= MAX_PLUGIN_SETTINGS,
-            &format!("{key}.settings"),
+            settings.len() <= MAX_PLUGIN_SETTINGS,
+            &format!("{at}.settings"),
             format_args!("must be at most {MAX_PLUGIN_SETTINGS} bytes"),
         );
     }

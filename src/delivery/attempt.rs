@@ -6,9 +6,10 @@ use std::time::Instant;
 use ring::rand::SecureRandom as _;
 
 use super::client::{self, Outgoing};
+use super::render::{Keys, RenderFailure};
 use super::schedule::{classify, parse_retry_after, signature_header, Verdict};
 use super::Delivery;
-use crate::format::{self, Event};
+use crate::format;
 use crate::ids::new_id;
 use crate::model::{Attempt, AttemptOutcome, Endpoint, Message};
 use crate::secrets::SigningSecret;
@@ -94,38 +95,27 @@ impl Delivery {
     ) -> (Attempt, Option<Verdict>) {
         let at_ms = now_ms();
         let started = Instant::now();
-        // Rendered now, from the stored event: a changed format applies to pending deliveries,
-        // and the signature covers the body actually sent.
-        let routing_key = match &endpoint.format_options.routing_key {
-            None => None,
-            Some(sealed) => match self
-                .deps
-                .vault
-                .open_option(&endpoint.id, "routingKey", sealed)
-            {
-                Ok(key) => Some(key),
-                Err(e) => {
-                    tracing::error!(endpoint = %endpoint.id, error = %e, "cannot unseal the format's routing key");
-                    let ids = (endpoint.id.as_str(), message.id.as_str());
-                    let failed = self.failed_attempt(ids, attempt_no, at_ms, "secret_unavailable");
-                    return (failed, None);
-                }
-            },
+        let ids = (endpoint.id.as_str(), message.id.as_str());
+        let rendered = match self.render(endpoint, message, Keys::Open).await {
+            Ok(r) => r,
+            Err(RenderFailure::Unsealed(e)) => {
+                tracing::error!(endpoint = %endpoint.id, error = %e, "cannot unseal the format's routing key");
+                let failed = self.failed_attempt(ids, attempt_no, at_ms, "secret_unavailable");
+                return (failed, None);
+            }
+            Err(RenderFailure::Missing(name)) => {
+                tracing::warn!(endpoint = %endpoint.id, transformer = %name, "the endpoint's transformer is not configured; its deliveries wait for it");
+                let failed = self.failed_attempt(ids, attempt_no, at_ms, "transformer_missing");
+                return (failed, None);
+            }
+            Err(RenderFailure::Failed(reason)) => {
+                let mut failed = self.failed_attempt(ids, attempt_no, at_ms, "transform_failed");
+                failed.response_body = reason;
+                return (failed, Some(Verdict::Refused));
+            }
         };
-        let rendered = format::render(
-            endpoint.format,
-            &Event {
-                id: &message.id,
-                event_type: &message.event_type,
-                created_at_ms: message.created_at_ms,
-                data: &message.data,
-            },
-            &format::Options {
-                routing_key: routing_key.as_deref(),
-                severity: endpoint.format_options.severity.as_deref(),
-            },
-        );
         let body = rendered.body;
+        let content_type = rendered.content_type;
         let timestamp = at_ms / 1000;
         let signature = if endpoint.signing_enabled {
             match self.signing_keys(endpoint) {
@@ -140,9 +130,11 @@ impl Delivery {
         } else {
             None
         };
-        let ids = (endpoint.id.as_str(), message.id.as_str());
         let headers = match self.custom_headers(endpoint) {
-            Ok(h) => h,
+            Ok(mut h) => {
+                h.extend(rendered.headers);
+                h
+            }
             Err(e) => {
                 tracing::error!(endpoint = %endpoint.id, error = %e, "cannot unseal a custom header");
                 return (
@@ -160,6 +152,7 @@ impl Delivery {
             .send(Outgoing {
                 url: &endpoint.url,
                 body,
+                content_type: &content_type,
                 msg_id: &message.id,
                 timestamp,
                 signature,
@@ -173,7 +166,7 @@ impl Delivery {
         match result {
             Ok(resp) => {
                 let verdict = match classify(resp.status) {
-                    Verdict::Retry if format::refuses(endpoint.format, resp.status) => {
+                    Verdict::Retry if format::refuses(&endpoint.format, resp.status) => {
                         Verdict::Refused
                     }
                     v => v,
@@ -193,7 +186,7 @@ impl Delivery {
                         .and_then(|r| parse_retry_after(&r, at_ms))
                         .or_else(|| {
                             (resp.status == 429)
-                                .then(|| format::retry_after_in_body(endpoint.format, &resp.body))
+                                .then(|| format::retry_after_in_body(&endpoint.format, &resp.body))
                                 .flatten()
                         })
                         .map(|secs| format!("retry_after={secs}")),

@@ -50,6 +50,8 @@ pub struct Response {
 pub struct Outgoing<'a> {
     pub url: &'a str,
     pub body: Vec<u8>,
+    /// The body's content type (a format's, or what a transformer returned, validated).
+    pub content_type: &'a str,
     pub msg_id: &'a str,
     pub timestamp: i64,
     /// `None` when the endpoint has signing switched off.
@@ -211,7 +213,7 @@ impl Egress {
             _ => {}
         }
         let mut req = Request::post(out.url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(CONTENT_TYPE, out.content_type)
             .header(
                 USER_AGENT,
                 HeaderValue::from_static(concat!("hookd/", env!("CARGO_PKG_VERSION"))),

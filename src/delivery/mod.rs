@@ -19,6 +19,7 @@ pub mod client;
 mod dispatch;
 mod permits;
 pub mod rate;
+mod render;
 pub mod schedule;
 
 use std::sync::{Arc, RwLock};
@@ -39,7 +40,7 @@ use permits::Permits;
 
 /// Every `error` an attempt can record (besides `retry_after=<seconds>`), each explained in the
 /// README's table.
-pub const ATTEMPT_ERRORS: [&str; 11] = [
+pub const ATTEMPT_ERRORS: [&str; 13] = [
     "timeout",
     "connect",
     "tls",
@@ -50,6 +51,8 @@ pub const ATTEMPT_ERRORS: [&str; 11] = [
     "redirect",
     "gone",
     "refused",
+    "transform_failed",
+    "transformer_missing",
     "endpoint_disabled",
 ];
 
@@ -60,6 +63,10 @@ pub struct Deps {
     pub vault: Arc<Vault>,
     /// `None` when metrics are off.
     pub metrics: Option<Arc<Metrics>>,
+    /// Runs the endpoints' transformer plugins (`format = "plugin:<name>"`).
+    pub transformers: Arc<dyn crate::format::Transformers>,
+    /// Threads for rendering large events off the async workers.
+    pub heavy: Arc<crate::heavy::Heavy>,
 }
 
 /// The delivery machinery shared by the API (wake-ups, test sends, circuit views) and the
@@ -169,31 +176,39 @@ impl Delivery {
     /// The request a delivery of `(event_type, data)` to `endpoint` would make now, as JSON:
     /// method, URL, headers, body. Nothing secret shows: signatures and sealed header values
     /// are masked, and so is a routing key in the body.
-    pub fn preview(&self, endpoint: &Endpoint, event_type: &str, data: &str) -> serde_json::Value {
+    ///
+    /// # Errors
+    /// Why no request would be made: the transformer is missing, or fails (with its reason).
+    pub async fn preview(
+        &self,
+        endpoint: &Endpoint,
+        event_type: &str,
+        data: String,
+    ) -> Result<serde_json::Value, String> {
         use crate::model::SigningAlgorithm;
         let now = now_ms();
-        let id = new_id(crate::ids::MESSAGE_PREFIX, now, &self.rng);
-        let options = &endpoint.format_options;
-        let rendered = crate::format::render(
-            endpoint.format,
-            &crate::format::Event {
-                id: &id,
-                event_type,
-                created_at_ms: now,
-                data,
-            },
-            &crate::format::Options {
-                routing_key: options.routing_key.as_ref().map(|k| k.mask.as_str()),
-                severity: options.severity.as_deref(),
-            },
-        );
+        let message = Message {
+            id: new_id(crate::ids::MESSAGE_PREFIX, now, &self.rng),
+            event_type: event_type.to_owned(),
+            data,
+            created_at_ms: now,
+        };
+        let rendered = match self.render(endpoint, &message, render::Keys::Masked).await {
+            Ok(r) => r,
+            Err(render::RenderFailure::Missing(name)) => {
+                return Err(format!("the configuration has no transformer '{name}'"))
+            }
+            Err(render::RenderFailure::Failed(why) | render::RenderFailure::Unsealed(why)) => {
+                return Err(why)
+            }
+        };
         let mut headers = serde_json::Map::new();
         headers.insert("content-type".into(), rendered.content_type.into());
         headers.insert(
             "user-agent".into(),
             concat!("hookd/", env!("CARGO_PKG_VERSION")).into(),
         );
-        headers.insert("webhook-id".into(), id.into());
+        headers.insert("webhook-id".into(), message.id.into());
         headers.insert("webhook-timestamp".into(), (now / 1000).to_string().into());
         if endpoint.signing_enabled {
             let live = std::iter::once(&endpoint.secret).chain(
@@ -213,13 +228,16 @@ impl Delivery {
         for h in &endpoint.headers {
             headers.insert(h.name.clone(), h.mask.clone().into());
         }
-        serde_json::json!({
+        for (name, value) in rendered.headers {
+            headers.insert(name, value.into());
+        }
+        Ok(serde_json::json!({
             "method": "POST",
             "url": endpoint.url,
             "format": endpoint.format,
             "headers": headers,
             "body": String::from_utf8_lossy(&rendered.body),
-        })
+        }))
     }
 
     /// Sends a signed test event to `endpoint` now (see [`crate::format::test_event`]) and
@@ -237,7 +255,7 @@ impl Delivery {
         };
         let now = now_ms();
         // In the endpoint's format: a chat or incident tool gets a realistic sample alert.
-        let (event_type, data) = crate::format::test_event(endpoint.format, &endpoint.id);
+        let (event_type, data) = crate::format::test_event(&endpoint.format, &endpoint.id);
         let message = Message {
             id: new_id(crate::ids::MESSAGE_PREFIX, now, &self.rng),
             event_type: event_type.into(),

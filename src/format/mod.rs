@@ -17,6 +17,8 @@ pub mod standard;
 pub mod teams;
 pub mod text;
 
+use std::borrow::Cow;
+
 use crate::model::Format;
 
 /// The event a delivery carries, as stored.
@@ -29,11 +31,60 @@ pub struct Event<'a> {
     pub data: &'a str,
 }
 
-/// A request body and its content type.
+/// A request's body, its content type, and the headers a transformer plugin adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub body: Vec<u8>,
-    pub content_type: &'static str,
+    pub content_type: Cow<'static, str>,
+    /// Checked by [`crate::parse::transform_answer`]: never a header hookd sets itself.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Rendered {
+    /// A JSON body.
+    pub fn json(body: Vec<u8>) -> Self {
+        Self {
+            body,
+            content_type: Cow::Borrowed("application/json"),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Why a transformer plugin gave no request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransformError {
+    /// The configuration has no transformer of that name (any more): the delivery waits for
+    /// one, as for a secret it cannot open.
+    Missing(String),
+    /// The transformer failed (an error it returned, a trap, its time, fuel or memory ran out,
+    /// or a malformed answer). Deterministic: the same input fails again.
+    Failed { kind: &'static str, reason: String },
+}
+
+/// What a transformer plugin is given: the stored event, owned (a call that needs more than
+/// the inline budget moves to another thread), and the endpoint's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformInput {
+    pub id: String,
+    pub event_type: String,
+    pub created_at_ms: i64,
+    /// The payload, JSON text.
+    pub data: String,
+    pub endpoint_name: String,
+}
+
+/// A transformer call under way.
+pub type Transforming<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Rendered, TransformError>> + Send + 'a>,
+>;
+
+/// Runs transformer plugins: the plugin host implements it, and the composition root hands it
+/// to delivery. A call never holds an async worker longer than a small inline budget: one that
+/// needs more finishes on a thread of its own.
+pub trait Transformers: Send + Sync {
+    /// Runs the transformer called `name` on `input`.
+    fn transform(&self, name: &str, input: TransformInput) -> Transforming<'_>;
 }
 
 /// What a format needs besides the event: the endpoint's format options, opened.
@@ -45,8 +96,9 @@ pub struct Options<'a> {
     pub severity: Option<&'a str>,
 }
 
-/// The body `format` sends for `event`.
-pub fn render(format: Format, event: &Event<'_>, options: &Options<'_>) -> Rendered {
+/// The request a built-in `format` sends for `event`; `None` for a transformer plugin's format
+/// (the plugin host renders those, see [`Transformers`]).
+pub fn render(format: &Format, event: &Event<'_>, options: &Options<'_>) -> Option<Rendered> {
     let body = match format {
         Format::StandardWebhooks => standard::body(event),
         Format::Slack => slack::body(event),
@@ -55,10 +107,28 @@ pub fn render(format: Format, event: &Event<'_>, options: &Options<'_>) -> Rende
         Format::Mattermost => mattermost::body(event),
         Format::Pagerduty => pagerduty::body(event, options),
         Format::Teams => teams::body(event),
+        Format::Plugin(_) => return None,
     };
-    Rendered {
-        body,
-        content_type: "application/json",
+    Some(Rendered::json(body))
+}
+
+/// Whether `body` keeps every limit of `format`'s target (checked by the tests and the fuzz
+/// target): a Standard Webhooks body is JSON; a transformer's limits are its own.
+///
+/// # Errors
+/// The first limit broken.
+pub fn within_limits(format: &Format, body: &[u8]) -> Result<(), String> {
+    match format {
+        Format::StandardWebhooks => serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Format::Slack => slack::within_limits(body),
+        Format::Discord => discord::within_limits(body),
+        Format::GoogleChat => google_chat::within_limits(body),
+        Format::Mattermost => mattermost::within_limits(body),
+        Format::Pagerduty => pagerduty::within_limits(body),
+        Format::Teams => teams::within_limits(body),
+        Format::Plugin(_) => Ok(()),
     }
 }
 
@@ -90,7 +160,7 @@ pub fn detect(url: &str) -> Format {
             };
             host_fits && path.starts_with(prefix)
         })
-        .map_or(Format::StandardWebhooks, |(_, _, f)| *f)
+        .map_or(Format::StandardWebhooks, |(_, _, f)| f.clone())
 }
 
 /// The lowercase host and the path of an `http(s)://` URL (no user-info: the URL policy
@@ -120,9 +190,9 @@ fn host_and_path(url: &str) -> Option<(String, &str)> {
 /// payload, a webhook that is gone or forbidden): trying the same body again cannot succeed,
 /// so the delivery gives up instead of retrying. (410 Gone disables the endpoint, whatever its
 /// format.)
-pub fn refuses(format: Format, status: u16) -> bool {
+pub fn refuses(format: &Format, status: u16) -> bool {
     match format {
-        Format::StandardWebhooks => false,
+        Format::StandardWebhooks | Format::Plugin(_) => false,
         Format::Slack => slack::refuses(status),
         Format::Discord => discord::refuses(status),
         Format::GoogleChat => google_chat::refuses(status),
@@ -141,7 +211,7 @@ pub(crate) fn refused_by_webhook(status: u16) -> bool {
 
 /// The wait a `429` asks for in its body, for formats whose target says it there (Discord's
 /// `{"retry_after": 1.5}`); the `Retry-After` header, when sent, counts first.
-pub fn retry_after_in_body(format: Format, body: &str) -> Option<u64> {
+pub fn retry_after_in_body(format: &Format, body: &str) -> Option<u64> {
     match format {
         Format::Discord => discord::retry_after(body),
         _ => None,
@@ -151,14 +221,16 @@ pub fn retry_after_in_body(format: Format, body: &str) -> Option<u64> {
 /// The event a test send delivers in `format`: for Standard Webhooks today's `hookd.test`
 /// event, for the chat and incident formats a realistic Alertmanager group of one firing alert,
 /// so "Send test" puts a real message in the channel.
-pub fn test_event(format: Format, endpoint_id: &str) -> (&'static str, String) {
+pub fn test_event(format: &Format, endpoint_id: &str) -> (&'static str, String) {
     match format {
         Format::StandardWebhooks => (
             "hookd.test",
             serde_json::json!({"endpointId": endpoint_id, "message": "a test event from hookd"})
                 .to_string(),
         ),
+        // A transformer gets the sample group too: most exist to turn alerts into messages.
         Format::Slack
+        | Format::Plugin(_)
         | Format::Discord
         | Format::GoogleChat
         | Format::Mattermost

@@ -113,13 +113,14 @@ pub fn create_endpoint(body: &[u8], policy: &UrlPolicy) -> Result<CreateEndpoint
     let mut options = f.options(false);
     if let Some(url) = &url {
         // Absent, the format follows the URL's host (a Slack webhook gets Slack messages).
-        let format = *options
+        let format = options
             .format
-            .get_or_insert_with(|| crate::format::detect(url));
+            .get_or_insert_with(|| crate::format::detect(url))
+            .clone();
         let judged = f.errors.iter().any(|e| e.field.starts_with("format"));
         if let (false, Some(e)) = (
             judged,
-            super::check_format_options(format, options.format_options.as_ref()),
+            super::check_format_options(&format, options.format_options.as_ref()),
         ) {
             f.errors.push(e);
         }

@@ -45,7 +45,8 @@ pub use self::options::{
     MAX_ROUTING_KEY, OPTION_FIELDS, PAGERDUTY_SEVERITIES, RESERVED_HEADERS,
 };
 pub use self::plugin::{
-    is_plugin_name, plugin_answer, PluginVerdict, MAX_DENY_REASON, MAX_PLUGIN_SETTINGS,
+    is_plugin_name, plugin_answer, transform_answer, PluginVerdict, TransformAnswer,
+    MAX_DENY_REASON, MAX_PLUGIN_SETTINGS, MAX_TRANSFORM_BODY,
 };
 pub use self::token::{create_token, scopes_list, CreateToken};
 pub use self::x509::not_after;

@@ -118,7 +118,7 @@ pub fn format_options(json: &str) -> Result<FormatOptionsInput, ApiError> {
 /// What is wrong with `options` for `format`: PagerDuty needs a `routingKey`; the other formats
 /// take no options. `options` are the ones the endpoint will have.
 pub fn check_format_options(
-    format: Format,
+    format: &Format,
     options: Option<&FormatOptionsInput>,
 ) -> Option<FieldError> {
     let given = options.is_some_and(|o| o.routing_key.is_some() || o.severity.is_some());
@@ -164,7 +164,7 @@ impl EndpointOptions {
             );
             out.insert("clientCertificate".into(), v);
         }
-        if let Some(f) = self.format {
+        if let Some(f) = &self.format {
             out.insert("format".into(), f.as_str().into());
         }
         if let Some(o) = &self.format_options {

@@ -1,27 +1,66 @@
 //! The plugin engine: wasmtime configured for untrusted components (pooled instances, fuel,
-//! epochs, explicit bounds checks), its private compiled-code cache, and the thread that
-//! advances the epoch while plugins are loaded.
+//! epochs, explicit bounds checks), its private compiled-code cache, the thread that advances
+//! the epoch while plugins are loaded, and the current set that a reload swaps.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use wasmtime::{Cache, CacheConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::{
-    IDLE_CHECK, INSTANCE_SLOTS, KEEP_RESIDENT, MAX_WASM_STACK, SPARE_SLOTS, TICK, WASM_PAGE,
-};
+use super::{LoadError, IDLE_CHECK, KEEP_RESIDENT, MAX_WASM_STACK, TICK, WASM_PAGE};
 use crate::config::PluginLimits;
 
-pub(super) fn build_engine(
+/// The set of plugins calls use now, swapped whole by a reload (calls in flight keep the `Arc`
+/// of the set they started with).
+pub(super) struct Current<T>(RwLock<Arc<T>>);
+
+impl<T> Current<T> {
+    pub(super) fn new(set: T) -> Self {
+        Self(RwLock::new(Arc::new(set)))
+    }
+
+    pub(super) fn get(&self) -> Arc<T> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(super) fn set(&self, set: T) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+    }
+}
+
+/// An engine for `what` (named in a failure) and its epoch thread, with `slots` pooled
+/// instance slots of `limits`' memory.
+pub(super) fn start(
     cache_dir: Option<&Path>,
     limits: &PluginLimits,
+    slots: u32,
+    what: &str,
+) -> Result<(Engine, Arc<Ticker>), LoadError> {
+    let engine = build_engine(cache_dir, limits, slots).map_err(|reason| LoadError {
+        name: what.to_owned(),
+        path: cache_dir
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        reason,
+    })?;
+    let ticker = Ticker::start(&engine);
+    Ok((engine, ticker))
+}
+
+/// An engine for untrusted components with `slots` pooled instance slots of `limits`' memory.
+fn build_engine(
+    cache_dir: Option<&Path>,
+    limits: &PluginLimits,
+    slots: u32,
 ) -> Result<Engine, String> {
     let memory = limits.memory_bytes.div_ceil(WASM_PAGE) * WASM_PAGE;
     // Pre-allocated instance slots: a call takes a warm slot instead of mapping fresh memory.
     // Memories are reserved at exactly the limit, with explicit bounds checks.
     let mut pool = PoolingAllocationConfig::new();
-    let slots = INSTANCE_SLOTS + SPARE_SLOTS;
     pool.total_component_instances(slots)
         .total_core_instances(slots * 8)
         .total_memories(slots * 2)

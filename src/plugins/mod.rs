@@ -8,15 +8,16 @@
 //! value naming the plugin and the kind of failure; it never takes the server down.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 
 mod engine;
+pub mod transform;
 
-use engine::{build_engine, TickGuard, Ticker};
+use engine::{start, Current, TickGuard, Ticker};
 
 use crate::config::{OnError, PluginConfig, PluginLimits};
 use crate::parse::{plugin_answer, PluginVerdict};
@@ -64,6 +65,17 @@ impl FailureKind {
             Self::MalformedAnswer => "malformed answer",
         }
     }
+
+    /// As a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Trap => "trap",
+            Self::Timeout => "timeout",
+            Self::OutOfFuel => "out_of_fuel",
+            Self::OutOfMemory => "out_of_memory",
+            Self::MalformedAnswer => "malformed_answer",
+        }
+    }
 }
 
 /// The outcome of running the plugin chain on a URL, when it does not allow.
@@ -93,7 +105,7 @@ pub struct PluginHost {
     engine: Engine,
     ticker: Arc<Ticker>,
     limits: PluginLimits,
-    current: RwLock<Arc<PluginSet>>,
+    current: Current<PluginSet>,
     slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -198,20 +210,13 @@ impl PluginHost {
         cache_dir: Option<&Path>,
         plugins: &[PluginConfig],
     ) -> Result<Self, LoadError> {
-        let engine = build_engine(cache_dir, limits).map_err(|reason| LoadError {
-            name: "(engine)".into(),
-            path: cache_dir
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
-            reason,
-        })?;
-        let ticker = Ticker::start(&engine);
+        let (engine, ticker) = start(cache_dir, limits, INSTANCE_SLOTS + SPARE_SLOTS, "(engine)")?;
         let set = PluginSet::load(&engine, &ticker, limits, plugins)?;
         Ok(Self {
             engine,
             ticker,
             limits: limits.clone(),
-            current: RwLock::new(Arc::new(set)),
+            current: Current::new(set),
             slots: Arc::new(tokio::sync::Semaphore::new(INSTANCE_SLOTS as usize)),
         })
     }
@@ -225,9 +230,7 @@ impl PluginHost {
 
     /// The set new requests use.
     pub fn current(&self) -> Arc<PluginSet> {
-        self.current
-            .read()
-            .map_or_else(|p| p.into_inner().clone(), |s| s.clone())
+        self.current.get()
     }
 
     /// Loads `plugins` and, only if every one loads, makes them the current set.
@@ -237,10 +240,7 @@ impl PluginHost {
     pub fn reload(&self, plugins: &[PluginConfig]) -> Result<usize, LoadError> {
         let set = PluginSet::load(&self.engine, &self.ticker, &self.limits, plugins)?;
         let count = set.plugins.len();
-        match self.current.write() {
-            Ok(mut current) => *current = Arc::new(set),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
-        }
+        self.current.set(set);
         Ok(count)
     }
 }
@@ -425,23 +425,62 @@ fn classify(e: &wasmtime::Error, state: &CallState) -> FailureKind {
     }
 }
 
-/// Compiles (or takes from the cache) one plugin, checks that it imports nothing and implements
-/// the world, and instantiates it once so a broken start function fails at load.
+/// Loads one URL-policy plugin (see [`load`]).
 fn load_plugin(
     engine: &Engine,
     limits: &PluginLimits,
     config: &PluginConfig,
 ) -> Result<Plugin, LoadError> {
-    let fail = |reason: String| LoadError {
+    let pre = load(
+        engine,
+        limits,
+        (&config.name, &config.path),
+        "url-policy",
+        UrlPolicyPre::new,
+        |pre, store| pre.instantiate(store).map(drop),
+    )?;
+    Ok(Plugin {
         name: config.name.clone(),
-        path: config.path.display().to_string(),
+        settings: config.settings.clone(),
+        on_error: config.on_error,
+        pre,
+    })
+}
+
+/// Compiles (or takes from the cache) the plugin `name` at `path`, checks that it imports
+/// nothing and implements `world` (`typed` makes its typed pre-instance), and instantiates it
+/// once with `start`, so a broken start function fails at load.
+fn load<P>(
+    engine: &Engine,
+    limits: &PluginLimits,
+    (name, path): (&str, &Path),
+    world: &str,
+    typed: impl FnOnce(InstancePre<CallState>) -> wasmtime::Result<P>,
+    start: impl FnOnce(&P, &mut Store<CallState>) -> wasmtime::Result<()>,
+) -> Result<P, LoadError> {
+    let fail = |reason: String| LoadError {
+        name: name.to_owned(),
+        path: path.display().to_string(),
         reason,
     };
-    let bytes = std::fs::read(&config.path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let component = Component::new(engine, &bytes).map_err(|e| {
+    let pre = typed(compile(engine, path).map_err(fail)?).map_err(|e| {
         fail(format!(
-            "not a valid WebAssembly component ({e:#}); build it with `wasm-tools component new`"
+            "does not implement the world hookd:plugin/{world}@0.1.0 ({e:#})"
         ))
+    })?;
+    let mut store = new_store(engine, limits, 1);
+    start(&pre, &mut store).map_err(|e| fail(format!("fails to start: {e:#}")))?;
+    Ok(pre)
+}
+
+/// Compiles (or takes from the cache) the component at `path` and checks that it imports
+/// nothing.
+fn compile(engine: &Engine, path: &Path) -> Result<InstancePre<CallState>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let component = Component::new(engine, &bytes).map_err(|e| {
+        format!(
+            "not a valid WebAssembly component ({e:#}); build it with `wasm-tools component new`"
+        )
     })?;
     let imports: Vec<String> = component
         .component_type()
@@ -449,29 +488,15 @@ fn load_plugin(
         .map(|(name, _)| name.to_owned())
         .collect();
     if !imports.is_empty() {
-        return Err(fail(format!(
+        return Err(format!(
             "imports {}; plugins may import nothing (no WASI, files, network or clock)",
             imports.join(", ")
-        )));
+        ));
     }
     let linker: Linker<CallState> = Linker::new(engine);
-    let pre = linker
+    linker
         .instantiate_pre(&component)
-        .map_err(|e| fail(format!("cannot be instantiated: {e:#}")))?;
-    let pre = UrlPolicyPre::new(pre).map_err(|e| {
-        fail(format!(
-            "does not implement the world hookd:plugin/url-policy@0.1.0 ({e:#})"
-        ))
-    })?;
-    let mut store = new_store(engine, limits, 1);
-    pre.instantiate(&mut store)
-        .map_err(|e| fail(format!("fails to start: {e:#}")))?;
-    Ok(Plugin {
-        name: config.name.clone(),
-        settings: config.settings.clone(),
-        on_error: config.on_error,
-        pre,
-    })
+        .map_err(|e| format!("cannot be instantiated: {e:#}"))
 }
 
 /// A one-plugin set for `hookd plugin check`: compiled afresh, with no cache (a shared cache

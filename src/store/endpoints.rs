@@ -244,8 +244,8 @@ pub(super) fn update(
     if let Some(c) = &patch.client_certificate {
         e.client_certificate.clone_from(c);
     }
-    if let Some(f) = patch.format {
-        e.format = f;
+    if let Some(f) = &patch.format {
+        e.format.clone_from(f);
     }
     if let Some(o) = &patch.format_options {
         e.format_options.clone_from(o);

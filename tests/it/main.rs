@@ -20,3 +20,4 @@ mod retention;
 mod routing;
 mod shape;
 mod store;
+mod transformers;

@@ -9,9 +9,10 @@
 // The generated ABI shim passes each of the four strings as (pointer, length).
 #![allow(clippy::too_many_arguments)]
 
-wit_bindgen::generate!({ path: "../wit", world: "url-policy" });
+wit_bindgen::generate!({ path: "../wit/url-policy.wit", world: "url-policy" });
 
 include!("../../common/url.rs");
+include!("../../common/settings.rs");
 include!("../../common/alloc.rs");
 
 struct HostAllowlist;

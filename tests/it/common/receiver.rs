@@ -34,6 +34,17 @@ impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
     }
+
+    /// How many of its `webhook-signature` entries are the HMAC of the body it carries under
+    /// `key` (the receiver's check).
+    pub fn signatures_by(&self, key: &[u8]) -> usize {
+        let ts: i64 = self.header("webhook-timestamp").parse().unwrap();
+        let expected = hookd::secrets::sign(key, &self.header("webhook-id"), ts, &self.body);
+        self.header("webhook-signature")
+            .split(' ')
+            .filter(|sig| *sig == expected)
+            .count()
+    }
 }
 
 /// One scripted answer: status and extra headers.
