@@ -12,11 +12,11 @@ use crate::common::receiver::Receiver;
 use crate::common::{alertmanager_group, TestServer, ENDPOINTS};
 
 /// Receivers on loopback; `hooks.slack.com` pinned to it; retries after 1 s.
-const SLACK: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n\
+pub(crate) const SLACK: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n\
     [delivery]\nretry_schedule_secs = [1, 1]\njitter_percent = 0\npoll_interval_ms = 50\n\
     [delivery.hosts]\n\"hooks.slack.com\" = \"127.0.0.1\"\n";
 
-fn slack_url(rx: &Receiver) -> String {
+pub(crate) fn slack_url(rx: &Receiver) -> String {
     let local = rx.url("/services/T00/B00/xxx");
     local.replacen("127.0.0.1", "hooks.slack.com", 1)
 }

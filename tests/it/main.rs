@@ -16,6 +16,7 @@ mod formats;
 mod full_disk;
 mod observability;
 mod plugins;
+mod reference;
 mod retention;
 mod routing;
 mod shape;
