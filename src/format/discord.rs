@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::alert::more;
 use super::alert::{read, Alert, Group};
-use super::text::{chars, escape_within, markdown_escape};
+use super::text::{chars, escape_within, inline_markdown_escape, markdown_escape};
 use super::Event;
 
 pub const MAX_CONTENT: usize = 2000;
@@ -113,7 +113,7 @@ fn embed(a: &Alert, g: &Group) -> Value {
         description.push(esc(&labels.join(" · "), 300));
     }
     let mut e = json!({
-        "title": esc(a.name(g), 200),
+        "title": escape_within(a.name(g), 200, inline_markdown_escape),
         "color": if a.firing { RED } else { GREEN },
     });
     if !description.is_empty() {

@@ -8,7 +8,9 @@
 //! `severity` label: critical, error, warning, info, or a near word; else `formatOptions.severity`,
 //! else `error`, as Alertmanager); the source; the first alert's start; the alerts as custom
 //! details (within about 64 KB, far below PagerDuty's 512 KB); links to each source and to
-//! Alertmanager. Like Alertmanager, a resolve carries no payload.
+//! Alertmanager; `num_firing` and `num_resolved` in the custom details as Alertmanager names
+//! them (strings, as it sends them), so event rules written on them carry over. A resolve
+//! carries no payload (PagerDuty reads none; Alertmanager sends its trigger's again).
 
 use serde_json::{json, Map, Value};
 
@@ -105,13 +107,11 @@ fn payload(g: &Group, event: &Event<'_>, options: &Options<'_>) -> Value {
         .unwrap_or("error");
     let source = g.external_url.clone().unwrap_or_else(|| "hookd".to_owned());
     let mut details = Map::new();
+    let firing = g.alerts.iter().filter(|a| a.firing).count();
+    details.insert("num_firing".into(), firing.to_string().into());
     details.insert(
-        "firing".into(),
-        g.alerts.iter().filter(|a| a.firing).count().into(),
-    );
-    details.insert(
-        "resolved".into(),
-        g.alerts.iter().filter(|a| !a.firing).count().into(),
+        "num_resolved".into(),
+        (g.alerts.len() - firing).to_string().into(),
     );
     if !g.common.is_empty() {
         let common: Map<String, Value> = g

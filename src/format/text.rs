@@ -72,6 +72,16 @@ pub fn markdown_escape(c: char) -> Option<&'static str> {
     })
 }
 
+/// Markdown's escapes within one line that is never a block or a link (Discord's embed titles):
+/// only the characters that format inline text, and `@` as in [`markdown_escape`]. A title
+/// shows `db-1` rather than `db\-1` where the client does not read Markdown there.
+pub fn inline_markdown_escape(c: char) -> Option<&'static str> {
+    match c {
+        '\\' | '*' | '_' | '~' | '`' | '|' | '@' => markdown_escape(c),
+        _ => None,
+    }
+}
+
 /// Characters of `s`.
 pub fn chars(s: &str) -> usize {
     s.chars().count()
