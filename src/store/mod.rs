@@ -185,6 +185,10 @@ pub struct Stats {
     pub disabled_endpoints: u64,
     /// When the oldest message with a delivery still pending was accepted (Unix ms).
     pub oldest_pending_ms: Option<i64>,
+    /// Bytes of keys and values the messages and the deliveries take (redb's own count): a
+    /// message is stored once, its deliveries to each endpoint refer to it.
+    pub message_bytes: u64,
+    pub delivery_bytes: u64,
 }
 
 /// A delivery with its message and endpoint, either of which may have been deleted.
@@ -322,12 +326,16 @@ impl Store {
     pub fn stats(&self) -> Result<Stats, StoreError> {
         use redb::{ReadableTable as _, ReadableTableMetadata as _};
         let txn = self.read()?;
+        let messages = txn.open_table(schema::MESSAGES)?;
+        let deliveries = txn.open_table(schema::DELIVERIES)?;
         Ok(Stats {
             endpoints: txn.open_table(schema::ENDPOINTS)?.len()?,
-            messages: txn.open_table(schema::MESSAGES)?.len()?,
+            messages: messages.len()?,
+            message_bytes: messages.stats()?.stored_bytes(),
+            delivery_bytes: deliveries.stats()?.stored_bytes(),
             ended_messages: txn.open_table(schema::ENDED)?.len()?,
             pending_deliveries: txn.open_table(schema::QUEUE)?.len()?,
-            deliveries: txn.open_table(schema::DELIVERIES)?.len()?,
+            deliveries: deliveries.len()?,
             attempts: txn.open_table(schema::ATTEMPTS)?.len()?,
             disabled_endpoints: txn.open_table(schema::DISABLED)?.len()?,
             oldest_pending_ms: txn

@@ -14,6 +14,7 @@ mod daemon;
 mod delivery;
 mod formats;
 mod full_disk;
+mod large_groups;
 mod observability;
 mod plugins;
 mod reference;
