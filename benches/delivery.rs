@@ -1,9 +1,15 @@
 //! Delivery throughput: signed deliveries per second to a local receiver (loopback only), with 1
 //! and with 100 endpoints, and the time from an alert's 202 to its arrival at the receiver.
 //!
+//! Then the same per endpoint format: a one-alert Alertmanager group delivered as Standard
+//! Webhooks, Slack, Teams, PagerDuty, and through the shipped ntfy transformer (when
+//! `bash plugins/build.sh` has built it), to 1 and to 100 endpoints, the formats interleaved in
+//! rounds so that a machine that speeds up or slows down treats them alike.
+//!
 //! `cargo bench --bench delivery` (release build). hookd runs in-process with a fresh store, the
 //! durable outbox and the real dispatcher and HTTP client; the receiver is a hyper server in the
-//! same process, answering 204. Set DELIVERY_BENCH_ALERTS to change the number of alerts.
+//! same process, answering 204. Set DELIVERY_BENCH_ALERTS to change the number of alerts,
+//! DELIVERY_BENCH_ROUNDS the rounds of the format comparison (3).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -17,26 +23,44 @@ use common::{connect, post, receiver, Hookd, ALERT};
 /// Concurrent clients posting alerts.
 const SENDERS: usize = 64;
 
-async fn scenario(endpoints: usize, alerts: usize, per_endpoint: usize) {
+/// One run: `alerts` alerts (`body` to `route`) to `endpoints` endpoints of `format`; returns
+/// deliveries per second and post->delivery latencies (sorted).
+async fn scenario(
+    endpoints: usize,
+    alerts: usize,
+    per_endpoint: usize,
+    format: Option<&str>,
+    (route, body): (&'static str, &'static str),
+) -> (f64, Vec<Duration>) {
     let dir = tempfile::tempdir().unwrap();
-    let hookd = Hookd::start(
-        dir.path(),
-        &format!("max_in_flight = 256\nper_endpoint = {per_endpoint}\n"),
-    )
-    .await;
+    let mut extra = format!("max_in_flight = 256\nper_endpoint = {per_endpoint}\n");
+    if let Some(plugin) = ntfy() {
+        extra.push_str(&format!(
+            "[[transformers]]\nname = \"ntfy\"\npath = \"{}\"\nsettings = \"topic=alerts\"\n",
+            plugin.display()
+        ));
+    }
+    let hookd = Hookd::start(dir.path(), &extra).await;
     let addr = hookd.addr;
     let (rx_addr, arrivals) = receiver().await;
 
     let mut admin = connect(addr).await;
     for i in 0..endpoints {
-        common::endpoint(
+        let mut body = serde_json::json!({"name": format!("r{i}"), "url": format!("http://{rx_addr}/r{i}"), "signingEnabled": true, "signingSecret": ""});
+        if let Some(f) = format {
+            body["format"] = f.into();
+            if f == "pagerduty" {
+                body["formatOptions"] =
+                    serde_json::json!({"routingKey": "R0123456789abcdef0123456789abcdef"});
+            }
+        }
+        post(
             &mut admin,
-            &format!("r{i}"),
-            &format!("http://{rx_addr}/r{i}"),
+            "/api/v1/alerting/webhook-endpoints",
+            body.to_string(),
         )
         .await;
     }
-
     // SENDERS concurrent clients post the alerts; the time each POST started is kept per message id
     // (deliveries often arrive before the client has read its 202).
     let accepted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -49,7 +73,7 @@ async fn scenario(endpoints: usize, alerts: usize, per_endpoint: usize) {
             let mut c = connect(addr).await;
             for _ in 0..per_sender {
                 let sent = Instant::now();
-                let v = post(&mut c, "/api/v1/alerting/alerts", ALERT.to_owned()).await;
+                let v = post(&mut c, route, body.to_owned()).await;
                 let id = v["messageId"].as_str().unwrap().to_owned();
                 accepted.lock().unwrap().insert(id, sent);
             }
@@ -81,15 +105,58 @@ async fn scenario(endpoints: usize, alerts: usize, per_endpoint: usize) {
         })
         .collect();
     latencies.sort();
-    println!(
-        "{endpoints:>3} endpoint(s), {} alerts: {expected} signed deliveries in {:.2?} = {:.0}/s; post->delivery p50 {:.2?}, p99 {:.2?}",
-        per_sender * SENDERS,
-        elapsed,
-        expected as f64 / elapsed.as_secs_f64(),
-        common::pct(&latencies, 50),
-        common::pct(&latencies, 99)
-    );
     hookd.stop().await;
+    (expected as f64 / elapsed.as_secs_f64(), latencies)
+}
+
+/// The shipped ntfy transformer, if built.
+fn ntfy() -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/ntfy.wasm");
+    p.exists().then_some(p)
+}
+
+/// A one-alert Alertmanager group, as Alertmanager posts it.
+const GROUP: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"InstanceDown\"}","truncatedAlerts":0,"status":"firing","receiver":"hookd","groupLabels":{"alertname":"InstanceDown"},"commonLabels":{"alertname":"InstanceDown","instance":"db-1:9100","job":"node","severity":"critical"},"commonAnnotations":{"summary":"Instance db-1:9100 down","description":"db-1:9100 of job node has been down for more than 5 minutes."},"externalURL":"http://alertmanager.example.internal:9093","alerts":[{"status":"firing","labels":{"alertname":"InstanceDown","instance":"db-1:9100","job":"node","severity":"critical"},"annotations":{"summary":"Instance db-1:9100 down","description":"db-1:9100 of job node has been down for more than 5 minutes."},"startsAt":"2026-11-29T10:00:00.000Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.example.internal:9090/graph?g0.expr=up+%3D%3D+0","fingerprint":"5eed000000000001"}]}"#;
+
+/// Deliveries/s per format, the formats interleaved in `rounds`; the median round of each.
+fn formats(rt: &tokio::runtime::Runtime, alerts: usize, rounds: usize) {
+    let mut formats = vec!["standard-webhooks", "slack", "teams", "pagerduty"];
+    if ntfy().is_some() {
+        formats.push("plugin:ntfy");
+    } else {
+        println!("(plugins/ntfy.wasm is not built: run `bash plugins/build.sh` to include it)");
+    }
+    println!("\n| format | endpoints | deliveries/s (median of {rounds}) | vs standard-webhooks | post -> delivery p50 | p99 |");
+    println!("|---|---|---|---|---|---|");
+    for (endpoints, per_endpoint) in [(1, 256), (100, 8)] {
+        let mut runs: Vec<Vec<(f64, Vec<Duration>)>> = vec![Vec::new(); formats.len()];
+        for _ in 0..rounds {
+            for (i, f) in formats.iter().enumerate() {
+                let run = rt.block_on(scenario(
+                    endpoints,
+                    alerts / endpoints,
+                    per_endpoint,
+                    Some(f),
+                    ("/api/v1/alerting/alertmanager", GROUP),
+                ));
+                runs[i].push(run);
+            }
+        }
+        let median = |r: &mut Vec<(f64, Vec<Duration>)>| {
+            r.sort_by(|a, b| a.0.total_cmp(&b.0));
+            r[r.len() / 2].clone()
+        };
+        let base = median(&mut runs[0]).0;
+        for (i, f) in formats.iter().enumerate() {
+            let (rate, lat) = median(&mut runs[i]);
+            println!(
+                "| `{f}` | {endpoints} | {rate:.0} | {:.1} % | {} | {} |",
+                rate / base * 100.0,
+                common::ms(common::pct(&lat, 50)),
+                common::ms(common::pct(&lat, 99))
+            );
+        }
+    }
 }
 
 fn main() {
@@ -106,6 +173,25 @@ fn main() {
         .build()
         .unwrap();
     // One endpoint may use the whole in-flight budget; with 100 the per-endpoint default applies.
-    rt.block_on(scenario(1, alerts, 256));
-    rt.block_on(scenario(100, alerts / 100, 8));
+    for (endpoints, per_endpoint) in [(1, 256), (100, 8)] {
+        let count = alerts / endpoints;
+        let (rate, lat) = rt.block_on(scenario(
+            endpoints,
+            count,
+            per_endpoint,
+            None,
+            ("/api/v1/alerting/alerts", ALERT),
+        ));
+        println!(
+            "{endpoints:>3} endpoint(s), {} alerts: {rate:.0} signed deliveries/s; post->delivery p50 {:.2?}, p99 {:.2?}",
+            count.div_ceil(SENDERS) * SENDERS,
+            common::pct(&lat, 50),
+            common::pct(&lat, 99)
+        );
+    }
+    let rounds = std::env::var("DELIVERY_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    formats(&rt, alerts, rounds);
 }

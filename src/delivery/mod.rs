@@ -88,6 +88,8 @@ pub struct Delivery {
     circuits: Arc<circuit::Circuits>,
     /// Token buckets of the endpoints with a `rateLimit`.
     rates: rate::RateLimits,
+    /// Bodies rendered last, for a message fanned out to many endpoints of one format.
+    renders: render::Cache,
 }
 
 /// Why a test send was not made.
@@ -107,6 +109,7 @@ impl Delivery {
             rng: SystemRandom::new(),
             circuits: Arc::new(circuit::Circuits::new(config)),
             rates: rate::RateLimits::default(),
+            renders: render::Cache::default(),
             permits: Permits::new(config),
             settings: RwLock::new(Arc::new(config.clone())),
             egress: RwLock::new(Arc::new(egress)),
