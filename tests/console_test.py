@@ -73,6 +73,24 @@ async () => {
   eq(mapped.general, ['extra: is not a known field'], 'general');
   eq(m.mapErrors({title: 'Unauthorized', detail: 'the bearer token is not valid'}, []).general, ['the bearer token is not valid'], 'detail');
   eq(m.mapErrors(null, []).general, ['The request failed'], 'nothing to go on');
+  // An exact name the form knows wins over its root; a list item is named by its line.
+  const nested = m.mapErrors({errors: [{field: 'clientCertificate.privateKey', message: 'not a key'}, {field: 'labelMatchers[1]', message: 'bad'}]},
+                             ['clientCertificate', 'clientCertificate.privateKey', 'labelMatchers'], (root, i) => `line ${i + 3}`);
+  eq(nested.fields, {'clientCertificate.privateKey': ['not a key'], labelMatchers: ['line 4: bad']}, 'exact fields and lines');
+  eq(m.linesOf(' a \\n\\n b\\r\\n'), {items: ['a', 'b'], lines: [1, 3]}, 'lines');
+  eq([m.sameList(['a'], ['a']), m.sameList(['a'], ['a', 'b'])], [true, false], 'sameList');
+  eq([m.PLUGIN_FORMAT.test('plugin:ntfy'), m.PLUGIN_FORMAT.test('plugin:a b'), m.PLUGIN_FORMAT.test('plugin:')], [true, false, false], 'plugin format');
+  // Headers: an untouched table sends nothing (never a masked value back); a change sends them all,
+  // with each stored value typed again; removing every row sends {}.
+  const stored = [{name: 'X-Key', value: '', stored: 'X-Key'}, {name: 'X-Team', value: '', stored: 'X-Team'}];
+  eq(m.headersToSend(stored, 2), {headers: undefined, errors: []}, 'unchanged headers');
+  eq(m.headersToSend([...stored, {name: '', value: '', stored: null}], 2).headers, undefined, 'a blank new row changes nothing');
+  eq(m.headersToSend([stored[0]], 2).errors, [{row: 0, message: 'type the value of X-Key again: saving a change replaces every header, and hookd shows stored values only masked'}], 'a kept value must be typed again');
+  eq(m.headersToSend([{name: ' X-Key ', value: 'k', stored: 'X-Key'}], 2), {headers: {'X-Key': 'k'}, errors: []}, 'one header left');
+  eq(m.headersToSend([], 2), {headers: {}, errors: []}, 'every header removed');
+  eq(m.headersToSend([{name: 'A', value: '1', stored: null}, {name: 'a', value: '2', stored: null}, {name: '', value: '3', stored: null}]).errors,
+     [{row: 1, message: 'a is given twice (header names ignore case)'}, {row: 2, message: 'needs a name'}], 'header rows checked');
+  eq(m.headersToSend([]), {headers: undefined, errors: []}, 'no headers on a create');
   eq(m.pluginDenial("is denied by plugin 'hosts': not on the allow-list"), {plugin: 'hosts', reason: 'not on the allow-list'}, 'denial');
   eq(m.pluginDenial('must be https'), null, 'not a denial');
   // curl: the token stays $TOKEN; quotes in data survive the shell.

@@ -97,10 +97,13 @@ export class Pager {
 
 /**
  * Splits a problem+json answer between a form's fields and the rest. `known` lists the form's
- * field names (the API's JSON names); an error on `labelMatchers[0]` or `headers.X-Key` belongs
- * to the field it starts with. Returns `{fields: {name: [message, ...]}, general: [message]}`.
+ * field names (the API's JSON names); an error on a name `known` lists (`clientCertificate.privateKey`)
+ * goes there, else one on `labelMatchers[0]` or `headers.X-Key` belongs to the field it starts
+ * with, its message prefixed by the rest of its name, or for a list item by what
+ * `itemName(root, index)` calls it (`line 2`). Returns `{fields: {name: [message, ...]},
+ * general: [message]}`.
  */
-export function mapErrors(problem, known) {
+export function mapErrors(problem, known, itemName) {
   const fields = {};
   const general = [];
   const errors = Array.isArray(problem?.errors) ? problem.errors : [];
@@ -108,8 +111,13 @@ export function mapErrors(problem, known) {
     const field = String(e?.field ?? "");
     const message = String(e?.message ?? "");
     const root = field.split(/[.[]/)[0];
-    if (known.includes(root)) {
-      (fields[root] ??= []).push(root === field ? message : `${field.slice(root.length).replace(/^\./, "")}: ${message}`);
+    if (field && known.includes(field)) {
+      (fields[field] ??= []).push(message);
+    } else if (known.includes(root)) {
+      const rest = field.slice(root.length);
+      const item = /^\[(\d+)\]$/.exec(rest);
+      const name = (item && itemName ? itemName(root, Number(item[1])) : null) ?? rest.replace(/^\./, "");
+      (fields[root] ??= []).push(`${name}: ${message}`);
     } else {
       general.push(field ? `${field}: ${message}` : message);
     }
@@ -193,4 +201,61 @@ export function routeOf(hash) {
   }
   if (hash === "#/tokens") return { view: "tokens" };
   return { view: "endpoints" };
+}
+
+/**
+ * The items of a one-per-line text box (event types, label matchers): each line trimmed, blank
+ * lines left out. `lines[i]` is the line number (from 1) of `items[i]`, to name it in an error.
+ */
+export function linesOf(text) {
+  const items = [];
+  const lines = [];
+  String(text ?? "").split(/\r?\n/).forEach((line, i) => {
+    const t = line.trim();
+    if (t) {
+      items.push(t);
+      lines.push(i + 1);
+    }
+  });
+  return { items, lines };
+}
+
+/** Whether two lists of strings are the same, in the same order. */
+export function sameList(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** A transformer plugin's format, as the API takes it: `plugin:` and 1-64 of A-Z a-z 0-9 _ -. */
+export const PLUGIN_FORMAT = /^plugin:[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The `headers` a form sends, from its rows `[{name, value, stored}]` (`stored`: the name of the
+ * stored header a row began as, else null). The API shows stored values only masked and a PATCH
+ * replaces every header, so an unchanged table sends nothing (`headers` undefined: never the masked
+ * values back) and a changed one needs the value of each stored header it keeps typed again.
+ * Rows with neither name nor value are left out (removing every row sends `{}`). Returns
+ * `{headers, errors: [{row, message}]}` (`row`: the index in `rows`).
+ */
+export function headersToSend(rows, storedCount = 0) {
+  const live = rows.map((r, row) => ({ ...r, row, name: String(r.name ?? "").trim(), value: String(r.value ?? "") }))
+    .filter((r) => r.name || r.value);
+  const unchanged = live.length === storedCount && live.every((r) => r.stored && r.name === r.stored && r.value === "");
+  if (unchanged) return { headers: undefined, errors: [] };
+  const headers = {};
+  const errors = [];
+  const seen = new Set();
+  for (const r of live) {
+    const lower = r.name.toLowerCase();
+    if (!r.name) {
+      errors.push({ row: r.row, message: "needs a name" });
+    } else if (seen.has(lower)) {
+      errors.push({ row: r.row, message: `${r.name} is given twice (header names ignore case)` });
+    } else if (r.stored && r.value === "") {
+      errors.push({ row: r.row, message: `type the value of ${r.name} again: saving a change replaces every header, and hookd shows stored values only masked` });
+    } else {
+      headers[r.name] = r.value;
+    }
+    seen.add(lower);
+  }
+  return { headers, errors };
 }
