@@ -14,7 +14,7 @@ use super::{Body, HttpResponse};
 use crate::error::ApiError;
 
 /// Every asset: (file name, content type, bytes). `index.html` is served at `/console/`.
-const ASSETS: [(&str, &str, &[u8]); 4] = [
+const ASSETS: [(&str, &str, &[u8]); 6] = [
     (
         "index.html",
         "text/html; charset=utf-8",
@@ -24,6 +24,16 @@ const ASSETS: [(&str, &str, &[u8]); 4] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../console/app.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../console/dom.js"),
+    ),
+    (
+        "options.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../console/options.js"),
     ),
     (
         "lib.js",

@@ -2,38 +2,17 @@
 // from the API is put in the page as text (textContent, attributes via setAttribute), never as
 // HTML; the Content-Security-Policy allows scripts and styles from this origin only.
 
+import { clearErrors, field, formError, h, nextId, showProblem, td } from "./dom.js";
 import {
-  PAGE_SIZE, Pager, TOKEN_KEY, answerOf, call, curl, describe, mapErrors, matchesFilter,
-  pluginDenial, routeOf, utcFromInput, when,
+  PAGE_SIZE, Pager, TOKEN_KEY, answerOf, call, curl, describe, matchesFilter, routeOf, utcFromInput, when,
 } from "./lib.js";
+import { ALGORITHMS, describeCertificate, optionInputs } from "./options.js";
 
 const ENDPOINTS = "/api/v1/alerting/webhook-endpoints";
 const SCOPES = ["endpoints:read", "endpoints:write", "alerts:write", "admin"];
 
 const app = document.getElementById("app");
 let token = sessionStorage.getItem(TOKEN_KEY);
-let uid = 0;
-
-/** An element: `props` are attributes (`on...` are listeners), children text or elements. */
-function h(tag, props = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "checked" || k === "value") el[k] = v;
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-function nextId(prefix) {
-  uid += 1;
-  return `${prefix}-${uid}`;
-}
 
 // ---------- the API, and the curl of the last request ----------
 
@@ -48,59 +27,7 @@ async function api(method, path, body) {
   return r;
 }
 
-// ---------- forms ----------
-
-/** A labelled input with a hint and a place for its errors; `name` is the API's field name. */
-function field(label, input, name, hint) {
-  const id = nextId("f");
-  input.id = id;
-  input.dataset.field = name;
-  const errorId = `${id}-error`;
-  const hintId = hint ? `${id}-hint` : null;
-  input.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
-  const isCheck = input.type === "checkbox";
-  return h(
-    "div",
-    { class: isCheck ? "field check" : "field" },
-    isCheck ? [input, h("label", { for: id }, label)] : [h("label", { for: id }, label), input],
-    hint ? h("p", { class: "hint", id: hintId }, hint) : null,
-    h("p", { class: "field-error", id: errorId, "data-error-for": name }),
-  );
-}
-
-function formError() {
-  return h("div", { class: "form-error", role: "alert" });
-}
-
-function clearErrors(form) {
-  for (const el of form.querySelectorAll("[data-error-for], .form-error")) el.textContent = "";
-  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-}
-
-/** Shows a failed answer on `form`: beside the fields it names, the rest above the button. */
-function showProblem(form, problem, known) {
-  clearErrors(form);
-  const { fields, general } = mapErrors(problem, known);
-  for (const [name, messages] of Object.entries(fields)) {
-    const slot = form.querySelector(`[data-error-for="${name}"]`);
-    const input = form.querySelector(`[data-field="${name}"]`);
-    if (input) input.setAttribute("aria-invalid", "true");
-    if (slot) {
-      slot.textContent = messages
-        .map((m) => {
-          const denied = pluginDenial(m);
-          return denied ? `Denied by plugin ${denied.plugin}: ${denied.reason}` : m;
-        })
-        .join("; ");
-    } else {
-      general.push(...messages);
-    }
-  }
-  const box = form.querySelector(".form-error");
-  if (box) box.textContent = general.join("; ");
-  const first = form.querySelector("[aria-invalid]");
-  if (first) first.focus();
-}
+// ---------- page parts ----------
 
 /** A panel showing a secret this once, with a copy button. */
 function secretPanel(title, secret, ...notes) {
@@ -139,11 +66,6 @@ function table(caption, headers, rows) {
     h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows),
   );
-}
-
-/** A table cell with its column's name, shown before the value on narrow screens. */
-function td(label, ...content) {
-  return h("td", { "data-label": label }, ...content);
 }
 
 function pagerControls(pager, reload) {
@@ -239,23 +161,13 @@ function renderShell() {
 
 const endpointPager = new Pager(PAGE_SIZE);
 
-// The endpoint formats (the server's list; a test holds them equal).
-const FORMATS = ["standard-webhooks", "slack", "discord", "google-chat", "mattermost", "pagerduty", "teams"];
-
-function formatSelect(current, auto) {
-  const options = auto ? [h("option", { value: "" }, "From the URL")] : [];
-  for (const f of FORMATS) options.push(h("option", { value: f, selected: f === current }, f));
-  return h("select", {}, ...options);
-}
-
 function createEndpointForm(onCreated) {
   const name = h("input", { type: "text", maxlength: "200", required: true });
   const url = h("input", { type: "url", required: true, placeholder: "https://receiver.example/hook" });
   const signing = h("input", { type: "checkbox", checked: true });
   const secret = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
-  const format = formatSelect("", true);
-  const routingKey = h("input", { type: "text", autocomplete: "off", spellcheck: "false", maxlength: "128" });
-  const known = ["name", "url", "signingEnabled", "signingSecret", "format", "formatOptions", "formatOptions.routingKey"];
+  const options = optionInputs(null);
+  const known = () => ["name", "url", "signingEnabled", "signingSecret", ...options.known()];
   const form = h(
     "form",
     {
@@ -264,13 +176,11 @@ function createEndpointForm(onCreated) {
       onsubmit: async (ev) => {
         ev.preventDefault();
         const body = { name: name.value, url: url.value, signingEnabled: signing.checked, signingSecret: secret.value };
-        if (format.value) body.format = format.value;
-        if (routingKey.value) body.formatOptions = { routingKey: routingKey.value };
+        const errors = options.collect(body);
+        if (errors.length) return showProblem(form, { errors }, known(), options.itemName);
         const r = await api("POST", ENDPOINTS, body);
-        if (!r.ok) return showProblem(form, r.problem, known);
+        if (!r.ok) return showProblem(form, options.toRows(r.problem), known(), options.itemName);
         clearErrors(form);
-        form.reset();
-        signing.checked = true;
         onCreated(r.data);
       },
     },
@@ -279,8 +189,12 @@ function createEndpointForm(onCreated) {
     field("URL", url, "url"),
     field("Signing enabled", signing, "signingEnabled"),
     field("Signing secret", secret, "signingSecret", "Leave empty and hookd generates one (whsec_...); or 12-256 printable characters, or whsec_ + base64."),
-    field("Format", format, "format", "The shape of what the receiver gets: the Standard Webhooks envelope, or a chat or incident tool's message."),
-    field("PagerDuty routing key", routingKey, "formatOptions.routingKey", "For the pagerduty format: the integration key of an Events API v2 integration. Sealed at rest."),
+    h(
+      "details",
+      { class: "options" },
+      h("summary", {}, "Format, routing, headers, rate limit, signing algorithm, client certificate"),
+      options.nodes,
+    ),
     formError(),
     h("button", { type: "submit" }, "Create endpoint"),
   );
@@ -360,21 +274,24 @@ async function renderEndpoint(id) {
   const result = h("div", { class: "result", "aria-live": "polite" });
   const say = (...nodes) => result.replaceChildren(...nodes);
 
+  const list = (items) => h("ul", { class: "plain" }, items.map((x) => h("li", {}, x)));
+  const headers = Object.entries(e.headers ?? {});
   const facts = [
     ["ID", e.id],
     ["URL", e.url],
     ["Format", e.format],
     e.formatOptions?.routingKey ? ["Routing key", e.formatOptions.routingKey] : null,
-    ["Signing", e.signingEnabled ? `on, ${e.signingAlgorithm}` : "off"],
+    e.formatOptions?.severity ? ["PagerDuty severity", e.formatOptions.severity] : null,
+    ["Signing", e.signingEnabled ? `on, ${e.signingAlgorithm}` : `off (${e.signingAlgorithm})`],
     ["Secret", e.signingSecretMasked],
     e.signingPublicKey ? ["Public key", e.signingPublicKey] : null,
     ["State", e.disabled ? "disabled" : "enabled"],
     ["Circuit", describeCircuit(e.circuit)],
-    e.filterTypes?.length ? ["Event types", e.filterTypes.join(", ")] : null,
-    e.labelMatchers?.length ? ["Label matchers", e.labelMatchers.join(", ")] : null,
-    e.headers && Object.keys(e.headers).length ? ["Headers", Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`).join(", ")] : null,
-    e.rateLimit ? ["Rate limit", `${e.rateLimit} per second`] : null,
-    e.clientCertificate ? ["Client certificate", `sha256 ${e.clientCertificate.fingerprintSha256}, expires ${when(e.clientCertificate.notAfter)}`] : null,
+    ["Event types", e.filterTypes?.length ? list(e.filterTypes) : "every type"],
+    ["Label matchers", e.labelMatchers?.length ? list(e.labelMatchers) : "none (every alert)"],
+    ["Headers", headers.length ? list(headers.map(([k, v]) => `${k}: ${v}`)) : "none"],
+    ["Rate limit", e.rateLimit ? `${e.rateLimit} per second` : "no limit"],
+    ["Client certificate", e.clientCertificate ? describeCertificate(e.clientCertificate) : "none"],
     ["Created", when(e.createdAt)],
     ["Updated", when(e.updatedAt)],
   ].filter(Boolean);
@@ -382,9 +299,8 @@ async function renderEndpoint(id) {
   const name = h("input", { type: "text", value: e.name, maxlength: "200" });
   const url = h("input", { type: "url", value: e.url });
   const signing = h("input", { type: "checkbox", checked: e.signingEnabled });
-  const format = formatSelect(e.format, false);
-  const routingKey = h("input", { type: "text", autocomplete: "off", spellcheck: "false", maxlength: "128", placeholder: e.formatOptions?.routingKey || "" });
-  const known = ["name", "url", "signingEnabled", "format", "formatOptions", "formatOptions.routingKey"];
+  const options = optionInputs(e);
+  const known = () => ["name", "url", "signingEnabled", ...options.known()];
   const edit = h(
     "form",
     {
@@ -396,14 +312,15 @@ async function renderEndpoint(id) {
         if (name.value !== e.name) body.name = name.value;
         if (url.value !== e.url) body.url = url.value;
         if (signing.checked !== e.signingEnabled) body.signingEnabled = signing.checked;
-        if (format.value !== e.format) body.format = format.value;
-        if (routingKey.value) body.formatOptions = { routingKey: routingKey.value };
+        const errors = options.collect(body);
+        if (errors.length) return showProblem(edit, { errors }, known(), options.itemName);
         if (Object.keys(body).length === 0) {
+          clearErrors(edit);
           edit.querySelector(".form-error").textContent = "Nothing changed.";
           return;
         }
         const u = await api("PATCH", path, body);
-        if (!u.ok) return showProblem(edit, u.problem, known);
+        if (!u.ok) return showProblem(edit, options.toRows(u.problem), known(), options.itemName);
         renderEndpoint(id);
       },
     },
@@ -411,17 +328,30 @@ async function renderEndpoint(id) {
     field("Name", name, "name"),
     field("URL", url, "url"),
     field("Signing enabled", signing, "signingEnabled"),
-    field("Format", format, "format"),
-    field("PagerDuty routing key", routingKey, "formatOptions.routingKey", "A new key replaces the stored one (shown masked)."),
+    h(
+      "div",
+      { class: "field" },
+      h("p", { class: "label" }, "Signing algorithm"),
+      h("p", { class: "readonly" }, e.signingAlgorithm),
+      e.signingPublicKey ? h("p", { class: "readonly" }, "Public key: ", h("code", { class: "secret-value" }, e.signingPublicKey)) : null,
+      h("p", { class: "hint" }, "It changes only with the secret: choose it under Actions and rotate."),
+    ),
+    options.nodes,
     formError(),
     h("button", { type: "submit" }, "Save changes"),
   );
 
+  const rotateAlgorithm = h(
+    "select",
+    {},
+    ALGORITHMS.map((a) => h("option", { value: a, selected: a === e.signingAlgorithm }, a)),
+  );
   const action = (label, fn, cls) => h("button", { type: "button", class: cls, onclick: fn }, label);
   const actions = h(
     "section",
     { class: "card", "aria-label": "Actions" },
     h("h2", {}, "Actions"),
+    field("Algorithm of the next secret", rotateAlgorithm, "signingAlgorithm", "Rotate secret keeps the algorithm, or switches to this one."),
     h(
       "div",
       { class: "buttons" },
@@ -446,7 +376,10 @@ async function renderEndpoint(id) {
         say(h("div", {}, h("p", {}, `What a sample alert becomes (${req.format}), as it would be sent to ${req.url}:`), h("pre", { class: "preview" }, shown)));
       }),
       action("Rotate secret", async () => {
-        const t = await api("POST", `${path}/rotate-secret`);
+        const switching = rotateAlgorithm.value !== e.signingAlgorithm;
+        const t = switching
+          ? await api("POST", `${path}/rotate-secret`, { signingAlgorithm: rotateAlgorithm.value })
+          : await api("POST", `${path}/rotate-secret`);
         if (!t.ok) return say(notice(describe(t.problem)));
         await renderEndpoint(id);
         const grace = t.data.previousSecretValidUntil

@@ -34,6 +34,8 @@ async fn the_console_is_served_with_its_security_headers_and_revalidated() {
     assert_eq!(again.header("etag"), tag);
     for (file, kind) in [
         ("app.js", "text/javascript"),
+        ("dom.js", "text/javascript"),
+        ("options.js", "text/javascript"),
         ("lib.js", "text/javascript"),
         ("app.css", "text/css"),
     ] {
@@ -74,6 +76,31 @@ async fn the_console_is_served_with_its_security_headers_and_revalidated() {
             .contains("console"));
     }
     off.stop().await;
+}
+
+/// The console's list of formats is the server's built-in formats.
+#[tokio::test]
+async fn the_consoles_formats_are_the_servers() {
+    let s = TestServer::start().await;
+    let js = s
+        .req("GET", "/console/options.js")
+        .no_auth()
+        .send()
+        .await
+        .text();
+    let line = js
+        .lines()
+        .find(|l| l.starts_with("export const FORMATS = ["))
+        .expect("options.js lists FORMATS");
+    let names: Vec<String> = hookd::model::Format::ALL
+        .iter()
+        .map(|f| format!("\"{}\"", f.as_str()))
+        .collect();
+    assert_eq!(
+        line,
+        format!("export const FORMATS = [{}];", names.join(", "))
+    );
+    s.stop().await;
 }
 
 /// Everything a person does in the console, at 1280 px and 360 px, in Chromium.
