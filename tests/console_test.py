@@ -3,21 +3,29 @@
     python3 tests/console_test.py BASE_URL ADMIN_TOKEN RECEIVER_URL SCREENSHOT_DIR
 
 tests/it/console.rs starts hookd (with the shipped host_allowlist plugin allowing hooks.slack.com
-and 127.0.0.1, hooks.slack.com pinned to 127.0.0.1, and no retries) and a local receiver, then
-runs this. It goes through the console as a person
+and 127.0.0.1, hooks.slack.com pinned to 127.0.0.1, the shipped ntfy transformer, and no retries)
+and a local receiver, then runs this. It goes through the console as a person
 would, at 1280 px and at 360 px, with nothing but the labels a person reads: sign in, create
 (the seed example), the secret once, a 422 beside the URL field, a plugin's denial, an XSS name,
-edit, send test, rotate, disable, delete, tokens, sign out. All along: no request to any host but
-hookd, no error in the browser console (other than the failed requests the test makes on
-purpose), no dialog. It runs the console's JavaScript unit tests in the same browser, and saves a
-screenshot of each main screen at both widths. Exits non-zero on the first failure.
+edit, send test, rotate, disable, delete; an endpoint with every option (event types, label
+matchers, headers, rate limit, Ed25519, a client certificate), edited (only what changed is sent,
+never a masked header value), 422s beside a matcher's and a header's input, a transformer
+plugin's format, rotating to another algorithm; tokens, sign out. All along: no request to any
+host but hookd, no error in the browser console (other than the failed requests the test makes
+on purpose), no dialog. It runs the console's JavaScript unit tests in the same browser, and
+saves a screenshot of each main screen at both widths. Exits non-zero on the first failure.
 """
 
+import datetime
 import json
 import re
 import sys
 import urllib.request
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from playwright.sync_api import expect, sync_playwright
 
 BASE, TOKEN, RECEIVER, SHOTS = sys.argv[1:5]
@@ -37,6 +45,23 @@ expect.set_options(timeout=10_000)
 def check(cond, what):
     if not cond:
         raise AssertionError(what)
+
+
+def client_certificate():
+    """A self-signed EC certificate and its key (PEM), and the certificate's SHA-256 (hex)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hookd console test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode(),
+            cert.fingerprint(hashes.SHA256()).hex())
 
 
 def api(method, path, body=None):
@@ -134,6 +159,16 @@ def run(browser, width):
     def no_overflow(where):
         wide = page.evaluate("document.documentElement.scrollWidth")
         check(wide <= width, f"{where} at {width} px is {wide} px wide")
+
+    def all_named(where):
+        unnamed = page.evaluate("""() => [...document.querySelectorAll('input, button, select, textarea, a')]
+            .filter(el => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
+            .map(el => el.outerHTML)""")
+        check(not unnamed, f"controls without a name on {where}: {unnamed}")
+
+    def error_of(locator):
+        """The error slot an input names last in its aria-describedby."""
+        return page.locator("#" + locator.get_attribute("aria-describedby").split()[-1])
 
     resp = page.goto(f"{ORIGIN}/console/")
     headers = resp.headers
@@ -246,6 +281,149 @@ def run(browser, width):
     expect(page.get_by_role("heading", name="Endpoints", level=1)).to_be_visible()
     expect(page.get_by_role("link", name=XSS)).to_have_count(0)
 
+    # Every option through the create form: event types, label matchers, headers, a rate limit,
+    # Ed25519 and a client certificate.
+    cert_pem, key_pem, fingerprint = client_certificate()
+    oname = f"Options {width}"
+    form = page.locator("form", has=page.get_by_role("button", name="Create endpoint"))
+    form.get_by_label("Name", exact=True).fill(oname)
+    form.get_by_label("URL", exact=True).fill(RECEIVER + "/options")
+    form.locator("summary").click()
+    form.get_by_label("Event types").fill("alertmanager.*\ndeploy")
+    form.get_by_label("Label matchers").fill('severity=~"critical|warning"\n\nenv!=staging')
+    form.get_by_role("button", name="Add a header").click()
+    expect(form.get_by_label("Header 1 name")).to_be_focused()
+    page.keyboard.type("X-Api-Key")
+    form.get_by_label("Header 1 value").fill("k-0123456789ab")
+    form.get_by_role("button", name="Add a header").click()
+    form.get_by_label("Header 2 name").fill("X-Team")
+    form.get_by_label("Header 2 value").fill("db")
+    form.get_by_label("Rate limit").fill("5")
+    form.get_by_label("Signing algorithm").select_option("ed25519")
+    form.get_by_label("Certificate chain").fill(cert_pem)
+    form.get_by_label("Private key").fill(key_pem)
+    all_named("the create form")
+    shot("create-options")
+    no_overflow("the create form with every option")
+    form.get_by_role("button", name="Create endpoint").click()
+    expect(page.get_by_role("status", name=f"Signing secret of {oname}")).to_contain_text("whsk_")
+
+    # The API has them all, the header values masked.
+    listed = api("GET", "/api/v1/alerting/webhook-endpoints?limit=200")["endpoints"]
+    got = next(e for e in listed if e["name"] == oname)
+    opath = f"/api/v1/alerting/webhook-endpoints/{got['id']}"
+    check(got["filterTypes"] == ["alertmanager.*", "deploy"], f"filterTypes: {got}")
+    check(got["labelMatchers"] == ['severity=~"critical|warning"', 'env!="staging"'], f"labelMatchers: {got}")
+    check(got["headers"] == {"X-Api-Key": "****89ab", "X-Team": "****"}, f"headers: {got}")
+    check(got["rateLimit"] == 5, f"rateLimit: {got}")
+    check(got["signingAlgorithm"] == "ed25519" and got["signingPublicKey"].startswith("whpk_"), f"signing: {got}")
+    cc = got["clientCertificate"]
+    check(cc["fingerprintSha256"] == fingerprint and cc["chainLength"] == 1 and cc["notAfter"], f"clientCertificate: {got}")
+
+    # The endpoint's page shows them.
+    page.get_by_role("link", name=oname, exact=True).click()
+    expect(page.get_by_role("heading", name=oname, level=1)).to_be_visible()
+    facts = page.locator("dl.facts")
+    for text in ["alertmanager.*", "deploy", 'severity=~"critical|warning"', 'env!="staging"', "X-Api-Key: ****89ab",
+                 "X-Team: ****", "5 per second", "on, ed25519", got["signingPublicKey"], fingerprint, "1 certificate"]:
+        expect(facts).to_contain_text(text)
+    check("k-0123456789ab" not in page.content(), "a header's value is not on the page")
+    edit = page.locator("form", has=page.get_by_role("button", name="Save changes"))
+    expect(edit).to_contain_text("It changes only with the secret")
+    expect(edit.get_by_label("Header 1 name")).to_have_value("X-Api-Key")
+    expect(edit.get_by_label("Header 1 value")).to_have_value("")
+    expect(edit.get_by_label("Header 1 value")).to_have_attribute("placeholder", "****89ab")
+    expect(edit.get_by_label("Rate limit")).to_have_value("5")
+    expect(edit.get_by_label("Event types")).to_have_value("alertmanager.*\ndeploy")
+    shot("endpoint-options")
+    no_overflow("the endpoint page with every option")
+    all_named("the endpoint page")
+
+    # Edit: remove the rate limit, change the matchers; only those are sent (no masked header).
+    edit.get_by_label("Rate limit").fill("")
+    edit.get_by_label("Label matchers").fill('severity="critical"')
+    with page.expect_request(lambda r: r.method == "PATCH") as patch:
+        edit.get_by_role("button", name="Save changes").click()
+    sent = patch.value.post_data_json
+    check(sent == {"labelMatchers": ['severity="critical"'], "rateLimit": None}, f"the PATCH sent {sent}")
+    expect(facts).to_contain_text("no limit")
+    expect(facts).not_to_contain_text("warning")
+    got = api("GET", opath)["endpoint"]
+    check(got["rateLimit"] is None and got["labelMatchers"] == ['severity="critical"'], f"after the edit: {got}")
+    check(got["headers"] == {"X-Api-Key": "****89ab", "X-Team": "****"}, f"headers kept: {got}")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_role("status").filter(has_text="Test delivered: 200")).to_be_visible()
+
+    # A matcher that does not parse: the API's 422 beside the matchers, naming its line.
+    matchers = edit.get_by_label("Label matchers")
+    matchers.fill('severity="critical"\n\nseverity=~"("')
+    edit.get_by_role("button", name="Save changes").click()
+    expect(matchers).to_have_attribute("aria-invalid", "true")
+    expect(matchers).to_be_focused()
+    expect(error_of(matchers)).to_contain_text("line 3: is not an Alertmanager matcher")
+    matchers.fill('severity="critical"')
+
+    # Headers: a change needs each kept value typed again (stored ones are only masked), checked
+    # before any request; a name hookd sets is the API's 422 beside its row.
+    edit.get_by_role("button", name="Remove header 2").click()
+    edit.get_by_role("button", name="Save changes").click()
+    value = edit.get_by_label("Header 1 value")
+    expect(value).to_have_attribute("aria-invalid", "true")
+    expect(error_of(value)).to_contain_text("type the value of X-Api-Key again")
+    value.fill("k-new-0123456789")
+    edit.get_by_role("button", name="Add a header").click()
+    edit.get_by_label("Header 2 name").fill("Content-Type")
+    edit.get_by_label("Header 2 value").fill("text/plain")
+    edit.get_by_role("button", name="Save changes").click()
+    expect(edit.get_by_label("Header 2 name")).to_have_attribute("aria-invalid", "true")
+    expect(error_of(edit.get_by_label("Header 2 name"))).to_contain_text("a header hookd sets itself")
+    shot("endpoint-errors")
+    check(api("GET", opath)["endpoint"]["headers"] == {"X-Api-Key": "****89ab", "X-Team": "****"}, "nothing saved yet")
+    edit.get_by_role("button", name="Remove header 2").click()
+    with page.expect_request(lambda r: r.method == "PATCH") as patch:
+        edit.get_by_role("button", name="Save changes").click()
+    sent = patch.value.post_data_json
+    check(sent == {"headers": {"X-Api-Key": "k-new-0123456789"}}, f"the PATCH sent {sent}")
+    expect(facts).to_contain_text("X-Api-Key: ****6789")
+    expect(facts).not_to_contain_text("X-Team")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_role("status").filter(has_text="Test delivered: 200")).to_be_visible()
+
+    # A transformer plugin's format: typed after "Other (plugin:…)", checked here first, then by
+    # the API (which knows the configuration's transformers).
+    edit.get_by_label("Format", exact=True).select_option(label="Other (plugin:\u2026)")
+    plugin = edit.get_by_label("Plugin format")
+    plugin.fill("plugin:no such")
+    edit.get_by_role("button", name="Save changes").click()
+    expect(plugin).to_have_attribute("aria-invalid", "true")
+    expect(error_of(plugin)).to_contain_text("1-64 letters, digits, _ or -")
+    plugin.fill("plugin:nope")
+    edit.get_by_role("button", name="Save changes").click()
+    expect(error_of(plugin)).to_contain_text("names no transformer of the configuration's [[transformers]] (it has ntfy)")
+    plugin.fill("plugin:ntfy")
+    edit.get_by_role("button", name="Save changes").click()
+    expect(facts).to_contain_text("plugin:ntfy")
+    expect(edit.get_by_label("Plugin format")).to_have_value("plugin:ntfy")
+    page.get_by_role("button", name="Preview a message").click()
+    expect(page.locator(".result")).to_contain_text("(plugin:ntfy)")
+
+    # Remove the client certificate; rotate to HMAC.
+    edit.get_by_label("Remove the client certificate").check()
+    expect(edit.get_by_label("Certificate chain")).to_be_disabled()
+    with page.expect_request(lambda r: r.method == "PATCH") as patch:
+        edit.get_by_role("button", name="Save changes").click()
+    check(patch.value.post_data_json == {"clientCertificate": None}, f"the PATCH sent {patch.value.post_data_json}")
+    expect(facts).not_to_contain_text(fingerprint)
+    check(api("GET", opath)["endpoint"]["clientCertificate"] is None, "certificate removed")
+    page.get_by_label("Algorithm of the next secret").select_option("hmac-sha256")
+    page.get_by_role("button", name="Rotate secret").click()
+    expect(page.get_by_role("status", name="New signing secret")).to_contain_text("whsec_")
+    expect(facts).to_contain_text("on, hmac-sha256")
+    got = api("GET", opath)["endpoint"]
+    check(got["signingAlgorithm"] == "hmac-sha256" and got["signingPublicKey"] is None, f"rotated: {got}")
+    page.get_by_role("link", name="All endpoints").click()
+    expect(page.get_by_role("heading", name="Endpoints", level=1)).to_be_visible()
+
     # A delivery that gave up (a receiver that refuses connections) can be resent from its
     # attempt.
     dead = api("POST", "/api/v1/alerting/webhook-endpoints", {
@@ -294,10 +472,7 @@ def run(browser, width):
     check(command.startswith("curl") and "$TOKEN" in command and TOKEN not in command, command)
 
     # Every control has an accessible name.
-    unnamed = page.evaluate("""() => [...document.querySelectorAll('input, button, select, textarea, a')]
-        .filter(el => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
-        .map(el => el.outerHTML)""")
-    check(not unnamed, f"controls without a name: {unnamed}")
+    all_named("the token page")
 
     # Sign out forgets the token.
     page.get_by_role("button", name="Sign out").click()

@@ -3,6 +3,7 @@
 //! `tests/console_test.py`), against this hookd and a local receiver.
 use crate::common;
 
+use crate::common::plugins::transformer_toml;
 use crate::common::receiver::Receiver;
 use crate::common::TestServer;
 use hyper::StatusCode;
@@ -109,8 +110,9 @@ async fn the_consoles_formats_are_the_servers() {
 async fn the_console_in_a_real_browser() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let plugin = root.join("plugins/host_allowlist.wasm");
+    let ntfy = root.join("plugins/ntfy.wasm");
     assert!(
-        plugin.exists(),
+        plugin.exists() && ntfy.exists(),
         "the plugins are not built: run `bash plugins/build.sh`"
     );
     assert!(
@@ -122,8 +124,9 @@ async fn the_console_in_a_real_browser() {
         "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n\
          [delivery]\nretry_schedule_secs = []\npoll_interval_ms = 50\n\
          [delivery.hosts]\n\"hooks.slack.com\" = \"127.0.0.1\"\n\
-         [[plugins]]\nname = \"hosts\"\npath = \"{}\"\nsettings = \"hooks.slack.com, 127.0.0.1\"\n",
-        plugin.display()
+         [[plugins]]\nname = \"hosts\"\npath = \"{}\"\nsettings = \"hooks.slack.com, 127.0.0.1\"\n{}",
+        plugin.display(),
+        transformer_toml("ntfy", &ntfy, "topic=console")
     );
     let s = TestServer::start_with(&config).await;
     let shots = root.join("target/console-screenshots");
@@ -151,7 +154,30 @@ async fn the_console_in_a_real_browser() {
         rx.count() >= 2,
         "a test send at each width reached the receiver"
     );
-    for screen in ["signin", "endpoints", "endpoint", "tokens"] {
+    // The endpoint with options got its headers' real values, never their masks: the first from
+    // create, the second after an edit that typed it again.
+    let options: Vec<_> = rx
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == "/console-receiver/options")
+        .map(|r| r.header("x-api-key"))
+        .collect();
+    assert_eq!(
+        options,
+        ["k-0123456789ab", "k-new-0123456789"].repeat(2),
+        "the test sends of the endpoint with options, at each width"
+    );
+    for screen in [
+        "signin",
+        "endpoints",
+        "endpoint",
+        "create-options",
+        "endpoint-options",
+        "endpoint-errors",
+        "tokens",
+    ] {
         for width in [360, 1280] {
             let file = root.join(format!("target/console-screenshots/{screen}-{width}.png"));
             assert!(
