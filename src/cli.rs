@@ -312,8 +312,12 @@ pub fn plugin_transform(
         data,
         endpoint_name: endpoint_name.to_owned(),
     };
-    let outcome = set.transform_blocking(&name, input);
-    eprintln!("load: {loaded:.2?}  transform: {:.2?}", started.elapsed());
+    let (outcome, fuel) = set.transform_blocking(&name, input);
+    eprintln!(
+        "load: {loaded:.2?}  transform: {:.2?}  fuel: {fuel} (hookd runs a call on its async workers within {}, else on a thread of its own)",
+        started.elapsed(),
+        crate::plugins::INLINE_FUEL
+    );
     let rendered = outcome.map_err(|e| match e {
         crate::format::TransformError::Missing(name) => format!("no transformer '{name}'"),
         crate::format::TransformError::Failed { reason, .. } => reason,

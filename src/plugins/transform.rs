@@ -164,13 +164,13 @@ impl Transformers for TransformerHost {
                 ticks: INLINE_TICKS.min(full.ticks),
                 inline: true,
             };
-            let outcome = match set.call(&name, &event, inline) {
+            let outcome = match set.call(&name, &event, inline).0 {
                 Err((FailureKind::Timeout | FailureKind::OutOfFuel, _))
                     if inline.fuel < full.fuel || inline.ticks < full.ticks =>
                 {
                     let (set, name) = (set.clone(), name.clone());
                     self.heavy
-                        .run(move || set.call(&name, &event, full))
+                        .run(move || set.call(&name, &event, full).0)
                         .await
                         .unwrap_or_else(|| {
                             Err((FailureKind::Trap, "the call's thread panicked".into()))
@@ -262,25 +262,26 @@ impl TransformerSet {
     }
 
     /// Runs transformer `name` with its full budget, blocking (up to its deadline): for
-    /// `hookd plugin transform`.
-    ///
-    /// # Errors
-    /// As a delivery would record it.
+    /// `hookd plugin transform`. Also returns the fuel the call used.
     pub fn transform_blocking(
         &self,
         name: &str,
         input: TransformInput,
-    ) -> Result<Rendered, TransformError> {
+    ) -> (Result<Rendered, TransformError>, u64) {
         if !self.has(name) {
-            return Err(TransformError::Missing(name.to_owned()));
+            return (Err(TransformError::Missing(name.to_owned())), 0);
         }
-        failed_as(name, self.call(name, &event_of(input), self.full_budget()))
+        let (outcome, fuel) = self.call(name, &event_of(input), self.full_budget());
+        (failed_as(name, outcome), fuel)
     }
 
-    /// One bounded call in a fresh instance.
-    fn call(&self, name: &str, event: &Event, budget: Budget) -> Outcome {
+    /// One bounded call in a fresh instance; the fuel it used.
+    fn call(&self, name: &str, event: &Event, budget: Budget) -> (Outcome, u64) {
         let Some(t) = self.transformers.get(name) else {
-            return Err((FailureKind::Trap, format!("no transformer '{name}'")));
+            return (
+                Err((FailureKind::Trap, format!("no transformer '{name}'"))),
+                0,
+            );
         };
         let mut store = new_store(&self.engine, &self.limits, 1);
         arm(&mut store, budget.fuel, budget.ticks);
@@ -288,7 +289,8 @@ impl TransformerSet {
             .pre
             .instantiate(&mut store)
             .and_then(|bindings| bindings.call_transform(&mut store, event, &t.settings));
-        match answer {
+        let used = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let outcome = match answer {
             Ok(answer) => {
                 let answer = answer.map(|r| (r.body, r.content_type, r.headers));
                 crate::parse::transform_answer(answer)
@@ -303,7 +305,8 @@ impl TransformerSet {
                 };
                 Err((kind, detail))
             }
-        }
+        };
+        (outcome, used)
     }
 }
 
