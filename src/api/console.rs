@@ -189,12 +189,13 @@ mod tests {
 
     #[test]
     fn the_console_offers_every_format() {
-        let app = std::str::from_utf8(ASSETS.iter().find(|a| a.0 == "app.js").unwrap().2).unwrap();
+        let app =
+            std::str::from_utf8(ASSETS.iter().find(|a| a.0 == "options.js").unwrap().2).unwrap();
         let names: Vec<String> = crate::model::Format::ALL
             .iter()
             .map(|f| format!("\"{}\"", f.as_str()))
             .collect();
-        let want = format!("const FORMATS = [{}];", names.join(", "));
-        assert!(app.contains(&want), "src/console/app.js lacks {want}");
+        let want = format!("export const FORMATS = [{}];", names.join(", "));
+        assert!(app.contains(&want), "src/console/options.js lacks {want}");
     }
 }
