@@ -222,8 +222,9 @@ pub(super) fn option_properties(patch: bool) -> Map<String, Value> {
         .map(|f| f.as_str())
         .collect();
     props.insert("format".into(), json!({
-        "type": "string", "enum": formats,
-        "description": "The shape of the requests sent: the Standard Webhooks envelope, or a chat or incident tool's message. Absent on a create: chosen from the URL's host (hooks.slack.com: slack; anything else: standard-webhooks).",
+        "type": "string",
+        "pattern": format!("^({}|plugin:[A-Za-z0-9_-]{{1,64}})$", formats.join("|")),
+        "description": format!("The shape of the requests sent: the Standard Webhooks envelope, a chat or incident tool's message ({}), or plugin:<name> for a transformer plugin of the configuration's [[transformers]] (422 if it has none of that name). Absent on a create: chosen from the URL's host (hooks.slack.com: slack; anything else: standard-webhooks).", formats.join(", ")),
         "example": "slack"
     }));
     props.insert("formatOptions".into(), json!({
