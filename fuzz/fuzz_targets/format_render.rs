@@ -21,12 +21,15 @@ fn check(event_type: &str, data: &str, valid_json: bool) {
             severity: Some("warning"),
         };
         let out = render(&format, &event, &options).unwrap();
-        if let Err(why) = within_limits(&format, &out.body) {
+        if format == Format::StandardWebhooks {
+            // The envelope carries `data` byte for byte: JSON when the data is (it always is
+            // from the alert routes).
+            if valid_json {
+                let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+                assert_eq!(v["type"], event_type);
+            }
+        } else if let Err(why) = within_limits(&format, &out.body) {
             panic!("{format:?}: {why}");
-        }
-        if format == Format::StandardWebhooks && valid_json {
-            let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
-            assert_eq!(v["type"], event_type);
         }
     }
 }
