@@ -83,11 +83,27 @@ fn api(p: &mut Problems, a: &Api) {
 }
 
 fn plugin_limits(p: &mut Problems, l: &PluginLimits) {
-    p.in_range("plugin_limits.timeout_ms", l.timeout_ms, 1..=10_000);
-    p.at_least("plugin_limits.fuel", l.fuel, 10_000);
+    call_limits(
+        p,
+        "plugin_limits",
+        (l.timeout_ms, l.fuel, l.memory_bytes),
+        10_000,
+    );
+}
+
+/// The bounds of one plugin call in `table`: (timeout_ms, fuel, memory_bytes), the deadline at
+/// most `max_timeout_ms`.
+fn call_limits(p: &mut Problems, table: &str, l: (u64, u64, usize), max_timeout_ms: u64) {
+    let (timeout_ms, fuel, memory_bytes) = l;
     p.in_range(
-        "plugin_limits.memory_bytes",
-        l.memory_bytes,
+        &format!("{table}.timeout_ms"),
+        timeout_ms,
+        1..=max_timeout_ms,
+    );
+    p.at_least(&format!("{table}.fuel"), fuel, 10_000);
+    p.in_range(
+        &format!("{table}.memory_bytes"),
+        memory_bytes,
         65_536..=1 << 30,
     );
 }
@@ -101,13 +117,8 @@ fn plugins(p: &mut Problems, plugins: &[PluginConfig]) {
 }
 
 fn transformers(p: &mut Problems, l: &TransformerLimits, transformers: &[TransformerConfig]) {
-    p.in_range("transformer_limits.timeout_ms", l.timeout_ms, 1..=60_000);
-    p.at_least("transformer_limits.fuel", l.fuel, 10_000);
-    p.in_range(
-        "transformer_limits.memory_bytes",
-        l.memory_bytes,
-        65_536..=1 << 30,
-    );
+    let limits = (l.timeout_ms, l.fuel, l.memory_bytes);
+    call_limits(p, "transformer_limits", limits, 60_000);
     let named: Vec<(&str, &str)> = transformers
         .iter()
         .map(|c| (c.name.as_str(), c.settings.as_str()))

@@ -26,21 +26,25 @@ pub enum PluginVerdict {
 pub fn plugin_answer(answer: Result<(), String>) -> Result<PluginVerdict, String> {
     match answer {
         Ok(()) => Ok(PluginVerdict::Allow),
-        Err(reason) => {
-            let trimmed = reason.trim();
-            if trimmed.is_empty() {
-                Err("the deny reason is empty".into())
-            } else if reason.len() > MAX_DENY_REASON {
-                Err(format!(
-                    "the deny reason is {} bytes, over the limit of {MAX_DENY_REASON}",
-                    reason.len()
-                ))
-            } else if trimmed.chars().any(char::is_control) {
-                Err("the deny reason contains control characters".into())
-            } else {
-                Ok(PluginVerdict::Deny(trimmed.to_owned()))
-            }
-        }
+        Err(reason) => reason_text(&reason, "deny reason").map(PluginVerdict::Deny),
+    }
+}
+
+/// A plugin's reason (`what`: "deny reason", "error"), trimmed: 1-512 bytes, no control
+/// characters.
+fn reason_text(reason: &str, what: &str) -> Result<String, String> {
+    let trimmed = reason.trim();
+    if trimmed.is_empty() {
+        Err(format!("the {what} is empty"))
+    } else if reason.len() > MAX_DENY_REASON {
+        Err(format!(
+            "the {what} is {} bytes, over the limit of {MAX_DENY_REASON}",
+            reason.len()
+        ))
+    } else if trimmed.chars().any(char::is_control) {
+        Err(format!("the {what} contains control characters"))
+    } else {
+        Ok(trimmed.to_owned())
     }
 }
 
@@ -68,13 +72,7 @@ pub type TransformAnswer = Result<(Vec<u8>, String, Vec<(String, String)>), Stri
 pub fn transform_answer(answer: TransformAnswer) -> Result<Result<Rendered, String>, String> {
     let (body, content_type, headers) = match answer {
         Ok(request) => request,
-        Err(reason) => {
-            return match plugin_answer(Err(reason)) {
-                Ok(PluginVerdict::Deny(reason)) => Ok(Err(reason)),
-                Ok(PluginVerdict::Allow) => Err("the error is empty".into()),
-                Err(why) => Err(why.replacen("deny reason", "error", 1)),
-            }
-        }
+        Err(reason) => return reason_text(&reason, "error").map(Err),
     };
     if body.len() > MAX_TRANSFORM_BODY {
         return Err(format!(

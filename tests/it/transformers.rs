@@ -34,11 +34,9 @@ async fn alert(s: &TestServer, body: &Value) {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
 }
 
+/// The value of one series, 0 when it is not exposed (yet).
 fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    crate::observability::sample(metrics, series).unwrap_or(0.0)
 }
 
 #[tokio::test]
