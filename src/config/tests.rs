@@ -132,6 +132,55 @@ fn plugins_are_validated() {
     assert!(e.contains("at most 16 plugins"), "{e}");
 }
 
+#[test]
+fn transformers_and_their_limits_are_validated() {
+    let ok = "[[transformers]]\nname = \"ntfy\"\npath = \"ntfy.wasm\"\nsettings = \"topic=a\"\n";
+    let c = Config::from_toml_str(ok).unwrap();
+    assert_eq!(c.transformers[0].settings, "topic=a");
+    assert_eq!(c.transformer_plugin_limits().timeout_ms, 1000);
+    let long = "x".repeat(65_537);
+    let mut toml = String::from(
+        "[transformer_limits]\ntimeout_ms = 60001\nfuel = 9999\nmemory_bytes = 65535\n",
+    );
+    for i in 0..=MAX_PLUGINS {
+        let name = if i < 2 {
+            "t".to_owned()
+        } else {
+            format!("t{i}")
+        };
+        let settings = if i == 2 { long.as_str() } else { "" };
+        write!(
+            toml,
+            "[[transformers]]\nname = \"{name}\"\npath = \"x\"\nsettings = \"{settings}\"\n"
+        )
+        .unwrap();
+    }
+    let e = Config::from_toml_str(&toml).unwrap_err().to_string();
+    let expected = "invalid configuration:
+  transformer_limits.timeout_ms: must be from 1 to 60000
+  transformer_limits.fuel: must be at least 10000
+  transformer_limits.memory_bytes: must be from 65536 to 1073741824
+  transformers: may list at most 16 transformers
+  transformers[1].name: must be unique
+  transformers[2].settings: must be at most 65536 bytes";
+    assert_eq!(e, expected);
+    for (bad, key) in [
+        (
+            "[[transformers]]\nname = \"a b\"\npath = \"x\"\n",
+            "transformers[0].name",
+        ),
+        ("[[transformers]]\nname = \"a\"\n", "path"),
+        (
+            "[[transformers]]\nname = \"a\"\npath = \"x\"\non_error = \"allow\"\n",
+            "on_error",
+        ),
+        ("[transformer_limits]\ncache_dir = \"x\"\n", "cache_dir"),
+    ] {
+        let e = Config::from_toml_str(bad).unwrap_err().to_string();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}
+
 /// Every restart-only key is kept by `keep_restart_only`, and no other key is.
 #[test]
 fn restart_only_keys_are_exactly_the_kept_ones() {
