@@ -23,15 +23,37 @@ use common::{connect, post, receiver, Hookd, ALERT};
 /// Concurrent clients posting alerts.
 const SENDERS: usize = 64;
 
-/// One run: `alerts` alerts (`body` to `route`) to `endpoints` endpoints of `format`; returns
-/// deliveries per second and post->delivery latencies (sorted).
+/// What one run measured.
+#[derive(Clone)]
+struct Run {
+    /// Deliveries per second.
+    rate: f64,
+    /// The process's CPU time (hookd, the posting clients and the receiver) per delivery.
+    cpu: Duration,
+    /// Post -> delivery latencies, sorted.
+    latencies: Vec<Duration>,
+}
+
+/// The CPU time this process has used (user and system), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // The fields after the command name (which may hold spaces, and ends at the last ')').
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // Linux reports them in USER_HZ, 100 per second on every architecture it runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// One run: `alerts` alerts (`body` to `route`) to `endpoints` endpoints of `format`.
 async fn scenario(
     endpoints: usize,
     alerts: usize,
     per_endpoint: usize,
     format: Option<&str>,
     (route, body): (&'static str, &'static str),
-) -> (f64, Vec<Duration>) {
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let mut extra = format!("max_in_flight = 256\nper_endpoint = {per_endpoint}\n");
     if let Some(plugin) = ntfy() {
@@ -65,6 +87,7 @@ async fn scenario(
     // (deliveries often arrive before the client has read its 202).
     let accepted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let t0 = Instant::now();
+    let cpu0 = cpu_time();
     let per_sender = alerts.div_ceil(SENDERS);
     let mut tasks = Vec::new();
     for _ in 0..SENDERS {
@@ -93,6 +116,7 @@ async fn scenario(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = t0.elapsed();
+    let cpu = cpu_time() - cpu0;
     let accepted = std::mem::take(&mut *accepted.lock().unwrap());
     let mut latencies: Vec<Duration> = arrivals
         .lock()
@@ -106,7 +130,11 @@ async fn scenario(
         .collect();
     latencies.sort();
     hookd.stop().await;
-    (expected as f64 / elapsed.as_secs_f64(), latencies)
+    Run {
+        rate: expected as f64 / elapsed.as_secs_f64(),
+        cpu: cpu / expected as u32,
+        latencies,
+    }
 }
 
 /// The shipped ntfy transformer, if built.
@@ -120,40 +148,56 @@ const GROUP: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"InstanceDown\"
 
 /// Deliveries/s per format, the formats interleaved in `rounds`; the median round of each.
 fn formats(rt: &tokio::runtime::Runtime, alerts: usize, rounds: usize) {
-    let mut formats = vec!["standard-webhooks", "slack", "teams", "pagerduty"];
-    if ntfy().is_some() {
-        formats.push("plugin:ntfy");
-    } else {
-        println!("(plugins/ntfy.wasm is not built: run `bash plugins/build.sh` to include it)");
-    }
-    println!("\n| format | endpoints | deliveries/s (median of {rounds}) | vs standard-webhooks | post -> delivery p50 | p99 |");
-    println!("|---|---|---|---|---|---|");
+    // DELIVERY_BENCH_FORMATS=standard-webhooks,slack runs only those (the first is the base).
+    let formats: Vec<String> = match std::env::var("DELIVERY_BENCH_FORMATS") {
+        Ok(only) => only.split(',').map(str::to_owned).collect(),
+        Err(_) => {
+            let mut all = vec!["standard-webhooks", "slack", "teams", "pagerduty"];
+            if ntfy().is_some() {
+                all.push("plugin:ntfy");
+            } else {
+                println!(
+                    "(plugins/ntfy.wasm is not built: run `bash plugins/build.sh` to include it)"
+                );
+            }
+            all.into_iter().map(str::to_owned).collect()
+        }
+    };
+    let base = &formats[0];
+    println!("\n| format | endpoints | deliveries/s (median of {rounds}) | vs `{base}` | CPU per delivery (median) | vs `{base}` | post -> delivery p50 | p99 |");
+    println!("|---|---|---|---|---|---|---|---|");
     for (endpoints, per_endpoint) in [(1, 256), (100, 8)] {
-        let mut runs: Vec<Vec<(f64, Vec<Duration>)>> = vec![Vec::new(); formats.len()];
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); formats.len()];
         for _ in 0..rounds {
             for (i, f) in formats.iter().enumerate() {
                 let run = rt.block_on(scenario(
                     endpoints,
                     alerts / endpoints,
                     per_endpoint,
-                    Some(f),
+                    Some(f.as_str()),
                     ("/api/v1/alerting/alertmanager", GROUP),
                 ));
                 runs[i].push(run);
             }
         }
-        let median = |r: &mut Vec<(f64, Vec<Duration>)>| {
-            r.sort_by(|a, b| a.0.total_cmp(&b.0));
-            r[r.len() / 2].clone()
+        // The median run by rate (its latencies), and the median CPU time per delivery.
+        let median = |r: &mut Vec<Run>| {
+            r.sort_by_key(|a| a.cpu);
+            let cpu = r[r.len() / 2].cpu;
+            r.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+            (r[r.len() / 2].clone(), cpu)
         };
-        let base = median(&mut runs[0]).0;
+        let (base, base_cpu) = median(&mut runs[0]);
         for (i, f) in formats.iter().enumerate() {
-            let (rate, lat) = median(&mut runs[i]);
+            let (run, cpu) = median(&mut runs[i]);
             println!(
-                "| `{f}` | {endpoints} | {rate:.0} | {:.1} % | {} | {} |",
-                rate / base * 100.0,
-                common::ms(common::pct(&lat, 50)),
-                common::ms(common::pct(&lat, 99))
+                "| `{f}` | {endpoints} | {:.0} | {:.1} % | {:.0} µs | {:.1} % | {} | {} |",
+                run.rate,
+                run.rate / base.rate * 100.0,
+                cpu.as_secs_f64() * 1e6,
+                cpu.as_secs_f64() / base_cpu.as_secs_f64() * 100.0,
+                common::ms(common::pct(&run.latencies, 50)),
+                common::ms(common::pct(&run.latencies, 99))
             );
         }
     }
@@ -173,9 +217,15 @@ fn main() {
         .build()
         .unwrap();
     // One endpoint may use the whole in-flight budget; with 100 the per-endpoint default applies.
-    for (endpoints, per_endpoint) in [(1, 256), (100, 8)] {
+    // (Left out when DELIVERY_BENCH_FORMATS asks for some formats only.)
+    let plain: &[(usize, usize)] = if std::env::var("DELIVERY_BENCH_FORMATS").is_ok() {
+        &[]
+    } else {
+        &[(1, 256), (100, 8)]
+    };
+    for &(endpoints, per_endpoint) in plain {
         let count = alerts / endpoints;
-        let (rate, lat) = rt.block_on(scenario(
+        let run = rt.block_on(scenario(
             endpoints,
             count,
             per_endpoint,
@@ -183,10 +233,11 @@ fn main() {
             ("/api/v1/alerting/alerts", ALERT),
         ));
         println!(
-            "{endpoints:>3} endpoint(s), {} alerts: {rate:.0} signed deliveries/s; post->delivery p50 {:.2?}, p99 {:.2?}",
+            "{endpoints:>3} endpoint(s), {} alerts: {:.0} signed deliveries/s; post->delivery p50 {:.2?}, p99 {:.2?}",
             count.div_ceil(SENDERS) * SENDERS,
-            common::pct(&lat, 50),
-            common::pct(&lat, 99)
+            run.rate,
+            common::pct(&run.latencies, 50),
+            common::pct(&run.latencies, 99)
         );
     }
     let rounds = std::env::var("DELIVERY_BENCH_ROUNDS")

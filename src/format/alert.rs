@@ -3,47 +3,54 @@
 //! and payload, using `summary`, `title`, `message`, `description`, `severity`, `labels`,
 //! `status` and `url` where present, else the payload itself).
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use super::text::cut;
 use super::Event;
 
+/// Text of an event: borrowed from it where the JSON has no escapes.
+pub type Str<'a> = Cow<'a, str>;
+
 /// What an on-call person needs of a notification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Group {
+pub struct Group<'a> {
     /// Firing (some alert is), or resolved (all are).
     pub firing: bool,
     /// The alert's name (Alertmanager's `alertname`), or a native alert's title or event type.
-    pub title: String,
-    pub severity: Option<String>,
+    pub title: Str<'a>,
+    pub severity: Option<Str<'a>>,
     /// Labels every alert shares, besides `alertname` and `severity`.
-    pub common: Vec<(String, String)>,
-    pub alerts: Vec<Alert>,
+    pub common: Vec<(Str<'a>, Str<'a>)>,
+    pub alerts: Vec<Alert<'a>>,
     /// Alerts Alertmanager left out of the payload (`truncatedAlerts`).
     pub truncated: usize,
     /// Alertmanager's own address, to link to (an http(s) URL).
-    pub external_url: Option<String>,
+    pub external_url: Option<Str<'a>>,
     /// Alertmanager's key of the group.
-    pub group_key: Option<String>,
-    pub event_type: String,
+    pub group_key: Option<Str<'a>>,
+    pub event_type: Str<'a>,
     /// A native payload with none of the fields above: itself, as compact JSON.
-    pub details: Option<String>,
+    pub details: Option<Str<'a>>,
 }
 
 /// One alert of a group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Alert {
+pub struct Alert<'a> {
     pub firing: bool,
-    pub summary: Option<String>,
-    pub description: Option<String>,
+    pub summary: Option<Str<'a>>,
+    pub description: Option<Str<'a>>,
     /// The labels that tell it apart from the rest of its group.
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<(Str<'a>, Str<'a>)>,
     pub starts_at_ms: Option<i64>,
     /// Where it comes from (Prometheus' graph), an http(s) URL.
-    pub generator_url: Option<String>,
+    pub generator_url: Option<Str<'a>>,
 }
 
-impl Group {
+impl Group<'_> {
     /// 🔥 FIRING or ✅ RESOLVED: (icon, word).
     pub fn status(&self) -> (&'static str, &'static str) {
         if self.firing {
@@ -59,9 +66,9 @@ impl Group {
     }
 }
 
-impl Alert {
+impl<'a> Alert<'a> {
     /// What names it: its summary, else its description, else the group's title.
-    pub fn name<'a>(&'a self, g: &'a Group) -> &'a str {
+    pub fn name<'s>(&'s self, g: &'s Group<'a>) -> &'s str {
         self.summary
             .as_deref()
             .or(self.description.as_deref())
@@ -74,7 +81,7 @@ impl Alert {
     }
 
     /// 🔥 or ✅ (and a space) for an alert whose status is not its group's; "" otherwise.
-    pub fn icon(&self, g: &Group) -> &'static str {
+    pub fn icon(&self, g: &Group<'_>) -> &'static str {
         match (self.firing == g.firing, self.firing) {
             (true, _) => "",
             (false, true) => "🔥 ",
@@ -107,38 +114,397 @@ pub fn more(n: usize) -> Option<String> {
 }
 
 /// Reads `event` as a group. Never fails: what is missing or malformed is left out.
-pub fn read(event: &Event<'_>) -> Group {
-    let data: Value = serde_json::from_str(event.data).unwrap_or(Value::Null);
-    let empty = Map::new();
-    let obj = data.as_object().unwrap_or(&empty);
+///
+/// The payload is read straight into the fields used, borrowing its text (a render of a
+/// one-alert group allocates a few strings, not a tree of JSON values): every field takes
+/// whatever JSON it holds, as text where it is not a string, and anything else is skipped.
+pub fn read<'a>(event: &Event<'a>) -> Group<'a> {
+    let raw: Raw<'a> = Lenient::<Raw<'a>>::parse(event.data).unwrap_or_default();
     if event.event_type.starts_with("alertmanager.") {
-        alertmanager(event, obj)
+        alertmanager(event, raw)
     } else {
-        native(event, obj)
+        native(event, raw)
     }
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Null => None,
-        Value::String(s) if s.trim().is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+/// The fields of an event's payload that any format reads (Alertmanager's, and the known
+/// fields of a native alert). A repeated member keeps its last value, as a JSON object reads.
+#[derive(Debug, Default)]
+struct Raw<'a> {
+    status: Text<'a>,
+    group_key: Text<'a>,
+    truncated: Count,
+    group_labels: Pairs<'a>,
+    common_labels: Pairs<'a>,
+    external_url: Text<'a>,
+    alerts: Objects<RawAlert<'a>>,
+    // A native alert's.
+    summary: Text<'a>,
+    title: Text<'a>,
+    description: Text<'a>,
+    message: Text<'a>,
+    severity: Text<'a>,
+    labels: Pairs<'a>,
+    starts_at: Text<'a>,
+    url: Text<'a>,
+    generator_url: Text<'a>,
+    dedup_key: Text<'a>,
+}
+
+/// One alert of an Alertmanager group, as posted.
+#[derive(Debug, Default)]
+struct RawAlert<'a> {
+    status: Text<'a>,
+    labels: Pairs<'a>,
+    annotations: Pairs<'a>,
+    starts_at: Text<'a>,
+    generator_url: Text<'a>,
+}
+
+/// Reads an object's members into `T` by name (`set` reads the value of those it knows and
+/// says whether it did); the others are skipped.
+fn members<'de, A, T>(
+    mut map: A,
+    mut out: T,
+    set: impl Fn(&mut T, &str, &mut A) -> Result<bool, A::Error>,
+) -> Result<T, A::Error>
+where
+    A: MapAccess<'de>,
+{
+    while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+        if !set(&mut out, &name, &mut map)? {
+            map.next_value::<IgnoredAny>()?;
+        }
+    }
+    Ok(out)
+}
+
+/// An object's visitor for `T`, by [`members`].
+macro_rules! object_visitor {
+    ($t:ident, $set:expr) => {
+        impl<'de: 'a, 'a> Deserialize<'de> for $t<'a> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $t<'de>;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                        members(map, $t::default(), $set)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+}
+
+object_visitor!(Raw, |r: &mut Raw<'de>, name: &str, map: &mut A| {
+    match name {
+        "status" => r.status = map.next_value()?,
+        "groupKey" => r.group_key = map.next_value()?,
+        "truncatedAlerts" => r.truncated = map.next_value()?,
+        "groupLabels" => r.group_labels = map.next_value()?,
+        "commonLabels" => r.common_labels = map.next_value()?,
+        "externalURL" => r.external_url = map.next_value()?,
+        "alerts" => r.alerts = map.next_value()?,
+        "summary" => r.summary = map.next_value()?,
+        "title" => r.title = map.next_value()?,
+        "description" => r.description = map.next_value()?,
+        "message" => r.message = map.next_value()?,
+        "severity" => r.severity = map.next_value()?,
+        "labels" => r.labels = map.next_value()?,
+        "startsAt" => r.starts_at = map.next_value()?,
+        "url" => r.url = map.next_value()?,
+        "generatorURL" => r.generator_url = map.next_value()?,
+        "dedupKey" => r.dedup_key = map.next_value()?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+});
+
+object_visitor!(RawAlert, |r: &mut RawAlert<'de>,
+                           name: &str,
+                           map: &mut A| {
+    match name {
+        "status" => r.status = map.next_value()?,
+        "labels" => r.labels = map.next_value()?,
+        "annotations" => r.annotations = map.next_value()?,
+        "startsAt" => r.starts_at = map.next_value()?,
+        "generatorURL" => r.generator_url = map.next_value()?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+});
+
+/// Any JSON value as text: a string as it is, a number or `true`/`false` as written, an object
+/// or array as compact JSON; none for `null` or a blank string.
+#[derive(Debug, Default)]
+struct Text<'a>(Option<Str<'a>>);
+
+/// A count (`truncatedAlerts`): a whole number, else 0.
+#[derive(Debug, Default)]
+struct Count(usize);
+
+/// An object's members whose values have text, in their order (a repeated name keeps its
+/// first place and its last value, as a JSON object reads); anything else is no members.
+#[derive(Debug, Default)]
+struct Pairs<'a>(Vec<(Str<'a>, Str<'a>)>);
+
+/// An array's elements that are objects of `T`; anything else is none.
+#[derive(Debug)]
+struct Objects<T>(Vec<T>);
+
+impl<T> Default for Objects<T> {
+    fn default() -> Self {
+        Self(Vec::new())
     }
 }
 
-fn labels(v: Option<&Value>) -> Vec<(String, String)> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| text(Some(v)).map(|v| (k.clone(), v)))
-                .collect()
-        })
-        .unwrap_or_default()
+/// An object read as `T`, or none for any other JSON.
+struct Lenient<T>(Option<T>);
+
+impl<'a, T: Deserialize<'a>> Lenient<T> {
+    /// `text` read as an object of `T`; none if it is not JSON or not an object.
+    fn parse(text: &'a str) -> Option<T> {
+        serde_json::from_str::<Lenient<T>>(text)
+            .ok()
+            .and_then(|l| l.0)
+    }
+}
+
+/// Consumes the rest of an array.
+fn drain<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// Consumes the rest of an object.
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Lenient(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                drain(seq).map(|()| Lenient(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Objects<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Objects<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::new();
+                while let Some(one) = seq.next_element::<Lenient<T>>()? {
+                    all.extend(one.0);
+                }
+                Ok(Objects(all))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                drain_map(map).map(|()| Objects(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Objects(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Objects(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Objects(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Objects(Vec::new()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Objects(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Objects(Vec::new()))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Whatever it holds is read whole; only a whole number counts.
+        Ok(
+            match serde_json::Value::deserialize(d)
+                .ok()
+                .and_then(|v| v.as_u64())
+            {
+                Some(n) => Count(usize::try_from(n).unwrap_or(usize::MAX)),
+                None => Count(0),
+            },
+        )
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        fn some<'a, E>(s: Str<'a>) -> Result<Text<'a>, E> {
+            Ok(Text((!s.trim().is_empty()).then_some(s)))
+        }
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                some(Cow::Borrowed(s))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                some(Cow::Owned(s.to_owned()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                some(Cow::Owned(s))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(if b { "true" } else { "false" }))))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(n.to_string()))))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(n.to_string()))))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(
+                    serde_json::Value::from(n).to_string(),
+                ))))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pairs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs: Vec<(Str<'de>, Option<Str<'de>>)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<Key<'de>, Text<'de>>()? {
+                    match pairs.iter_mut().find(|(name, _)| *name == k.0) {
+                        Some(pair) => pair.1 = v.0,
+                        None => pairs.push((k.0, v.0)),
+                    }
+                }
+                Ok(Pairs(
+                    pairs
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k, v?)))
+                        .collect(),
+                ))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                drain(seq).map(|()| Pairs(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Pairs(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Pairs(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Pairs(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Pairs(Vec::new()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Pairs(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Pairs(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object's member name, borrowed where it has no escapes.
+struct Key<'a>(Str<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// `s` if it is an http(s) URL without spaces or control characters.
-pub fn web_url(s: Option<String>) -> Option<String> {
+pub fn web_url(s: Option<Str<'_>>) -> Option<Str<'_>> {
     let s = s?;
     let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
     let rest = if lower.starts_with("https://") {
@@ -157,71 +523,66 @@ pub fn web_url(s: Option<String>) -> Option<String> {
     (host_starts && clean && s.len() <= 2048).then_some(s)
 }
 
-fn alertmanager(event: &Event<'_>, obj: &Map<String, Value>) -> Group {
-    let common = labels(obj.get("commonLabels"));
-    let group_labels = labels(obj.get("groupLabels"));
-    let find = |set: &[(String, String)], key: &str| {
-        set.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    };
-    let raw_alerts: &[Value] = obj
-        .get("alerts")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
-    let alerts: Vec<Alert> = raw_alerts
-        .iter()
-        .filter_map(Value::as_object)
+/// The value of `key` among `pairs`.
+fn find<'a>(pairs: &[(Str<'a>, Str<'a>)], key: &str) -> Option<Str<'a>> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+fn alertmanager<'a>(event: &Event<'a>, raw: Raw<'a>) -> Group<'a> {
+    let common = raw.common_labels.0;
+    let alerts: Vec<Alert<'a>> = raw
+        .alerts
+        .0
+        .into_iter()
         .map(|a| {
-            let annotations = a.get("annotations");
-            let get = |key: &str| text(annotations.and_then(|x| x.get(key)));
+            let get = |key: &str| find(&a.annotations.0, key);
             Alert {
-                firing: a.get("status").and_then(Value::as_str) != Some("resolved"),
+                firing: a.status.0.as_deref() != Some("resolved"),
                 summary: get("summary").or_else(|| get("title")),
                 description: get("description").or_else(|| get("message")),
-                labels: labels(a.get("labels"))
+                labels: a
+                    .labels
+                    .0
                     .into_iter()
                     .filter(|l| !common.contains(l))
                     .collect(),
-                starts_at_ms: text(a.get("startsAt"))
+                starts_at_ms: a
+                    .starts_at
+                    .0
                     .and_then(|s| crate::time::parse_rfc3339(&s))
                     .filter(|ms| *ms > 0),
-                generator_url: web_url(text(a.get("generatorURL"))),
+                generator_url: web_url(a.generator_url.0),
             }
         })
         .collect();
-    let status = text(obj.get("status"));
     Group {
-        firing: match status.as_deref() {
+        firing: match raw.status.0.as_deref() {
             Some("resolved") => false,
             Some(_) => true,
             None => !event.event_type.ends_with(".resolved"),
         },
         title: find(&common, "alertname")
-            .or_else(|| find(&group_labels, "alertname"))
-            .unwrap_or_else(|| event.event_type.to_owned()),
+            .or_else(|| find(&raw.group_labels.0, "alertname"))
+            .unwrap_or(Cow::Borrowed(event.event_type)),
         severity: find(&common, "severity"),
         common: common
-            .iter()
+            .into_iter()
             .filter(|(k, _)| k != "alertname" && k != "severity")
-            .cloned()
             .collect(),
         alerts,
-        truncated: obj
-            .get("truncatedAlerts")
-            .and_then(Value::as_u64)
-            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
-        external_url: web_url(text(obj.get("externalURL"))),
-        group_key: text(obj.get("groupKey")),
-        event_type: event.event_type.to_owned(),
+        truncated: raw.truncated.0,
+        external_url: web_url(raw.external_url.0),
+        group_key: raw.group_key.0,
+        event_type: Cow::Borrowed(event.event_type),
         details: None,
     }
 }
 
-fn native(event: &Event<'_>, obj: &Map<String, Value>) -> Group {
-    let get = |key: &str| text(obj.get(key));
-    let summary = get("summary").or_else(|| get("title"));
-    let description = get("description").or_else(|| get("message"));
+fn native<'a>(event: &Event<'a>, raw: Raw<'a>) -> Group<'a> {
+    let summary = raw.summary.0.or_else(|| raw.title.0.clone());
+    let description = raw.description.0.or(raw.message.0);
     let known = summary.is_some() || description.is_some();
-    let status = get("status").map(|s| s.to_ascii_lowercase());
+    let status = raw.status.0.map(|s| s.to_ascii_lowercase());
     let firing = match status.as_deref() {
         Some("resolved" | "ok" | "closed") => false,
         Some(_) => true,
@@ -229,31 +590,37 @@ fn native(event: &Event<'_>, obj: &Map<String, Value>) -> Group {
     };
     let alert = Alert {
         firing,
-        summary: summary.clone(),
+        summary,
         description,
-        labels: labels(obj.get("labels")),
-        starts_at_ms: get("startsAt")
+        labels: raw.labels.0,
+        starts_at_ms: raw
+            .starts_at
+            .0
             .and_then(|s| crate::time::parse_rfc3339(&s))
             .or(Some(event.created_at_ms)),
-        generator_url: web_url(get("url").or_else(|| get("generatorURL"))),
+        generator_url: web_url(raw.url.0.or(raw.generator_url.0)),
     };
     Group {
         firing,
-        title: get("title").unwrap_or_else(|| event.event_type.to_owned()),
-        severity: get("severity"),
+        title: raw.title.0.unwrap_or(Cow::Borrowed(event.event_type)),
+        severity: raw.severity.0,
         common: Vec::new(),
         alerts: vec![alert],
         truncated: 0,
         external_url: None,
-        group_key: get("dedupKey"),
-        event_type: event.event_type.to_owned(),
-        details: (!known).then(|| {
-            if obj.is_empty() {
-                event.data.to_owned()
-            } else {
-                Value::Object(obj.clone()).to_string()
-            }
-        }),
+        group_key: raw.dedup_key.0,
+        event_type: Cow::Borrowed(event.event_type),
+        details: (!known).then(|| compact(event.data)),
+    }
+}
+
+/// A payload shown whole: compact JSON (as it is, if it is not a JSON object).
+fn compact(data: &str) -> Str<'_> {
+    match serde_json::from_str::<serde_json::Value>(data) {
+        Ok(v @ serde_json::Value::Object(_)) if !v.as_object().is_some_and(|o| o.is_empty()) => {
+            Cow::Owned(v.to_string())
+        }
+        _ => Cow::Borrowed(data),
     }
 }
 
@@ -305,18 +672,49 @@ mod tests {
         assert!(g.firing);
         assert_eq!(g.title, "Down");
         assert_eq!(g.severity.as_deref(), Some("critical"));
-        assert_eq!(g.common, [("job".to_owned(), "node".to_owned())]);
+        assert_eq!(g.common, [("job".into(), "node".into())]);
         assert_eq!(g.truncated, 2);
         assert_eq!(g.external_url.as_deref(), Some("http://am.example:9093"));
         assert_eq!(g.alerts.len(), 2);
-        assert_eq!(
-            g.alerts[0].labels,
-            [("instance".to_owned(), "a:9100".to_owned())]
-        );
+        assert_eq!(g.alerts[0].labels, [("instance".into(), "a:9100".into())]);
         assert_eq!(g.alerts[0].summary.as_deref(), Some("a is down"));
         assert_eq!(g.alerts[0].generator_url, None, "only http(s) links");
         assert!(g.alerts[0].starts_at_ms.is_some());
         assert!(!g.alerts[1].firing);
+    }
+
+    #[test]
+    fn fields_take_any_json_and_repeated_names_keep_the_last_value() {
+        let data = r#"{"status":"firing","status":"resolved","truncatedAlerts":"7",
+            "commonLabels":{"alertname":"A","n":5,"b":true,"o":{"x":[1,2]},"z":null,"s":" ","n":6},
+            "groupKey":["k"],"externalURL":7,
+            "alerts":[7,"x",null,{"labels":[],"annotations":{"summary":"caf\u00e9","summary":{"a":1}},
+                      "status":"resolved","startsAt":1,"generatorURL":"http://x"},{}]}"#;
+        let g = read(&event("alertmanager.firing", data));
+        assert!(!g.firing, "the last status");
+        assert_eq!(g.truncated, 0, "only a number counts");
+        assert_eq!(
+            g.common,
+            [
+                ("n".into(), "6".into()),
+                ("b".into(), "true".into()),
+                ("o".into(), r#"{"x":[1,2]}"#.into())
+            ],
+            "text of any value but null or blank, in order, a repeated name in its first place"
+        );
+        assert_eq!(g.group_key.as_deref(), Some(r#"["k"]"#));
+        assert_eq!(g.external_url, None);
+        assert_eq!(g.alerts.len(), 2, "only objects are alerts");
+        assert_eq!(g.alerts[0].summary.as_deref(), Some(r#"{"a":1}"#));
+        assert!(!g.alerts[0].firing);
+        assert_eq!(g.alerts[0].starts_at_ms, None);
+        // Text without escapes is borrowed from the event, not copied.
+        let g = read(&event(
+            "alertmanager.firing",
+            r#"{"commonLabels":{"alertname":"Down"},"alerts":[{"annotations":{"summary":"caf\u00e9 down"}}]}"#,
+        ));
+        assert!(matches!(g.title, Cow::Borrowed("Down")));
+        assert!(matches!(g.alerts[0].summary, Some(Cow::Owned(ref s)) if s == "café down"));
     }
 
     #[test]

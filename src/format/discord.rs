@@ -8,6 +8,7 @@
 //! zero-width space so `@everyone`, `@here` and `<@123>` do not even read as mentions. Markdown
 //! characters in alert text are escaped with `\`, so text cannot forge a link or a heading.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::alert::more;
@@ -29,12 +30,38 @@ fn esc(s: &str, max: usize) -> String {
     escape_within(s, max, markdown_escape)
 }
 
-/// The body sent to a Discord webhook.
-pub fn body(event: &Event<'_>) -> Vec<u8> {
-    message(&read(event)).to_string().into_bytes()
+/// A webhook message: written straight to its JSON (no tree of values in between).
+#[derive(Debug, Serialize)]
+pub struct Message<'a> {
+    content: String,
+    allowed_mentions: Mentions,
+    embeds: Vec<Embed<'a>>,
 }
 
-pub fn message(g: &Group) -> Value {
+/// Whom the message may ping: nobody.
+#[derive(Debug, Serialize)]
+struct Mentions {
+    parse: [(); 0],
+}
+
+#[derive(Debug, Serialize)]
+struct Embed<'a> {
+    title: String,
+    color: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<String>,
+}
+
+/// The body sent to a Discord webhook.
+pub fn body(event: &Event<'_>) -> Vec<u8> {
+    super::to_json(&message(&read(event)))
+}
+
+pub fn message<'a>(g: &'a Group<'_>) -> Message<'a> {
     let count = g.count();
     let (icon, word) = g.status();
     // Each part bounded, so the line stays within MAX_CONTENT whole (about 1,400 characters,
@@ -96,14 +123,14 @@ pub fn message(g: &Group) -> Value {
         content.push('\n');
         content.push_str(&tail);
     }
-    json!({
-        "content": content,
-        "allowed_mentions": {"parse": []},
-        "embeds": embeds,
-    })
+    Message {
+        content,
+        allowed_mentions: Mentions { parse: [] },
+        embeds,
+    }
 }
 
-fn embed(a: &Alert, g: &Group) -> Value {
+fn embed<'a>(a: &'a Alert<'_>, g: &Group<'_>) -> Embed<'a> {
     let mut description = Vec::new();
     if let Some(d) = a.detail() {
         description.push(esc(d, 400));
@@ -112,29 +139,18 @@ fn embed(a: &Alert, g: &Group) -> Value {
     if !labels.is_empty() {
         description.push(esc(&labels.join(" · "), 300));
     }
-    let mut e = json!({
-        "title": escape_within(a.name(g), 200, inline_markdown_escape),
-        "color": if a.firing { RED } else { GREEN },
-    });
-    if !description.is_empty() {
-        e["description"] = description.join("\n").into();
+    Embed {
+        title: escape_within(a.name(g), 200, inline_markdown_escape),
+        color: if a.firing { RED } else { GREEN },
+        description: (!description.is_empty()).then(|| description.join("\n")),
+        url: a.generator_url.as_deref().filter(|u| u.len() <= 2000),
+        timestamp: a.starts_at_ms.map(crate::time::rfc3339),
     }
-    if let Some(url) = a.generator_url.as_deref().filter(|u| u.len() <= 2000) {
-        e["url"] = url.into();
-    }
-    if let Some(ms) = a.starts_at_ms {
-        e["timestamp"] = crate::time::rfc3339(ms).into();
-    }
-    e
 }
 
 /// The characters of an embed that count toward [`MAX_EMBED_TOTAL`].
-fn embed_chars(e: &Value) -> usize {
-    ["title", "description"]
-        .iter()
-        .filter_map(|k| e[*k].as_str())
-        .map(chars)
-        .sum()
+fn embed_chars(e: &Embed<'_>) -> usize {
+    chars(&e.title) + e.description.as_deref().map_or(0, chars)
 }
 
 /// Discord's answers that refuse the message itself: `400` (a malformed body), `401`, `403`,
@@ -195,7 +211,11 @@ pub fn within_limits(body: &[u8]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn group(n: usize, text: &str) -> Group {
+    fn message(g: &Group<'_>) -> Value {
+        serde_json::to_value(super::message(g)).unwrap()
+    }
+
+    fn group(n: usize, text: &str) -> Group<'static> {
         Group {
             firing: true,
             title: "InstanceDown".into(),
@@ -203,9 +223,9 @@ mod tests {
             alerts: (0..n)
                 .map(|i| Alert {
                     firing: i % 2 == 0,
-                    summary: Some(format!("node-{i} down {text}")),
-                    description: Some(text.to_owned()),
-                    labels: vec![("instance".into(), format!("node-{i}"))],
+                    summary: Some(format!("node-{i} down {text}").into()),
+                    description: Some(text.to_owned().into()),
+                    labels: vec![("instance".into(), format!("node-{i}").into())],
                     starts_at_ms: Some(1_764_410_400_000),
                     generator_url: Some("http://prom.example/graph".into()),
                 })

@@ -19,7 +19,7 @@ pub struct Markup {
 }
 
 /// The message for `g` in at most `max` characters.
-pub fn message(g: &Group, m: &Markup, max: usize) -> String {
+pub fn message(g: &Group<'_>, m: &Markup, max: usize) -> String {
     let esc = |s: &str, n: usize| escape_within(s, n, m.escape);
     let count = g.count();
     let (icon, word) = g.status();
@@ -88,9 +88,13 @@ pub fn message(g: &Group, m: &Markup, max: usize) -> String {
 
 /// The body of a one-text format: `{"text": ...}`.
 pub fn body(event: &super::Event<'_>, m: &Markup, max: usize) -> Vec<u8> {
-    serde_json::json!({"text": message(&super::alert::read(event), m, max)})
-        .to_string()
-        .into_bytes()
+    #[derive(serde::Serialize)]
+    struct Text {
+        text: String,
+    }
+    super::to_json(&Text {
+        text: message(&super::alert::read(event), m, max),
+    })
 }
 
 /// Whether `body` is `{"text": ...}` with a text of 1 to `max` characters holding none of

@@ -112,6 +112,31 @@ pub fn render(format: &Format, event: &Event<'_>, options: &Options<'_>) -> Opti
     Some(Rendered::json(body))
 }
 
+/// `message` as compact JSON, written straight from its fields.
+fn to_json<T: serde::Serialize>(message: &T) -> Vec<u8> {
+    let mut body = Vec::with_capacity(1024);
+    // Writing a message of strings, numbers and sequences to memory cannot fail.
+    serde_json::to_writer(&mut body, message).unwrap_or_default();
+    body
+}
+
+/// The length of `message` as compact JSON, counted without writing it.
+fn json_len<T: serde::Serialize>(message: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    serde_json::to_writer(&mut n, message).unwrap_or_default();
+    n.0
+}
+
 /// Whether `body` keeps every limit of `format`'s target (checked by the tests and the fuzz
 /// target): a Standard Webhooks body is JSON; a transformer's limits are its own.
 ///

@@ -12,7 +12,8 @@
 //! them (strings, as it sends them), so event rules written on them carry over. A resolve
 //! carries no payload (PagerDuty reads none; Alertmanager sends its trigger's again).
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::alert::{read, Group};
 use super::text::cut;
@@ -43,49 +44,137 @@ pub fn dedup_key(g: &Group, event: &Event<'_>) -> String {
     if event.event_type.starts_with("alertmanager.") {
         let key = g.group_key.as_deref().unwrap_or(event.id);
         let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        let mut hex = String::with_capacity(64);
+        for b in digest.as_ref() {
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        }
+        hex
     } else {
         cut(g.group_key.as_deref().unwrap_or(event.id), MAX_DEDUP_KEY)
+    }
+}
+
+/// An event: written straight to its JSON (no tree of values in between).
+#[derive(Debug, Serialize)]
+struct Message<'a> {
+    routing_key: &'a str,
+    event_action: &'static str,
+    dedup_key: String,
+    client: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Payload>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    links: Vec<Link<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Link<'a> {
+    href: &'a str,
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Payload {
+    summary: String,
+    source: String,
+    severity: &'static str,
+    class: String,
+    custom_details: Details,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<String>,
+}
+
+/// The alerts, named as Alertmanager names them.
+#[derive(Debug, Serialize)]
+struct Details {
+    num_firing: String,
+    num_resolved: String,
+    #[serde(skip_serializing_if = "Object::is_empty")]
+    labels: Object,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<String>,
+    alerts: Vec<AlertDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    more_alerts: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlertDetails {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Object::is_empty")]
+    labels: Object,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starts_at: Option<String>,
+}
+
+/// Names and values, written as a JSON object (a name that repeats after cutting keeps its
+/// first place and its last value, as an object reads).
+#[derive(Debug, Default)]
+struct Object(Vec<(String, String)>);
+
+impl Object {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn insert(&mut self, name: String, value: String) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(pair) => pair.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
+impl Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }
 
 /// The body sent to the Events API v2.
 pub fn body(event: &Event<'_>, options: &Options<'_>) -> Vec<u8> {
     let g = read(event);
-    let mut m = json!({
-        "routing_key": options.routing_key.unwrap_or_default(),
-        "event_action": if g.firing { "trigger" } else { "resolve" },
-        "dedup_key": dedup_key(&g, event),
-        "client": "hookd",
-    });
-    if let Some(url) = &g.external_url {
-        m["client_url"] = url.clone().into();
-    }
-    if g.firing {
-        m["payload"] = payload(&g, event, options);
-        let links: Vec<Value> = g
-            .alerts
+    let links: Vec<Link<'_>> = if g.firing {
+        g.alerts
             .iter()
             .filter_map(|a| {
-                let href = a.generator_url.as_ref()?;
+                let href = a.generator_url.as_deref()?;
                 let text = cut(a.summary.as_deref().unwrap_or(&g.title), 200);
-                Some(json!({"href": href, "text": text}))
+                Some(Link { href, text })
             })
-            .chain(
-                g.external_url
-                    .iter()
-                    .map(|u| json!({"href": u, "text": "Alertmanager"})),
-            )
+            .chain(g.external_url.iter().map(|u| Link {
+                href: u,
+                text: "Alertmanager".to_owned(),
+            }))
             .take(MAX_LINKS)
-            .collect();
-        if !links.is_empty() {
-            m["links"] = links.into();
-        }
-    }
-    m.to_string().into_bytes()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    super::to_json(&Message {
+        routing_key: options.routing_key.unwrap_or_default(),
+        event_action: if g.firing { "trigger" } else { "resolve" },
+        dedup_key: dedup_key(&g, event),
+        client: "hookd",
+        client_url: g.external_url.as_deref(),
+        payload: g.firing.then(|| payload(&g, event, options)),
+        links,
+    })
 }
 
-fn payload(g: &Group, event: &Event<'_>, options: &Options<'_>) -> Value {
+fn payload(g: &Group<'_>, event: &Event<'_>, options: &Options<'_>) -> Payload {
     let count = g.count();
     let first = g.alerts.first();
     let mut summary = format!("[FIRING:{count}] {}", g.title);
@@ -105,74 +194,52 @@ fn payload(g: &Group, event: &Event<'_>, options: &Options<'_>) -> Value {
         .and_then(severity_of)
         .or_else(|| options.severity.and_then(severity_of))
         .unwrap_or("error");
-    let source = g.external_url.clone().unwrap_or_else(|| "hookd".to_owned());
-    let mut details = Map::new();
+    let source = g.external_url.as_deref().unwrap_or("hookd");
     let firing = g.alerts.iter().filter(|a| a.firing).count();
-    details.insert("num_firing".into(), firing.to_string().into());
-    details.insert(
-        "num_resolved".into(),
-        (g.alerts.len() - firing).to_string().into(),
-    );
-    if !g.common.is_empty() {
-        let common: Map<String, Value> = g
-            .common
-            .iter()
-            .map(|(k, v)| (cut(k, 100), cut(v, 1000).into()))
-            .collect();
-        details.insert("labels".into(), common.into());
+    let mut labels = Object::default();
+    for (k, v) in &g.common {
+        labels.insert(cut(k, 100), cut(v, 1000));
     }
-    if let Some(d) = &g.details {
-        details.insert("payload".into(), cut(d, 16 * 1024).into());
-    }
-    let mut alerts = Vec::new();
+    let mut details = Details {
+        num_firing: firing.to_string(),
+        num_resolved: (g.alerts.len() - firing).to_string(),
+        labels,
+        payload: g.details.as_deref().map(|d| cut(d, 16 * 1024)),
+        alerts: Vec::new(),
+        more_alerts: None,
+    };
     let mut used = 0;
     for a in &g.alerts {
-        let mut one = Map::new();
-        if let Some(s) = &a.summary {
-            one.insert("summary".into(), cut(s, 1000).into());
+        let mut labels = Object::default();
+        for (k, v) in a.labels.iter().take(20) {
+            labels.insert(cut(k, 100), cut(v, 500));
         }
-        if let Some(d) = &a.description {
-            one.insert("description".into(), cut(d, 2000).into());
-        }
-        let labels: Map<String, Value> = a
-            .labels
-            .iter()
-            .take(20)
-            .map(|(k, v)| (cut(k, 100), cut(v, 500).into()))
-            .collect();
-        if !labels.is_empty() {
-            one.insert("labels".into(), labels.into());
-        }
-        if let Some(ms) = a.starts_at_ms {
-            one.insert("startsAt".into(), crate::time::rfc3339(ms).into());
-        }
-        let one = Value::Object(one);
-        let size = one.to_string().len();
+        let one = AlertDetails {
+            summary: a.summary.as_deref().map(|s| cut(s, 1000)),
+            description: a.description.as_deref().map(|d| cut(d, 2000)),
+            labels,
+            starts_at: a.starts_at_ms.map(crate::time::rfc3339),
+        };
+        let size = super::json_len(&one);
         if used + size > DETAILS_BUDGET {
             break;
         }
         used += size;
-        alerts.push(one);
+        details.alerts.push(one);
     }
-    let more = count - alerts.len();
-    details.insert("alerts".into(), alerts.into());
-    if more > 0 {
-        details.insert("more_alerts".into(), more.into());
+    let more = count - details.alerts.len();
+    details.more_alerts = (more > 0).then_some(more);
+    Payload {
+        summary: cut(&summary, MAX_SUMMARY),
+        source: cut(source, 255),
+        severity,
+        class: cut(&g.title, 255),
+        custom_details: details,
+        timestamp: first
+            .and_then(|a| a.starts_at_ms)
+            .or(Some(event.created_at_ms))
+            .map(crate::time::rfc3339),
     }
-    let mut p = json!({
-        "summary": cut(&summary, MAX_SUMMARY),
-        "source": cut(&source, 255),
-        "severity": severity,
-        "class": cut(&g.title, 255),
-        "custom_details": details,
-    });
-    if let Some(ms) = first
-        .and_then(|a| a.starts_at_ms)
-        .or(Some(event.created_at_ms))
-    {
-        p["timestamp"] = crate::time::rfc3339(ms).into();
-    }
-    p
 }
 
 /// PagerDuty's answer that refuses the event itself: `400` (invalid event, or an unknown

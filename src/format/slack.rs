@@ -11,7 +11,8 @@
 //! (`<!channel>`, `<@U123>`) nor forge a link; `*`, `_`, `~` and `` ` `` stay, and can only
 //! style text within their own field.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::alert::{more, read, Alert, Group};
 use super::text::{chars, cut, escape_within};
@@ -52,17 +53,45 @@ fn link_target(url: &str) -> Option<String> {
     })
 }
 
-fn mrkdwn(text: String) -> Value {
-    json!({"type": "mrkdwn", "text": text})
+/// A Block Kit message: written straight to its JSON (no tree of values in between).
+#[derive(Debug, Serialize)]
+pub struct Message {
+    text: String,
+    blocks: Vec<Block>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Header { text: PlainText },
+    Context { elements: [Mrkdwn; 1] },
+    Section { text: Mrkdwn },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "plain_text")]
+struct PlainText {
+    text: String,
+    emoji: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "mrkdwn")]
+struct Mrkdwn {
+    text: String,
+}
+
+fn mrkdwn(text: String) -> Mrkdwn {
+    Mrkdwn { text }
 }
 
 /// The body sent to a Slack incoming webhook.
 pub fn body(event: &Event<'_>) -> Vec<u8> {
-    message(&read(event)).to_string().into_bytes()
+    super::to_json(&message(&read(event)))
 }
 
 /// The message for `g`.
-pub fn message(g: &Group) -> Value {
+pub fn message(g: &Group<'_>) -> Message {
     let count = g.count();
     let (icon, word) = g.status();
     let counted = if count > 1 {
@@ -78,10 +107,12 @@ pub fn message(g: &Group) -> Value {
         .unwrap_or_default();
     let fallback = esc(&format!("[{word}{counted}] {}{severity}", g.title), 300);
     let mut used = chars(&header) + chars(&fallback);
-    let mut blocks = vec![json!({
-        "type": "header",
-        "text": {"type": "plain_text", "text": header, "emoji": true}
-    })];
+    let mut blocks = vec![Block::Header {
+        text: PlainText {
+            text: header,
+            emoji: true,
+        },
+    }];
     let mut shared: Vec<String> = g
         .severity
         .iter()
@@ -96,12 +127,14 @@ pub fn message(g: &Group) -> Value {
     if !shared.is_empty() {
         let line = shared.join("  ·  ");
         used += chars(&line);
-        blocks.push(json!({"type": "context", "elements": [mrkdwn(line)]}));
+        blocks.push(Block::Context {
+            elements: [mrkdwn(line)],
+        });
     }
     if let Some(details) = &g.details {
         let text = format!("```{}```", esc(details, 2500));
         used += chars(&text);
-        blocks.push(json!({"type": "section", "text": mrkdwn(text)}));
+        blocks.push(Block::Section { text: mrkdwn(text) });
     }
     let mut shown = 0;
     for a in &g.alerts {
@@ -111,7 +144,7 @@ pub fn message(g: &Group) -> Value {
             break;
         }
         used += chars(&text);
-        blocks.push(json!({"type": "section", "text": mrkdwn(text)}));
+        blocks.push(Block::Section { text: mrkdwn(text) });
         shown += 1;
     }
     let mut last: Vec<String> = more(count - shown)
@@ -122,13 +155,18 @@ pub fn message(g: &Group) -> Value {
         last.push(format!("<{url}|Open Alertmanager>"));
     }
     if !last.is_empty() {
-        blocks.push(json!({"type": "context", "elements": [mrkdwn(last.join("  ·  "))]}));
+        blocks.push(Block::Context {
+            elements: [mrkdwn(last.join("  ·  "))],
+        });
     }
-    json!({"text": fallback, "blocks": blocks})
+    Message {
+        text: fallback,
+        blocks,
+    }
 }
 
 /// One alert's section text: at most about 2,600 characters, so within [`MAX_SECTION`].
-fn section(a: &Alert, g: &Group) -> String {
+fn section(a: &Alert<'_>, g: &Group<'_>) -> String {
     let mut lines = Vec::new();
     let icon = a.icon(g);
     let name = esc(a.name(g), 250);
@@ -205,7 +243,11 @@ pub fn refuses(status: u16) -> bool {
 mod tests {
     use super::*;
 
-    fn group(n: usize, description: &str) -> Group {
+    fn message(g: &Group<'_>) -> Value {
+        serde_json::to_value(super::message(g)).unwrap()
+    }
+
+    fn group(n: usize, description: &str) -> Group<'static> {
         Group {
             firing: true,
             title: "InstanceDown".into(),
@@ -214,9 +256,9 @@ mod tests {
             alerts: (0..n)
                 .map(|i| Alert {
                     firing: true,
-                    summary: Some(format!("Instance node-{i} down")),
-                    description: Some(description.to_owned()),
-                    labels: vec![("instance".into(), format!("node-{i}:9100"))],
+                    summary: Some(format!("Instance node-{i} down").into()),
+                    description: Some(description.to_owned().into()),
+                    labels: vec![("instance".into(), format!("node-{i}:9100").into())],
                     starts_at_ms: Some(1_764_410_400_000),
                     generator_url: Some("http://prom.example:9090/graph?g0.expr=up".into()),
                 })

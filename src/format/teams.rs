@@ -10,9 +10,10 @@
 //! cannot style itself, forge a link or mention anyone. The whole card stays under 24 KB
 //! (Teams takes about 28 KB per message).
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::alert::{more, read, Alert, Group};
+use super::alert::{more, read, Alert, Group, Str};
 use super::text::cut;
 use super::Event;
 
@@ -21,21 +22,107 @@ pub const MAX_BYTES: usize = 24 * 1024;
 /// Actions (buttons) at most.
 const MAX_ACTIONS: usize = 5;
 
-/// Plain text: a `TextRun`, never read as Markdown.
-fn run(text: &str) -> Value {
-    json!({"type": "TextRun", "text": text})
+/// A card message in the Workflows envelope: written straight to its JSON (no tree of values
+/// in between).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "message")]
+pub struct Message<'a> {
+    attachments: [Attachment<'a>; 1],
 }
 
-fn rich(inlines: Vec<Value>) -> Value {
-    json!({"type": "RichTextBlock", "inlines": inlines})
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Attachment<'a> {
+    content_type: &'static str,
+    /// Always `null`: the card is inline.
+    content_url: Option<()>,
+    content: Card<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "AdaptiveCard")]
+struct Card<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    msteams: Width,
+    body: Vec<Element<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    actions: Vec<OpenUrl<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Width {
+    width: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+enum Element<'a> {
+    Container {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        style: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bleed: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        separator: Option<bool>,
+        items: Vec<Element<'a>>,
+    },
+    RichTextBlock {
+        inlines: [TextRun<'a>; 1],
+    },
+}
+
+/// Plain text: a `TextRun`, never read as Markdown.
+#[derive(Debug, Default, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+struct TextRun<'a> {
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_subtle: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    select_action: Option<OpenUrl<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    color: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "Action.OpenUrl")]
+struct OpenUrl<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'static str>,
+    url: Str<'a>,
+}
+
+fn run(text: String) -> TextRun<'static> {
+    TextRun {
+        text,
+        ..TextRun::default()
+    }
+}
+
+/// A subtle (grey) run.
+fn subtle(text: String) -> TextRun<'static> {
+    TextRun {
+        is_subtle: Some(true),
+        ..run(text)
+    }
+}
+
+fn rich(run: TextRun<'_>) -> Element<'_> {
+    Element::RichTextBlock { inlines: [run] }
 }
 
 /// The body sent to a Teams Workflows webhook.
 pub fn body(event: &Event<'_>) -> Vec<u8> {
-    message(&read(event)).to_string().into_bytes()
+    super::to_json(&message(&read(event)))
 }
 
-pub fn message(g: &Group) -> Value {
+pub fn message<'a>(g: &Group<'a>) -> Message<'a> {
     let count = g.count();
     let (icon, word) = g.status();
     let style = if g.firing { "attention" } else { "good" };
@@ -43,12 +130,11 @@ pub fn message(g: &Group) -> Value {
     if count > 1 {
         title.push_str(&format!(" ({count})"));
     }
-    let mut header = vec![rich(vec![{
-        let mut r = run(&title);
-        r["weight"] = "Bolder".into();
-        r["size"] = "Medium".into();
-        r
-    }])];
+    let mut header = vec![rich(TextRun {
+        weight: Some("Bolder"),
+        size: Some("Medium"),
+        ..run(title)
+    })];
     let mut shared: Vec<String> = g
         .severity
         .iter()
@@ -61,26 +147,30 @@ pub fn message(g: &Group) -> Value {
             .map(|(k, v)| format!("{}: {}", cut(k, 50), cut(v, 100))),
     );
     if !shared.is_empty() {
-        let mut r = run(&shared.join(" · "));
-        r["isSubtle"] = true.into();
-        header.push(rich(vec![r]));
+        header.push(rich(subtle(shared.join(" · "))));
     }
-    let mut body = vec![json!({
-        "type": "Container", "style": style, "bleed": true, "items": header
-    })];
+    let mut body = vec![Element::Container {
+        style: Some(style),
+        bleed: Some(true),
+        separator: None,
+        items: header,
+    }];
     if let Some(details) = &g.details {
-        body.push(rich(vec![run(&cut(details, 2000))]));
+        body.push(rich(run(cut(details, 2000))));
     }
-    let mut actions: Vec<Value> = g
+    let mut actions: Vec<OpenUrl<'a>> = g
         .external_url
         .iter()
-        .map(|u| json!({"type": "Action.OpenUrl", "title": "Open Alertmanager", "url": u}))
+        .map(|u| OpenUrl {
+            title: Some("Open Alertmanager"),
+            url: u.clone(),
+        })
         .collect();
-    let mut used = json!({"body": body, "actions": actions}).to_string().len() + 600;
+    let mut used = super::json_len(&body) + super::json_len(&actions) + 600;
     let mut shown = 0;
     for a in &g.alerts {
         let section = section(a, g);
-        let size = section.to_string().len();
+        let size = super::json_len(&section);
         if used + size > MAX_BYTES - 200 {
             break;
         }
@@ -89,50 +179,53 @@ pub fn message(g: &Group) -> Value {
         shown += 1;
     }
     if let Some(line) = more(count - shown).filter(|_| !g.alerts.is_empty()) {
-        let mut r = run(&line);
-        r["isSubtle"] = true.into();
-        body.push(rich(vec![r]));
+        body.push(rich(subtle(line)));
     }
     actions.truncate(MAX_ACTIONS);
-    let mut card = json!({
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "msteams": {"width": "Full"},
-        "body": body,
-    });
-    if !actions.is_empty() {
-        card["actions"] = actions.into();
-    }
-    json!({
-        "type": "message",
-        "attachments": [{
-            "contentType": "application/vnd.microsoft.card.adaptive",
-            "contentUrl": null,
-            "content": card,
+    Message {
+        attachments: [Attachment {
+            content_type: "application/vnd.microsoft.card.adaptive",
+            content_url: None,
+            content: Card {
+                schema: "http://adaptivecards.io/schemas/adaptive-card.json",
+                version: "1.4",
+                msteams: Width { width: "Full" },
+                body,
+                actions,
+            },
         }],
-    })
+    }
 }
 
-fn section(a: &Alert, g: &Group) -> Value {
-    let mut title = run(&format!("{}{}", a.icon(g), cut(a.name(g), 250)));
-    title["weight"] = "Bolder".into();
+fn section<'a>(a: &Alert<'a>, g: &Group<'a>) -> Element<'a> {
+    let mut title = TextRun {
+        weight: Some("Bolder"),
+        ..run(format!("{}{}", a.icon(g), cut(a.name(g), 250)))
+    };
     if let Some(url) = &a.generator_url {
-        title["selectAction"] = json!({"type": "Action.OpenUrl", "url": url});
-        title["color"] = "Accent".into();
+        title.select_action = Some(OpenUrl {
+            title: None,
+            url: url.clone(),
+        });
+        title.color = Some("Accent");
     }
-    let mut items = vec![rich(vec![title])];
+    let mut items = vec![rich(title)];
     if let Some(d) = a.detail() {
-        items.push(rich(vec![run(&cut(d, 600))]));
+        items.push(rich(run(cut(d, 600))));
     }
     let facts = a.facts();
     if !facts.is_empty() {
-        let mut r = run(&facts.join(" · "));
-        r["isSubtle"] = true.into();
-        r["size"] = "Small".into();
-        items.push(rich(vec![r]));
+        items.push(rich(TextRun {
+            size: Some("Small"),
+            ..subtle(facts.join(" · "))
+        }));
     }
-    json!({"type": "Container", "separator": true, "items": items})
+    Element::Container {
+        style: None,
+        bleed: None,
+        separator: Some(true),
+        items,
+    }
 }
 
 /// The answers of a Workflows webhook that refuse the message itself: `400` (not a card it
