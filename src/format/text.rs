@@ -6,7 +6,8 @@ pub const CUT: char = '…';
 
 /// `s` in at most `max` characters: whole, or its start and [`CUT`].
 pub fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
+    // A text of at most `max` bytes has at most `max` characters.
+    if s.len() <= max || s.chars().count() <= max {
         return s.to_owned();
     }
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
@@ -19,23 +20,26 @@ pub fn cut(s: &str, max: usize) -> String {
 /// `s` with `escape` applied to each character, in at most `max` characters of output: an
 /// escape is kept whole or left out with what follows, and a cut ends with [`CUT`].
 pub fn escape_within(s: &str, max: usize, escape: fn(char) -> Option<&'static str>) -> String {
-    let mut out = String::new();
-    let mut len = 0;
-    let total: usize = s
-        .chars()
-        .map(|c| escape(c).map_or(1, |e| e.chars().count()))
-        .sum();
+    let piece = |c: char| escape(c).map_or(1, |e| e.chars().count());
+    // Most text has nothing to escape and fits: then it is copied as it is.
+    if s.len() <= max && !s.chars().any(|c| escape(c).is_some()) {
+        return s.to_owned();
+    }
+    let total: usize = s.chars().map(piece).sum();
     let room = if total <= max {
         max
     } else {
         max.saturating_sub(1)
     };
+    let mut out = String::with_capacity(s.len().min(room * 4) + 8);
+    let mut len = 0;
     for c in s.chars() {
-        let piece_len = escape(c).map_or(1, |e| e.chars().count());
+        let e = escape(c);
+        let piece_len = e.map_or(1, |e| e.chars().count());
         if len + piece_len > room {
             break;
         }
-        match escape(c) {
+        match e {
             Some(e) => out.push_str(e),
             None => out.push(c),
         }
