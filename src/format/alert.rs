@@ -4,16 +4,12 @@
 //! `status` and `url` where present, else the payload itself).
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-
+use super::lenient::{object_reader, Count, Lenient, Objects, Pairs, Text};
 use super::text::cut;
 use super::Event;
 
-/// Text of an event: borrowed from it where the JSON has no escapes.
-pub type Str<'a> = Cow<'a, str>;
+pub use super::lenient::Str;
 
 /// What an on-call person needs of a notification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,11 +109,8 @@ pub fn more(n: usize) -> Option<String> {
     (n > 0).then(|| format!("and {n} more alert{}", if n == 1 { "" } else { "s" }))
 }
 
-/// Reads `event` as a group. Never fails: what is missing or malformed is left out.
-///
-/// The payload is read straight into the fields used, borrowing its text (a render of a
-/// one-alert group allocates a few strings, not a tree of JSON values): every field takes
-/// whatever JSON it holds, as text where it is not a string, and anything else is skipped.
+/// Reads `event` as a group. Never fails: what is missing or malformed is left out (see
+/// [`super::lenient`]).
 pub fn read<'a>(event: &Event<'a>) -> Group<'a> {
     let raw: Raw<'a> = Lenient::<Raw<'a>>::parse(event.data).unwrap_or_default();
     if event.event_type.starts_with("alertmanager.") {
@@ -128,7 +121,7 @@ pub fn read<'a>(event: &Event<'a>) -> Group<'a> {
 }
 
 /// The fields of an event's payload that any format reads (Alertmanager's, and the known
-/// fields of a native alert). A repeated member keeps its last value, as a JSON object reads.
+/// fields of a native alert).
 #[derive(Debug, Default)]
 struct Raw<'a> {
     status: Text<'a>,
@@ -161,46 +154,7 @@ struct RawAlert<'a> {
     generator_url: Text<'a>,
 }
 
-/// Reads an object's members into `T` by name (`set` reads the value of those it knows and
-/// says whether it did); the others are skipped.
-fn members<'de, A, T>(
-    mut map: A,
-    mut out: T,
-    set: impl Fn(&mut T, &str, &mut A) -> Result<bool, A::Error>,
-) -> Result<T, A::Error>
-where
-    A: MapAccess<'de>,
-{
-    while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
-        if !set(&mut out, &name, &mut map)? {
-            map.next_value::<IgnoredAny>()?;
-        }
-    }
-    Ok(out)
-}
-
-/// An object's visitor for `T`, by [`members`].
-macro_rules! object_visitor {
-    ($t:ident, $set:expr) => {
-        impl<'de: 'a, 'a> Deserialize<'de> for $t<'a> {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = $t<'de>;
-                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                        f.write_str("an object")
-                    }
-                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                        members(map, $t::default(), $set)
-                    }
-                }
-                d.deserialize_map(V)
-            }
-        }
-    };
-}
-
-object_visitor!(Raw, |r: &mut Raw<'de>, name: &str, map: &mut A| {
+object_reader!(Raw, |r: &mut Raw<'de>, name: &str, map: &mut A| {
     match name {
         "status" => r.status = map.next_value()?,
         "groupKey" => r.group_key = map.next_value()?,
@@ -224,9 +178,9 @@ object_visitor!(Raw, |r: &mut Raw<'de>, name: &str, map: &mut A| {
     Ok(true)
 });
 
-object_visitor!(RawAlert, |r: &mut RawAlert<'de>,
-                           name: &str,
-                           map: &mut A| {
+object_reader!(RawAlert, |r: &mut RawAlert<'de>,
+                          name: &str,
+                          map: &mut A| {
     match name {
         "status" => r.status = map.next_value()?,
         "labels" => r.labels = map.next_value()?,
@@ -237,271 +191,6 @@ object_visitor!(RawAlert, |r: &mut RawAlert<'de>,
     }
     Ok(true)
 });
-
-/// Any JSON value as text: a string as it is, a number or `true`/`false` as written, an object
-/// or array as compact JSON; none for `null` or a blank string.
-#[derive(Debug, Default)]
-struct Text<'a>(Option<Str<'a>>);
-
-/// A count (`truncatedAlerts`): a whole number, else 0.
-#[derive(Debug, Default)]
-struct Count(usize);
-
-/// An object's members whose values have text, in their order (a repeated name keeps its
-/// first place and its last value, as a JSON object reads); anything else is no members.
-#[derive(Debug, Default)]
-struct Pairs<'a>(Vec<(Str<'a>, Str<'a>)>);
-
-/// An array's elements that are objects of `T`; anything else is none.
-#[derive(Debug)]
-struct Objects<T>(Vec<T>);
-
-impl<T> Default for Objects<T> {
-    fn default() -> Self {
-        Self(Vec::new())
-    }
-}
-
-/// An object read as `T`, or none for any other JSON.
-struct Lenient<T>(Option<T>);
-
-impl<'a, T: Deserialize<'a>> Lenient<T> {
-    /// `text` read as an object of `T`; none if it is not JSON or not an object.
-    fn parse(text: &'a str) -> Option<T> {
-        serde_json::from_str::<Lenient<T>>(text)
-            .ok()
-            .and_then(|l| l.0)
-    }
-}
-
-/// Consumes the rest of an array.
-fn drain<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-/// Consumes the rest of an object.
-fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Lenient<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Lenient(Some(t)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                drain(seq).map(|()| Lenient(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Objects<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Objects<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut all = Vec::new();
-                while let Some(one) = seq.next_element::<Lenient<T>>()? {
-                    all.extend(one.0);
-                }
-                Ok(Objects(all))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                drain_map(map).map(|()| Objects(Vec::new()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Objects(Vec::new()))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Objects(Vec::new()))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Objects(Vec::new()))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Objects(Vec::new()))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Objects(Vec::new()))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Objects(Vec::new()))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-impl<'de> Deserialize<'de> for Count {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Whatever it holds is read whole; only a whole number counts.
-        Ok(
-            match serde_json::Value::deserialize(d)
-                .ok()
-                .and_then(|v| v.as_u64())
-            {
-                Some(n) => Count(usize::try_from(n).unwrap_or(usize::MAX)),
-                None => Count(0),
-            },
-        )
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        fn some<'a, E>(s: Str<'a>) -> Result<Text<'a>, E> {
-            Ok(Text((!s.trim().is_empty()).then_some(s)))
-        }
-        impl<'de> Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-                some(Cow::Borrowed(s))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-                some(Cow::Owned(s.to_owned()))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-                some(Cow::Owned(s))
-            }
-            fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Borrowed(if b { "true" } else { "false" }))))
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Owned(n.to_string()))))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Owned(n.to_string()))))
-            }
-            fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Owned(
-                    serde_json::Value::from(n).to_string(),
-                ))))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Text(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Text(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(Text(Some(Cow::Owned(v.to_string()))))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Pairs<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut pairs: Vec<(Str<'de>, Option<Str<'de>>)> = Vec::new();
-                while let Some((k, v)) = map.next_entry::<Key<'de>, Text<'de>>()? {
-                    match pairs.iter_mut().find(|(name, _)| *name == k.0) {
-                        Some(pair) => pair.1 = v.0,
-                        None => pairs.push((k.0, v.0)),
-                    }
-                }
-                Ok(Pairs(
-                    pairs
-                        .into_iter()
-                        .filter_map(|(k, v)| Some((k, v?)))
-                        .collect(),
-                ))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                drain(seq).map(|()| Pairs(Vec::new()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Pairs(Vec::new()))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Pairs(Vec::new()))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Pairs(Vec::new()))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Pairs(Vec::new()))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Pairs(Vec::new()))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Pairs(Vec::new()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// An object's member name, borrowed where it has no escapes.
-struct Key<'a>(Str<'a>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a name")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(s)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
 
 /// `s` if it is an http(s) URL without spaces or control characters.
 pub fn web_url(s: Option<Str<'_>>) -> Option<Str<'_>> {

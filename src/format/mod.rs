@@ -4,11 +4,13 @@
 //!
 //! Pure: event in, request body out, every limit of the target kept whatever the input; fuzzed.
 //! One module per format; [`alert`] reads an event (an Alertmanager group or a native alert) into
-//! the one shape they all render, and [`text`] truncates and escapes.
+//! the one shape they all render (with [`lenient`]'s readers), and [`text`] truncates and
+//! escapes.
 
 pub mod alert;
 pub mod discord;
 pub mod google_chat;
+mod lenient;
 mod lines;
 pub mod mattermost;
 pub mod pagerduty;
