@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{connect, post, receiver, Hookd, ALERT};
+use common::{connect, post, receiver, Hookd, ALERT, GROUP};
 
 /// Concurrent clients posting alerts.
 const SENDERS: usize = 64;
@@ -142,9 +142,6 @@ fn ntfy() -> Option<std::path::PathBuf> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/ntfy.wasm");
     p.exists().then_some(p)
 }
-
-/// A one-alert Alertmanager group, as Alertmanager posts it.
-const GROUP: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"InstanceDown\"}","truncatedAlerts":0,"status":"firing","receiver":"hookd","groupLabels":{"alertname":"InstanceDown"},"commonLabels":{"alertname":"InstanceDown","instance":"db-1:9100","job":"node","severity":"critical"},"commonAnnotations":{"summary":"Instance db-1:9100 down","description":"db-1:9100 of job node has been down for more than 5 minutes."},"externalURL":"http://alertmanager.example.internal:9093","alerts":[{"status":"firing","labels":{"alertname":"InstanceDown","instance":"db-1:9100","job":"node","severity":"critical"},"annotations":{"summary":"Instance db-1:9100 down","description":"db-1:9100 of job node has been down for more than 5 minutes."},"startsAt":"2026-11-29T10:00:00.000Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.example.internal:9090/graph?g0.expr=up+%3D%3D+0","fingerprint":"5eed000000000001"}]}"#;
 
 /// Deliveries/s per format, the formats interleaved in `rounds`; the median round of each.
 fn formats(rt: &tokio::runtime::Runtime, alerts: usize, rounds: usize) {

@@ -8,12 +8,14 @@
 //! instance, copying the event in and the request out) and the shipped ntfy transformer.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 #[path = "../tests/it/common/plugins.rs"]
 mod fixtures;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use common::GROUP;
 use criterion::{criterion_group, criterion_main, Criterion};
 use hookd::config::{Config, PluginConfig, TransformerConfig};
 use hookd::format::TransformInput;
@@ -93,9 +95,6 @@ fn benches(c: &mut Criterion) {
         *samples.last().unwrap() as f64 / 1000.0
     );
 }
-
-/// A one-alert Alertmanager group (the delivery bench's).
-const GROUP: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"InstanceDown\"}","truncatedAlerts":0,"status":"firing","receiver":"hookd","groupLabels":{"alertname":"InstanceDown"},"commonLabels":{"alertname":"InstanceDown","instance":"db-1:9100","job":"node","severity":"critical"},"commonAnnotations":{"summary":"Instance db-1:9100 down","description":"db-1:9100 of job node has been down for more than 5 minutes."},"externalURL":"http://alertmanager.example.internal:9093","alerts":[{"status":"firing","labels":{"alertname":"InstanceDown","instance":"db-1:9100","job":"node","severity":"critical"},"annotations":{"summary":"Instance db-1:9100 down","description":"db-1:9100 of job node has been down for more than 5 minutes."},"startsAt":"2026-11-29T10:00:00.000Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.example.internal:9090/graph?g0.expr=up+%3D%3D+0","fingerprint":"5eed000000000001"}]}"#;
 
 /// p50/p99 of transformer calls: the echo fixture, and ntfy when it is built.
 fn transformers() {

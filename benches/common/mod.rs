@@ -157,6 +157,9 @@ pub async fn endpoint(sender: &mut Sender, name: &str, url: &str) -> String {
     v["endpoint"]["id"].as_str().unwrap().to_owned()
 }
 
+/// A one-alert Alertmanager group, as Alertmanager posts it (1.1 KB).
+pub const GROUP: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"InstanceDown\"}","truncatedAlerts":0,"status":"firing","receiver":"hookd","groupLabels":{"alertname":"InstanceDown"},"commonLabels":{"alertname":"InstanceDown","instance":"db-1:9100","job":"node","severity":"critical"},"commonAnnotations":{"summary":"Instance db-1:9100 down","description":"db-1:9100 of job node has been down for more than 5 minutes."},"externalURL":"http://alertmanager.example.internal:9093","alerts":[{"status":"firing","labels":{"alertname":"InstanceDown","instance":"db-1:9100","job":"node","severity":"critical"},"annotations":{"summary":"Instance db-1:9100 down","description":"db-1:9100 of job node has been down for more than 5 minutes."},"startsAt":"2026-11-29T10:00:00.000Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.example.internal:9090/graph?g0.expr=up+%3D%3D+0","fingerprint":"5eed000000000001"}]}"#;
+
 pub const ALERT: &str = r#"{"eventType":"alert.firing","payload":{"severity":"critical","summary":"disk full on db-1"}}"#;
 
 /// The p-th percentile of sorted `xs`.

@@ -120,77 +120,41 @@ pub fn read<'a>(event: &Event<'a>) -> Group<'a> {
     }
 }
 
-/// The fields of an event's payload that any format reads (Alertmanager's, and the known
-/// fields of a native alert).
-#[derive(Debug, Default)]
-struct Raw<'a> {
-    status: Text<'a>,
-    group_key: Text<'a>,
-    truncated: Count,
-    group_labels: Pairs<'a>,
-    common_labels: Pairs<'a>,
-    external_url: Text<'a>,
-    alerts: Objects<RawAlert<'a>>,
-    // A native alert's.
-    summary: Text<'a>,
-    title: Text<'a>,
-    description: Text<'a>,
-    message: Text<'a>,
-    severity: Text<'a>,
-    labels: Pairs<'a>,
-    starts_at: Text<'a>,
-    url: Text<'a>,
-    generator_url: Text<'a>,
-    dedup_key: Text<'a>,
+object_reader! {
+    /// The fields of an event's payload that any format reads (Alertmanager's, and the known
+    /// fields of a native alert).
+    struct Raw<'a> {
+        status: Text<'a> = "status",
+        group_key: Text<'a> = "groupKey",
+        truncated: Count = "truncatedAlerts",
+        group_labels: Pairs<'a> = "groupLabels",
+        common_labels: Pairs<'a> = "commonLabels",
+        external_url: Text<'a> = "externalURL",
+        alerts: Objects<RawAlert<'a>> = "alerts",
+        // A native alert's.
+        summary: Text<'a> = "summary",
+        title: Text<'a> = "title",
+        description: Text<'a> = "description",
+        message: Text<'a> = "message",
+        severity: Text<'a> = "severity",
+        labels: Pairs<'a> = "labels",
+        starts_at: Text<'a> = "startsAt",
+        url: Text<'a> = "url",
+        generator_url: Text<'a> = "generatorURL",
+        dedup_key: Text<'a> = "dedupKey",
+    }
 }
 
-/// One alert of an Alertmanager group, as posted.
-#[derive(Debug, Default)]
-struct RawAlert<'a> {
-    status: Text<'a>,
-    labels: Pairs<'a>,
-    annotations: Pairs<'a>,
-    starts_at: Text<'a>,
-    generator_url: Text<'a>,
+object_reader! {
+    /// One alert of an Alertmanager group, as posted.
+    struct RawAlert<'a> {
+        status: Text<'a> = "status",
+        labels: Pairs<'a> = "labels",
+        annotations: Pairs<'a> = "annotations",
+        starts_at: Text<'a> = "startsAt",
+        generator_url: Text<'a> = "generatorURL",
+    }
 }
-
-object_reader!(Raw, |r: &mut Raw<'de>, name: &str, map: &mut A| {
-    match name {
-        "status" => r.status = map.next_value()?,
-        "groupKey" => r.group_key = map.next_value()?,
-        "truncatedAlerts" => r.truncated = map.next_value()?,
-        "groupLabels" => r.group_labels = map.next_value()?,
-        "commonLabels" => r.common_labels = map.next_value()?,
-        "externalURL" => r.external_url = map.next_value()?,
-        "alerts" => r.alerts = map.next_value()?,
-        "summary" => r.summary = map.next_value()?,
-        "title" => r.title = map.next_value()?,
-        "description" => r.description = map.next_value()?,
-        "message" => r.message = map.next_value()?,
-        "severity" => r.severity = map.next_value()?,
-        "labels" => r.labels = map.next_value()?,
-        "startsAt" => r.starts_at = map.next_value()?,
-        "url" => r.url = map.next_value()?,
-        "generatorURL" => r.generator_url = map.next_value()?,
-        "dedupKey" => r.dedup_key = map.next_value()?,
-        _ => return Ok(false),
-    }
-    Ok(true)
-});
-
-object_reader!(RawAlert, |r: &mut RawAlert<'de>,
-                          name: &str,
-                          map: &mut A| {
-    match name {
-        "status" => r.status = map.next_value()?,
-        "labels" => r.labels = map.next_value()?,
-        "annotations" => r.annotations = map.next_value()?,
-        "startsAt" => r.starts_at = map.next_value()?,
-        "generatorURL" => r.generator_url = map.next_value()?,
-        _ => return Ok(false),
-    }
-    Ok(true)
-});
 
 /// `s` if it is an http(s) URL without spaces or control characters.
 pub fn web_url(s: Option<Str<'_>>) -> Option<Str<'_>> {

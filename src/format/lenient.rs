@@ -73,11 +73,19 @@ where
     Ok(out)
 }
 
-/// `Deserialize` for a struct `$t<'a>` with `Default` whose members [`members`] reads with
-/// `$set`, a closure `|out: &mut $t<'de>, name: &str, map: &mut A| -> Result<bool, A::Error>`.
+/// A struct of lenient fields and its `Deserialize`: each field is read from the member named
+/// beside it (by [`members`]), every other member is skipped.
 macro_rules! object_reader {
-    ($t:ident, $set:expr) => {
-        impl<'de: 'a, 'a> serde::Deserialize<'de> for $t<'a> {
+    ($(#[$meta:meta])* struct $t:ident<$l:lifetime> {
+        $($(#[$fmeta:meta])* $field:ident: $ty:ty = $name:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        struct $t<$l> {
+            $($(#[$fmeta])* $field: $ty,)*
+        }
+
+        impl<'de: $l, $l> serde::Deserialize<'de> for $t<$l> {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct V;
                 impl<'de> serde::de::Visitor<'de> for V {
@@ -89,7 +97,17 @@ macro_rules! object_reader {
                         self,
                         map: A,
                     ) -> Result<Self::Value, A::Error> {
-                        $crate::format::lenient::members(map, $t::default(), $set)
+                        $crate::format::lenient::members(
+                            map,
+                            $t::default(),
+                            |out: &mut $t<'de>, name: &str, map: &mut A| {
+                                match name {
+                                    $($name => out.$field = map.next_value()?,)*
+                                    _ => return Ok(false),
+                                }
+                                Ok(true)
+                            },
+                        )
                     }
                 }
                 d.deserialize_map(V)

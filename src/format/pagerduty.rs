@@ -15,7 +15,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::alert::{read, Group};
+use super::alert::{read, Group, Str};
 use super::text::cut;
 use super::{Event, Options};
 
@@ -124,6 +124,15 @@ impl Object {
         self.0.is_empty()
     }
 
+    /// The first `most` of `pairs`, names cut to 100 characters and values to `value_max`.
+    fn cut(pairs: &[(Str<'_>, Str<'_>)], most: usize, value_max: usize) -> Self {
+        let mut object = Self::default();
+        for (k, v) in pairs.iter().take(most) {
+            object.insert(cut(k, 100), cut(v, value_max));
+        }
+        object
+    }
+
     fn insert(&mut self, name: String, value: String) {
         match self.0.iter_mut().find(|(n, _)| *n == name) {
             Some(pair) => pair.1 = value,
@@ -196,28 +205,20 @@ fn payload(g: &Group<'_>, event: &Event<'_>, options: &Options<'_>) -> Payload {
         .unwrap_or("error");
     let source = g.external_url.as_deref().unwrap_or("hookd");
     let firing = g.alerts.iter().filter(|a| a.firing).count();
-    let mut labels = Object::default();
-    for (k, v) in &g.common {
-        labels.insert(cut(k, 100), cut(v, 1000));
-    }
     let mut details = Details {
         num_firing: firing.to_string(),
         num_resolved: (g.alerts.len() - firing).to_string(),
-        labels,
+        labels: Object::cut(&g.common, usize::MAX, 1000),
         payload: g.details.as_deref().map(|d| cut(d, 16 * 1024)),
         alerts: Vec::new(),
         more_alerts: None,
     };
     let mut used = 0;
     for a in &g.alerts {
-        let mut labels = Object::default();
-        for (k, v) in a.labels.iter().take(20) {
-            labels.insert(cut(k, 100), cut(v, 500));
-        }
         let one = AlertDetails {
             summary: a.summary.as_deref().map(|s| cut(s, 1000)),
             description: a.description.as_deref().map(|d| cut(d, 2000)),
-            labels,
+            labels: Object::cut(&a.labels, 20, 500),
             starts_at: a.starts_at_ms.map(crate::time::rfc3339),
         };
         let size = super::json_len(&one);

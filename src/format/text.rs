@@ -20,12 +20,13 @@ pub fn cut(s: &str, max: usize) -> String {
 /// `s` with `escape` applied to each character, in at most `max` characters of output: an
 /// escape is kept whole or left out with what follows, and a cut ends with [`CUT`].
 pub fn escape_within(s: &str, max: usize, escape: fn(char) -> Option<&'static str>) -> String {
-    let piece = |c: char| escape(c).map_or(1, |e| e.chars().count());
+    // The characters a character takes once escaped.
+    let width = |e: Option<&str>| e.map_or(1, |e| e.chars().count());
     // Most text has nothing to escape and fits: then it is copied as it is.
     if s.len() <= max && !s.chars().any(|c| escape(c).is_some()) {
         return s.to_owned();
     }
-    let total: usize = s.chars().map(piece).sum();
+    let total: usize = s.chars().map(|c| width(escape(c))).sum();
     let room = if total <= max {
         max
     } else {
@@ -35,7 +36,7 @@ pub fn escape_within(s: &str, max: usize, escape: fn(char) -> Option<&'static st
     let mut len = 0;
     for c in s.chars() {
         let e = escape(c);
-        let piece_len = e.map_or(1, |e| e.chars().count());
+        let piece_len = width(e);
         if len + piece_len > room {
             break;
         }
