@@ -318,6 +318,11 @@ pub fn plugin_transform(
         started.elapsed(),
         crate::plugins::INLINE_FUEL
     );
+    if set.per_endpoint(&name) == Some(false) {
+        eprintln!(
+            "uses-endpoint-name: false (it gets the endpoint name \"\"; one call serves every endpoint of an event)"
+        );
+    }
     let rendered = outcome.map_err(|e| match e {
         crate::format::TransformError::Missing(name) => format!("no transformer '{name}'"),
         crate::format::TransformError::Failed { reason, .. } => reason,

@@ -14,7 +14,7 @@
 //! 3. `app`
 //! 4. `delivery` `plugins` `logging`
 //! 5. `store` `config`
-//! 6. `parse` `backup_format` `vault` `metrics` `files` `heavy` `notify`
+//! 6. `parse` `backup_format` `vault` `metrics` `files` `heavy` `bodies` `notify`
 //! 7. `format` `secrets` `routing` `route` `url_policy` `ids`
 //! 8. `model` `error`
 //! 9. `time`
@@ -28,7 +28,7 @@
 //!   metrics, the bootstrap admin token, reloads.
 //! - [`delivery`]: the dispatcher: signed sends, retries, circuits, rate limits, egress guard,
 //!   attempt recording; given the store, the vault and the metrics by [`app`].
-//! - [`plugins`]: the wasmtime host for URL-policy plugins.
+//! - [`plugins`]: the wasmtime host for URL-policy and transformer plugins.
 //! - [`logging`]: the tracing subscriber, its reloadable filter, rate-limited warnings.
 //! - [`store`]: the only module that knows redb: typed methods, one group-committing writer,
 //!   the delivery outbox and its per-endpoint queues, the attempt log, retention, backups, and
@@ -44,6 +44,7 @@
 //! - [`metrics`]: the Prometheus registry (`/metrics`), a leaf the parts register into.
 //! - [`files`]: private directories and files (0700, 0600), made durable when created.
 //! - [`heavy`]: threads at a lower priority for the CPU work a request may cause.
+//! - [`bodies`]: the request bodies rendered last, shared by the deliveries of one message.
 //! - [`notify`]: systemd's readiness protocol (`READY=1` once serving, `STOPPING=1`); its
 //!   `NOTIFY_SOCKET` parser is pure and fuzzed.
 //! - [`secrets`]: ring: signing secrets, API tokens, webhook signatures.
@@ -77,6 +78,8 @@ pub mod vault;
 pub mod api;
 #[cfg(feature = "server")]
 pub mod app;
+#[cfg(feature = "server")]
+pub mod bodies;
 #[cfg(feature = "server")]
 pub mod cli;
 #[cfg(feature = "server")]

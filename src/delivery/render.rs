@@ -4,9 +4,6 @@
 //! for long: a large event renders on the heavy threads, and a transformer moves there when it
 //! needs more than the inline budget.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use super::Delivery;
 use crate::format::{self, Event, Rendered, TransformError, TransformInput};
 use crate::model::{Endpoint, Format, Message};
@@ -15,50 +12,19 @@ use crate::model::{Endpoint, Format, Message};
 /// takes about a millisecond in Slack's or Teams' format, too long for an async worker.
 pub(super) const INLINE_RENDER_BYTES: usize = 16 * 1024;
 
-/// Bodies kept by [`Cache`]: a few messages' worth of fan-out.
-const CACHED: usize = 32;
-/// Bytes of bodies [`Cache`] keeps at most.
-const CACHED_BYTES: usize = 4 << 20;
-
-/// What a built-in format's body depends on: the message, the format and its options (a
-/// transformer's depends on the endpoint's name too, so it is not cached).
+/// What a built-in format's body depends on: the message, the format and its options (the
+/// plugin host shares a transformer's bodies itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Key {
+pub(super) struct Key {
     message_id: String,
     format: Format,
     routing_key: Option<String>,
     severity: Option<String>,
 }
 
-/// The bodies rendered last: a message that goes to many endpoints of one format (an
-/// Alertmanager group fanned out to a hundred Slack channels) renders once, not once per
-/// endpoint; deliveries of it that start together wait for that one rendering. Standard
-/// Webhooks' envelope is cheaper to build than to look up, and is not kept.
-#[derive(Default)]
-pub(super) struct Cache(Mutex<VecDeque<(Key, Slot)>>);
-
-/// One body, rendered by the first delivery that asks for it.
-type Slot = Arc<tokio::sync::OnceCell<Rendered>>;
-
-impl Cache {
-    /// The slot of `key`, new (and the oldest dropped beyond the bounds) if there is none.
-    fn slot(&self, key: &Key) -> Slot {
-        let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, slot)) = entries.iter().rev().find(|(k, _)| k == key) {
-            return slot.clone();
-        }
-        let slot = Slot::default();
-        entries.push_back((key.clone(), slot.clone()));
-        let size = |s: &Slot| s.get().map_or(0, |r| r.body.len());
-        let mut bytes: usize = entries.iter().map(|(_, s)| size(s)).sum();
-        while entries.len() > CACHED || (bytes > CACHED_BYTES && entries.len() > 1) {
-            if let Some((_, s)) = entries.pop_front() {
-                bytes -= size(&s);
-            }
-        }
-        slot
-    }
-}
+/// The built-in formats' last bodies. Standard Webhooks' envelope is cheaper to build than to
+/// look up, and is not kept.
+pub(super) type Cache = crate::bodies::Bodies<Key>;
 
 /// Why there is no request to send.
 #[derive(Debug)]
@@ -160,49 +126,4 @@ fn built_in(key: &Key, message: &Message) -> Rendered {
     // `render` hands a transformer's format to the plugin host: none comes here.
     format::render(&key.format, &event, &options)
         .unwrap_or_else(|| Rendered::json(format::standard::body(&event)))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn key(id: &str, format: Format) -> Key {
-        Key {
-            message_id: id.into(),
-            format,
-            routing_key: None,
-            severity: None,
-        }
-    }
-
-    #[test]
-    fn the_cache_keeps_the_last_bodies_within_its_bounds() {
-        let cache = Cache::default();
-        let body = |n: usize| Rendered::json(vec![b'x'; n]);
-        let put = |id: &str, n: usize| {
-            let _ = cache.slot(&key(id, Format::Slack)).set(body(n));
-        };
-        let get = |k: &Key| cache.slot(k).get().cloned();
-        put("m1", 10);
-        assert_eq!(get(&key("m1", Format::Slack)), Some(body(10)));
-        // Another format or other options are another body.
-        assert_eq!(get(&key("m1", Format::Teams)), None);
-        let mut with_key = key("m1", Format::Slack);
-        with_key.routing_key = Some("R1".into());
-        assert_eq!(get(&with_key), None);
-        // At most CACHED entries: the oldest goes first.
-        for i in 0..CACHED {
-            put(&format!("n{i}"), 10);
-        }
-        assert_eq!(get(&key("m1", Format::Slack)), None);
-        assert!(get(&key("n31", Format::Slack)).is_some());
-        // At most CACHED_BYTES, though one body larger than that is kept alone.
-        // (Counted when a slot is added.)
-        put("big", CACHED_BYTES);
-        put("big2", CACHED_BYTES / 2);
-        put("small", 1);
-        assert_eq!(cache.0.lock().unwrap().len(), 2);
-        assert!(get(&key("big2", Format::Slack)).is_some());
-    }
 }

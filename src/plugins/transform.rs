@@ -8,6 +8,11 @@
 //! asked; one that needs more runs again from the start, with the full budget, on the heavy
 //! threads (a transformer is a pure function of its input, so the second run answers what the
 //! first would have).
+//!
+//! A transformer that says it does not use the endpoint's name (it exports
+//! `uses-endpoint-name`, answering `false`) gets the name "" in every call: its request for an
+//! event is then the same for every endpoint, so the set keeps it and a message fanned out to
+//! many endpoints makes one call.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,6 +28,7 @@ use super::{
     arm, classify, deadline_ticks, load, new_store, Budget, FailureKind, LoadError, INLINE_FUEL,
     INLINE_TICKS,
 };
+use crate::bodies::Bodies;
 use crate::config::{PluginLimits, TransformerConfig};
 use crate::format::{Rendered, TransformError, TransformInput, Transformers, Transforming};
 use crate::heavy::Heavy;
@@ -71,12 +77,17 @@ pub struct TransformerSet {
     engine: Engine,
     limits: PluginLimits,
     transformers: HashMap<String, Loaded>,
+    /// The requests of the transformers that do not use the endpoint's name, by transformer
+    /// and message id (a reload starts a new set, so settings never go stale here).
+    shared: Bodies<(String, String)>,
     _ticking: Option<TickGuard>,
 }
 
 struct Loaded {
     settings: String,
     pre: TransformerPre<super::CallState>,
+    /// Whether its calls get the endpoint's name (else "", and one call serves every endpoint).
+    per_endpoint: bool,
 }
 
 /// How one call ended: a request, the transformer's own error, or a failure.
@@ -147,39 +158,61 @@ impl TransformerHost {
     }
 }
 
+impl TransformerHost {
+    /// One call of `name` in `set`: within the inline budget on this async worker, and again
+    /// with the full budget on the heavy threads if that was not enough.
+    async fn run(
+        &self,
+        set: &Arc<TransformerSet>,
+        name: &str,
+        input: TransformInput,
+    ) -> Result<Rendered, TransformError> {
+        // Never closed: `None` only if it were.
+        let _slot = self.slots.clone().acquire_owned().await.ok();
+        let event = event_of(input);
+        let full = set.full_budget();
+        let inline = Budget {
+            fuel: INLINE_FUEL.min(full.fuel),
+            ticks: INLINE_TICKS.min(full.ticks),
+            inline: true,
+        };
+        let outcome = match set.call(name, &event, inline).0 {
+            Err((FailureKind::Timeout | FailureKind::OutOfFuel, _))
+                if inline.fuel < full.fuel || inline.ticks < full.ticks =>
+            {
+                let (set, name) = (set.clone(), name.to_owned());
+                self.heavy
+                    .run(move || set.call(&name, &event, full).0)
+                    .await
+                    .unwrap_or_else(|| {
+                        Err((FailureKind::Trap, "the call's thread panicked".into()))
+                    })
+            }
+            other => other,
+        };
+        self.count(name, &outcome);
+        failed_as(name, outcome)
+    }
+}
+
 impl Transformers for TransformerHost {
-    fn transform(&self, name: &str, input: TransformInput) -> Transforming<'_> {
+    fn transform(&self, name: &str, mut input: TransformInput) -> Transforming<'_> {
         let set = self.current();
         let name = name.to_owned();
         Box::pin(async move {
-            if !set.transformers.contains_key(&name) {
+            let Some(loaded) = set.transformers.get(&name) else {
                 return Err(TransformError::Missing(name));
+            };
+            if loaded.per_endpoint {
+                return self.run(&set, &name, input).await;
             }
-            // Never closed: `None` only if it were.
-            let _slot = self.slots.clone().acquire_owned().await.ok();
-            let event = event_of(input);
-            let full = set.full_budget();
-            let inline = Budget {
-                fuel: INLINE_FUEL.min(full.fuel),
-                ticks: INLINE_TICKS.min(full.ticks),
-                inline: true,
-            };
-            let outcome = match set.call(&name, &event, inline).0 {
-                Err((FailureKind::Timeout | FailureKind::OutOfFuel, _))
-                    if inline.fuel < full.fuel || inline.ticks < full.ticks =>
-                {
-                    let (set, name) = (set.clone(), name.clone());
-                    self.heavy
-                        .run(move || set.call(&name, &event, full).0)
-                        .await
-                        .unwrap_or_else(|| {
-                            Err((FailureKind::Trap, "the call's thread panicked".into()))
-                        })
-                }
-                other => other,
-            };
-            self.count(&name, &outcome);
-            failed_as(&name, outcome)
+            // The same request for every endpoint: the first delivery of the event calls, the
+            // others take its answer (a failure is not kept: each of them then calls itself).
+            input.endpoint_name = String::new();
+            let slot = set.shared.slot(&(name.clone(), input.id.clone()));
+            slot.get_or_try_init(|| self.run(&set, &name, input))
+                .await
+                .cloned()
         })
     }
 }
@@ -238,6 +271,7 @@ impl TransformerSet {
             engine: engine.clone(),
             limits: limits.clone(),
             transformers,
+            shared: Bodies::default(),
             _ticking: ticking,
         })
     }
@@ -253,6 +287,12 @@ impl TransformerSet {
         self.transformers.contains_key(name)
     }
 
+    /// Whether transformer `name` gets the endpoint's name (it does not say it leaves it
+    /// unused); `None` if there is no such transformer.
+    pub fn per_endpoint(&self, name: &str) -> Option<bool> {
+        self.transformers.get(name).map(|t| t.per_endpoint)
+    }
+
     fn full_budget(&self) -> Budget {
         Budget {
             fuel: self.limits.fuel,
@@ -266,10 +306,12 @@ impl TransformerSet {
     pub fn transform_blocking(
         &self,
         name: &str,
-        input: TransformInput,
+        mut input: TransformInput,
     ) -> (Result<Rendered, TransformError>, u64) {
-        if !self.has(name) {
-            return (Err(TransformError::Missing(name.to_owned())), 0);
+        match self.per_endpoint(name) {
+            None => return (Err(TransformError::Missing(name.to_owned())), 0),
+            Some(false) => input.endpoint_name = String::new(),
+            Some(true) => {}
         }
         let (outcome, fuel) = self.call(name, &event_of(input), self.full_budget());
         (failed_as(name, outcome), fuel)
@@ -316,18 +358,39 @@ fn load_one(
     limits: &PluginLimits,
     config: &TransformerConfig,
 ) -> Result<Loaded, LoadError> {
+    let mut per_endpoint = true;
     let pre = load(
         engine,
         limits,
         (&config.name, &config.path),
         "transformer",
         TransformerPre::new,
-        |pre, store| pre.instantiate(store).map(drop),
+        |pre, store| {
+            let instance = pre.instance_pre().instantiate(&mut *store)?;
+            per_endpoint = uses_endpoint_name(&instance, store)?;
+            Ok(())
+        },
     )?;
     Ok(Loaded {
         settings: config.settings.clone(),
         pre,
+        per_endpoint,
     })
+}
+
+/// What a loaded transformer answers to `uses-endpoint-name` (the world
+/// `shared-transformer`); `true` when it does not export it.
+fn uses_endpoint_name(
+    instance: &wasmtime::component::Instance,
+    store: &mut wasmtime::Store<super::CallState>,
+) -> wasmtime::Result<bool> {
+    let Some(index) = instance.get_export_index(&mut *store, None, "uses-endpoint-name") else {
+        return Ok(true);
+    };
+    let func = instance
+        .get_typed_func::<(), (bool,)>(&mut *store, &index)
+        .map_err(|e| e.context("its export uses-endpoint-name must be func() -> bool"))?;
+    Ok(func.call(&mut *store, ())?.0)
 }
 
 /// A one-transformer host for `hookd plugin transform`: compiled afresh, with no cache.

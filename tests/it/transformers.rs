@@ -124,6 +124,75 @@ async fn a_transformer_shapes_what_its_endpoints_get() {
     s.stop().await;
 }
 
+/// A transformer that says it leaves the endpoint's name unused (`uses-endpoint-name` is
+/// false) is called once per event, with the name "", and every endpoint gets that request; one
+/// that does not say so, or says it uses the name, is called once per endpoint with its name.
+#[tokio::test]
+async fn a_transformer_that_leaves_the_endpoint_name_unused_is_called_once_per_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let mut config = LOOPBACK.to_owned();
+    for name in ["echo-shared", "echo-named", "echo"] {
+        let path = write_transformer(dir.path(), name);
+        config.push_str(&transformer_toml(name, &path, "s"));
+    }
+    let s = TestServer::start_with(&config).await;
+    // The fixtures trap for an endpoint named "hostile": the shared one never sees the name.
+    let mut shared = Vec::new();
+    for (i, name) in ["hostile", "two", "three"].into_iter().enumerate() {
+        shared.push(endpoint(&s, name, &rx.url(&format!("/s{i}")), "plugin:echo-shared").await);
+    }
+    for name in ["echo-named", "echo"] {
+        for i in 0..3 {
+            endpoint(
+                &s,
+                &format!("e{i}"),
+                &rx.url("/n"),
+                &format!("plugin:{name}"),
+            )
+            .await;
+        }
+    }
+    for n in 0..2 {
+        alert(&s, &json!({"eventType": "disk.full", "payload": {"n": n}})).await;
+        let got = rx.wait_for(9 * (n + 1), 10).await;
+        let bodies: Vec<&[u8]> = got[9 * n..].iter().map(|r| r.body.as_ref()).collect();
+        let want = format!("{{\"n\":{n}}}");
+        assert!(bodies.iter().all(|b| *b == want.as_bytes()), "{bodies:?}");
+        // Each signed with the endpoint's own secret and id.
+        assert!(got[9 * n..]
+            .iter()
+            .all(|r| r.signatures_by(b"my-secret-key") == 1));
+    }
+    // The hostile-named endpoint's preview, too, is made without its name (one call more).
+    let r = s
+        .req("POST", &format!("{ENDPOINTS}/{}/preview", shared[0]))
+        .json(&json!({"eventType": "disk.full", "payload": {"p": 1}}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["request"]["body"], r#"{"p":1}"#);
+    let m = s.req("GET", "/metrics").no_auth().send().await.text();
+    for (name, calls) in [("echo-shared", 3.0), ("echo-named", 6.0), ("echo", 6.0)] {
+        let series = format!("hookd_transforms_total{{transformer=\"{name}\",outcome=\"ok\"}}");
+        assert_eq!(sample(&m, &series), calls, "{name}: {m}");
+    }
+    // A declaration of the wrong type is refused at start, naming it.
+    let bad = write_transformer(dir.path(), "bad-declaration");
+    let data = tempfile::tempdir().unwrap();
+    let config = crate::common::config(data.path(), &transformer_toml("bad", &bad, ""));
+    let err = hookd::app::start(config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("uses-endpoint-name must be func() -> bool"),
+        "{err}"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn hostile_transformers_give_up_with_transform_failed_and_the_server_carries_on() {
     let dir = tempfile::tempdir().unwrap();

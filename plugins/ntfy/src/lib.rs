@@ -40,7 +40,9 @@
 // The generated ABI shim passes each string as (pointer, length).
 #![allow(clippy::too_many_arguments)]
 
-wit_bindgen::generate!({ path: "../wit/transformer.wit", world: "transformer" });
+// `shared-transformer`: the request never depends on the endpoint's name, so hookd makes one
+// call per event however many endpoints use this transformer.
+wit_bindgen::generate!({ path: "../wit/transformer.wit", world: "shared-transformer" });
 
 include!("../../common/settings.rs");
 include!("../../common/alloc.rs");
@@ -61,6 +63,10 @@ struct Ntfy;
 impl Guest for Ntfy {
     fn transform(event: Event, settings: String) -> Result<Request, String> {
         request(&event, &settings).map_err(|e| text::cut(&e, MAX_REASON))
+    }
+
+    fn uses_endpoint_name() -> bool {
+        false
     }
 }
 

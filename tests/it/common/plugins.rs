@@ -154,6 +154,20 @@ pub fn transformer(on_boom: &str, pages: u32, data: &str) -> String {
     )
 }
 
+/// `wat` (a [`transformer`]) with the `shared-transformer` export `uses-endpoint-name`, of
+/// result type `ty`, answering `value`.
+fn declaring(wat: String, ty: &str, value: u32) -> String {
+    let core = format!(
+        "(func (export \"uses-endpoint-name\") (result i32) (i32.const {value}))\n    ;; params"
+    );
+    let wat = wat.replacen(";; params", &core, 1);
+    let at = wat.rfind(')').unwrap_or(wat.len());
+    format!(
+        "{}\n  (func (export \"uses-endpoint-name\") (result {ty}) (canon lift (core func $i \"uses-endpoint-name\"))))",
+        &wat[..at]
+    )
+}
+
 /// For "hostile": an ok answer whose content type is `ct_len` bytes at 512 and whose headers are
 /// `headers` (count) tuples at 64, body empty.
 fn transform_answer(ct_len: usize, headers: usize) -> String {
@@ -168,6 +182,12 @@ fn transform_answer(ct_len: usize, headers: usize) -> String {
 pub fn transformer_fixture(name: &str) -> String {
     match name {
         "echo" => transformer("(unreachable)", 1, ""),
+        // Says it leaves the endpoint's name unused: called once per event, given the name "".
+        "echo-shared" => declaring(transformer("(unreachable)", 1, ""), "bool", 0),
+        // Says it uses the name: as if it did not say.
+        "echo-named" => declaring(transformer("(unreachable)", 1, ""), "bool", 1),
+        // Says it with the wrong type.
+        "bad-declaration" => declaring(transformer("(unreachable)", 1, ""), "u32", 0),
         // Room (4 MiB, its allocator never grows memory) for a 1,000-alert group.
         "echo-large" => transformer("(unreachable)", 64, ""),
         // Its own error.
