@@ -165,8 +165,12 @@ fn formats(rt: &tokio::runtime::Runtime, alerts: usize, rounds: usize) {
     println!("|---|---|---|---|---|---|---|---|");
     for (endpoints, per_endpoint) in [(1, 256), (100, 8)] {
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); formats.len()];
-        for _ in 0..rounds {
-            for (i, f) in formats.iter().enumerate() {
+        for round in 0..rounds {
+            // Each round starts with another format, so that none always runs first (on a
+            // freshly idle machine) or last.
+            for k in 0..formats.len() {
+                let i = (round + k) % formats.len();
+                let f = &formats[i];
                 let run = rt.block_on(scenario(
                     endpoints,
                     alerts / endpoints,

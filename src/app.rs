@@ -24,6 +24,9 @@ use crate::url_policy::UrlPolicy;
 use crate::vault::{MasterKey, Vault, KEY_CHECK};
 
 use crate::store::STORE_FILE;
+
+/// How long a refused start waits for the store to close (nothing else holds it yet).
+const STORE_CLOSE_ON_REFUSAL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Name of the generated master key file inside the data directory.
 pub const KEY_FILE: &str = "master.key";
 
@@ -237,6 +240,27 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
     };
     let mut loosened = Vec::new();
     private_dir(&dir, &mut loosened).map_err(dir_err)?;
+    // Everything that may refuse the configuration, before the store is touched
+    // (the plugins' compiled-code cache lives in the data directory).
+    let Prepared {
+        plugins,
+        transformers,
+        heavy,
+        egress,
+        policy,
+    } = prepare(&config, Some(&config.plugin_cache_dir()))?;
+    if !config.plugins.is_empty() {
+        let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
+        tracing::info!(plugins = ?names, "URL-policy plugins loaded");
+    }
+    if !config.transformers.is_empty() {
+        let names: Vec<&str> = config
+            .transformers
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        tracing::info!(transformers = ?names, "transformer plugins loaded");
+    }
     let rng = SystemRandom::new();
     let vault = Arc::new(Vault::new(load_master_key(
         config.master_key.as_ref(),
@@ -266,85 +290,15 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         path: path.display().to_string(),
         source,
     })?;
-    let store_err = |source| StartupError::Store {
-        path: path.display().to_string(),
-        source,
-    };
-    match store.meta(KEY_CHECK).map_err(store_err)? {
-        Some(sealed) => {
-            if !vault.opens_check(&sealed) {
-                return Err(StartupError::MasterKey(format!(
-                    "it is not the key {} was created with (check HOOKD_MASTER_KEY / {})",
-                    path.display(),
-                    dir.join(KEY_FILE).display()
-                )));
-            }
+    let opened = open_with(&store, &vault, &config, &path, &rng).await;
+    let (plaintext, generated, created) = match opened {
+        Ok(done) => done,
+        Err(e) => {
+            // Refused: closed cleanly all the same, so the next start need not check every page.
+            store.close(STORE_CLOSE_ON_REFUSAL).await;
+            return Err(e);
         }
-        None => {
-            let sealed = vault.seal_check()?;
-            store.set_meta(KEY_CHECK, sealed).await.map_err(store_err)?;
-        }
-    }
-
-    let rehashed = store
-        .migrate_token_hashes(|digest| vault.token_hash_of_digest(digest))
-        .await
-        .map_err(store_err)?;
-    if rehashed > 0 {
-        tracing::info!(
-            tokens = rehashed,
-            "API token hashes are now keyed by the master key (one-time migration)"
-        );
-    }
-
-    let (plaintext, generated) = match config.bootstrap_token.as_ref().and_then(Redacted::expose) {
-        Some(t) => (t.to_owned(), false),
-        None => (generate_token(&rng)?, true),
     };
-    let now = now_ms();
-    let token = Token {
-        id: new_id(TOKEN_PREFIX, now, &rng),
-        name: "bootstrap admin".into(),
-        scopes: vec![Scope::Admin],
-        hash: vault.token_hash(&plaintext).to_vec(),
-        created_at_ms: now,
-        expires_at_ms: None,
-        last_used_at_ms: None,
-    };
-    let created = store.bootstrap_token(token).await.map_err(store_err)?;
-    if created && !generated {
-        tracing::info!("created the admin token from HOOKD_BOOTSTRAP_TOKEN");
-    } else if !created && !generated {
-        tracing::info!("the store has tokens already; HOOKD_BOOTSTRAP_TOKEN is not used");
-    }
-
-    let plugins = PluginHost::new(
-        &config.plugin_limits,
-        Some(&config.plugin_cache_dir()),
-        &config.plugins,
-    )?;
-    if !config.plugins.is_empty() {
-        let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
-        tracing::info!(plugins = ?names, "URL-policy plugins loaded");
-    }
-    let heavy = Arc::new(crate::heavy::Heavy::start(
-        crate::heavy::Heavy::threads_for_this_machine(),
-    ));
-    let transformers = Arc::new(TransformerHost::new(
-        &config.transformer_plugin_limits(),
-        Some(&config.plugin_cache_dir()),
-        &config.transformers,
-        heavy.clone(),
-    )?);
-    if !config.transformers.is_empty() {
-        let names: Vec<&str> = config
-            .transformers
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect();
-        tracing::info!(transformers = ?names, "transformer plugins loaded");
-    }
-    let policy = config.url_policy();
     // The composition of the metrics: the registry is a leaf; each part registers its own
     // instruments and scrape-time gauges.
     let metrics = store_metrics.as_ref().map(|sm| {
@@ -358,7 +312,6 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         );
         m
     });
-    let egress = crate::delivery::client::Egress::new(&config.delivery, policy.clone())?;
     let delivery = Arc::new(Delivery::new(
         &config.delivery,
         egress,
@@ -389,6 +342,107 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             transformers,
         },
         generated_admin_token: (created && generated).then_some(plaintext),
+    })
+}
+
+/// The store's side of a start: the master key checked against it (sealed into a new one), the
+/// one-time migrations, the bootstrap admin token. Returns the token's plaintext, whether it
+/// was generated, and whether it was created now.
+async fn open_with(
+    store: &Store,
+    vault: &Vault,
+    config: &Config,
+    path: &Path,
+    rng: &SystemRandom,
+) -> Result<(String, bool, bool), StartupError> {
+    let store_err = |source| StartupError::Store {
+        path: path.display().to_string(),
+        source,
+    };
+    match store.meta(KEY_CHECK).map_err(store_err)? {
+        Some(sealed) => {
+            if !vault.opens_check(&sealed) {
+                return Err(StartupError::MasterKey(format!(
+                    "it is not the key {} was created with (check HOOKD_MASTER_KEY / {})",
+                    path.display(),
+                    config.data_dir.join(KEY_FILE).display()
+                )));
+            }
+        }
+        None => {
+            let sealed = vault.seal_check()?;
+            store.set_meta(KEY_CHECK, sealed).await.map_err(store_err)?;
+        }
+    }
+
+    let rehashed = store
+        .migrate_token_hashes(|digest| vault.token_hash_of_digest(digest))
+        .await
+        .map_err(store_err)?;
+    if rehashed > 0 {
+        tracing::info!(
+            tokens = rehashed,
+            "API token hashes are now keyed by the master key (one-time migration)"
+        );
+    }
+
+    let (plaintext, generated) = match config.bootstrap_token.as_ref().and_then(Redacted::expose) {
+        Some(t) => (t.to_owned(), false),
+        None => (generate_token(rng)?, true),
+    };
+    let now = now_ms();
+    let token = Token {
+        id: new_id(TOKEN_PREFIX, now, rng),
+        name: "bootstrap admin".into(),
+        scopes: vec![Scope::Admin],
+        hash: vault.token_hash(&plaintext).to_vec(),
+        created_at_ms: now,
+        expires_at_ms: None,
+        last_used_at_ms: None,
+    };
+    let created = store.bootstrap_token(token).await.map_err(store_err)?;
+    if created && !generated {
+        tracing::info!("created the admin token from HOOKD_BOOTSTRAP_TOKEN");
+    } else if !created && !generated {
+        tracing::info!("the store has tokens already; HOOKD_BOOTSTRAP_TOKEN is not used");
+    }
+    Ok((plaintext, generated, created))
+}
+
+/// What a start builds from the configuration alone: the plugins and transformers loaded, the
+/// egress client (its CA bundle read), the URL policy. `hookd config check` builds it too, so
+/// it refuses what `serve` would.
+pub struct Prepared {
+    pub plugins: PluginHost,
+    pub transformers: Arc<TransformerHost>,
+    pub heavy: Arc<crate::heavy::Heavy>,
+    pub egress: crate::delivery::client::Egress,
+    pub policy: UrlPolicy,
+}
+
+/// Builds [`Prepared`], compiling the plugins into `cache` if given.
+///
+/// # Errors
+/// A plugin or transformer that does not load, an unreadable or empty CA bundle.
+pub fn prepare(config: &Config, cache: Option<&Path>) -> Result<Prepared, StartupError> {
+    let plugins = PluginHost::new(&config.plugin_limits, cache, &config.plugins)?;
+    let heavy = Arc::new(crate::heavy::Heavy::start(
+        crate::heavy::Heavy::threads_for_this_machine(),
+    ));
+    let transformers = Arc::new(TransformerHost::new(
+        &config.transformer_plugin_limits(),
+        cache,
+        &config.transformers,
+        heavy.clone(),
+    )?);
+    let policy = config.url_policy();
+    let egress = crate::delivery::client::Egress::new(&config.delivery, policy.clone())?;
+    Ok(Prepared {
+        plugins,
+        transformers,
+        heavy,
+        egress,
+        policy,
     })
 }
 

@@ -44,7 +44,6 @@ impl<K: PartialEq + Clone> Bodies<K> {
         }
         slot
     }
-
 }
 
 #[cfg(test)]

@@ -307,13 +307,21 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
     })
 }
 
+/// `hookd config check`: the configuration as `serve` would run it, after every check `serve`
+/// makes before it opens the store (every key at fault named; plugins and transformers loaded,
+/// compiled afresh; the CA bundle read).
 fn config_check(file: Option<&std::path::Path>) -> Result<(), String> {
     let config = Config::load(file).map_err(|e| e.to_string())?;
     for name in Config::unrelated_env() {
         eprintln!("hookd: warning: {name} starts with HOOKD_ but names no configuration key; it is ignored");
     }
+    app::prepare(&config, None).map_err(|e| e.to_string())?;
     print!("{}", config.to_toml());
-    println!("# the configuration is valid");
+    println!(
+        "# the configuration is valid ({} URL-policy plugin(s) and {} transformer(s) loaded)",
+        config.plugins.len(),
+        config.transformers.len()
+    );
     Ok(())
 }
 

@@ -1,11 +1,13 @@
 //! Loading: the figment layers (the embedded defaults, then an optional file, then the `HOOKD_*`
 //! environment), which `HOOKD_` variables are configuration, and figment's errors turned into
-//! lines that name the key and where its value came from.
+//! lines that name the key and where its value came from: every key at fault, not only the
+//! first one serde stops at.
 
 use std::path::Path;
 use std::sync::LazyLock;
 
-use figment::providers::{Env, Format, Toml};
+use figment::error::Kind;
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
@@ -155,7 +157,9 @@ impl Config {
     /// `figment` is everything; `operator` only what the operator gave, so that a default that
     /// depends on another key can follow it instead of contradicting it.
     fn extract(figment: &Figment, operator: &Figment) -> Result<Self, ConfigError> {
-        let mut config: Self = figment.extract().map_err(describe)?;
+        let mut config: Self = figment
+            .extract()
+            .map_err(|first| every_fault(figment, first))?;
         // The per-address cap is at most the connection limit unless the operator set it
         // (`HOOKD_LIMITS__MAX_CONNECTIONS=50` alone must not be refused for a key not set).
         if operator
@@ -170,19 +174,108 @@ impl Config {
     }
 }
 
-/// Turns figment's errors into lines that name the key and its source (file or variable).
-fn describe(err: figment::Error) -> ConfigError {
-    let lines: Vec<String> = err
-        .into_iter()
+/// Keys at fault named at most, however many there are.
+const MAX_FAULTS: usize = 64;
+
+/// Every key at fault in `figment`, `first` the error serde stopped at. Each key found is set
+/// aside (an unknown key left out, a wrong value replaced by its default) and the rest read
+/// again, until it reads; then the checks of [`Config::validate`] run on what is left. Sources
+/// come from `figment` itself (the file or variable each value came from).
+fn every_fault(figment: &Figment, first: figment::Error) -> ConfigError {
+    let mut lines = describe(first.clone(), figment, true);
+    let (Ok(mut data), Ok(defaults)) = (
+        figment.extract::<Value>(),
+        Figment::from(Toml::string(DEFAULTS)).extract::<Value>(),
+    ) else {
+        return ConfigError(lines.join("\n"));
+    };
+    let mut err = first;
+    while lines.len() < MAX_FAULTS {
+        let mut moved = false;
+        for e in err {
+            moved |= set_aside(&mut data, &defaults, &e);
+        }
+        if !moved {
+            break;
+        }
+        match Figment::from(Serialized::defaults(&data)).extract::<Config>() {
+            Ok(rest) => {
+                if let Err(ConfigError(more)) = rest.validate() {
+                    lines.extend(more.lines().map(str::to_owned));
+                }
+                break;
+            }
+            Err(next) => {
+                lines.extend(describe(next.clone(), figment, false));
+                err = next;
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    lines.retain(|l| seen.insert(l.clone()));
+    ConfigError(lines.join("\n"))
+}
+
+/// Sets aside the key `e` is about in `data`: an unknown key is left out, any other fault's
+/// value becomes its default (or is left out if it has none). False if there is nothing to
+/// set aside (a missing key, a path that names no value).
+fn set_aside(data: &mut Value, defaults: &Value, e: &figment::Error) -> bool {
+    let (table, key) = match &e.kind {
+        // figment's path ends with the unknown key itself.
+        Kind::UnknownField(key, _) => match e.path.split_last() {
+            Some((last, table)) if last == key => (table, key.as_str()),
+            _ => (&e.path[..], key.as_str()),
+        },
+        Kind::MissingField(_) => return false,
+        _ => match e.path.split_last() {
+            Some((key, table)) => (table, key.as_str()),
+            None => return false,
+        },
+    };
+    let default = match &e.kind {
+        Kind::UnknownField(..) => None,
+        _ => table_at(defaults, table).and_then(|d| d.get(key)).cloned(),
+    };
+    let Some(Value::Dict(_, dict)) = value_at_mut(data, table) else {
+        return false;
+    };
+    match default {
+        Some(v) if dict.get(key) != Some(&v) => dict.insert(key.to_owned(), v).is_some(),
+        Some(_) => false,
+        None => dict.remove(key).is_some(),
+    }
+}
+
+/// The table at `path` in `v`.
+fn table_at<'a>(v: &'a Value, path: &[String]) -> Option<&'a Dict> {
+    path.iter()
+        .try_fold(v, |v, k| v.as_dict()?.get(k))?
+        .as_dict()
+}
+
+/// The value at `path` in `v`, to change.
+fn value_at_mut<'a>(v: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter().try_fold(v, |v, k| match v {
+        Value::Dict(_, d) => d.get_mut(k),
+        _ => None,
+    })
+}
+
+/// Figment's errors as lines that name the key and its source (file or variable), looked up in
+/// `figment`; an error of `figment`'s own reading (`first`) may carry it too, one of a re-read
+/// carries none worth showing.
+fn describe(err: figment::Error, figment: &Figment, first: bool) -> Vec<String> {
+    err.into_iter()
         .map(|e| {
             let key = e.path.join(".");
-            let source = e.metadata.as_ref().map(|m| {
+            let own = if first { e.metadata.as_ref() } else { None };
+            let metadata = figment.find_metadata(&key).or(own);
+            let source = metadata.map(|m| {
                 if m.name.contains("environment") {
                     format!(" (from HOOKD_{})", key.to_uppercase().replace('.', "__"))
                 } else {
-                    e.metadata
+                    m.source
                         .as_ref()
-                        .and_then(|m| m.source.as_ref())
                         .map(|s| format!(" (from {s})"))
                         .unwrap_or_default()
                 }
@@ -200,8 +293,7 @@ fn describe(err: figment::Error) -> ConfigError {
             };
             format!("  {key}: {what}{}", source.unwrap_or_default())
         })
-        .collect();
-    ConfigError(lines.join("\n"))
+        .collect()
 }
 
 /// `HOOKD_LISTEN`, `HOOKD_DATA_DIR`, ..., `HOOKD_METRICS__TOKEN`: the string keys figment

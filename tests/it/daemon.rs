@@ -577,6 +577,88 @@ fn config_check_prints_the_effective_configuration_without_secrets() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("retention.batch"));
 }
 
+/// `hookd config check` refuses what `serve` refuses, before any store: every key at fault in
+/// one run (type errors, unknown keys and bad values alike), a plugin that imports something, a
+/// missing plugin file, a missing CA bundle; and it loads the plugins of a good configuration.
+#[test]
+fn config_check_predicts_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |toml: &str| {
+        let file = dir.path().join("check.toml");
+        std::fs::write(&file, toml).unwrap();
+        let out = hookd(dir.path())
+            .args(["config", "check", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        )
+    };
+    let (code, _, stderr) = check(
+        "colour = \"blue\"\n[retention]\nmessages_secs = \"soon\"\n[delivery]\nbogus = 1\n\
+         retry_schedule_secs = \"often\"\n[store]\nmax_batch = 0\n",
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    for key in [
+        "colour",
+        "retention.messages_secs",
+        "delivery.bogus: unknown field",
+        "delivery.retry_schedule_secs",
+        "store.max_batch",
+    ] {
+        assert!(stderr.contains(key), "{key} not named: {stderr}");
+    }
+    assert!(stderr.contains("check.toml"), "{stderr}");
+    assert!(!stderr.contains(".rs"), "no source code location: {stderr}");
+
+    let wasi = fixtures::write_fixture(dir.path(), "imports-wasi");
+    let missing = dir.path().join("missing.wasm");
+    for (toml, expect) in [
+        (
+            fixtures::plugin_toml("wasi", &wasi, "deny"),
+            "imports wasi:random/random@0.2.0",
+        ),
+        (
+            fixtures::plugin_toml("gone", &missing, "deny"),
+            "cannot read",
+        ),
+        (
+            fixtures::transformer_toml("gone", &missing, ""),
+            "cannot read",
+        ),
+        (
+            format!("[delivery]\nca_bundle = \"{}\"\n", missing.display()),
+            "missing.wasm",
+        ),
+    ] {
+        let (code, _, stderr) = check(&toml);
+        assert_eq!(code, Some(1), "{toml}: {stderr}");
+        assert!(stderr.contains(expect), "{toml}: {stderr}");
+    }
+
+    let deny = fixtures::write_fixture(dir.path(), "deny");
+    let echo = fixtures::write_transformer(dir.path(), "echo");
+    let (code, stdout, stderr) = check(&format!(
+        "{}{}",
+        fixtures::plugin_toml("policy", &deny, "deny"),
+        fixtures::transformer_toml("echo", &echo, "")
+    ));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("1 URL-policy plugin(s) and 1 transformer(s) loaded"),
+        "{stdout}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "no store, no cache: {:?}",
+        std::fs::read_dir(dir.path()).unwrap().collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn plugin_check_prints_the_verdict_and_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -762,6 +844,31 @@ fn a_stop_closes_the_store_so_the_next_start_does_not_check_it() {
         stderr.iter().any(|l| l.contains("the store is closed")),
         "{stderr:?}"
     );
+    // Refused starts, before the store is opened (a missing plugin) or after (a wrong master
+    // key), leave it closed cleanly too.
+    let broken = dir.path().join("broken.toml");
+    let missing = dir.path().join("missing.wasm");
+    std::fs::write(&broken, fixtures::plugin_toml("gone", &missing, "deny")).unwrap();
+    for (extra, env, expect) in [
+        (Some(&broken), None, "cannot read"),
+        (
+            None,
+            Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            "master key: it is not the key",
+        ),
+    ] {
+        let mut cmd = serve(dir.path());
+        if let Some(file) = extra {
+            cmd.arg("--config").arg(file);
+        }
+        if let Some(key) = env {
+            cmd.env("HOOKD_MASTER_KEY", key);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expect), "{stderr}");
+    }
     let d = start();
     let (status, list) = d.request("GET", ENDPOINTS, token, None);
     assert_eq!(status, 200);
@@ -770,7 +877,7 @@ fn a_stop_closes_the_store_so_the_next_start_does_not_check_it() {
     assert_eq!(code, 0);
     assert!(
         !stderr.iter().any(|l| l.contains("not closed cleanly")),
-        "the second start checked the store: {stderr:?}"
+        "a start after a clean stop and two refused starts checked the store: {stderr:?}"
     );
 }
 
