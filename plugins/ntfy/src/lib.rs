@@ -47,6 +47,7 @@ wit_bindgen::generate!({ path: "../wit/transformer.wit", world: "shared-transfor
 include!("../../common/settings.rs");
 include!("../../common/alloc.rs");
 
+mod read;
 mod render;
 mod settings;
 mod text;
@@ -72,11 +73,11 @@ impl Guest for Ntfy {
 
 fn request(event: &Event, settings: &str) -> Result<Request, String> {
     let settings = Settings::parse(settings)?;
-    let payload: Value =
-        serde_json::from_str(&event.payload).map_err(|e| format!("payload: not JSON ({e})"))?;
     let mut n = if event.event_type.starts_with("alertmanager.") {
-        render::alertmanager(&event.event_type, &payload)?
+        render::alertmanager(&event.event_type, &read::group(&event.payload)?)
     } else {
+        let payload: Value =
+            serde_json::from_str(&event.payload).map_err(|e| format!("payload: not JSON ({e})"))?;
         render::native(&event.event_type, &payload)
     };
     if let Some(p) = settings.priority {

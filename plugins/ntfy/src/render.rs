@@ -5,7 +5,8 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::text::{compact, cut, line, text, time, web_url};
+use crate::read::{Alert, Group, Pairs};
+use crate::text::{compact, cut, line, push_json, text, time, web_url};
 
 /// Longest message, in bytes: ntfy turns a message over 4,096 bytes into an attachment.
 pub const MAX_MESSAGE: usize = 4000;
@@ -40,27 +41,44 @@ pub struct Notification {
 }
 
 impl Notification {
-    /// The body of ntfy's JSON publish request (`POST /`) to `topic`.
+    /// The body of ntfy's JSON publish request (`POST /`) to `topic`, written straight out.
     pub fn body(&self, topic: &str) -> Vec<u8> {
-        let mut m = Map::new();
-        m.insert("topic".into(), topic.into());
-        m.insert("title".into(), self.title.as_str().into());
-        m.insert("message".into(), self.message.as_str().into());
-        m.insert("tags".into(), self.tags.clone().into());
-        m.insert("priority".into(), self.priority.into());
+        let mut out = String::with_capacity(256 + self.message.len());
+        out.push_str("{\"topic\":");
+        push_json(&mut out, topic);
+        out.push_str(",\"title\":");
+        push_json(&mut out, &self.title);
+        out.push_str(",\"message\":");
+        push_json(&mut out, &self.message);
+        out.push_str(",\"tags\":[");
+        for (i, tag) in self.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json(&mut out, tag);
+        }
+        out.push_str("],\"priority\":");
+        out.push(char::from(b'0' + self.priority.min(9)));
         if let Some(click) = &self.click {
-            m.insert("click".into(), click.as_str().into());
+            out.push_str(",\"click\":");
+            push_json(&mut out, click);
         }
         if !self.actions.is_empty() {
-            let actions = self
-                .actions
-                .iter()
-                .take(3)
-                .map(|(label, url)| serde_json::json!({"action": "view", "label": label, "url": url}))
-                .collect::<Vec<_>>();
-            m.insert("actions".into(), actions.into());
+            out.push_str(",\"actions\":[");
+            for (i, (label, url)) in self.actions.iter().take(3).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"action\":\"view\",\"label\":");
+                push_json(&mut out, label);
+                out.push_str(",\"url\":");
+                push_json(&mut out, url);
+                out.push('}');
+            }
+            out.push(']');
         }
-        Value::Object(m).to_string().into_bytes()
+        out.push('}');
+        out.into_bytes()
     }
 }
 
@@ -128,50 +146,57 @@ fn label_pairs(labels: Option<&Map<String, Value>>, keep: impl Fn(&str, &Value) 
         .join(", ")
 }
 
+/// Up to 8 of `pairs` that `keep` keeps, as `name=value, ...` (each name and value on one line
+/// and cut).
+fn pairs_text(pairs: &Pairs<'_>, keep: impl Fn(&str, &str) -> bool) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs.0.iter().filter(|(k, v)| keep(k, v)).take(8) {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&line(k, 40));
+        out.push('=');
+        out.push_str(&line(v, 100));
+    }
+    out
+}
+
 fn object<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Map<String, Value>> {
     m.get(key).and_then(Value::as_object)
 }
 
 /// Firing unless its `status` says `resolved`.
-fn alert_firing(a: &Map<String, Value>) -> bool {
-    a.get("status").and_then(Value::as_str) != Some("resolved")
+fn alert_firing(a: &Alert<'_>) -> bool {
+    a.status.as_deref() != Some("resolved")
 }
 
 /// An Alertmanager group (`alertmanager.*` events).
-///
-/// # Errors
-/// When the payload is not a JSON object.
-pub fn alertmanager(event_type: &str, payload: &Value) -> Result<Notification, String> {
-    let group = payload
-        .as_object()
-        .ok_or("payload: an Alertmanager group must be a JSON object")?;
-    let common = object(group, "commonLabels");
-    let group_labels = object(group, "groupLabels");
-    let alerts: Vec<&Map<String, Value>> = group
-        .get("alerts")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_object).collect())
-        .unwrap_or_default();
-    let truncated = group
-        .get("truncatedAlerts")
-        .and_then(Value::as_u64)
-        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    let total = alerts.len().saturating_add(truncated);
-    let firing = match group.get("status").and_then(Value::as_str) {
+pub fn alertmanager(event_type: &str, group: &Group<'_>) -> Notification {
+    let common = &group.common_labels;
+    let alerts = &group.alerts;
+    let total = alerts.len().saturating_add(group.truncated_alerts);
+    let firing = match group.status.as_deref() {
         Some("resolved") => false,
         Some(_) => true,
         None => !event_type.ends_with(".resolved"),
     };
 
-    let name = group_labels
-        .and_then(|l| text(l.get("alertname")))
-        .or_else(|| common.and_then(|l| text(l.get("alertname"))))
+    let name = group
+        .group_labels
+        .get("alertname")
+        .or_else(|| common.get("alertname"))
+        .map(Cow::Borrowed)
         .or_else(|| {
-            let values = group_labels?
-                .values()
-                .filter_map(|v| text(Some(v)))
-                .collect::<Vec<_>>();
-            (!values.is_empty()).then(|| Cow::Owned(values.join(" ")))
+            let values = &group.group_labels.0;
+            (!values.is_empty()).then(|| {
+                Cow::Owned(
+                    values
+                        .iter()
+                        .map(|(_, v)| v.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
+            })
         })
         .unwrap_or(Cow::Borrowed(event_type));
     let title = if firing {
@@ -185,21 +210,21 @@ pub fn alertmanager(event_type: &str, payload: &Value) -> Result<Notification, S
     };
 
     // The group's severity, else the most urgent one among its (firing) alerts.
-    let severity = common.and_then(|l| text(l.get("severity"))).or_else(|| {
+    let severity = common.get("severity").or_else(|| {
         alerts
             .iter()
             .filter(|a| !firing || alert_firing(a))
-            .filter_map(|a| text(object(a, "labels")?.get("severity")))
+            .filter_map(|a| a.labels.get("severity"))
             .max_by_key(|s| severity_priority(s).unwrap_or(0))
     });
 
     let mut message = String::new();
-    let shared = label_pairs(common, |k, _| k != "alertname" && k != "severity");
+    let shared = pairs_text(common, |k, _| k != "alertname" && k != "severity");
     if !shared.is_empty() {
         message.push_str(&line(&shared, MAX_LINE));
     }
     let mut shown = 0;
-    for a in &alerts {
+    for a in alerts {
         let entry = alert_entry(a, common, firing, alerts.len() == 1);
         let rest = total - shown - 1;
         let reserve = if rest > 0 { MORE_LINE } else { 0 };
@@ -215,10 +240,14 @@ pub fn alertmanager(event_type: &str, payload: &Value) -> Result<Notification, S
         push_line(&mut message, "(no alerts in the notification)");
     }
 
-    let external = text(group.get("externalURL")).and_then(|u| web_url(&u).map(str::to_owned));
+    let external = group
+        .external_url
+        .as_deref()
+        .and_then(web_url)
+        .map(str::to_owned);
     let source = alerts
         .iter()
-        .find_map(|a| web_url(&text(a.get("generatorURL"))?).map(str::to_owned));
+        .find_map(|a| web_url(a.generator_url.as_deref()?).map(str::to_owned));
     let mut actions = Vec::new();
     if let Some(u) = &external {
         actions.push(("Alertmanager", u.clone()));
@@ -226,37 +255,27 @@ pub fn alertmanager(event_type: &str, payload: &Value) -> Result<Notification, S
     if let Some(u) = &source {
         actions.push(("Source", u.clone()));
     }
-    Ok(Notification {
+    Notification {
         title: cut(&title, MAX_TITLE),
         // Each part is bounded so that the whole fits; the cut is only a guard.
         message: cut(&message, MAX_MESSAGE),
-        tags: tags(firing, severity.as_deref()),
-        priority: priority(firing, severity.as_deref()),
+        tags: tags(firing, severity),
+        priority: priority(firing, severity),
         click: external.or(source),
         actions,
-    })
+    }
 }
 
 /// One alert's line: `• name (labels that set it apart) · since <start>`, with `· ended <end>`
 /// for a resolved one, and 🔥 or ✅ in front when its status is not its group's. The only alert
 /// of a group also shows its description below, when its summary names it.
-fn alert_entry(
-    a: &Map<String, Value>,
-    common: Option<&Map<String, Value>>,
-    group_firing: bool,
-    only: bool,
-) -> String {
-    let labels = object(a, "labels");
-    let annotations = object(a, "annotations");
-    let annotation = |key: &str| annotations.and_then(|m| text(m.get(key)));
-    let summary = annotation("summary");
-    let description = annotation("description");
-    let alertname = labels.and_then(|l| text(l.get("alertname")));
+fn alert_entry(a: &Alert<'_>, common: &Pairs<'_>, group_firing: bool, only: bool) -> String {
+    let summary = a.annotations.get("summary");
+    let description = a.annotations.get("description");
     let by_label = summary.is_none() && description.is_none();
     let name = summary
-        .as_deref()
-        .or(description.as_deref())
-        .or(alertname.as_deref())
+        .or(description)
+        .or(a.labels.get("alertname"))
         .unwrap_or("alert");
     let firing = alert_firing(a);
 
@@ -267,26 +286,26 @@ fn alert_entry(
         (false, false) => s.push_str("✅ "),
     }
     s.push_str(&line(name, MAX_NAME));
-    let apart = label_pairs(labels, |k, v| {
-        !(by_label && k == "alertname") && common.and_then(|c| c.get(k)) != Some(v)
+    let apart = pairs_text(&a.labels, |k, v| {
+        !(by_label && k == "alertname") && common.get(k) != Some(v)
     });
     if !apart.is_empty() {
         s.push_str(" (");
         s.push_str(&line(&apart, MAX_LABELS));
         s.push(')');
     }
-    if let Some(t) = text(a.get("startsAt")).and_then(|t| time(&t)) {
+    if let Some(t) = a.starts_at.as_deref().and_then(time) {
         s.push_str(" · since ");
         s.push_str(&t);
     }
     if !firing {
-        if let Some(t) = text(a.get("endsAt")).and_then(|t| time(&t)) {
+        if let Some(t) = a.ends_at.as_deref().and_then(time) {
             s.push_str(" · ended ");
             s.push_str(&t);
         }
     }
     let mut entry = cut(&s, MAX_LINE);
-    if let (true, Some(_), Some(d)) = (only, &summary, &description) {
+    if let (true, Some(_), Some(d)) = (only, summary, description) {
         entry.push('\n');
         entry.push_str(&cut(d.trim(), MAX_DESCRIPTION));
     }

@@ -46,6 +46,16 @@ fn floor_boundary(s: &str, i: usize) -> usize {
 /// becomes one space, the ends are trimmed, and a longer text is [`cut`]. Reads only as much of
 /// `s` as it needs, however long `s` is.
 pub fn line(s: &str, max: usize) -> String {
+    // Most text is one line already: printable ASCII, single inner spaces, none at the ends.
+    let b = s.as_bytes();
+    let plain = b.first() != Some(&b' ')
+        && b.last() != Some(&b' ')
+        && b.iter()
+            .zip(b.iter().skip(1).chain([&b'x']))
+            .all(|(&c, &next)| (0x21..0x7f).contains(&c) || (c == b' ' && next != b' '));
+    if plain {
+        return cut(s, max);
+    }
     let mut out = String::new();
     let mut space = false;
     for c in s.trim().chars() {
@@ -124,6 +134,33 @@ impl io::Write for Bounded {
     }
 }
 
+/// Appends `s` to `out` as a JSON string: quoted, with `"`, `\\` and control characters
+/// escaped (the rest, UTF-8 included, as it is).
+pub fn push_json(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
 /// `s` if it is an http(s) URL with a host, no white space or control characters, and at most
 /// [`MAX_LINK`] bytes.
 pub fn web_url(s: &str) -> Option<&str> {
@@ -168,7 +205,12 @@ pub fn time(s: &str) -> Option<String> {
         z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) => z,
         _ => "",
     };
-    Some(format!("{} {}{zone}", &s[..10], &s[11..19]))
+    let mut out = String::with_capacity(19 + zone.len());
+    out.push_str(&s[..10]);
+    out.push(' ');
+    out.push_str(&s[11..19]);
+    out.push_str(zone);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -213,6 +255,21 @@ mod tests {
         assert_eq!(text(Some(&serde_json::json!(3))).as_deref(), Some("3"));
         assert_eq!(text(Some(&serde_json::json!(" "))), None);
         assert_eq!(text(Some(&Value::Null)), None);
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        for s in [
+            "plain",
+            "q\"uote\\back",
+            "line\nbreak\ttab\r",
+            "\u{1}\u{7f}é🔥",
+            "",
+        ] {
+            let mut out = String::new();
+            push_json(&mut out, s);
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s, "{out}");
+        }
     }
 
     #[test]
