@@ -67,13 +67,18 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store's writer has stopped")]
     WriterGone,
-    /// The data volume is full, or has less than `store.min_free_bytes` left for a write that
-    /// adds data.
-    #[error("the data volume holding {dir} is full ({free} bytes free, store.min_free_bytes is {min_free})")]
+    /// The data volume is full, or (`low`) has less than `store.min_free_bytes` left for a
+    /// write that adds data.
+    #[error("{}", if *low {
+        format!("the data volume holding {dir} has {free} bytes free, under store.min_free_bytes ({min_free})")
+    } else {
+        format!("the data volume holding {dir} is full ({free} bytes free)")
+    })]
     Full {
         dir: String,
         free: u64,
         min_free: u64,
+        low: bool,
     },
     /// An I/O error: the store reopens the database, and refuses writes (and, until it has
     /// reopened, reads) meanwhile.

@@ -71,6 +71,7 @@ impl WriteState {
                 dir: shared.data_dir().display().to_string(),
                 free: *free,
                 min_free: shared.options.min_free_bytes,
+                low: matches!(self, Self::LowSpace { .. }),
             },
             Self::Reopening { .. } | Self::Ok => StoreError::Unavailable(
                 "the store is reopening after an I/O error; retry shortly".into(),

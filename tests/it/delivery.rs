@@ -46,6 +46,10 @@ async fn alerts_are_delivered_signed_with_every_live_secret() {
     assert_eq!(first.path, "/hook");
     assert_eq!(first.header("webhook-id"), msg_id);
     assert_eq!(first.header("content-type"), "application/json");
+    // The user agent the README shows.
+    let agent = concat!("hookd/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(first.header("user-agent"), agent);
+    assert!(include_str!("../../README.md").contains(&format!("user-agent: {agent}")));
     assert_eq!(first.signatures_by(b"my-secret-key"), 1);
     let body = first.json();
     assert_eq!(body["type"], "alert.firing");
@@ -413,12 +417,18 @@ async fn alertmanager_webhooks_with_basic_auth() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let bad = base64::engine::general_purpose::STANDARD.encode("alertmanager:wrong-token-123");
-    s.req("POST", "/api/v1/alerting/alertmanager")
+    let p = s
+        .req("POST", "/api/v1/alerting/alertmanager")
         .header("authorization", &format!("Basic {bad}"))
         .json(&payload)
         .send()
         .await
         .problem(401);
+    // It names what was presented: a basic credential, not a bearer token.
+    assert_eq!(
+        p["detail"],
+        "the password of the basic credential is not a valid API token"
+    );
     let r = s
         .req("POST", "/api/v1/alerting/alertmanager")
         .json(&json!({"version": "3"}))

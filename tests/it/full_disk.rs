@@ -124,8 +124,10 @@ async fn headroom_refuses_new_work_before_the_disk_is_full() {
     let (acked, refused) = fill(&s).await;
     assert!(!acked.is_empty());
     assert_507(&refused, dir.path());
+    // It says which of the two it is: under the headroom, not full.
     assert!(
-        refused.text().contains("min_free_bytes"),
+        refused.text().contains("under store.min_free_bytes")
+            && !refused.text().contains("is full"),
         "{}",
         refused.text()
     );
