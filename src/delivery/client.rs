@@ -89,9 +89,18 @@ pub struct Egress {
 pub fn client_identity(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {
     let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the certificate is not valid PEM: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| format!("the private key is not valid PEM: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "the certificate is not valid PEM: {}",
+                crate::parse::pem_error(&e)
+            )
+        })?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
+        format!(
+            "the private key is not valid PEM: {}",
+            crate::parse::pem_error(&e)
+        )
+    })?;
     let provider = rustls::crypto::ring::default_provider();
     let signing = provider
         .key_provider
@@ -139,11 +148,15 @@ impl Egress {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if !config.ca_bundle.as_os_str().is_empty() {
             let shown = config.ca_bundle.display();
-            let certs = CertificateDer::pem_file_iter(&config.ca_bundle)
-                .map_err(|e| ClientError(format!("delivery.ca_bundle {shown}: {e}")))?;
+            let pem = |e: rustls::pki_types::pem::Error| {
+                ClientError(format!(
+                    "delivery.ca_bundle {shown}: {}",
+                    crate::parse::pem_error(&e)
+                ))
+            };
+            let certs = CertificateDer::pem_file_iter(&config.ca_bundle).map_err(pem)?;
             for cert in certs {
-                let cert =
-                    cert.map_err(|e| ClientError(format!("delivery.ca_bundle {shown}: {e}")))?;
+                let cert = cert.map_err(pem)?;
                 roots
                     .add(cert)
                     .map_err(|e| ClientError(format!("delivery.ca_bundle {shown}: {e}")))?;

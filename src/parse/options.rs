@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::fields::{echo_under, Fields};
-use super::x509::{der_validity, not_after};
+use super::x509::{der_validity, not_after, pem_error};
 use crate::error::{ApiError, FieldError};
 use crate::model::Format;
 use crate::routing::{is_filter_type, Matcher, MAX_RULES};
@@ -523,7 +523,7 @@ fn pem_chain(pem: &str) -> Result<Vec<Vec<u8>>, String> {
     use rustls_pki_types::CertificateDer;
     let mut chain = Vec::new();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        let cert = cert.map_err(|e| format!("is not valid PEM: {e}"))?;
+        let cert = cert.map_err(|e| format!("is not valid PEM: {}", pem_error(&e)))?;
         if chain.len() == MAX_CHAIN {
             return Err(format!("must hold at most {MAX_CHAIN} certificates"));
         }
@@ -546,7 +546,7 @@ fn pem_key(pem: &str) -> Result<(), String> {
     use rustls_pki_types::pem::{PemObject as _, SectionKind};
     let mut keys = 0;
     for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
-        let (kind, _) = section.map_err(|e| format!("is not valid PEM: {e}"))?;
+        let (kind, _) = section.map_err(|e| format!("is not valid PEM: {}", pem_error(&e)))?;
         match kind {
             SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
                 keys += 1;

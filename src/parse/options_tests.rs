@@ -260,3 +260,20 @@ fn format_options_are_checked_for_form_and_against_the_format() {
         "the key does not print"
     );
 }
+
+#[test]
+fn pem_errors_show_the_line_at_fault_as_text() {
+    let cut_short = "-----BEGIN CERTIFICATE-----\nMIIB\n";
+    let why = pem_chain(cut_short).unwrap_err();
+    assert_eq!(
+        why,
+        "is not valid PEM: a section has no end line `-----END CERTIFICATE-----`"
+    );
+    let why =
+        pem_key("-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n").unwrap_err();
+    assert!(
+        why.starts_with("is not valid PEM: a section is not valid base64"),
+        "{why}"
+    );
+    assert!(!why.contains("[45,"), "{why}");
+}

@@ -1,6 +1,35 @@
 //! The X.509 DER walker: reads a client certificate's DER (already out of its PEM) as far as its
 //! validity, for the leaf's `notAfter` and to tell a certificate from other DER. It parses no
-//! request.
+//! request. Also PEM errors in words.
+
+/// A PEM error in words, the line at fault shown as text (rustls prints it as a list of byte
+/// values).
+pub fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as E;
+    let shown = |b: &[u8]| -> String {
+        let text: String = String::from_utf8_lossy(b)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(80)
+            .collect();
+        text.trim().to_owned()
+    };
+    match e {
+        E::MissingSectionEnd { end_marker } => {
+            format!(
+                "a section has no end line `-----END {}-----`",
+                shown(end_marker)
+            )
+        }
+        E::IllegalSectionStart { line } => {
+            format!("`{}` is not a valid section start", shown(line))
+        }
+        E::Base64Decode(why) => format!("a section is not valid base64 ({why})"),
+        E::NoItemsFound => "it holds no PEM section".into(),
+        E::SectionTooLarge => "a section is over 256 MB".into(),
+        other => other.to_string(),
+    }
+}
 
 /// The leaf certificate's `notAfter`, Unix ms.
 pub fn not_after(der: &[u8]) -> Option<i64> {
