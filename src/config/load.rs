@@ -272,7 +272,14 @@ fn describe(err: figment::Error, figment: &Figment, first: bool) -> Vec<String> 
             let metadata = figment.find_metadata(&key).or(own);
             let source = metadata.map(|m| {
                 if m.name.contains("environment") {
-                    format!(" (from HOOKD_{})", key.to_uppercase().replace('.', "__"))
+                    // The variable holds the whole list: name it, not one per element.
+                    let var: Vec<String> = e
+                        .path
+                        .iter()
+                        .take_while(|p| !p.bytes().all(|b| b.is_ascii_digit()))
+                        .map(|p| p.to_uppercase())
+                        .collect();
+                    format!(" (from HOOKD_{})", var.join("__"))
                 } else {
                     m.source
                         .as_ref()

@@ -274,6 +274,10 @@ mod tests {
             ("http://localhost:8080/", "local"),
             ("http://api.localhost/", "local"),
             ("http://169.254.169.254/latest/meta-data", "metadata"),
+            (
+                "http://168.63.129.16/",
+                "a cloud metadata address (Azure WireServer), which",
+            ),
             ("http://metadata.google.internal/", "metadata"),
             ("http://10.1.2.3/", "private"),
             ("http://172.20.0.1/", "private"),

@@ -97,8 +97,8 @@ pub const RANGES: &[Range] = &[
     ),
     row(
         v4(168, 63, 129, 16, 32),
-        "a cloud metadata address (Azure WireServer)",
-        "Azure",
+        "a cloud metadata address",
+        "Azure WireServer",
     ),
     row(v4(172, 16, 0, 0, 12), "a private address", "RFC 1918"),
     row(
