@@ -276,7 +276,7 @@ async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpRespo
         .map_or_else(|| ids.next(), str::to_owned);
     let span = tracing::info_span!("request", id = %id);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = LoggedPath(req.uri().path().to_owned());
     let version = req.version();
     let started = Instant::now();
     let mut resp = match host_problem(&req) {
@@ -304,11 +304,11 @@ async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpRespo
             // Anyone can cause these (a /readyz poll while the disk is low): one line a second
             // at most, counting the ones left out.
             match FAILED_LINES.admit() {
-                Some(suppressed) => tracing::warn!(route, %method, ?path, status, micros, suppressed, "request failed"),
-                None => tracing::debug!(route, %method, ?path, status, micros, "request failed"),
+                Some(suppressed) => tracing::warn!(route, %method, %path, status, micros, suppressed, "request failed"),
+                None => tracing::debug!(route, %method, %path, status, micros, "request failed"),
             }
         } else {
-            tracing::debug!(route, %method, ?path, status, micros, "request served");
+            tracing::debug!(route, %method, %path, status, micros, "request served");
         }
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -418,6 +418,24 @@ async fn reject_busy(mut stream: TcpStream, why: Refused, request_id: String) {
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+/// A request's path as logged: characters that could change the structure of a log line (a
+/// quote, a brace, a backslash, `=`, anything outside printable ASCII) percent-encoded, so it
+/// needs no quotes of its own, in text lines or in JSON ones.
+struct LoggedPath(String);
+
+impl std::fmt::Display for LoggedPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~/:@!$&'()*+,;%?".contains(&b) {
+                write!(f, "{}", char::from(b))?;
+            } else {
+                write!(f, "%{b:02X}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -130,8 +130,8 @@ fn logs_carry_request_ids_and_never_a_secret() {
     );
 }
 
-/// A client's path cannot change the structure of a pretty log line either: it is logged
-/// quoted, with its quotes escaped (the sibling of the forged request-id finding).
+/// A client's path cannot change the structure of a pretty log line either: what could (a
+/// quote, a brace) is logged percent-encoded (the sibling of the forged request-id finding).
 #[test]
 fn client_paths_are_quoted_in_pretty_logs() {
     use std::io::{Read as _, Write as _};
@@ -157,7 +157,7 @@ fn client_paths_are_quoted_in_pretty_logs() {
             .iter()
             .find(|l| l.contains("request served"))
             .expect("the request is logged");
-        assert!(line.contains(r#"path="/x\"}:status=200""#), "{line}");
+        assert!(line.contains("path=/x%22%7D:status%3D200 "), "{line}");
         assert!(
             !line.contains("a}b"),
             "the unsafe request id is replaced: {line}"
@@ -202,6 +202,11 @@ fn library_logs_stay_at_warn_at_debug() {
             .iter()
             .any(|v| v["fields"]["message"] == "request served"),
         "hookd's own debug lines are there: {stderr:?}"
+    );
+    // The path as it is, not quoted a second time.
+    assert!(
+        lines.iter().any(|v| v["fields"]["path"] == "/healthz"),
+        "{stderr:?}"
     );
     let library: Vec<&Value> = lines
         .iter()
@@ -271,6 +276,12 @@ fn bad_values_stop_startup_naming_the_key() {
         // A typo inside a known table is still caught.
         ("HOOKD_LIMITS__MAX_CONECTIONS", "5", "max_conections"),
         ("HOOKD_RETENTION__BATCH", "0", "retention.batch"),
+        // The variable that exists, not one per list element.
+        (
+            "HOOKD_URL_POLICY__ALLOW_NETWORKS",
+            "[\"10.0.0.0/33\"]",
+            "(from HOOKD_URL_POLICY__ALLOW_NETWORKS)",
+        ),
     ] {
         let out = hookd(dir.path())
             .env(var, value)
@@ -945,4 +956,61 @@ fn token_create_is_the_offline_way_back_in() {
     assert_eq!(status, 200, "{body}");
     assert!(body.to_string().contains("break-glass"));
     daemon.terminate();
+}
+
+/// The README's troubleshooting table quotes messages hookd really gives: each quoted piece is
+/// in the source that says it.
+#[test]
+fn the_troubleshooting_table_quotes_real_messages() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let readme = read("README.md");
+    let table = &readme[readme.find("### Troubleshooting").expect("the chapter")..];
+    for (quoted, pieces, file) in [
+        (
+            "`URL-policy plugin 'NAME' failed (timeout), so the change was not made`",
+            &[
+                "URL-policy plugin '",
+                "' failed (",
+                "), so the change was not made",
+            ][..],
+            "src/api/endpoints.rs",
+        ),
+        (
+            "`... has N bytes free, under store.min_free_bytes (M)`",
+            &[" bytes free, under store.min_free_bytes ("][..],
+            "src/store/mod.rs",
+        ),
+        (
+            "`... is full (N bytes free)`",
+            &[" is full (", " bytes free)"][..],
+            "src/store/mod.rs",
+        ),
+        (
+            "`the store was not closed cleanly; checking it`",
+            &["the store was not closed cleanly; checking it"][..],
+            "src/store/mod.rs",
+        ),
+        (
+            "`master key: it is not the key ... was created with`",
+            &["master key: {0}", "it is not the key {} was created with"][..],
+            "src/app.rs",
+        ),
+        (
+            "`transformer_missing`",
+            &["\"transformer_missing\""][..],
+            "src/delivery/attempt.rs",
+        ),
+        (
+            "`transform_failed`",
+            &["\"transform_failed\""][..],
+            "src/delivery/attempt.rs",
+        ),
+    ] {
+        assert!(table.contains(quoted), "the table lacks {quoted}");
+        let source = read(file);
+        for piece in pieces {
+            assert!(source.contains(piece), "{file} does not say {piece:?}");
+        }
+    }
 }
