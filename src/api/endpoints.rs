@@ -365,9 +365,12 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         format: req.options.format,
         format_options,
     };
+    // Only a URL that changes: a client that sends the whole object back sends the stored one.
     if let (Some(url), Some(stored)) = (&patch.url, &stored) {
-        let name = patch.name.as_ref().unwrap_or(&stored.name);
-        check_plugins(app, url, name, "update").await?;
+        if *url != stored.url {
+            let name = patch.name.as_ref().unwrap_or(&stored.name);
+            check_plugins(app, url, name, "update").await?;
+        }
     }
     let matchers = match &patch.label_matchers {
         Some(m) => Some(compile_matchers(app, m.clone()).await?),

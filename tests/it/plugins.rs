@@ -44,6 +44,7 @@ async fn first_deny_wins_and_names_the_plugin() {
     let r = s.req("POST", ENDPOINTS).json(&body("normal")).send().await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    let url = r.json()["endpoint"]["url"].as_str().unwrap().to_owned();
 
     // Updates run the plugins only when they change the URL (with the endpoint's name).
     let path = format!("{ENDPOINTS}/{id}");
@@ -53,6 +54,14 @@ async fn first_deny_wins_and_names_the_plugin() {
         .send()
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    // The stored URL sent back unchanged (a client that sends the whole object) changes
+    // nothing: no plugin runs.
+    let r = s
+        .req("PATCH", &path)
+        .json(&json!({"url": url, "name": "boom"}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = s
         .req("PATCH", &path)
         .json(&json!({"url": "https://elsewhere.example.com/"}))
