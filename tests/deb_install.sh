@@ -43,6 +43,25 @@ expect /etc/hookd/hookd.toml root:hookd 640
 expect /var/lib/hookd hookd:hookd 700
 expect /usr/lib/systemd/system/hookd.service root:root 644
 expect /usr/share/doc/hookd/README.md root:root 644
+for page in hookd hookd-serve hookd-config-check hookd-backup hookd-restore hookd-token-create hookd-plugin-transform; do
+    expect "/usr/share/man/man1/$page.1.gz" root:root 644
+done
+zcat /usr/share/man/man1/hookd-backup.1.gz | grep -q 'http://127.0.0.1:8080' ||
+    fail "hookd-backup(1) lacks --url's default"
+ok "man pages, generated from the command line (hookd-backup(1) shows --url's default)"
+expect /usr/share/bash-completion/completions/hookd root:root 644
+expect /usr/share/zsh/vendor-completions/_hookd root:root 644
+expect /usr/share/fish/vendor_completions.d/hookd.fish root:root 644
+# bash: the completion offers the commands.
+words=$(bash -c 'source /usr/share/bash-completion/completions/hookd 2>/dev/null
+    COMP_WORDS=(hookd co); COMP_CWORD=1; COMP_LINE="hookd co"; COMP_POINT=${#COMP_LINE}
+    _hookd hookd co hookd; echo "${COMPREPLY[*]}"')
+echo "$words" | grep -qw config && echo "$words" | grep -qw compact ||
+    fail "bash completion of 'hookd co' gave: $words"
+ok "bash completion: hookd co -> $words"
+for p in host_allowlist https_only ntfy; do
+    expect "/usr/share/hookd/plugins/$p.wasm" root:root 644
+done
 dpkg-query -W -f='${Conffiles}\n' hookd | grep -q '/etc/hookd/hookd.toml' || fail "hookd.toml is not a conffile"
 ok "/etc/hookd/hookd.toml is a conffile"
 grep -qx 'data_dir = "/var/lib/hookd"' /etc/hookd/hookd.toml || fail "data_dir is not /var/lib/hookd"
@@ -67,6 +86,17 @@ runuser -u hookd -- /usr/bin/hookd --version
 runuser -u hookd -- /usr/bin/hookd config check --config /etc/hookd/hookd.toml >"$work/check"
 tail -n 1 "$work/check" | grep -q 'the configuration is valid' || { cat "$work/check"; fail "config check"; }
 ok "hookd config check --config /etc/hookd/hookd.toml, as hookd"
+# The packaged configuration's plugin examples, uncommented, load from where the package put them.
+sed -e 's|^# \[\[plugins\]\]|[[plugins]]|' -e 's|^# \[\[transformers\]\]|[[transformers]]|' \
+    -e 's#^\# \(name\|path\|settings\|on_error\) = #\1 = #' -e '/^plugins = \[\]$/d' -e '/^transformers = \[\]$/d' \
+    /etc/hookd/hookd.toml >"$work/plugins.toml"
+chmod 644 "$work/plugins.toml"
+chmod 755 "$work"
+runuser -u hookd -- /usr/bin/hookd config check --config "$work/plugins.toml" >"$work/check" 2>&1 ||
+    { cat "$work/check"; fail "config check with the example plugins"; }
+grep -q '1 URL-policy plugin(s) and 1 transformer(s) loaded' "$work/check" ||
+    { tail -n 3 "$work/check"; fail "the example plugins did not load"; }
+ok "the packaged configuration's example plugin and transformer load from /usr/share/hookd/plugins"
 # A lower connection limit alone is enough: the packaged file leaves the per-address cap to follow it.
 runuser -u hookd -- env HOOKD_LIMITS__MAX_CONNECTIONS=50 /usr/bin/hookd config check --config /etc/hookd/hookd.toml >"$work/check" 2>&1 ||
     { cat "$work/check"; fail "config check with HOOKD_LIMITS__MAX_CONNECTIONS=50"; }

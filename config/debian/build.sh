@@ -44,6 +44,22 @@ grep -qx 'data_dir = "/var/lib/hookd"' target/debian-conf/hookd.toml ||
     { echo "config/hookd.toml has no data_dir = \"./data\" line to replace" >&2; exit 1; }
 grep -qx 'listen = "127.0.0.1:8080"' target/debian-conf/hookd.toml ||
     { echo "the packaged configuration must listen on loopback" >&2; exit 1; }
+# The example plugins ship in /usr/share/hookd/plugins: the packaged configuration's examples
+# name them there (the service's working directory is /var/lib/hookd).
+sed -i -e 's|^# path = "plugins/\([a-z_]*\.wasm\)".*$|# path = "/usr/share/hookd/plugins/\1"   # installed by the package|' \
+    target/debian-conf/hookd.toml
+for p in host_allowlist ntfy; do
+    grep -q "^# path = \"/usr/share/hookd/plugins/$p.wasm\"" target/debian-conf/hookd.toml ||
+        { echo "config/hookd.toml has no example path = \"plugins/$p.wasm\" to rewrite" >&2; exit 1; }
+done
+for p in host_allowlist https_only ntfy; do
+    [ -f "plugins/$p.wasm" ] || bash plugins/build.sh >&2
+done
+# The man pages and shell completions, generated from the command line's definition (on this
+# machine, whatever the package's architecture: they are text).
+rm -rf target/debian-conf/man
+cargo run --quiet --locked --example man -- target/debian-conf/man >&2
+gzip -9n target/debian-conf/man/*.1
 
 started=$(date +%s)
 if [ "$arch" = amd64 ]; then

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use figment::error::Kind;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
@@ -198,7 +198,7 @@ fn every_fault(figment: &Figment, first: figment::Error) -> ConfigError {
         if !moved {
             break;
         }
-        match Figment::from(Serialized::defaults(&data)).extract::<Config>() {
+        match Figment::from(Data(&data)).extract::<Config>() {
             Ok(rest) => {
                 if let Err(ConfigError(more)) = rest.validate() {
                     lines.extend(more.lines().map(str::to_owned));
@@ -301,6 +301,20 @@ fn describe(err: figment::Error, figment: &Figment, first: bool) -> Vec<String> 
             format!("  {key}: {what}{}", source.unwrap_or_default())
         })
         .collect()
+}
+
+/// Configuration data already read, handed back to figment as a layer of its own.
+struct Data<'a>(&'a Value);
+
+impl Provider for Data<'_> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("configuration (re-read)")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let dict = self.0.as_dict().cloned().unwrap_or_default();
+        Ok(Profile::Default.collect(dict))
+    }
 }
 
 /// `HOOKD_LISTEN`, `HOOKD_DATA_DIR`, ..., `HOOKD_METRICS__TOKEN`: the string keys figment

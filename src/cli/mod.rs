@@ -2,6 +2,8 @@
 //! `compact` (offline), and the offline renderers `format render` and `plugin transform`. Each
 //! returns what to print, or an error message.
 
+pub mod args;
+
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::time::{Duration, Instant};
