@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert_eq!(e.status(), 401),
     }
-    match bearer_or_basic(Some(data)) {
+    match bearer_or_basic(Some(data)).map(|p| p.token) {
         Ok(token) => {
             assert!(!token.is_empty() && token.len() <= 512);
             if let Ok(plain) = bearer_token(Some(data)) {

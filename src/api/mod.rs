@@ -223,22 +223,13 @@ fn authorize<B>(
     let presented = if allow_basic {
         parse::bearer_or_basic(header)?
     } else {
-        parse::bearer_token(header)?.to_owned()
+        parse::Presented::bearer(parse::bearer_token(header)?)
     };
-    let basic = allow_basic
-        && header.is_some_and(|h| {
-            h.get(..6)
-                .is_some_and(|s| s.eq_ignore_ascii_case(b"basic "))
-        });
     let token = app
         .store
-        .token_by_hash(&app.vault.token_hash(&presented))
+        .token_by_hash(&app.vault.token_hash(&presented.token))
         .map_err(store_error)?
-        .ok_or(ApiError::Unauthorized(if basic {
-            "the password of the basic credential is not a valid API token"
-        } else {
-            "the bearer token is not valid"
-        }))?;
+        .ok_or(ApiError::Unauthorized(presented.unknown))?;
     let now = crate::time::now_ms();
     if token.expired(now) {
         return Err(ApiError::Unauthorized("the bearer token has expired"));

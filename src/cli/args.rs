@@ -19,8 +19,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Check a configuration: print the effective one (secrets shown as "***") and exit 0, or
-    /// name every key at fault and exit 1. Opens no store.
+    /// Check a configuration as `serve` would before it opens the store: print the effective
+    /// one (secrets shown as "***") and exit 0, or name every key, plugin or file at fault and
+    /// exit 1. Opens no store.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
@@ -114,7 +115,8 @@ pub enum FormatCommand {
 
 #[derive(Subcommand)]
 pub enum ConfigCommand {
-    /// Validate the built-in defaults, FILE and the HOOKD_* environment, and print the result.
+    /// Validate the built-in defaults, FILE and the HOOKD_* environment, load the plugins and
+    /// transformers and read the CA bundle as `serve` would, and print the result.
     Check {
         /// A TOML file overriding the built-in defaults.
         #[arg(long, value_name = "FILE")]

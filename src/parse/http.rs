@@ -93,19 +93,37 @@ pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, ApiError> {
     Ok(token)
 }
 
+/// A token as presented, with what to answer when it is no token hookd has: the scheme that
+/// carried it is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub token: String,
+    pub unknown: &'static str,
+}
+
+impl Presented {
+    /// A token from `Authorization: Bearer <token>`.
+    pub fn bearer(token: &str) -> Self {
+        Self {
+            token: token.to_owned(),
+            unknown: "the bearer token is not valid",
+        }
+    }
+}
+
 /// The token from `Authorization: Bearer <token>` or, for senders that can only do basic auth
 /// (Alertmanager's `basic_auth`), `Authorization: Basic base64(user:token)`; the user is ignored.
 ///
 /// # Errors
 /// 401 as [`bearer_token`], or for a malformed basic credential.
-pub fn bearer_or_basic(header: Option<&[u8]>) -> Result<String, ApiError> {
+pub fn bearer_or_basic(header: Option<&[u8]>) -> Result<Presented, ApiError> {
     use base64::Engine as _;
     let basic = header.and_then(|h| {
         let (scheme, rest) = h.split_at_checked(6)?;
         scheme.eq_ignore_ascii_case(b"basic ").then_some(rest)
     });
     let Some(encoded) = basic else {
-        return bearer_token(header).map(str::to_owned);
+        return bearer_token(header).map(Presented::bearer);
     };
     let bad = || ApiError::Unauthorized("the basic credential is malformed");
     let decoded = base64::engine::general_purpose::STANDARD
@@ -114,7 +132,10 @@ pub fn bearer_or_basic(header: Option<&[u8]>) -> Result<String, ApiError> {
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (_, password) = text.split_once(':').ok_or_else(bad)?;
     bearer_token(Some(format!("Bearer {password}").as_bytes()))
-        .map(str::to_owned)
+        .map(|token| Presented {
+            token: token.to_owned(),
+            unknown: "the password of the basic credential is not a valid API token",
+        })
         .map_err(|_| bad())
 }
 
@@ -199,9 +220,15 @@ mod tests {
         // base64("alertmanager:hkd_abc")
         assert_eq!(
             bearer_or_basic(Some(b"Basic YWxlcnRtYW5hZ2VyOmhrZF9hYmM=")).unwrap(),
-            "hkd_abc"
+            Presented {
+                token: "hkd_abc".into(),
+                unknown: "the password of the basic credential is not a valid API token",
+            }
         );
-        assert_eq!(bearer_or_basic(Some(b"Bearer hkd_abc")).unwrap(), "hkd_abc");
+        assert_eq!(
+            bearer_or_basic(Some(b"Bearer hkd_abc")).unwrap(),
+            Presented::bearer("hkd_abc")
+        );
         assert!(bearer_or_basic(Some(b"Basic !!!")).is_err());
         assert!(bearer_or_basic(Some(b"Basic bm9jb2xvbg==")).is_err());
     }

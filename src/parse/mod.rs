@@ -37,7 +37,7 @@ pub use self::endpoint::{
 };
 pub use self::fields::{is_invisible_format, MAX_NAME_CHARS};
 pub use self::http::{
-    bearer_or_basic, bearer_token, is_json_content_type, list_query, Page, PageLimits,
+    bearer_or_basic, bearer_token, is_json_content_type, list_query, Page, PageLimits, Presented,
 };
 pub use self::options::{
     check_format_options, format_options, header_name_problem, header_value_problem,

@@ -156,9 +156,7 @@ impl TransformerHost {
             })
             .inc();
     }
-}
 
-impl TransformerHost {
     /// One call of `name` in `set`: within the inline budget on this async worker, and again
     /// with the full budget on the heavy threads if that was not enough.
     async fn run(
@@ -196,19 +194,18 @@ impl TransformerHost {
 }
 
 impl Transformers for TransformerHost {
-    fn transform(&self, name: &str, mut input: TransformInput) -> Transforming<'_> {
+    fn transform(&self, name: &str, input: TransformInput) -> Transforming<'_> {
         let set = self.current();
         let name = name.to_owned();
         Box::pin(async move {
-            let Some(loaded) = set.transformers.get(&name) else {
+            let Some((input, shared)) = set.given(&name, input) else {
                 return Err(TransformError::Missing(name));
             };
-            if loaded.per_endpoint {
+            if !shared {
                 return self.run(&set, &name, input).await;
             }
             // The same request for every endpoint: the first delivery of the event calls, the
             // others take its answer (a failure is not kept: each of them then calls itself).
-            input.endpoint_name = String::new();
             let slot = set.shared.slot(&(name.clone(), input.id.clone()));
             slot.get_or_try_init(|| self.run(&set, &name, input))
                 .await
@@ -293,6 +290,17 @@ impl TransformerSet {
         self.transformers.get(name).map(|t| t.per_endpoint)
     }
 
+    /// `input` as transformer `name` is given it (the endpoint's name withheld from one that
+    /// leaves it unused), and whether its answer serves every endpoint of the event; `None` if
+    /// there is no such transformer.
+    fn given(&self, name: &str, mut input: TransformInput) -> Option<(TransformInput, bool)> {
+        let shared = !self.per_endpoint(name)?;
+        if shared {
+            input.endpoint_name = String::new();
+        }
+        Some((input, shared))
+    }
+
     fn full_budget(&self) -> Budget {
         Budget {
             fuel: self.limits.fuel,
@@ -306,13 +314,11 @@ impl TransformerSet {
     pub fn transform_blocking(
         &self,
         name: &str,
-        mut input: TransformInput,
+        input: TransformInput,
     ) -> (Result<Rendered, TransformError>, u64) {
-        match self.per_endpoint(name) {
-            None => return (Err(TransformError::Missing(name.to_owned())), 0),
-            Some(false) => input.endpoint_name = String::new(),
-            Some(true) => {}
-        }
+        let Some((input, _)) = self.given(name, input) else {
+            return (Err(TransformError::Missing(name.to_owned())), 0);
+        };
         let (outcome, fuel) = self.call(name, &event_of(input), self.full_budget());
         (failed_as(name, outcome), fuel)
     }
