@@ -110,6 +110,22 @@ macro_rules! otherwise {
     };
 }
 
+/// Visitor methods for a JSON string, each handing it to `$wrap` as a `Cow` (borrowed where it
+/// has no escapes).
+macro_rules! strings {
+    ($wrap:expr) => {
+        fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+            Ok($wrap(Cow::Borrowed(s)))
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok($wrap(Cow::Owned(s.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+            Ok($wrap(Cow::Owned(s)))
+        }
+    };
+}
+
 /// A `T` read from a JSON object; `None` for any other value.
 struct Object<T>(Option<T>);
 
@@ -219,15 +235,7 @@ impl<'de> Deserialize<'de> for Name<'de> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a name")
             }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(s)))
-            }
+            strings!(Name);
         }
         d.deserialize_str(V)
     }
@@ -262,15 +270,7 @@ impl<'de> Deserialize<'de> for Text<'de> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(string(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(string(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-                Ok(string(Cow::Owned(s)))
-            }
+            strings!(string);
             fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
                 written(b.to_string())
             }
