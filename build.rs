@@ -1,3 +1,6 @@
+//! The OpenAPI document as served: `src/api/openapi.json` (checked in pretty, for review) without
+//! the whitespace between its tokens (about 35 KB less in the binary).
+//!
 //! Link-time size of the release binary, with no cost at run time:
 //!
 //! - packed relative relocations (`DT_RELR`, glibc 2.36, Debian 12): a position-independent
@@ -7,6 +10,7 @@
 //!   Rust never relies on two functions having different addresses.
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
+    minify_openapi();
     let target = std::env::var("TARGET").unwrap_or_default();
     let profile = std::env::var("PROFILE").unwrap_or_default();
     if profile != "release" || !target.ends_with("-linux-gnu") {
@@ -16,4 +20,31 @@ fn main() {
     if target == "x86_64-unknown-linux-gnu" {
         println!("cargo::rustc-link-arg-bins=-Wl,--icf=all");
     }
+}
+
+fn minify_openapi() {
+    const SOURCE: &str = "src/api/openapi.json";
+    println!("cargo::rerun-if-changed={SOURCE}");
+    let text = std::fs::read_to_string(SOURCE).unwrap_or_else(|e| panic!("{SOURCE}: {e}"));
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    let dir = std::env::var("OUT_DIR").unwrap_or_else(|e| panic!("OUT_DIR: {e}"));
+    let target = std::path::Path::new(&dir).join("openapi.json");
+    std::fs::write(&target, out).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
 }

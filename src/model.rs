@@ -13,7 +13,7 @@ pub use format::{is_plugin_name, Format, PLUGIN_PREFIX};
 
 /// What a token may do. `admin` implies every other scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub enum Scope {
     #[serde(rename = "endpoints:read")]
@@ -50,7 +50,7 @@ impl Scope {
 
 /// How an endpoint's deliveries are signed (Standard Webhooks v1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 pub enum SigningAlgorithm {
     /// `v1,` + HMAC-SHA256 with a shared secret.
     #[default]
@@ -147,7 +147,7 @@ impl std::fmt::Debug for SealedValue {
 
 /// An endpoint's format options as the API shows them: secrets masked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FormatOptionsView<'a> {
     /// PagerDuty's integration key, masked.
@@ -244,7 +244,7 @@ pub struct Endpoint {
 
 /// The API view of an endpoint: the seed's seven fields, then `disabled` and `circuit`.
 #[derive(Debug, Serialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Endpoint))]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = Endpoint))]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView<'a> {
     /// `wh-` and 26 characters, time-ordered.
@@ -281,7 +281,7 @@ pub struct EndpointView<'a> {
 
 /// The certificate an endpoint presents for mTLS (its key is never shown).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = ClientCertificateInfo))]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ClientCertificateInfo))]
 #[serde(rename_all = "camelCase")]
 pub struct ClientCertificateView {
     /// SHA-256 of the leaf certificate, lowercase hex.
@@ -294,11 +294,11 @@ pub struct ClientCertificateView {
 
 /// An endpoint's delivery circuit (see `delivery.circuit_failures`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Circuit))]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = Circuit))]
 #[serde(rename_all = "camelCase")]
 pub struct CircuitView {
     /// `closed`, `open` (deliveries held) or `probing` (one delivery under way).
-    #[cfg_attr(feature = "server", schema(pattern = "^(closed|open|probing)$"))]
+    #[cfg_attr(test, schema(pattern = "^(closed|open|probing)$"))]
     pub state: &'static str,
     pub consecutive_failures: u32,
     /// When the next probe may start (RFC 3339), while the circuit is open.
@@ -408,7 +408,7 @@ impl Token {
 
 /// The API view of a token (never its plaintext or hash).
 #[derive(Debug, Serialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Token))]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = Token))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView<'a> {
     pub id: &'a str,
@@ -479,7 +479,7 @@ impl Delivery {
 
 /// What became of an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Succeeded,
@@ -511,7 +511,7 @@ pub struct Attempt {
 
 /// The API view of an attempt.
 #[derive(Debug, Serialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Attempt))]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = Attempt))]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView<'a> {
     pub id: &'a str,

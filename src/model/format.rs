@@ -94,7 +94,7 @@ impl<'de> Deserialize<'de> for Format {
     }
 }
 
-#[cfg(feature = "server")]
+#[cfg(test)]
 impl utoipa::PartialSchema for Format {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -114,5 +114,5 @@ impl utoipa::PartialSchema for Format {
     }
 }
 
-#[cfg(feature = "server")]
+#[cfg(test)]
 impl utoipa::ToSchema for Format {}

@@ -1,4 +1,8 @@
-//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`) and its reference page (`GET /docs`).
+//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`) and its reference page (`GET /docs`)
+//! are generated here, by a test, and checked in (`src/api/openapi.json`, `src/api/docs.html`):
+//! the binary serves those bytes and carries none of this code (nor utoipa). The test fails when
+//! the checked-in files differ from what the code generates; `HOOKD_WRITE_OPENAPI=1 cargo test
+//! --lib openapi` rewrites them.
 //!
 //! Paths come from [`ROUTES`], the table the router resolves with, so the document cannot list a
 //! route the server lacks or miss one it has. Schemas are derived (utoipa) from the types the
@@ -370,12 +374,5 @@ pub fn document() -> &'static Value {
     DOC.get_or_init(build)
 }
 
-/// The document as JSON bytes, built once.
-pub fn document_bytes() -> &'static [u8] {
-    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| serde_json::to_vec_pretty(document()).unwrap_or_default())
-}
-
-#[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

@@ -181,3 +181,29 @@ fn every_reference_resolves() {
         assert!(!node.is_null(), "dangling $ref {target}");
     }
 }
+
+/// The binary serves `src/api/openapi.json` and `src/api/docs.html`; they must be what this
+/// code generates. `HOOKD_WRITE_OPENAPI=1 cargo test --lib openapi` rewrites them.
+#[test]
+fn the_checked_in_document_and_page_are_current() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut json = serde_json::to_string_pretty(document()).unwrap();
+    json.push('\n');
+    let page = crate::api::docs::render(document());
+    let files = [("openapi.json", json), ("docs.html", page)];
+    if std::env::var_os("HOOKD_WRITE_OPENAPI").is_some() {
+        for (name, text) in &files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
+    for (name, text) in &files {
+        let on_disk = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert!(
+            on_disk == *text,
+            "src/api/{name} is not what the code generates: run `HOOKD_WRITE_OPENAPI=1 cargo test --lib openapi` and commit it"
+        );
+    }
+    // What build.rs serves is the same document, whitespace aside.
+    let served: Value = serde_json::from_slice(crate::api::docs::OPENAPI).unwrap();
+    assert_eq!(&served, document());
+}
