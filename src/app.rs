@@ -20,6 +20,7 @@ use crate::plugins::{LoadError, PluginHost};
 use crate::secrets::{generate_token, SecretError};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
+use crate::tls::{Files as TlsFiles, ServerTls};
 use crate::url_policy::UrlPolicy;
 use crate::vault::{MasterKey, Vault, KEY_CHECK};
 
@@ -56,6 +57,8 @@ pub struct App {
     pub heavy: Arc<crate::heavy::Heavy>,
     /// Transformer plugins (`format = "plugin:<name>"`); the set is swapped whole on reload.
     pub transformers: Arc<TransformerHost>,
+    /// The API listener's TLS (`[tls]`); `None` serves cleartext.
+    pub tls: Option<ServerTls>,
 }
 
 /// Token uses not yet written to the store: a write per request would cost a commit each, so
@@ -133,6 +136,8 @@ pub enum StartupError {
     Plugin(#[from] LoadError),
     #[error("{0}")]
     Delivery(#[from] crate::delivery::client::ClientError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// What a reload did.
@@ -181,10 +186,23 @@ impl App {
         let mut next = Config::load(config_file).map_err(|e| e.to_string())?;
         let changed = running.changed_keys(&next);
         next.keep_restart_only(&running);
-        let (need_restart, applied): (Vec<String>, Vec<String>) = changed
-            .into_iter()
-            .partition(|k| crate::config::needs_restart(k));
+        // HTTPS cannot be turned on or off while running; a listener that serves it re-reads
+        // its files (a renewed certificate) on every reload.
+        let tls_switch = self.tls.is_some() != tls_files(&next.tls).is_some();
+        if tls_switch {
+            next.tls = running.tls.clone();
+        }
+        let (need_restart, applied): (Vec<String>, Vec<String>) =
+            changed.into_iter().partition(|k| {
+                crate::config::needs_restart(k) || (tls_switch && k.starts_with("tls."))
+            });
         // Everything that can fail first, so a refused reload changes nothing.
+        let tls = match (&self.tls, tls_files(&next.tls)) {
+            (Some(_), Some(files)) => {
+                Some(crate::tls::server_config(&files, now_ms()).map(|config| (files, config))?)
+            }
+            _ => None,
+        };
         let policy = Arc::new(next.url_policy());
         let egress = crate::delivery::client::Egress::new(&next.delivery, (*policy).clone())
             .map_err(|e| e.to_string())?;
@@ -196,6 +214,10 @@ impl App {
             .reload(&next.transformers)
             .map_err(|e| e.to_string())?;
         crate::logging::set_filter(&next.log)?;
+        if let (Some(running), Some((files, config))) = (&self.tls, tls) {
+            tracing::info!(cert_file = %files.cert.display(), "the API's TLS certificate was read again; new connections get it");
+            running.replace(files, config);
+        }
         self.delivery.reconfigure(&next.delivery, egress);
         self.retention.send_replace(retention(&next.retention));
         *self
@@ -248,6 +270,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         heavy,
         egress,
         policy,
+        tls,
     } = prepare(&config, Some(&config.plugin_cache_dir()))?;
     if !config.plugins.is_empty() {
         let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
@@ -340,6 +363,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
             token_use: TokenUse::default(),
             heavy,
             transformers,
+            tls,
         },
         generated_admin_token: (created && generated).then_some(plaintext),
     })
@@ -418,13 +442,19 @@ pub struct Prepared {
     pub heavy: Arc<crate::heavy::Heavy>,
     pub egress: crate::delivery::client::Egress,
     pub policy: UrlPolicy,
+    pub tls: Option<ServerTls>,
 }
 
 /// Builds [`Prepared`], compiling the plugins into `cache` if given.
 ///
 /// # Errors
-/// A plugin or transformer that does not load, an unreadable or empty CA bundle.
+/// A plugin or transformer that does not load, an unreadable or empty CA bundle, a TLS
+/// certificate that cannot be served.
 pub fn prepare(config: &Config, cache: Option<&Path>) -> Result<Prepared, StartupError> {
+    let tls = tls_files(&config.tls)
+        .map(|files| ServerTls::load(files, now_ms()))
+        .transpose()
+        .map_err(StartupError::Tls)?;
     let plugins = PluginHost::new(&config.plugin_limits, cache, &config.plugins)?;
     let heavy = Arc::new(crate::heavy::Heavy::start(
         crate::heavy::Heavy::threads_for_this_machine(),
@@ -443,6 +473,17 @@ pub fn prepare(config: &Config, cache: Option<&Path>) -> Result<Prepared, Startu
         heavy,
         egress,
         policy,
+        tls,
+    })
+}
+
+/// The `[tls]` files, when HTTPS is on.
+fn tls_files(c: &crate::config::TlsConfig) -> Option<TlsFiles> {
+    let set = |p: &Path| (!p.as_os_str().is_empty()).then(|| p.to_path_buf());
+    Some(TlsFiles {
+        cert: set(&c.cert_file)?,
+        key: c.key_file.clone(),
+        client_ca: set(&c.client_ca_file),
     })
 }
 

@@ -35,6 +35,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("missing scope {0}")]
     Forbidden(&'static str),
+    /// `tls.client_ca_file` is set and the connection presented no client certificate.
+    #[error("no client certificate")]
+    NoClientCertificate,
     #[error("not found: {0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -78,7 +81,7 @@ impl ApiError {
         match self {
             Self::MalformedJson(_) | Self::BadRequest(_) => 400,
             Self::Unauthorized(_) => 401,
-            Self::Forbidden(_) => 403,
+            Self::Forbidden(_) | Self::NoClientCertificate => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::RequestTimeout { .. } => 408,
@@ -99,6 +102,9 @@ impl ApiError {
             Self::Validation(_) => ("validation", "Validation failed"),
             Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             Self::Forbidden(_) => ("forbidden", "Forbidden"),
+            Self::NoClientCertificate => {
+                ("client-certificate-required", "Client certificate required")
+            }
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::RequestTimeout { .. } => ("request-timeout", "Request timeout"),
@@ -125,6 +131,7 @@ impl ApiError {
             | Self::Unavailable(m)
             | Self::InsufficientStorage(m) => m.clone(),
             Self::Forbidden(scope) => format!("this token lacks the '{scope}' scope"),
+            Self::NoClientCertificate => "this listener requires a client certificate signed by a CA of tls.client_ca_file; only /healthz and /readyz answer without one".into(),
             Self::MethodNotAllowed { allow } => format!("allowed methods: {allow}"),
             Self::PayloadTooLarge { limit, key } => {
                 format!("the request body exceeds the limit of {limit} bytes ({key})")

@@ -13,7 +13,7 @@
 //! 2. `api`
 //! 3. `app`
 //! 4. `delivery` `plugins` `logging`
-//! 5. `store` `config`
+//! 5. `store` `config` `tls`
 //! 6. `parse` `backup_format` `vault` `metrics` `files` `heavy` `bodies` `notify`
 //! 7. `format` `secrets` `routing` `route` `url_policy` `ids`
 //! 8. `model` `error`
@@ -33,6 +33,8 @@
 //! - [`store`]: the only module that knows redb: typed methods, one group-committing writer,
 //!   the delivery outbox and its per-endpoint queues, the attempt log, retention, backups, and
 //!   surviving a full disk; its own metrics.
+//! - [`tls`]: certificates and keys from PEM; the API listener's rustls configuration, re-read
+//!   on a reload.
 //! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment; validation;
 //!   what a reload may change.
 //! - [`parse`]: pure request parsing and validation (bodies, query strings, `Authorization`).
@@ -98,3 +100,5 @@ pub mod plugins;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod tls;

@@ -118,7 +118,8 @@ fn serve(config_file: Option<PathBuf>) -> Result<(), String> {
             println!("hookd: created the admin API token (shown only this once; store it now):");
             println!("{token}");
         }
-        tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "hookd listening");
+        let scheme = if started.app.tls.is_some() { "https" } else { "http" };
+        tracing::info!(address = %local, scheme, version = env!("CARGO_PKG_VERSION"), "hookd listening");
         // The store is open and the listener bound: connections queue from here on.
         notifier.tell(&format!("READY=1\nSTATUS=serving on {local}"));
         let app = Arc::new(started.app);

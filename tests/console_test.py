@@ -1,6 +1,9 @@
 """The console in a real browser: Debian's chromium driven by Playwright for Python.
 
-    python3 tests/console_test.py BASE_URL ADMIN_TOKEN RECEIVER_URL SCREENSHOT_DIR
+    python3 tests/console_test.py BASE_URL ADMIN_TOKEN RECEIVER_URL SCREENSHOT_DIR [SERVER_CERT CA]
+
+With an https BASE_URL, SERVER_CERT and CA are PEM files: Chromium is told to accept exactly the
+server certificate's key (its SPKI hash), and the script's own API calls trust CA.
 
 tests/it/console.rs starts hookd (with the shipped host_allowlist plugin allowing hooks.slack.com
 and 127.0.0.1, hooks.slack.com pinned to 127.0.0.1, the shipped ntfy transformer, and no retries)
@@ -16,9 +19,12 @@ on purpose), no dialog. It runs the console's JavaScript unit tests in the same 
 saves a screenshot of each main screen at both widths. Exits non-zero on the first failure.
 """
 
+import base64
 import datetime
+import hashlib
 import json
 import re
+import ssl
 import sys
 import urllib.request
 
@@ -34,6 +40,15 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+# HTTPS: the server certificate's key is the one Chromium accepts; the API calls below trust CA.
+TLS = sys.argv[5:7]
+SSL_CONTEXT = ssl.create_default_context(cafile=TLS[1]) if TLS else None
+if TLS:
+    with open(TLS[0], "rb") as f:
+        SERVER_KEY = x509.load_pem_x509_certificate(f.read()).public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    CHROMIUM_ARGS.append("--ignore-certificate-errors-spki-list="
+                         + base64.b64encode(hashlib.sha256(SERVER_KEY).digest()).decode())
 SEED = {"name": "Slack Webhook", "url": "https://hooks.slack.com/services/T00/B00/xxx", "secret": "my-secret-key"}
 XSS = "<img src=x onerror=alert(1)>"
 # The console's failed requests the test causes on purpose (bad token, validation, denial).
@@ -69,7 +84,7 @@ def api(method, path, body=None):
     req = urllib.request.Request(ORIGIN + path, method=method, data=json.dumps(body).encode() if body is not None else None)
     req.add_header("Authorization", f"Bearer {TOKEN}")
     req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req) as r:
+    with urllib.request.urlopen(req, context=SSL_CONTEXT) as r:
         return json.loads(r.read() or b"null")
 
 

@@ -214,7 +214,7 @@ fn seal_certificate(
     id: &str,
     c: &ClientCertificateInput,
 ) -> Result<ClientCertificate, ApiError> {
-    crate::delivery::client::client_identity(&c.chain_pem, &c.key_pem)
+    crate::tls::certified_key(&c.chain_pem, &c.key_pem)
         .map_err(|why| ApiError::field("clientCertificate", why))?;
     Ok(ClientCertificate {
         chain_pem: c.chain_pem.clone(),

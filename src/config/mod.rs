@@ -30,5 +30,5 @@ pub use reload::{needs_restart, RESTART_ONLY};
 pub use schema::{
     Api, CidrValue, Config, ConsoleConfig, DeliveryConfig, Endpoints, IpValue, Limits, LogFormat,
     MetricsConfig, OnError, PluginConfig, PluginLimits, Redacted, RetentionConfig, StoreConfig,
-    TransformerConfig, TransformerLimits, UrlPolicyConfig, MAX_PLUGINS,
+    TlsConfig, TransformerConfig, TransformerLimits, UrlPolicyConfig, MAX_PLUGINS,
 };

@@ -35,6 +35,16 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub metrics: MetricsConfig,
     pub console: ConsoleConfig,
+    pub tls: TlsConfig,
+}
+
+/// HTTPS for the API: on when `cert_file` is set. Empty paths stand for "not set".
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_ca_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

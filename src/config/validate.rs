@@ -40,6 +40,7 @@ impl Config {
         delivery(&mut p, &self.delivery);
         retention(&mut p, &self.retention);
         secrets(&mut p, self);
+        tls(&mut p, &self.tls);
         p.into_result()
     }
 }
@@ -214,6 +215,24 @@ fn retention(p: &mut Problems, r: &RetentionConfig) {
 }
 
 /// The shapes of the secrets, when set (a message never shows the value).
+fn tls(p: &mut Problems, t: &super::TlsConfig) {
+    let set = |path: &std::path::Path| !path.as_os_str().is_empty();
+    p.check(
+        set(&t.cert_file) == set(&t.key_file),
+        if set(&t.cert_file) {
+            "tls.key_file"
+        } else {
+            "tls.cert_file"
+        },
+        "must be set with tls.cert_file and tls.key_file both (HTTPS), or neither (cleartext)",
+    );
+    p.check(
+        !set(&t.client_ca_file) || set(&t.cert_file),
+        "tls.client_ca_file",
+        "needs tls.cert_file and tls.key_file (client certificates are asked for over HTTPS only)",
+    );
+}
+
 fn secrets(p: &mut Problems, c: &Config) {
     const BEARER_RULE: &str = "must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / =";
     let bearer = |token: &str| {

@@ -25,7 +25,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 
 use crate::config::DeliveryConfig;
@@ -79,43 +79,6 @@ pub struct Egress {
     roots: Arc<rustls::RootCertStore>,
     /// Per endpoint: the certificate fingerprint and the client that presents it.
     mtls: Mutex<HashMap<String, (String, HttpClient)>>,
-}
-
-/// A client certificate chain and its private key, checked to belong together.
-///
-/// # Errors
-/// Why rustls cannot use them: unparsable PEM, an unsupported key type, or a key that is not
-/// the leaf certificate's.
-pub fn client_identity(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {
-    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            format!(
-                "the certificate is not valid PEM: {}",
-                crate::parse::pem_error(&e)
-            )
-        })?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
-        format!(
-            "the private key is not valid PEM: {}",
-            crate::parse::pem_error(&e)
-        )
-    })?;
-    let provider = rustls::crypto::ring::default_provider();
-    let signing = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| format!("the private key cannot sign TLS handshakes ({e})"))?;
-    let certified = CertifiedKey::new(chain, signing);
-    match certified.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
-            Ok(Arc::new(certified))
-        }
-        Err(rustls::Error::InconsistentKeys(_)) => {
-            Err("the private key does not belong to the (first, leaf) certificate".into())
-        }
-        Err(e) => Err(format!("the certificate cannot be used: {e}")),
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +160,7 @@ impl Egress {
             tracing::error!(endpoint = %endpoint_id, error = %e, "cannot unseal the client certificate's key");
             "secret_unavailable"
         })?;
-        let identity = client_identity(&chain, &key).map_err(|e| {
+        let identity = crate::tls::certified_key(&chain, &key).map_err(|e| {
             tracing::error!(endpoint = %endpoint_id, error = %e, "the client certificate cannot be used");
             "tls"
         })?;

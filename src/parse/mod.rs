@@ -49,4 +49,4 @@ pub use self::plugin::{
     MAX_DENY_REASON, MAX_PLUGIN_SETTINGS, MAX_TRANSFORM_BODY,
 };
 pub use self::token::{create_token, scopes_list, CreateToken};
-pub use self::x509::{not_after, pem_error};
+pub use self::x509::{der_validity, not_after, pem_error};

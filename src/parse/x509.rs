@@ -39,7 +39,7 @@ pub fn not_after(der: &[u8]) -> Option<i64> {
 /// Walks a DER certificate to its validity: `Certificate ::= SEQUENCE { tbsCertificate
 /// SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer, validity SEQUENCE {
 /// notBefore, notAfter }, ... }, ... }`. `None` if `der` is not shaped like a certificate.
-pub(super) fn der_validity(der: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
+pub fn der_validity(der: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
     let (tag, cert, rest) = der_item(der)?;
     if tag != 0x30 || !rest.is_empty() {
         return None;

@@ -1,4 +1,5 @@
-//! A connection's socket with a bound on stalled writes: a response that makes no progress for
+//! What a connection speaks over ([`Transport`]: the socket, or TLS over it), and the socket's
+//! bound on stalled writes: a response that makes no progress for
 //! `limits.write_timeout_secs` (a client that stopped reading) fails the connection instead of
 //! holding its slot forever. Reads are bounded elsewhere (header, body and idle timeouts), where
 //! what the connection is waiting for is known.
@@ -10,7 +11,69 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
+
+/// A connection's byte stream: cleartext or TLS, both over a [`WriteTimeout`] socket (the TLS
+/// layer's writes, handshake included, are bounded too). One type, so the HTTP stack is
+/// compiled once for both.
+pub enum Transport {
+    Plain(WriteTimeout<TcpStream>),
+    Tls(Box<tokio_rustls::server::TlsStream<WriteTimeout<TcpStream>>>),
+}
+
+/// The same call on whichever stream `$self` holds.
+macro_rules! either {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self.get_mut() {
+            Transport::Plain($s) => $call,
+            Transport::Tls($s) => $call,
+        }
+    };
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        either!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        either!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        either!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(s) => s.is_write_vectored(),
+            Self::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        either!(self, s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        either!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
 
 pub struct WriteTimeout<T> {
     inner: T,

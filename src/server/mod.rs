@@ -1,9 +1,11 @@
-//! The accept loop: HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on the same port, a request
+//! The accept loop: HTTP/1.1 and HTTP/2 on the same port (cleartext with prior knowledge, or
+//! HTTPS with `[tls]`: ALPN), a request
 //! id on every request's log lines and response, and graceful shutdown that drains in-flight
 //! requests up to a deadline.
 //!
 //! Every phase of a connection is bounded in time:
-//! - from accept to a complete first request head (protocol detection, the HTTP/2 preface and
+//! - the TLS handshake: `limits.header_read_timeout_secs`;
+//! - from then to a complete first request head (protocol detection, the HTTP/2 preface and
 //!   SETTINGS included): `limits.header_read_timeout_secs`;
 //! - idle between requests (HTTP/1.1 keep-alive, HTTP/2 with no open stream):
 //!   `limits.idle_timeout_secs` (HTTP/1.1 also waits at most the header timeout for a head);
@@ -45,6 +47,8 @@ use conns::{Conns, Slot};
 const REQUEST_ID: &str = "x-request-id";
 /// "request failed" warnings: at most one a second.
 static FAILED_LINES: crate::logging::RateLimit = crate::logging::RateLimit::new(1000);
+/// "TLS handshake failed" lines: at most one every ten seconds.
+static HANDSHAKE_LINES: crate::logging::RateLimit = crate::logging::RateLimit::new(10_000);
 
 /// How long a connection told to close (idle, evicted) may take to finish a response it is
 /// writing (a request that slipped in as it was chosen).
@@ -129,7 +133,10 @@ where
             Ok(slot) => slot,
             Err(why) => {
                 let _ = refusals.note(why, conns.open());
-                tokio::spawn(reject_busy(stream, why, ids.next()));
+                // A TLS client would read a cleartext 503 as a broken handshake: it is closed.
+                if app.tls.is_none() {
+                    tokio::spawn(reject_busy(stream, why, ids.next()));
+                }
                 continue;
             }
         };
@@ -193,6 +200,9 @@ impl Connection {
     /// server stops (then in-flight requests finish first).
     async fn serve(mut self, stream: TcpStream, slot: Slot) {
         let state = slot.state.clone();
+        let Some((io, certified)) = self.transport(stream).await else {
+            return;
+        };
         let service = {
             let (app, ids, state) = (self.app.clone(), self.ids.clone(), state.clone());
             service_fn(move |req| {
@@ -202,13 +212,12 @@ impl Connection {
                     // The request stays in flight until its body has been sent (a backup
                     // streams for a while): the guard in the body ends it.
                     let busy = conns::Busy(state);
-                    let resp = serve(&app, &ids, req).await;
+                    let resp = serve(&app, &ids, req, certified).await;
                     Ok::<_, Infallible>(resp.map(|body| conns::Tracked { body, _busy: busy }))
                 }
             })
         };
-        let io = TokioIo::new(io::WriteTimeout::new(stream, self.timeouts.write));
-        let conn = self.builder.serve_connection(io, service);
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         // Once set, the connection has been asked to close and must be gone by this time.
         let mut closing: Option<tokio::time::Instant> = None;
@@ -265,9 +274,41 @@ impl Connection {
     }
 }
 
-/// One request: pick or make its id, check the request line and `Host`, serve it inside a span
-/// carrying the id, log the outcome.
-async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpResponse {
+impl Connection {
+    /// The connection's stream: the socket, or (with `[tls]`) the TLS session over it once its
+    /// handshake is done, within `limits.header_read_timeout_secs`; with whether the peer
+    /// presented a client certificate that verified. `None`: the handshake failed.
+    async fn transport(&self, stream: TcpStream) -> Option<(io::Transport, bool)> {
+        let socket = io::WriteTimeout::new(stream, self.timeouts.write);
+        let Some(tls) = &self.app.tls else {
+            return Some((io::Transport::Plain(socket), false));
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+        let why = match tokio::time::timeout(self.timeouts.first, acceptor.accept(socket)).await {
+            Ok(Ok(session)) => {
+                let certified = session.get_ref().1.peer_certificates().is_some();
+                return Some((io::Transport::Tls(Box::new(session)), certified));
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no handshake within limits.header_read_timeout_secs".to_owned(),
+        };
+        // Port scanners and plain-HTTP clients cause these: one line every ten seconds at most.
+        if let Some(suppressed) = HANDSHAKE_LINES.admit() {
+            tracing::info!(error = %why, suppressed, "TLS handshake failed");
+        }
+        None
+    }
+}
+
+/// One request: pick or make its id, check the request line and `Host` (and, when the listener
+/// asks for client certificates, that one was presented), serve it inside a span carrying the
+/// id, log the outcome.
+async fn serve(
+    app: &App,
+    ids: &RequestIds,
+    req: Request<Incoming>,
+    certified: bool,
+) -> HttpResponse {
     let id = req
         .headers()
         .get(REQUEST_ID)
@@ -279,8 +320,15 @@ async fn serve(app: &App, ids: &RequestIds, req: Request<Incoming>) -> HttpRespo
     let path = LoggedPath(req.uri().path().to_owned());
     let version = req.version();
     let started = Instant::now();
+    let uncertified = !certified
+        && app
+            .tls
+            .as_ref()
+            .is_some_and(crate::tls::ServerTls::requires_client_certificates)
+        && !matches!(req.uri().path(), "/healthz" | "/readyz");
     let mut resp = match host_problem(&req) {
         Some(e) => api::problem(&e),
+        None if uncertified => api::problem(&ApiError::NoClientCertificate),
         None => api::handle(app, req).instrument(span.clone()).await,
     };
     // Every answer is what its Content-Type says (JSON, the docs page, the console): browsers

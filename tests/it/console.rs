@@ -104,7 +104,8 @@ async fn the_consoles_formats_are_the_servers() {
     s.stop().await;
 }
 
-/// Everything a person does in the console, at 1280 px and 360 px, in Chromium.
+/// Everything a person does in the console, at 1280 px and 360 px, in Chromium, over HTTPS
+/// (a private CA's certificate; Chromium accepts that certificate's key).
 #[tokio::test]
 #[ignore = "needs Debian's chromium and Python's playwright (apt-get install chromium; pip install playwright); CI runs it"]
 async fn the_console_in_a_real_browser() {
@@ -128,16 +129,22 @@ async fn the_console_in_a_real_browser() {
         plugin.display(),
         transformer_toml("ntfy", &ntfy, "topic=console")
     );
-    let s = TestServer::start_with(&config).await;
+    let certs = tempfile::tempdir().unwrap();
+    let pki = common::pki::Pki::new(certs.path(), "hookd");
+    let server = pki.server("server");
+    let tls = common::pki::tls_toml(&server, None);
+    let s = TestServer::start_with(&format!("{config}{tls}")).await;
     let shots = root.join("target/console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let base = format!("http://{}", s.addr);
+    let base = format!("https://{}", s.addr);
+    let tls_files = [server.cert.clone(), pki.ca_file("hookd")];
     let receiver = rx.url("/console-receiver");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
             .arg(root.join("tests/console_test.py"))
             .args([base.as_str(), common::ADMIN_TOKEN, receiver.as_str()])
             .arg(&shots)
+            .args(&tls_files)
             .output()
             .unwrap()
     })

@@ -22,4 +22,5 @@ mod retention;
 mod routing;
 mod shape;
 mod store;
+mod tls;
 mod transformers;

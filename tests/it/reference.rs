@@ -1,7 +1,8 @@
 //! hookd beside Alertmanager itself (Debian's `prometheus-alertmanager`, on loopback): one
 //! Alertmanager sends a group of three alerts to its own Slack, PagerDuty and Discord
 //! integrations and, by its webhook, to hookd, whose Slack, PagerDuty and Discord endpoints
-//! render the very same group; everything lands on one local receiver. PagerDuty's `dedup_key`
+//! render the very same group; everything lands on one local receiver. Alertmanager reaches
+//! hookd over HTTPS (`tls_config.ca_file`: a private CA), as the README's example does. PagerDuty's `dedup_key`
 //! and `event_action` must be Alertmanager's, and hookd's chat messages must say at least what
 //! Alertmanager's default templates say. Both sides' bodies are written to `target/reference/`.
 
@@ -86,8 +87,9 @@ impl Drop for Alertmanager {
 
 impl Alertmanager {
     /// Starts it on a free loopback port, with no clustering, routing every alert to one
-    /// receiver with the three integrations aimed at `rx` and webhooks to hookd and to `rx`.
-    async fn start(rx: &Receiver, hookd: &TestServer) -> Self {
+    /// receiver with the three integrations aimed at `rx` and webhooks to hookd (HTTPS, trusting
+    /// `ca_file`) and to `rx`.
+    async fn start(rx: &Receiver, hookd: &TestServer, ca_file: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -106,9 +108,10 @@ impl Alertmanager {
                                        "send_resolved": true}],
                 "discord_configs": [{"webhook_url": rx.url("/am/discord"), "send_resolved": true}],
                 "webhook_configs": [
-                    {"url": format!("http://{}/api/v1/alerting/alertmanager", hookd.addr),
+                    {"url": format!("https://{}/api/v1/alerting/alertmanager", hookd.addr),
                      "send_resolved": true,
-                     "http_config": {"authorization": {"credentials": ADMIN_TOKEN}}},
+                     "http_config": {"authorization": {"credentials": ADMIN_TOKEN},
+                                     "tls_config": {"ca_file": ca_file}}},
                     {"url": rx.url(AM_WEBHOOK), "send_resolved": true},
                 ],
             }],
@@ -364,7 +367,11 @@ async fn compare() {
     let config = format!(
         "{SLACK}\"events.pagerduty.com\" = \"127.0.0.1\"\n\"discord.com\" = \"127.0.0.1\"\n"
     );
-    let s = TestServer::start_with(&config).await;
+    let certs = tempfile::tempdir().unwrap();
+    let pki = crate::common::pki::Pki::new(certs.path(), "hookd");
+    let tls = crate::common::pki::tls_toml(&pki.server("server"), None);
+    let mut s = TestServer::start_with(&format!("{config}{tls}")).await;
+    s.client_tls = Some(pki.client(None));
     let pinned = |host: &str, path: &str| rx.url(path).replacen("127.0.0.1", host, 1);
     for (format, url, options) in [
         ("slack", slack_url(&rx), None),
@@ -388,7 +395,7 @@ async fn compare() {
             "chosen from the host"
         );
     }
-    let am = Alertmanager::start(&rx, &s).await;
+    let am = Alertmanager::start(&rx, &s, &pki.ca_file("hookd")).await;
     let external = am.external_url();
     let mut paths: Vec<&str> = PATHS.iter().flat_map(|(_, a, h)| [*a, *h]).collect();
     paths.push(AM_WEBHOOK);

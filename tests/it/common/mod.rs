@@ -2,6 +2,7 @@
 //! client that sends requests the way curl would.
 
 pub mod daemon;
+pub mod pki;
 pub mod plugins;
 pub mod receiver;
 
@@ -29,6 +30,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub app: Arc<App>,
     pub dir: Arc<tempfile::TempDir>,
+    /// Set for a server started with `[tls]`: what [`Self::req`] connects with.
+    pub client_tls: Option<Arc<rustls::ClientConfig>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -83,6 +86,7 @@ impl TestServer {
             addr,
             app,
             dir,
+            client_tls: None,
             stop: Some(stop),
             task: Some(task),
         }
@@ -115,7 +119,9 @@ impl TestServer {
     }
 
     pub fn req(&self, method: &str, path: &str) -> Req {
-        raw_req(self.addr, method, path)
+        let mut req = raw_req(self.addr, method, path);
+        req.tls.clone_from(&self.client_tls);
+        req
     }
 
     /// Creates an API token with `scopes`; returns its plaintext.
@@ -213,6 +219,7 @@ pub fn raw_req(addr: SocketAddr, method: &str, path: &str) -> Req {
         path: path.into(),
         headers: vec![("authorization".into(), format!("Bearer {ADMIN_TOKEN}"))],
         body: Vec::new(),
+        tls: None,
     }
 }
 
@@ -223,6 +230,8 @@ pub struct Req {
     path: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// HTTPS with this client (the server's name is [`pki::HOST`]).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 pub struct Resp {
@@ -302,6 +311,23 @@ impl Req {
 
     pub async fn send(self) -> Resp {
         let stream = TcpStream::connect(self.addr).await.unwrap();
+        match self.tls.clone() {
+            None => self.exchange(stream).await,
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(pki::HOST).unwrap();
+                let stream = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, stream)
+                    .await
+                    .unwrap();
+                self.exchange(stream).await
+            }
+        }
+    }
+
+    async fn exchange<S>(self, stream: S) -> Resp
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .unwrap();

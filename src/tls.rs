@@ -1,0 +1,186 @@
+//! TLS identities from PEM: a certificate chain with its private key (the API's HTTPS listener,
+//! an endpoint's mTLS client certificate), and the API listener's rustls configuration (ring
+//! provider, TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`, optional client certificates), re-read
+//! on a reload: a bad new certificate leaves the running one in place.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
+
+/// A certificate chain (leaf first) and its private key, checked to belong together.
+///
+/// # Errors
+/// Why rustls cannot use them: unparsable PEM, an unsupported key type, or a key that is not
+/// the leaf certificate's.
+pub fn certified_key(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            format!(
+                "the certificate is not valid PEM: {}",
+                crate::parse::pem_error(&e)
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(
+            "the certificate file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        );
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
+        format!(
+            "the private key is not valid PEM: {}",
+            crate::parse::pem_error(&e)
+        )
+    })?;
+    let provider = rustls::crypto::ring::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("the private key cannot sign TLS handshakes ({e})"))?;
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(Arc::new(certified))
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            Err("the private key does not belong to the (first, leaf) certificate".into())
+        }
+        Err(e) => Err(format!("the certificate cannot be used: {e}")),
+    }
+}
+
+/// Where the API listener's certificate, key and (optional) client CA are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Client certificates signed by these CAs are required (`None`: none asked for).
+    pub client_ca: Option<PathBuf>,
+}
+
+fn read(key: &str, path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("tls.{key} {}: {e}", path.display()))
+}
+
+/// The leaf of `certified` is valid at `now_ms`.
+fn in_validity(certified: &CertifiedKey, now_ms: i64) -> Result<(), &'static str> {
+    let leaf = certified
+        .cert
+        .first()
+        .map(|c| c.as_ref())
+        .unwrap_or_default();
+    match crate::parse::der_validity(leaf) {
+        None => Err("the (first, leaf) certificate is not an X.509 certificate"),
+        Some((Some(from), _)) if now_ms < from => Err("the certificate is not valid yet"),
+        Some((_, Some(until))) if now_ms > until => Err("the certificate has expired"),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The listener's rustls configuration from `files`, checked at `now_ms`.
+///
+/// # Errors
+/// An unreadable file, bad PEM, a key that is not the certificate's, a certificate outside its
+/// validity, an unusable client CA: each message names the key and the file.
+pub fn server_config(files: &Files, now_ms: i64) -> Result<Arc<rustls::ServerConfig>, String> {
+    let shown = files.cert.display();
+    let certified = certified_key(
+        &read("cert_file", &files.cert)?,
+        &read("key_file", &files.key)?,
+    )
+    .map_err(|e| {
+        format!(
+            "tls.cert_file {shown} with tls.key_file {}: {e}",
+            files.key.display()
+        )
+    })?;
+    if let Err(why) = in_validity(&certified, now_ms) {
+        let until = certified
+            .cert
+            .first()
+            .and_then(|c| crate::parse::der_validity(c.as_ref()))
+            .map(|(from, until)| {
+                let at = |ms: Option<i64>| ms.map(crate::time::rfc3339).unwrap_or_default();
+                format!(" (valid from {} until {})", at(from), at(until))
+            })
+            .unwrap_or_default();
+        return Err(format!("tls.cert_file {shown}: {why}{until}"));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("tls: {e}"))?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let pem = read("client_ca_file", path)?;
+            let at = |e: String| format!("tls.client_ca_file {}: {e}", path.display());
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| at(crate::parse::pem_error(&e)))?;
+                roots.add(cert).map_err(|e| at(e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(at("holds no PEM certificate".into()));
+            }
+            // Unauthenticated clients get through the handshake (for the health probes); every
+            // other route then refuses them. A certificate that is presented must verify.
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| at(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config =
+        builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The API listener's TLS: the configuration new connections get, swapped by a reload.
+pub struct ServerTls {
+    current: RwLock<(Files, Arc<rustls::ServerConfig>)>,
+}
+
+impl ServerTls {
+    /// # Errors
+    /// What [`server_config`] refuses.
+    pub fn load(files: Files, now_ms: i64) -> Result<Self, String> {
+        let config = server_config(&files, now_ms)?;
+        Ok(Self {
+            current: RwLock::new((files, config)),
+        })
+    }
+
+    /// The configuration for the next handshake.
+    pub fn config(&self) -> Arc<rustls::ServerConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
+            .clone()
+    }
+
+    /// Whether the API routes require a client certificate.
+    pub fn requires_client_certificates(&self) -> bool {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .client_ca
+            .is_some()
+    }
+
+    /// Puts `config` (built by [`server_config`] from `files`) in place for new connections.
+    pub fn replace(&self, files: Files, config: Arc<rustls::ServerConfig>) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (files, config);
+    }
+}
