@@ -504,8 +504,8 @@ fn sighup_reloads_plugins_and_keeps_them_when_the_new_set_is_broken() {
 }
 
 /// SIGHUP applies what can change while running (here the log filter and the URL allow-list)
-/// and names each changed key that needs a restart (here limits.max_connections), keeping its
-/// running value.
+/// and names each changed key that needs a restart (here limits.max_connections, and `[tls]` on
+/// a cleartext listener: HTTPS is turned on by a restart), keeping its running value.
 #[test]
 fn sighup_applies_reloadable_keys_and_names_restart_only_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -519,13 +519,24 @@ fn sighup_applies_reloadable_keys_and_names_restart_only_ones() {
     let mut d = Daemon::start(cmd);
     let local = json!({"name": "lan", "url": "http://127.0.0.1:9/hook", "signingEnabled": true, "signingSecret": ""});
     assert_eq!(d.request("POST", ENDPOINTS, token, Some(&local)).0, 422);
+    let pki = crate::common::pki::Pki::new(&dir.path().join("pki"), "hookd");
+    let tls = crate::common::pki::tls_toml(&pki.server("server"), None);
     std::fs::write(
         &file,
-        "log = \"hookd=debug,info\"\n[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[limits]\nmax_connections = 500\n",
+        format!("log = \"hookd=debug,info\"\n[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[limits]\nmax_connections = 500\n{tls}"),
     )
     .unwrap();
     d.signal("HUP");
     d.wait_log("configuration reloaded");
+    for key in ["tls.cert_file", "tls.key_file"] {
+        assert!(
+            d.stderr_lines
+                .iter()
+                .any(|l| l.contains("only after a restart") && l.contains(key)),
+            "{key} is named as needing a restart: {:?}",
+            d.stderr_lines
+        );
+    }
     let restart = d
         .stderr_lines
         .iter()
@@ -1005,6 +1016,24 @@ fn the_troubleshooting_table_quotes_real_messages() {
             "`transform_failed`",
             &["\"transform_failed\""][..],
             "src/delivery/attempt.rs",
+        ),
+        (
+            "log `TLS handshake failed`",
+            &["\"TLS handshake failed\""][..],
+            "src/server/mod.rs",
+        ),
+        (
+            "`tls.cert_file ...: the certificate has expired`",
+            &[
+                "tls.cert_file {shown}: {why}",
+                "the certificate has expired",
+            ][..],
+            "src/tls.rs",
+        ),
+        (
+            "`403` `client-certificate-required`",
+            &["\"client-certificate-required\""][..],
+            "src/error.rs",
         ),
     ] {
         assert!(table.contains(quoted), "the table lacks {quoted}");

@@ -181,7 +181,9 @@ fn a_certificate_that_cannot_be_served_is_refused_at_start() {
     std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
     let missing = top.path().join("missing.pem");
     let path = |p: &Path| p.to_str().unwrap().to_owned();
-    let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    // (case, the HOOKD_TLS__<KEY>_FILE variables set, what both commands must say)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "expired",
             vec![("CERT", path(&expired.cert)), ("KEY", path(&expired.key))],
