@@ -19,7 +19,20 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { config },
         } => config_check(config.as_deref()),
-        Command::Backup { to, url } => backup(&url, &to),
+        Command::Backup {
+            to,
+            url,
+            cacert,
+            cert,
+            key,
+        } => backup(
+            &url,
+            &to,
+            &hookd::cli::ClientTls {
+                cacert,
+                identity: cert.zip(key),
+            },
+        ),
         Command::Restore {
             from,
             data_dir,
@@ -187,14 +200,14 @@ fn token_create(
     Ok(())
 }
 
-fn backup(url: &str, to: &std::path::Path) -> Result<(), String> {
+fn backup(url: &str, to: &std::path::Path, tls: &hookd::cli::ClientTls) -> Result<(), String> {
     let token = std::env::var("HOOKD_TOKEN")
         .map_err(|_| "set HOOKD_TOKEN to an API token with the admin scope".to_owned())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let line = runtime.block_on(hookd::cli::backup(url, token.trim(), to))?;
+    let line = runtime.block_on(hookd::cli::backup(url, token.trim(), to, tls))?;
     println!("{line}");
     Ok(())
 }

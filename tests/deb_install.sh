@@ -134,9 +134,12 @@ ok "SIGTERM: exit 0"
 
 echo "== reinstall (an upgrade's path): the user and the modes stay"
 chmod 0644 /etc/hookd/hookd.toml
+echo "# an operator's edit" >>/etc/hookd/hookd.toml
 DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >/dev/null
 expect /etc/hookd/hookd.toml root:hookd 644
 expect /var/lib/hookd hookd:hookd 700
+grep -q "^# an operator's edit" /etc/hookd/hookd.toml || fail "the upgrade replaced the edited configuration"
+ok "the edited configuration is kept"
 
 echo "== dpkg -r: the program goes, the data and the configuration stay"
 dpkg -r hookd >/dev/null

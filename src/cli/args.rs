@@ -47,9 +47,18 @@ pub enum Command {
         /// Where to write the backup.
         #[arg(long, value_name = "FILE")]
         to: PathBuf,
-        /// The daemon's base URL.
+        /// The daemon's base URL (https:// when it serves [tls]).
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// Trust the CA certificates in this PEM file too (a daemon with a private CA's certificate).
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
+        /// Present this client certificate (PEM chain; for a daemon with tls.client_ca_file).
+        #[arg(long, value_name = "FILE", requires = "key")]
+        cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "cert")]
+        key: Option<PathBuf>,
     },
     /// Install a backup into an empty data directory (offline: no hookd may hold it).
     Restore {

@@ -18,10 +18,74 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long it waits for the next chunk of a backup in progress.
 const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// An error with its causes ("client error (Connect): invalid peer certificate: UnknownIssuer").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let said = cause.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 fn mb(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss)]
     let mb = bytes as f64 / 1_000_000.0;
     format!("{mb:.1} MB")
+}
+
+/// How `hookd backup` meets a daemon that serves HTTPS: the web roots and `--cacert`'s CAs
+/// trusted, and `--cert`/`--key` presented if given.
+#[derive(Debug, Default)]
+pub struct ClientTls {
+    pub cacert: Option<std::path::PathBuf>,
+    pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl ClientTls {
+    fn config(&self) -> Result<rustls::ClientConfig, String> {
+        use rustls::pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        if let Some(file) = &self.cacert {
+            let at = |e: String| format!("--cacert {}: {e}", file.display());
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(file)
+                .map_err(|e| at(crate::parse::pem_error(&e)))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| at(crate::parse::pem_error(&e)))?;
+                roots.add(cert).map_err(|e| at(e.to_string()))?;
+            }
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+        let Some((cert, key)) = &self.identity else {
+            return Ok(builder.with_no_client_auth());
+        };
+        let read = |flag: &str, p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| format!("--{flag} {}: {e}", p.display()))
+        };
+        let certified = crate::tls::certified_key(&read("cert", cert)?, &read("key", key)?)
+            .map_err(|e| {
+                format!(
+                    "--cert {} with --key {}: {e}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+        Ok(builder.with_client_cert_resolver(std::sync::Arc::new(
+            rustls::sign::SingleCertAndKey::from(certified),
+        )))
+    }
 }
 
 /// `hookd backup --to FILE`: downloads a backup from the daemon at `url` with `token` (scope
@@ -29,20 +93,17 @@ fn mb(bytes: u64) -> String {
 ///
 /// # Errors
 /// The daemon cannot be reached or refuses; the download breaks off; the file fails its check.
-pub async fn backup(url: &str, token: &str, to: &Path) -> Result<String, String> {
+pub async fn backup(
+    url: &str,
+    token: &str,
+    to: &Path,
+    client: &ClientTls,
+) -> Result<String, String> {
     let base = url.trim_end_matches('/');
     let uri: hyper::Uri = format!("{base}/api/v1/admin/backup")
         .parse()
         .map_err(|e| format!("--url {url}: {e}"))?;
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    })
-    .with_no_client_auth();
+    let tls = client.config()?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
@@ -57,7 +118,7 @@ pub async fn backup(url: &str, token: &str, to: &Path) -> Result<String, String>
     let resp = tokio::time::timeout(CONNECT_TIMEOUT, client.request(req))
         .await
         .map_err(|_| format!("{base}: no answer within {CONNECT_TIMEOUT:?}"))?
-        .map_err(|e| format!("{base}: {e}"))?;
+        .map_err(|e| format!("{base}: {}", causes(&e)))?;
     let status = resp.status();
     let mut body = resp.into_body();
     if !status.is_success() {

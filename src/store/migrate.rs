@@ -1,12 +1,57 @@
 //! Opening a store: creating the tables of a new one, or migrating an older schema, in one
 //! transaction.
 
-use redb::{Database, ReadableTable, WriteTransaction};
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase as _, ReadableTable, WriteTransaction};
 
 use super::schema::{create_all, DRAIN_DELETED, DRAIN_DISABLED, LEGACY_DUE, META, SCHEMA_VERSION};
 use super::tables::Tables;
 use super::{decode, StoreError};
 use crate::model::{Delivery, DeliveryState};
+
+/// The schema of a store older than this hookd's, if it is one (a new store has none).
+///
+/// # Errors
+/// A storage error.
+pub fn older_schema(db: &Database) -> Result<Option<u8>, StoreError> {
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(
+        match meta
+            .get("schema_version")?
+            .map(|v| v.value().to_vec())
+            .as_deref()
+        {
+            Some([v]) if *v < SCHEMA_VERSION => Some(*v),
+            _ => None,
+        },
+    )
+}
+
+/// Before a migration: the store file as it is, copied to `<file>.schema-<v>.bak` beside it
+/// (written in full and made durable before the migration starts), so that the previous hookd
+/// can be put back with its store. Returns the copy's path.
+///
+/// # Errors
+/// The copy cannot be written (a full disk: then nothing is migrated).
+pub fn keep_copy(path: &Path, schema: u8) -> std::io::Result<PathBuf> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".schema-{schema}.bak"));
+    let copy = path.with_file_name(name);
+    let partial = copy.with_extension("partial");
+    std::fs::copy(path, &partial)?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, &copy)?;
+    if let Some(dir) = path.parent() {
+        crate::files::sync_dir(dir)?;
+    }
+    Ok(copy)
+}
 
 /// Creates the tables of a new store, or migrates an older one, in one transaction.
 ///
@@ -27,10 +72,12 @@ pub fn prepare(db: &Database) -> Result<(), StoreError> {
         }
         Some([2]) => migrate_from_2(&txn)?,
         Some([v]) if *v == SCHEMA_VERSION => {}
-        Some(_) => {
-            return Err(StoreError::Storage(
-                "the store was written by a newer hookd; upgrade hookd".into(),
-            ))
+        Some(v) => {
+            return Err(StoreError::Storage(format!(
+                "the store has schema {}, written by a newer hookd than this one ({}, schema {SCHEMA_VERSION}): run that version again, or restore a backup taken with this one (README, \"Upgrading\"); the store is left as it is",
+                v.first().copied().unwrap_or_default(),
+                env!("CARGO_PKG_VERSION")
+            )))
         }
     }
     txn.open_table(META)?

@@ -228,7 +228,18 @@ impl Store {
     /// The file cannot be opened (another process has it, permissions, corruption) or was written
     /// by a newer hookd.
     pub fn open(path: &Path, options: Options) -> Result<Self, StoreError> {
-        let db = open_db(path, options.cache_bytes)?;
+        let mut db = open_db(path, options.cache_bytes)?;
+        if let Some(schema) = migrate::older_schema(&db)? {
+            // Closed for the copy, so that it is the file as redb left it.
+            drop(db);
+            let copy = migrate::keep_copy(path, schema).map_err(|e| {
+                StoreError::Storage(format!(
+                    "cannot keep a copy of the store before migrating it from schema {schema}: {e}; nothing was changed"
+                ))
+            })?;
+            tracing::info!(copy = %copy.display(), from = schema, to = schema::SCHEMA_VERSION, "the store has an older schema: a copy of it is kept before it is migrated");
+            db = open_db(path, options.cache_bytes)?;
+        }
         migrate::prepare(&db)?;
         let table = routes::build(&db)?;
         let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);

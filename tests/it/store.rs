@@ -388,6 +388,25 @@ async fn a_schema_2_store_is_migrated_and_what_gave_up_can_be_recovered() {
         txn.commit().unwrap();
     }
     let s = TestServer::start_in(dir.clone(), &once).await;
+    // The store as it was before the migration is kept beside it: the previous hookd can be put
+    // back with it.
+    {
+        let copy = open_raw(&dir.path().join("hookd.redb.schema-2.bak")).await;
+        let version = copy
+            .begin_read()
+            .unwrap()
+            .open_table(META)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
+        assert_eq!(version, [2u8], "the kept copy is the schema 2 store");
+        let record = state(&copy);
+        assert_eq!(record["state"], "failed");
+        assert!(record.get("failed_at_ms").is_none(), "{record}");
+    }
     let r = s
         .req("POST", &format!("{ENDPOINTS}/{id}/recover"))
         .json(&serde_json::json!({"since": "2020-01-01T00:00:00Z"}))
@@ -398,4 +417,60 @@ async fn a_schema_2_store_is_migrated_and_what_gave_up_can_be_recovered() {
     let got = rx.wait_for(2, 10).await;
     assert_eq!(got[1].header("webhook-id"), msg);
     s.stop().await;
+}
+
+/// A store written by a newer hookd (a downgrade) is refused with what to do, and left as it is.
+#[tokio::test]
+async fn a_store_of_a_newer_schema_is_refused_and_left_alone() {
+    let s = TestServer::start().await;
+    s.create("kept", "").await;
+    let dir = s.dir.clone();
+    s.stop().await;
+    let file = dir.path().join("hookd.redb");
+    {
+        let db = open_raw(&file).await;
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", [9u8].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let refused = crate::common::start_app(crate::common::config(dir.path(), ""))
+        .await
+        .err()
+        .expect("a newer store is refused")
+        .to_string();
+    assert!(
+        refused.contains("the store has schema 9, written by a newer hookd than this one")
+            && refused.contains("Upgrading"),
+        "{refused}"
+    );
+    {
+        let db = open_raw(&file).await;
+        let txn = db.begin_read().unwrap();
+        let version = txn
+            .open_table(META)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
+        assert_eq!(version, [9u8], "the store is left as it was");
+    }
+    let copies = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".bak")
+        })
+        .count();
+    assert_eq!(
+        copies, 0,
+        "no copy is made for a store that is not migrated"
+    );
 }

@@ -163,6 +163,32 @@ fn client_certificates_are_required_when_a_client_ca_is_set() {
     with_mallory.extend(["--cert", &mallory_cert, "--key", &mallory_key]);
     let (code, out, _) = curl(&d, Some(&ca), &with_mallory, "/healthz");
     assert_ne!(code, 0, "a stranger's certificate was accepted: {out}");
+    // `hookd backup` over HTTPS: --cacert for the private CA, --cert and --key for the listener.
+    let url = format!("https://{}", d.addr);
+    let to = dir.path().join("hookd.hookdbak");
+    let backup = |extra: &[&Path]| {
+        let mut cmd = daemon::hookd(dir.path());
+        cmd.args(["backup", "--url", &url, "--to"])
+            .arg(&to)
+            .env("HOOKD_TOKEN", ADMIN_TOKEN);
+        for (flag, file) in ["--cacert", "--cert", "--key"].iter().zip(extra) {
+            cmd.arg(flag).arg(file);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, said) = backup(&[]);
+    assert!(!ok && said.contains("UnknownIssuer"), "no --cacert: {said}");
+    let (ok, said) = backup(&[&ca]);
+    assert!(
+        !ok && said.contains("client-certificate-required"),
+        "no --cert: {said}"
+    );
+    let (ok, said) = backup(&[&ca, &alice.cert, &alice.key]);
+    assert!(ok && to.exists(), "{said}");
     let (code, _, _) = d.terminate();
     assert_eq!(code, 0);
 }
