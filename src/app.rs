@@ -22,9 +22,12 @@ use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use crate::tls::{Files as TlsFiles, ServerTls};
 use crate::url_policy::UrlPolicy;
-use crate::vault::{MasterKey, Vault, KEY_CHECK};
+use crate::vault::{MasterKey, Vault, KEY_CHECK, TOKEN_KEY};
 
 use crate::store::STORE_FILE;
+
+mod offline;
+pub use offline::{create_token_offline, rekey, Rekeyed};
 
 /// How long a refused start waits for the store to close (nothing else holds it yet).
 const STORE_CLOSE_ON_REFUSAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -386,11 +389,25 @@ async fn open_with(
     match store.meta(KEY_CHECK).map_err(store_err)? {
         Some(sealed) => {
             if !vault.opens_check(&sealed) {
+                let interrupted = config.data_dir.join(offline::NEW_KEY_FILE);
+                let hint = if interrupted.exists() {
+                    format!(
+                        "; {} exists: a `hookd rekey` was interrupted, run it again to finish",
+                        interrupted.display()
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(StartupError::MasterKey(format!(
-                    "it is not the key {} was created with (check HOOKD_MASTER_KEY / {})",
+                    "it is not the key {} was created with (check HOOKD_MASTER_KEY / {}){hint}",
                     path.display(),
                     config.data_dir.join(KEY_FILE).display()
                 )));
+            }
+            if let Some(sealed) = store.meta(TOKEN_KEY).map_err(store_err)? {
+                vault.adopt_token_key(&sealed).map_err(|e| {
+                    StartupError::MasterKey(format!("the tokens' lookup key in the store: {e}"))
+                })?;
             }
         }
         None => {
@@ -485,80 +502,6 @@ fn tls_files(c: &crate::config::TlsConfig) -> Option<TlsFiles> {
         key: c.key_file.clone(),
         client_ca: set(&c.client_ca_file),
     })
-}
-
-/// Creates an API token in the store of `config.data_dir` while no daemon holds it: the way
-/// back in when every admin token is lost, revoked or expired (`HOOKD_BOOTSTRAP_TOKEN` counts
-/// only for a store with no token). Needs the store's master key (`HOOKD_MASTER_KEY` or the key
-/// file); creates nothing else. Returns the token's id and plaintext.
-///
-/// # Errors
-/// No store there, a running hookd holding it, a missing or wrong master key, a store error.
-pub async fn create_token_offline(
-    config: &Config,
-    name: &str,
-    scopes: Vec<Scope>,
-) -> Result<(String, String), String> {
-    let dir = &config.data_dir;
-    let path = dir.join(STORE_FILE);
-    if !path.is_file() {
-        return Err(format!("{}: no store here", path.display()));
-    }
-    if crate::store::offline::held(&path) {
-        return Err(crate::store::offline::in_use_message(&path));
-    }
-    let vault = Vault::new(
-        match config.master_key.as_ref().and_then(Redacted::expose) {
-            Some(text) => MasterKey::parse(text).map_err(|e| format!("HOOKD_MASTER_KEY {e}"))?,
-            None => {
-                let key = dir.join(KEY_FILE);
-                let text = fs::read_to_string(&key).map_err(|e| {
-                    format!(
-                        "{}: {e} (set HOOKD_MASTER_KEY to the store's master key)",
-                        key.display()
-                    )
-                })?;
-                MasterKey::parse(&text).map_err(|e| format!("{} {e}", key.display()))?
-            }
-        },
-    );
-    let options = crate::store::Options {
-        max_batch: 1,
-        cache_bytes: 1 << 20,
-        min_free_bytes: 0,
-        metrics: None,
-    };
-    let store = Store::open(&path, options).map_err(|e| format!("{}: {e}", path.display()))?;
-    let made = async {
-        let sealed = store
-            .meta(KEY_CHECK)
-            .map_err(|e| e.to_string())?
-            .ok_or("the store was never started; start hookd once instead")?;
-        if !vault.opens_check(&sealed) {
-            return Err(format!(
-                "the master key is not the one {} was created with",
-                path.display()
-            ));
-        }
-        let rng = SystemRandom::new();
-        let plaintext = generate_token(&rng).map_err(|e| e.to_string())?;
-        let now = now_ms();
-        let token = Token {
-            id: new_id(TOKEN_PREFIX, now, &rng),
-            name: name.to_owned(),
-            scopes,
-            hash: vault.token_hash(&plaintext).to_vec(),
-            created_at_ms: now,
-            expires_at_ms: None,
-            last_used_at_ms: None,
-        };
-        let id = token.id.clone();
-        store.create_token(token).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((id, plaintext))
-    }
-    .await;
-    store.close(std::time::Duration::from_secs(10)).await;
-    made
 }
 
 /// The configured key, or the key file in `dir`, created (mode 0600) with a random key if absent.

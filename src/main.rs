@@ -50,6 +50,7 @@ fn main() -> ExitCode {
                     config,
                 },
         } => token_create(data_dir, &scopes, &name, config.as_deref()),
+        Command::Rekey { data_dir, config } => rekey(data_dir, config.as_deref()),
         Command::Format {
             command:
                 FormatCommand::Render {
@@ -197,6 +198,35 @@ fn token_create(
     let (id, plaintext) = runtime.block_on(app::create_token_offline(&config, name, scopes))?;
     println!("{plaintext}");
     eprintln!("hookd: created token {id} ({name}); it is shown this once");
+    Ok(())
+}
+
+/// `hookd rekey`: what it did, on stdout; what the operator must do next, on stderr.
+fn rekey(data_dir: PathBuf, config_file: Option<&std::path::Path>) -> Result<(), String> {
+    let mut config = Config::load(config_file).map_err(|e| e.to_string())?;
+    config.data_dir = data_dir;
+    let done = app::rekey(&config)?;
+    println!(
+        "rekey: {} endpoint(s), {} sealed value(s) re-sealed under the new key and verified{}",
+        done.endpoints,
+        done.values,
+        if done.resumed {
+            " (an interrupted rekey, finished)"
+        } else {
+            ""
+        }
+    );
+    match &done.old_key_file {
+        Some(old) => eprintln!(
+            "hookd: the new key is in {}; the old one is kept as {}: backups taken before now need it, delete it when none does",
+            done.key_file.display(),
+            old.display()
+        ),
+        None => eprintln!(
+            "hookd: the new key is in {}: set HOOKD_MASTER_KEY to its contents and delete the file before starting hookd; backups taken before now need the old key",
+            done.key_file.display()
+        ),
+    }
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
 
-use crate::model::{ClientCertificate, SealedHeader, SealedSecret, SealedValue};
+use crate::model::{ClientCertificate, Endpoint, SealedHeader, SealedSecret, SealedValue};
 use crate::secrets::{mask_value, token_digest, SecretError, SigningSecret};
 
 /// The master key with its random source: seals and opens what the store keeps sealed, and
@@ -20,7 +20,29 @@ use crate::secrets::{mask_value, token_digest, SecretError, SigningSecret};
 pub struct Vault {
     key: MasterKey,
     rng: SystemRandom,
+    /// The tokens' lookup key a rekeyed store carries (under [`TOKEN_KEY`]), in place of the one
+    /// derived from the master key: token hashes cannot be recomputed without the tokens.
+    token_key: std::sync::OnceLock<TokenKey>,
 }
+
+/// The key of the tokens' lookup hashes, with its bytes (to seal it under a new master key).
+struct TokenKey {
+    bytes: [u8; 32],
+    key: hmac::Key,
+}
+
+impl TokenKey {
+    fn new(bytes: [u8; 32]) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
+            bytes,
+        }
+    }
+}
+
+/// The store's `meta` entry that holds the tokens' lookup key, sealed, once the master key has
+/// been rotated (`hookd rekey`); absent, the key is derived from the master key.
+pub const TOKEN_KEY: &str = "token_hash_key";
 
 /// What the start-up check seals (under [`KEY_CHECK`]).
 const KEY_CHECK_PLAINTEXT: &[u8] = b"hookd";
@@ -33,7 +55,67 @@ impl Vault {
         Self {
             key,
             rng: SystemRandom::new(),
+            token_key: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Uses the tokens' lookup key sealed in the store's [`TOKEN_KEY`] entry.
+    ///
+    /// # Errors
+    /// It does not open under this master key.
+    pub fn adopt_token_key(&self, sealed: &[u8]) -> Result<(), SecretError> {
+        let plain = self.key.open(TOKEN_KEY, sealed)?;
+        let bytes: [u8; 32] = plain.try_into().map_err(|_| SecretError::Unseal)?;
+        let _ = self.token_key.set(TokenKey::new(bytes));
+        Ok(())
+    }
+
+    /// The tokens' lookup key in force here, sealed under `to`'s master key (for [`TOKEN_KEY`]).
+    ///
+    /// # Errors
+    /// Only if the OS random source fails.
+    pub fn token_key_for(&self, to: &Vault) -> Result<Vec<u8>, SecretError> {
+        let bytes = self
+            .token_key
+            .get()
+            .map_or(&self.key.token_key.bytes, |k| &k.bytes);
+        to.key.seal(&to.rng, TOKEN_KEY, bytes)
+    }
+
+    /// Seals everything of `endpoint` that is sealed under this key again under `to`'s: the
+    /// signing secrets, header values, the client certificate's key and the sealed format
+    /// options, each with the same associated data. Returns how many values it re-sealed.
+    ///
+    /// # Errors
+    /// A value that does not open under this key (named), or the random source failing.
+    pub fn reseal(&self, to: &Vault, endpoint: &mut Endpoint) -> Result<usize, String> {
+        let id = endpoint.id.clone();
+        let mut values: Vec<(String, &mut Vec<u8>)> = Vec::new();
+        values.push((id.clone(), &mut endpoint.secret.sealed));
+        for previous in &mut endpoint.previous_secrets {
+            values.push((id.clone(), &mut previous.sealed));
+        }
+        for header in &mut endpoint.headers {
+            values.push((header_aad(&id, &header.name), &mut header.sealed));
+        }
+        if let Some(cert) = &mut endpoint.client_certificate {
+            values.push((client_key_aad(&id), &mut cert.sealed_key));
+        }
+        if let Some(key) = &mut endpoint.format_options.routing_key {
+            values.push((option_aad(&id, "routingKey"), &mut key.sealed));
+        }
+        let count = values.len();
+        for (aad, sealed) in values {
+            let plain = self
+                .key
+                .open(&aad, sealed)
+                .map_err(|e| format!("endpoint {id}, {aad}: {e}"))?;
+            *sealed = to
+                .key
+                .seal(&to.rng, &aad, &plain)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(count)
     }
 
     /// Seals an endpoint's signing secret (bound to the endpoint id).
@@ -180,13 +262,23 @@ impl Vault {
 
     /// How an API token is stored and looked up: see [`MasterKey::token_hash`].
     pub fn token_hash(&self, token: &str) -> [u8; 32] {
-        self.key.token_hash(token)
+        self.token_hash_of_digest(&token_digest(token))
     }
 
     /// [`MasterKey::token_hash_of_digest`].
     pub fn token_hash_of_digest(&self, digest: &[u8]) -> [u8; 32] {
-        self.key.token_hash_of_digest(digest)
+        match self.token_key.get() {
+            Some(adopted) => hash_with(&adopted.key, digest),
+            None => self.key.token_hash_of_digest(digest),
+        }
     }
+}
+
+fn hash_with(key: &hmac::Key, digest: &[u8]) -> [u8; 32] {
+    let tag = hmac::sign(key, digest);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
 }
 
 impl fmt::Debug for Vault {
@@ -214,7 +306,7 @@ fn client_key_aad(endpoint_id: &str) -> String {
 /// the API tokens' lookup hashes.
 pub struct MasterKey {
     key: LessSafeKey,
-    token_key: hmac::Key,
+    token_key: TokenKey,
 }
 
 impl MasterKey {
@@ -252,14 +344,15 @@ impl MasterKey {
     fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
         let unbound =
             UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SecretError::BadMasterKey)?;
-        let token_key = hkdf::Salt::new(hkdf::HKDF_SHA256, b"hookd")
+        let mut token_key = [0u8; 32];
+        hkdf::Salt::new(hkdf::HKDF_SHA256, b"hookd")
             .extract(bytes)
             .expand(&[b"api token lookup hash v2"], hmac::HMAC_SHA256)
-            .map_err(|_| SecretError::BadMasterKey)?
-            .into();
+            .and_then(|okm| okm.fill(&mut token_key))
+            .map_err(|_| SecretError::BadMasterKey)?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
-            token_key,
+            token_key: TokenKey::new(token_key),
         })
     }
 
@@ -274,10 +367,7 @@ impl MasterKey {
     /// [`MasterKey::token_hash`] from a token's SHA-256: what the migration of an older store,
     /// which kept only that digest, needs.
     pub fn token_hash_of_digest(&self, digest: &[u8]) -> [u8; 32] {
-        let tag = hmac::sign(&self.token_key, digest);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
-        out
+        hash_with(&self.token_key.key, digest)
     }
 
     /// Encrypts `plaintext` bound to `aad` (the owning record's id): `nonce || ciphertext || tag`.
@@ -420,5 +510,73 @@ mod tests {
         assert!(vault.opens_check(&check));
         let (other, _) = MasterKey::generate(&SystemRandom::new()).unwrap();
         assert!(!Vault::new(other).opens_check(&check));
+    }
+
+    /// Stores from before rekeying keep their token hashes: the lookup key is still the one
+    /// ring derived into an HMAC key directly (pinned here against that derivation).
+    #[test]
+    fn the_token_key_is_the_one_derived_before() {
+        let bytes = [7u8; 32];
+        let key = MasterKey::from_bytes(&bytes).unwrap();
+        let before: hmac::Key = hkdf::Salt::new(hkdf::HKDF_SHA256, b"hookd")
+            .extract(&bytes)
+            .expand(&[b"api token lookup hash v2"], hmac::HMAC_SHA256)
+            .unwrap()
+            .into();
+        let digest = token_digest("hkd_example");
+        assert_eq!(
+            key.token_hash_of_digest(&digest).as_slice(),
+            hmac::sign(&before, &digest).as_ref()
+        );
+    }
+
+    /// After a rekey the new master key hashes tokens with the old lookup key, sealed for it.
+    #[test]
+    fn the_token_key_moves_to_a_new_master_key() {
+        let rng = SystemRandom::new();
+        let old = Vault::new(MasterKey::generate(&rng).unwrap().0);
+        let new = Vault::new(MasterKey::generate(&rng).unwrap().0);
+        let third = Vault::new(MasterKey::generate(&rng).unwrap().0);
+        let token = generate_token(&rng).unwrap();
+        assert_ne!(old.token_hash(&token), new.token_hash(&token));
+        let sealed = old.token_key_for(&new).unwrap();
+        assert!(
+            third.adopt_token_key(&sealed).is_err(),
+            "sealed for `new` only"
+        );
+        new.adopt_token_key(&sealed).unwrap();
+        assert_eq!(old.token_hash(&token), new.token_hash(&token));
+        // And on to the next rotation.
+        third
+            .adopt_token_key(&new.token_key_for(&third).unwrap())
+            .unwrap();
+        assert_eq!(old.token_hash(&token), third.token_hash(&token));
+    }
+
+    #[test]
+    fn reseal_moves_every_value_and_refuses_a_foreign_one() {
+        let rng = SystemRandom::new();
+        let old = Vault::new(MasterKey::generate(&rng).unwrap().0);
+        let new = Vault::new(MasterKey::generate(&rng).unwrap().0);
+        let secret = SigningSecret::parse("my-secret-key").unwrap();
+        let mut e: Endpoint = serde_json::from_str(
+            &serde_json::json!({
+                "id": "wh-1", "name": "n", "url": "https://a.example/", "signing_enabled": true,
+                "secret": old.seal_secret("wh-1", &secret).unwrap(),
+                "created_at_ms": 0, "updated_at_ms": 0,
+                "headers": [old.seal_header("wh-1", "X-Key", "v-1").unwrap()],
+            })
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(old.reseal(&new, &mut e).unwrap(), 2);
+        assert!(old.open_secret("wh-1", &e.secret).is_err());
+        assert_eq!(
+            new.open_secret("wh-1", &e.secret).unwrap().expose(),
+            "my-secret-key"
+        );
+        assert_eq!(new.open_header("wh-1", &e.headers[0]).unwrap(), "v-1");
+        let err = old.reseal(&new, &mut e).unwrap_err();
+        assert!(err.contains("endpoint wh-1"), "{err}");
     }
 }

@@ -78,6 +78,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
     },
+    /// Rotate the master key of the store of DIR (offline: stop hookd first). Everything sealed
+    /// is re-sealed under a new key in one transaction and verified; then DIR/master.key is
+    /// replaced (the old key kept as master.key.old-<seconds>). With HOOKD_MASTER_KEY, the new
+    /// key is left in DIR/master.key.new for you to put there. Run again after an interruption.
+    Rekey {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// A config file (for its master_key and the like).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// API tokens, offline (no daemon may hold the store).
     Token {
         #[command(subcommand)]

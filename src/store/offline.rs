@@ -1,10 +1,14 @@
-//! Offline maintenance of a store file no daemon holds: compaction.
+//! Offline maintenance of a store file no daemon holds: compaction, and the rewrite of every
+//! endpoint a master-key rotation needs.
 
 use std::path::Path;
 
-use redb::Database;
+use redb::{Database, ReadableDatabase as _, ReadableTable as _};
 
-use super::StoreError;
+use crate::model::Endpoint;
+
+use super::schema::{ENDPOINTS, META};
+use super::{decode, encode, StoreError};
 
 /// Why an offline command cannot run on the store.
 pub fn in_use_message(path: &Path) -> String {
@@ -51,4 +55,78 @@ pub fn compact(path: &Path) -> Result<(u64, u64), String> {
     {}
     drop(db);
     Ok((before, size()))
+}
+
+/// The `meta` entry `key` of an open store.
+///
+/// # Errors
+/// A storage error.
+pub fn meta(db: &Database, key: &str) -> Result<Option<Vec<u8>>, String> {
+    let read = || -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = db.begin_read()?;
+        let table = txn.open_table(META)?;
+        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    };
+    read().map_err(|e| e.to_string())
+}
+
+/// Rewrites every endpoint with `change` and sets the `meta` entries, all in one write
+/// transaction: on return it is durable, and on any error nothing was written. Returns the
+/// number of endpoints and the sum of what `change` returned.
+///
+/// # Errors
+/// What `change` refuses (nothing is written then), or a storage error.
+pub fn rewrite_endpoints(
+    db: &Database,
+    mut change: impl FnMut(&mut Endpoint) -> Result<usize, String>,
+    meta: &[(&str, Vec<u8>)],
+) -> Result<(usize, usize), String> {
+    let mut run = || -> Result<Result<(usize, usize), String>, StoreError> {
+        let txn = db.begin_write()?;
+        let (mut endpoints, mut values) = (0, 0);
+        {
+            let mut table = txn.open_table(ENDPOINTS)?;
+            let mut records = Vec::new();
+            for entry in table.iter()? {
+                let (k, v) = entry?;
+                records.push(decode::<Endpoint>(k.value(), v.value())?);
+            }
+            for mut endpoint in records {
+                match change(&mut endpoint) {
+                    Ok(n) => values += n,
+                    Err(e) => return Ok(Err(e)), // dropped uncommitted: nothing written
+                }
+                table.insert(endpoint.id.as_str(), encode(&endpoint)?.as_slice())?;
+                endpoints += 1;
+            }
+            let mut table = txn.open_table(META)?;
+            for (key, value) in meta {
+                table.insert(*key, value.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(Ok((endpoints, values)))
+    };
+    run().map_err(|e| e.to_string())?
+}
+
+/// Calls `check` with every endpoint of the store (read only).
+///
+/// # Errors
+/// What `check` refuses, or a storage error.
+pub fn each_endpoint(
+    db: &Database,
+    mut check: impl FnMut(&Endpoint) -> Result<(), String>,
+) -> Result<(), String> {
+    let txn = db
+        .begin_read()
+        .map_err(|e| StoreError::from(e).to_string())?;
+    let table = txn
+        .open_table(ENDPOINTS)
+        .map_err(|e| StoreError::from(e).to_string())?;
+    for entry in table.iter().map_err(|e| StoreError::from(e).to_string())? {
+        let (k, v) = entry.map_err(|e| StoreError::from(e).to_string())?;
+        check(&decode::<Endpoint>(k.value(), v.value()).map_err(|e| e.to_string())?)?;
+    }
+    Ok(())
 }

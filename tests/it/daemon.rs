@@ -1031,6 +1031,11 @@ fn the_troubleshooting_table_quotes_real_messages() {
             "src/tls.rs",
         ),
         (
+            "``... a `hookd rekey` was interrupted, run it again to finish``",
+            &["a `hookd rekey` was interrupted, run it again to finish"][..],
+            "src/app.rs",
+        ),
+        (
             "`403` `client-certificate-required`",
             &["\"client-certificate-required\""][..],
             "src/error.rs",

@@ -18,6 +18,7 @@ mod large_groups;
 mod observability;
 mod plugins;
 mod reference;
+mod rekey;
 mod retention;
 mod routing;
 mod shape;
