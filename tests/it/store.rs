@@ -311,17 +311,15 @@ async fn a_schema_1_store_is_migrated_and_its_pending_deliveries_go_out() {
         "the migrated delivery went out"
     );
     s.stop().await;
-    let db = open_raw(&file).await;
+    assert_eq!(schema_of(&open_raw(&file).await), 3);
+}
+
+/// The schema version a store file says it has.
+fn schema_of(db: &redb::Database) -> u8 {
     let txn = db.begin_read().unwrap();
-    assert_eq!(
-        txn.open_table(META)
-            .unwrap()
-            .get("schema_version")
-            .unwrap()
-            .unwrap()
-            .value(),
-        [3u8].as_slice()
-    );
+    let meta = txn.open_table(META).unwrap();
+    let version = meta.get("schema_version").unwrap().unwrap();
+    version.value()[0]
 }
 
 /// A schema 2 store (before the index of deliveries that gave up) is migrated when it is
@@ -392,17 +390,7 @@ async fn a_schema_2_store_is_migrated_and_what_gave_up_can_be_recovered() {
     // back with it.
     {
         let copy = open_raw(&dir.path().join("hookd.redb.schema-2.bak")).await;
-        let version = copy
-            .begin_read()
-            .unwrap()
-            .open_table(META)
-            .unwrap()
-            .get("schema_version")
-            .unwrap()
-            .unwrap()
-            .value()
-            .to_vec();
-        assert_eq!(version, [2u8], "the kept copy is the schema 2 store");
+        assert_eq!(schema_of(&copy), 2, "the kept copy is the schema 2 store");
         let record = state(&copy);
         assert_eq!(record["state"], "failed");
         assert!(record.get("failed_at_ms").is_none(), "{record}");
@@ -446,19 +434,11 @@ async fn a_store_of_a_newer_schema_is_refused_and_left_alone() {
             && refused.contains("Upgrading"),
         "{refused}"
     );
-    {
-        let db = open_raw(&file).await;
-        let txn = db.begin_read().unwrap();
-        let version = txn
-            .open_table(META)
-            .unwrap()
-            .get("schema_version")
-            .unwrap()
-            .unwrap()
-            .value()
-            .to_vec();
-        assert_eq!(version, [9u8], "the store is left as it was");
-    }
+    assert_eq!(
+        schema_of(&open_raw(&file).await),
+        9,
+        "the store is left as it was"
+    );
     let copies = std::fs::read_dir(dir.path())
         .unwrap()
         .filter(|e| {
