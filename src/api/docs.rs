@@ -8,11 +8,28 @@ use base64::Engine as _;
 #[cfg(test)]
 use {serde_json::Value, std::fmt::Write as _};
 
-/// `GET /api/v1/openapi.json`: `src/api/openapi.json`, its whitespace dropped by `build.rs`.
-pub const OPENAPI: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json"));
+/// `GET /api/v1/openapi.json`: `src/api/openapi.json`, its whitespace dropped and compressed by
+/// `build.rs`, unpacked once.
+pub fn openapi() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        unpack(include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/openapi.json.zst"
+        )))
+    })
+}
 
-/// `GET /docs`.
-pub const PAGE: &str = include_str!("docs.html");
+/// `GET /docs`: `src/api/docs.html`, compressed by `build.rs`, unpacked once.
+pub fn page() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| unpack(include_bytes!(concat!(env!("OUT_DIR"), "/docs.html.zst"))))
+}
+
+/// What build.rs packed (it cannot fail on those bytes; an empty answer if it somehow did).
+fn unpack(packed: &[u8]) -> Vec<u8> {
+    zstd::decode_all(packed).unwrap_or_default()
+}
 
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}\
 code,pre{font:13px/1.4 ui-monospace,monospace}pre{background:#f4f5f7;padding:.75rem;overflow:auto}\

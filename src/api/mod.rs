@@ -116,12 +116,12 @@ where
 fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpResponse, ApiError> {
     use Operation as O;
     match op {
-        O::OpenApi => Ok(bytes("application/json", Bytes::from_static(docs::OPENAPI))),
+        O::OpenApi => Ok(bytes(
+            "application/json",
+            Bytes::from_static(docs::openapi()),
+        )),
         O::Docs => {
-            let mut resp = bytes(
-                "text/html; charset=utf-8",
-                Bytes::from_static(docs::PAGE.as_bytes()),
-            );
+            let mut resp = bytes("text/html; charset=utf-8", Bytes::from_static(docs::page()));
             if let Ok(csp) = HeaderValue::from_str(docs::csp()) {
                 resp.headers_mut().insert("content-security-policy", csp);
             }

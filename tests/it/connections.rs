@@ -280,3 +280,27 @@ async fn shutdown_drains_in_flight_requests() {
     let listed = s.app.store.list_endpoints(None, 10).unwrap();
     assert_eq!(listed.items.len(), 1);
 }
+
+/// With `[tls]`, a client that connects and never finishes its handshake (silent, or a
+/// ClientHello cut short) is closed after `limits.header_read_timeout_secs`, like one that never
+/// sends a request head.
+#[tokio::test]
+async fn tls_handshakes_are_bounded_by_the_header_timeout() {
+    let certs = tempfile::tempdir().unwrap();
+    let pki = crate::common::pki::Pki::new(certs.path(), "hookd");
+    let tls = crate::common::pki::tls_toml(&pki.server("server"), None);
+    let s = TestServer::start_with(&format!("[limits]\nheader_read_timeout_secs = 1\n{tls}")).await;
+    for opening in [
+        &b""[..],
+        &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc][..],
+    ] {
+        let mut stream = TcpStream::connect(s.addr).await.unwrap();
+        stream.write_all(opening).await.unwrap();
+        let (_, took) = until_closed(&mut stream, Duration::from_secs(5)).await;
+        assert!(
+            took >= Duration::from_millis(900),
+            "{opening:?}: closed after {took:?}"
+        );
+    }
+    s.stop().await;
+}
