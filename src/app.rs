@@ -258,6 +258,15 @@ fn retention(c: &crate::config::RetentionConfig) -> crate::store::Retention {
 /// Each names what failed: the directory, the key (unreadable, malformed, or not the key this
 /// store was created with), or the store.
 pub async fn start(config: Config) -> Result<Started, StartupError> {
+    start_on(config, None).await
+}
+
+/// [`start`], with the store opened as `testing` says (the power-cut tests' disk).
+#[doc(hidden)]
+pub async fn start_on(
+    config: Config,
+    testing: Option<crate::store::Testing>,
+) -> Result<Started, StartupError> {
     let dir = config.data_dir.clone();
     let dir_err = |source| StartupError::DataDir {
         path: dir.display().to_string(),
@@ -311,6 +320,7 @@ pub async fn start(config: Config) -> Result<Started, StartupError> {
         cache_bytes: config.store.cache_mib << 20,
         min_free_bytes: config.store.min_free_bytes,
         metrics: store_metrics.clone(),
+        testing,
     };
     let store = Store::open(&path, options).map_err(|source| StartupError::Store {
         path: path.display().to_string(),

@@ -77,6 +77,7 @@ pub async fn create_token_offline(
         cache_bytes: 1 << 20,
         min_free_bytes: 0,
         metrics: None,
+        testing: None,
     };
     let store = Store::open(&path, options).map_err(|e| format!("{}: {e}", path.display()))?;
     let made = async {

@@ -461,6 +461,7 @@ mod tests {
             cache_bytes: 1 << 20,
             min_free_bytes: 0,
             metrics: None,
+            testing: None,
         };
         let store = Store::open(&dir.path().join("t.redb"), options).unwrap();
         rt().block_on(async {

@@ -150,6 +150,29 @@ pub struct Options {
     pub min_free_bytes: u64,
     /// Commit duration and batch size, when metrics are on.
     pub metrics: Option<StoreMetrics>,
+    /// For tests of durability only: opens the database on another storage backend than the
+    /// file at the store's path (the power-cut harness's disk), and optionally commits without
+    /// making anything durable (its control, which must lose acknowledged writes).
+    #[doc(hidden)]
+    pub testing: Option<Testing>,
+}
+
+/// Opens the database with the builder the store configured, on a backend of the caller's.
+#[doc(hidden)]
+pub type OpenOn = dyn Fn(&redb::Builder) -> Result<Database, redb::DatabaseError> + Send + Sync;
+
+/// See [`Options::testing`].
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct Testing {
+    pub open: Arc<OpenOn>,
+    pub no_sync: bool,
+}
+
+impl std::fmt::Debug for Testing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Testing {{ no_sync: {} }}", self.no_sync)
+    }
 }
 
 /// A cheap-to-clone handle on the open store.
@@ -207,17 +230,57 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// A new store is built beside its path (`<file>.partial`, mode 0600), synced, and renamed into
+/// place with its directory entry synced: a power cut while redb lays out a new file (before its
+/// first sync) would otherwise leave a file that is not yet a database, and every later start
+/// would refuse it. An absent or empty file (the data directory's setup makes it empty) counts
+/// as new; anything else is opened as it is.
+fn create_whole(path: &Path, cache_bytes: usize) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io = |e: std::io::Error| StoreError::Storage(format!("creating the store: {e}"));
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > 0 => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    let partial = path.with_file_name(name);
+    let _ = std::fs::remove_file(&partial);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(io)?;
+    drop(
+        Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&partial)?,
+    );
+    std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&partial, path).map_err(io)?;
+    crate::files::sync_dir(path).map_err(io)
+}
+
 /// Opens the database file, creating it if it is new.
-fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
-    Ok(Database::builder()
-        .set_cache_size(cache_bytes)
+fn open_db(path: &Path, options: &Options) -> Result<Database, StoreError> {
+    let mut builder = Database::builder();
+    builder
+        .set_cache_size(options.cache_bytes)
         .set_repair_callback(|session| {
             tracing::warn!(
                 progress = session.progress(),
                 "the store was not closed cleanly; checking it"
             );
-        })
-        .create(path)?)
+        });
+    Ok(match &options.testing {
+        Some(testing) => (testing.open)(&builder)?,
+        None => builder.create(path)?,
+    })
 }
 
 impl Store {
@@ -228,7 +291,10 @@ impl Store {
     /// The file cannot be opened (another process has it, permissions, corruption) or was written
     /// by a newer hookd.
     pub fn open(path: &Path, options: Options) -> Result<Self, StoreError> {
-        let mut db = open_db(path, options.cache_bytes)?;
+        if options.testing.is_none() {
+            create_whole(path, options.cache_bytes)?;
+        }
+        let mut db = open_db(path, &options)?;
         if let Some(schema) = migrate::older_schema(&db)? {
             // Closed for the copy, so that it is the file as redb left it.
             drop(db);
@@ -238,7 +304,7 @@ impl Store {
                 ))
             })?;
             tracing::info!(copy = %copy.display(), from = schema, to = schema::SCHEMA_VERSION, "the store has an older schema: a copy of it is kept before it is migrated");
-            db = open_db(path, options.cache_bytes)?;
+            db = open_db(path, &options)?;
         }
         migrate::prepare(&db)?;
         let table = routes::build(&db)?;

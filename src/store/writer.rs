@@ -209,7 +209,10 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
             continue;
         }
         let started = Instant::now();
-        let outcome = shared.db().and_then(|db| commit_batch(&db, &run, &routes));
+        let no_sync = shared.options.testing.as_ref().is_some_and(|t| t.no_sync);
+        let outcome = shared
+            .db()
+            .and_then(|db| commit_batch(&db, &run, &routes, no_sync));
         if let (Ok(_), Some(m)) = (&outcome, &shared.options.metrics) {
             m.commit_duration.observe(started.elapsed().as_secs_f64());
             #[allow(clippy::cast_precision_loss)]
@@ -272,7 +275,7 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
     let mut delay = Duration::from_millis(100);
     let started = Instant::now();
     loop {
-        match super::open_db(&shared.path, shared.options.cache_bytes) {
+        match super::open_db(&shared.path, &shared.options) {
             Ok(db) => {
                 *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(db));
                 tracing::info!(
@@ -305,8 +308,12 @@ fn commit_batch(
     db: &Database,
     batch: &[Job],
     routes: &super::routes::Published,
+    no_sync: bool,
 ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    if no_sync {
+        let _ = txn.set_durability(redb::Durability::None);
+    }
     let (results, staged) = {
         let mut t = Tables::open(&txn)?;
         t.routes = Routes::begin(routes);

@@ -17,6 +17,7 @@ mod full_disk;
 mod large_groups;
 mod observability;
 mod plugins;
+mod powercut;
 mod reference;
 mod rekey;
 mod retention;

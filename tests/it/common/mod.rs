@@ -75,6 +75,19 @@ impl TestServer {
         let started = start_app(config(dir.path(), extra))
             .await
             .unwrap_or_else(|e| panic!("start: {e}"));
+        Self::serve(dir, started).await
+    }
+
+    /// Starts a server whose store is opened as `testing` says (the power-cut tests' disk).
+    pub async fn start_on(extra: &str, testing: hookd::store::Testing) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let started = app::start_on(config(dir.path(), extra), Some(testing))
+            .await
+            .unwrap_or_else(|e| panic!("start: {e}"));
+        Self::serve(dir, started).await
+    }
+
+    async fn serve(dir: Arc<tempfile::TempDir>, started: app::Started) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Arc::new(started.app);
