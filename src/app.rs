@@ -535,14 +535,20 @@ fn load_master_key(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let (key, text) = MasterKey::generate(rng)?;
+            // Written whole and synced under another name, then linked into place (never over
+            // an existing key): a power cut leaves no key file or a whole one, never a torn one.
+            let partial = dir.join(format!("{KEY_FILE}.partial"));
+            let _ = fs::remove_file(&partial);
             fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&path)
+                .open(&partial)
                 .and_then(|mut f| {
                     f.write_all(format!("{text}\n").as_bytes())?;
                     f.sync_all()?;
+                    fs::hard_link(&partial, &path)?;
+                    fs::remove_file(&partial)?;
                     sync_dir(&path)
                 })
                 .map_err(|e| StartupError::MasterKey(format!("cannot create {shown}: {e}")))?;

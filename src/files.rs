@@ -6,14 +6,20 @@ use std::fs;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
-/// Creates `dir` (and its parents) with mode 0700, or takes an existing directory's access
+/// Creates `dir` (and its parents) with mode 0700, its entry synced, or takes an existing directory's access
 /// away from group and others, noting it in `loosened`. The store holds endpoint URLs, which
 /// are often credentials themselves.
 pub fn private_dir(dir: &Path, loosened: &mut Vec<String>) -> std::io::Result<()> {
+    let new = !dir.exists();
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
+    if new {
+        // Its entry in the parent, made durable like a file's: the files synced into it later
+        // would not survive a power cut that took the directory itself.
+        sync_dir(dir)?;
+    }
     restrict(dir, 0o700, loosened)
 }
 

@@ -457,16 +457,22 @@ async fn a_store_of_a_newer_schema_is_refused_and_left_alone() {
 
 /// A new store is built beside its path and renamed into place: a start cut off while redb laid
 /// it out leaves the empty file of the data directory's setup (and maybe the unfinished
-/// `hookd.redb.partial`), and the next start makes it again instead of refusing it.
+/// `hookd.redb.partial`), and the next start makes it again instead of refusing it. The same
+/// for the master key file.
 #[tokio::test]
 async fn a_store_cut_off_while_it_was_created_is_made_again() {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     std::fs::write(dir.path().join("hookd.redb"), b"").unwrap();
     std::fs::write(dir.path().join("hookd.redb.partial"), [0u8; 4096]).unwrap();
+    // The key is made the same way: a torn one never has the key file's name.
+    std::fs::write(dir.path().join("master.key.partial"), b"AAAA").unwrap();
     let s = TestServer::start_in(dir.clone(), "").await;
     s.create("after the cut", "").await;
     s.stop().await;
     assert!(!dir.path().join("hookd.redb.partial").exists());
+    assert!(!dir.path().join("master.key.partial").exists());
+    let key = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
+    assert_eq!(key.trim().len(), 44, "a whole base64 key: {key:?}");
     let s = TestServer::start_in(dir.clone(), "").await;
     let listed = s.app.store.list_endpoints(None, 10).unwrap();
     assert_eq!(listed.items.len(), 1);
