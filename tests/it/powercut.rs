@@ -1,14 +1,14 @@
 //! Power cuts, in process (issue 22's first tier). The real server runs, over loopback, on a
 //! store whose disk is a redb `StorageBackend` that records every `write`, `set_len` and
 //! `sync_data`. Clients create, rename and delete endpoints and post alerts (which the
-//! dispatcher tries to deliver, writing attempts) at the same time, and note for every `2xx` how
+//! dispatcher tries to deliver, writing attempts) and create API tokens at the same time, and note for every `2xx` how
 //! far the disk's record had got when it arrived. Afterwards the record is cut at thousands of
 //! seeded points: what had been synced survives, and of what was written since, all is lost, or
 //! a prefix survives, or any subset of its 4 KiB blocks (a disk that reorders writes; redb
 //! assumes no more). Each surviving image must open (repaired by redb where needed), pass redb's
 //! integrity check and hookd's own open, and hold every write acknowledged before the cut: an
-//! endpoint as created or renamed, a delete still deleted, an accepted alert with exactly its
-//! deliveries. The control runs the same load with commits that are not made durable and must
+//! endpoint as created or renamed, a delete still deleted, a token, an accepted alert with
+//! exactly its deliveries. The control runs the same load with commits that are not made durable and must
 //! report lost writes, or the harness would prove nothing.
 //!
 //! What it found: a cut while redb laid out a new store (before its first sync) left a file that
@@ -28,6 +28,7 @@ use crate::common::{TestServer, ENDPOINTS};
 
 const ENDPOINT_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
 
 /// Retries far apart, so every delivery stays in the store once it has failed; loopback allowed.
@@ -174,6 +175,9 @@ enum Did {
         message: String,
         deliveries: u64,
     },
+    Token {
+        id: String,
+    },
 }
 
 /// splitmix64: seeded, reproducible choices.
@@ -264,6 +268,17 @@ async fn load(no_sync: bool, rounds: usize) -> (Vec<Op>, usize, Vec<Acked>) {
                     let r = s.req("DELETE", &format!("{ENDPOINTS}/{id}")).send().await;
                     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
                     note(sent, Did::Endpoint { id, name: None });
+                }
+                if n % 3 == 0 {
+                    let sent = disk.ops();
+                    let r = s
+                        .req("POST", "/api/v1/tokens")
+                        .json(&json!({"name": format!("t{client}-{n}"), "scopes": ["endpoints:read"]}))
+                        .send()
+                        .await;
+                    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+                    let id = r.json()["token"]["id"].as_str().unwrap().to_owned();
+                    note(sent, Did::Token { id });
                 }
                 let sent = disk.ops();
                 let r = s
@@ -381,7 +396,7 @@ fn check(image: Vec<u8>, k: usize, acked: &[Acked]) -> Vec<String> {
             .filter(|a| a.sent <= k)
             .map(|a| match &a.what {
                 Did::Endpoint { name, .. } => name,
-                Did::Alert { .. } => unreachable!(),
+                _ => unreachable!(),
             })
             .collect();
         let found = name_of(id);
@@ -390,6 +405,14 @@ fn check(image: Vec<u8>, k: usize, acked: &[Acked]) -> Vec<String> {
                 "endpoint {id}: {found:?}, acknowledged as {:?}",
                 allowed[0]
             ));
+        }
+    }
+    let tokens = txn.open_table(TOKENS).unwrap();
+    for a in acked.iter().filter(|a| a.at <= k) {
+        if let Did::Token { id } = &a.what {
+            if tokens.get(id.as_str()).unwrap().is_none() {
+                breaches.push(format!("token {id} is gone"));
+            }
         }
     }
     let messages = txn.open_table(MESSAGES).unwrap();
@@ -417,7 +440,7 @@ fn check(image: Vec<u8>, k: usize, acked: &[Acked]) -> Vec<String> {
             }
         }
     }
-    drop((endpoints, messages, deliveries, txn, db));
+    drop((endpoints, tokens, messages, deliveries, txn, db));
     // And hookd itself opens it (schema, routing table, writer).
     let dir = tempfile::tempdir().unwrap();
     let on = Image(Arc::new(Mutex::new(image)));
