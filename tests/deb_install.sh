@@ -43,11 +43,13 @@ expect /etc/hookd/hookd.toml root:hookd 640
 expect /var/lib/hookd hookd:hookd 700
 expect /usr/lib/systemd/system/hookd.service root:root 644
 expect /usr/share/doc/hookd/README.md root:root 644
-for page in hookd hookd-serve hookd-config-check hookd-backup hookd-restore hookd-token-create hookd-plugin-transform; do
+for page in hookd hookd-serve hookd-config-check hookd-backup hookd-restore hookd-rekey hookd-token-create hookd-plugin-transform; do
     expect "/usr/share/man/man1/$page.1.gz" root:root 644
 done
 zcat /usr/share/man/man1/hookd-backup.1.gz | grep -q 'http://127.0.0.1:8080' ||
     fail "hookd-backup(1) lacks --url's default"
+zcat /usr/share/man/man1/hookd-backup.1.gz | grep -q 'cacert' ||
+    fail "hookd-backup(1) lacks --cacert"
 ok "man pages, generated from the command line (hookd-backup(1) shows --url's default)"
 expect /usr/share/bash-completion/completions/hookd root:root 644
 expect /usr/share/zsh/vendor-completions/_hookd root:root 644
