@@ -196,6 +196,30 @@ struct Connection {
 }
 
 impl Connection {
+    /// The connection's stream: the socket, or (with `[tls]`) the TLS session over it once its
+    /// handshake is done, within `limits.header_read_timeout_secs`; with whether the peer
+    /// presented a client certificate that verified. `None`: the handshake failed.
+    async fn transport(&self, stream: TcpStream) -> Option<(io::Transport, bool)> {
+        let socket = io::WriteTimeout::new(stream, self.timeouts.write);
+        let Some(tls) = &self.app.tls else {
+            return Some((io::Transport::Plain(socket), false));
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+        let why = match tokio::time::timeout(self.timeouts.first, acceptor.accept(socket)).await {
+            Ok(Ok(session)) => {
+                let certified = session.get_ref().1.peer_certificates().is_some();
+                return Some((io::Transport::Tls(Box::new(session)), certified));
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no handshake within limits.header_read_timeout_secs".to_owned(),
+        };
+        // Port scanners and plain-HTTP clients cause these: one line every ten seconds at most.
+        if let Some(suppressed) = HANDSHAKE_LINES.admit() {
+            tracing::info!(error = %why, suppressed, "TLS handshake failed");
+        }
+        None
+    }
+
     /// Serves the connection until the client closes it, it idles out, it is evicted, or the
     /// server stops (then in-flight requests finish first).
     async fn serve(mut self, stream: TcpStream, slot: Slot) {
@@ -271,32 +295,6 @@ impl Connection {
             }
         }
         drop(slot);
-    }
-}
-
-impl Connection {
-    /// The connection's stream: the socket, or (with `[tls]`) the TLS session over it once its
-    /// handshake is done, within `limits.header_read_timeout_secs`; with whether the peer
-    /// presented a client certificate that verified. `None`: the handshake failed.
-    async fn transport(&self, stream: TcpStream) -> Option<(io::Transport, bool)> {
-        let socket = io::WriteTimeout::new(stream, self.timeouts.write);
-        let Some(tls) = &self.app.tls else {
-            return Some((io::Transport::Plain(socket), false));
-        };
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
-        let why = match tokio::time::timeout(self.timeouts.first, acceptor.accept(socket)).await {
-            Ok(Ok(session)) => {
-                let certified = session.get_ref().1.peer_certificates().is_some();
-                return Some((io::Transport::Tls(Box::new(session)), certified));
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "no handshake within limits.header_read_timeout_secs".to_owned(),
-        };
-        // Port scanners and plain-HTTP clients cause these: one line every ten seconds at most.
-        if let Some(suppressed) = HANDSHAKE_LINES.admit() {
-            tracing::info!(error = %why, suppressed, "TLS handshake failed");
-        }
-        None
     }
 }
 
