@@ -193,12 +193,13 @@ impl Partial {
         Ok(())
     }
 
-    /// Moves it into place as `to`.
+    /// Moves it into place as `to`, the new name synced in its directory: a backup reported
+    /// done survives a power cut (the file system test found one that did not).
     fn finish(mut self, to: &Path) -> Result<(), String> {
         self.sync()?;
         std::fs::rename(&self.path, to).map_err(|e| format!("{}: {e}", to.display()))?;
         self.path = std::path::PathBuf::new();
-        Ok(())
+        crate::files::sync_dir(to).map_err(|e| format!("{}: {e}", to.display()))
     }
 }
 

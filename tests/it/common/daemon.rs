@@ -149,7 +149,22 @@ impl Daemon {
         while let Ok(line) = self.stderr_rx.recv_timeout(Duration::from_millis(500)) {
             self.stderr_lines.push(line);
         }
-        (code, self.stdout_lines, self.stderr_lines)
+        (
+            code,
+            std::mem::take(&mut self.stdout_lines),
+            std::mem::take(&mut self.stderr_lines),
+        )
+    }
+}
+
+/// A daemon a test leaves behind (it failed half-way) is killed: nothing outlives the test, and
+/// no process keeps a test's mount busy.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
