@@ -4,8 +4,9 @@
 //! dispatcher tries to deliver, writing attempts) and create API tokens at the same time, and note for every `2xx` how
 //! far the disk's record had got when it arrived. Afterwards the record is cut at thousands of
 //! seeded points: what had been synced survives, and of what was written since, all is lost, or
-//! a prefix survives, or any subset of its 4 KiB blocks (a disk that reorders writes; redb
-//! assumes no more). Each surviving image must open (repaired by redb where needed), pass redb's
+//! a prefix survives, or any subset of its 4 KiB blocks (a disk that reorders writes), or any
+//! subset of 512-byte sectors of writes torn after any byte (redb assumes no more: single bytes
+//! atomic, durable after `fsync`, nothing outside a write's range changed). Each surviving image must open (repaired by redb where needed), pass redb's
 //! integrity check and hookd's own open, and hold every write acknowledged before the cut: an
 //! endpoint as created or renamed, a delete still deleted, a token, an accepted alert with
 //! exactly its deliveries. The control runs the same load with commits that are not made durable and must
@@ -313,7 +314,11 @@ async fn load(no_sync: bool, rounds: usize) -> (Vec<Op>, usize, Vec<Acked>) {
 enum Loss {
     All,
     Prefix(usize),
+    /// Any subset of the 4 KiB-aligned pieces of every write (a disk that reorders).
     Blocks,
+    /// Any subset of 512-byte sectors, and each write torn after a random byte: what redb's
+    /// assumptions still allow (single bytes atomic, nothing outside a write's range touched).
+    Torn,
 }
 
 /// The image a cut after `k` operations leaves: `durable` (as of the last sync) with `pending`
@@ -323,22 +328,31 @@ fn survivor(durable: &[u8], pending: &[&Op], loss: Loss, rng: &mut Rng) -> Vec<u
     match loss {
         Loss::All => {}
         Loss::Prefix(n) => pending.iter().take(n).for_each(|op| apply(&mut image, op)),
-        Loss::Blocks => {
+        Loss::Blocks | Loss::Torn => {
+            let piece = if matches!(loss, Loss::Blocks) {
+                4096
+            } else {
+                512
+            };
             for op in pending {
                 match op {
                     Op::Write(offset, data) => {
-                        // Each 4 KiB-aligned piece survives or not on its own.
+                        // A torn write: only its first `keep` bytes were ever written.
+                        let keep = match loss {
+                            Loss::Torn => rng.below(data.len() + 1),
+                            _ => data.len(),
+                        };
                         let mut at = *offset;
-                        let end = offset + data.len() as u64;
+                        let end = offset + keep as u64;
                         while at < end {
-                            let next = ((at / 4096) + 1) * 4096;
-                            let piece = next.min(end);
+                            let next = ((at / piece) + 1) * piece;
+                            let upto = next.min(end);
                             if rng.next() % 2 == 0 {
                                 let from = usize::try_from(at - offset).unwrap();
-                                let to = usize::try_from(piece - offset).unwrap();
+                                let to = usize::try_from(upto - offset).unwrap();
                                 write_at(&mut image, at, &data[from..to]);
                             }
-                            at = piece;
+                            at = upto;
                         }
                     }
                     other => apply(&mut image, other),
@@ -476,10 +490,11 @@ fn replay(record: &[Op], created: usize, acked: &[Acked], cuts: usize, seed: u64
     for (i, op) in record.iter().enumerate() {
         while next.peek().is_some_and(|&&k| k == i) {
             let k = *next.next().unwrap();
-            let loss = match rng.below(3) {
+            let loss = match rng.below(4) {
                 0 => Loss::All,
                 1 => Loss::Prefix(rng.below(pending.len() + 1)),
-                _ => Loss::Blocks,
+                2 => Loss::Blocks,
+                _ => Loss::Torn,
             };
             let image = if k >= created {
                 survivor(&durable, &pending, loss, &mut rng)
