@@ -252,6 +252,27 @@ fn retention(c: &crate::config::RetentionConfig) -> crate::store::Retention {
     }
 }
 
+/// Debug builds only, for the control of the power-cut tests (`tests/it/powercut_fs.rs`):
+/// `HOOKD_TEST_UNSAFE_NO_SYNC=1` makes the store commit without making anything durable, so that
+/// the test can show it would catch that. Release builds have no such switch.
+#[cfg(debug_assertions)]
+fn unsafe_no_sync() -> Option<crate::store::Testing> {
+    std::env::var_os("HOOKD_TEST_UNSAFE_NO_SYNC").map(|_| {
+        tracing::warn!(
+            "HOOKD_TEST_UNSAFE_NO_SYNC: commits are NOT made durable (a test's control)"
+        );
+        crate::store::Testing {
+            open: None,
+            no_sync: true,
+        }
+    })
+}
+
+#[cfg(not(debug_assertions))]
+fn unsafe_no_sync() -> Option<crate::store::Testing> {
+    None
+}
+
 /// Opens everything hookd needs, creating the data directory, key file and store on first run.
 ///
 /// # Errors
@@ -267,6 +288,7 @@ pub async fn start_on(
     config: Config,
     testing: Option<crate::store::Testing>,
 ) -> Result<Started, StartupError> {
+    let testing = testing.or_else(unsafe_no_sync);
     let dir = config.data_dir.clone();
     let dir_err = |source| StartupError::DataDir {
         path: dir.display().to_string(),

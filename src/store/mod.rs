@@ -165,7 +165,8 @@ pub type OpenOn = dyn Fn(&redb::Builder) -> Result<Database, redb::DatabaseError
 #[doc(hidden)]
 #[derive(Clone)]
 pub struct Testing {
-    pub open: Arc<OpenOn>,
+    /// `None`: the store's own file.
+    pub open: Option<Arc<OpenOn>>,
     pub no_sync: bool,
 }
 
@@ -277,10 +278,12 @@ fn open_db(path: &Path, options: &Options) -> Result<Database, StoreError> {
                 "the store was not closed cleanly; checking it"
             );
         });
-    Ok(match &options.testing {
-        Some(testing) => (testing.open)(&builder)?,
-        None => builder.create(path)?,
-    })
+    Ok(
+        match options.testing.as_ref().and_then(|t| t.open.as_ref()) {
+            Some(open) => open(&builder)?,
+            None => builder.create(path)?,
+        },
+    )
 }
 
 impl Store {
@@ -291,7 +294,12 @@ impl Store {
     /// The file cannot be opened (another process has it, permissions, corruption) or was written
     /// by a newer hookd.
     pub fn open(path: &Path, options: Options) -> Result<Self, StoreError> {
-        if options.testing.is_none() {
+        if options
+            .testing
+            .as_ref()
+            .and_then(|t| t.open.as_ref())
+            .is_none()
+        {
             create_whole(path, options.cache_bytes)?;
         }
         let mut db = open_db(path, &options)?;

@@ -211,7 +211,9 @@ async fn load(no_sync: bool, rounds: usize) -> (Vec<Op>, usize, Vec<Acked>) {
     let created = disk.ops();
     let on = disk.clone();
     let testing = hookd::store::Testing {
-        open: Arc::new(move |builder: &redb::Builder| builder.create_with_backend(on.clone())),
+        open: Some(Arc::new(move |builder: &redb::Builder| {
+            builder.create_with_backend(on.clone())
+        })),
         no_sync,
     };
     let s = Arc::new(TestServer::start_on(CONFIG, testing).await);
@@ -464,7 +466,9 @@ fn check(image: Vec<u8>, k: usize, acked: &[Acked]) -> Vec<String> {
         min_free_bytes: 0,
         metrics: None,
         testing: Some(hookd::store::Testing {
-            open: Arc::new(move |b: &redb::Builder| b.create_with_backend(on.clone())),
+            open: Some(Arc::new(move |b: &redb::Builder| {
+                b.create_with_backend(on.clone())
+            })),
             no_sync: false,
         }),
     };

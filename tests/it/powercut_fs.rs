@@ -231,3 +231,46 @@ fn the_file_system_forgets_what_was_not_synced() {
     assert!(!dir.join("unnamed").exists());
     assert_eq!(fs::read(dir.join("stale")).unwrap(), b"old");
 }
+
+/// The control against hookd itself: a debug build told to commit without syncing
+/// (`HOOKD_TEST_UNSAFE_NO_SYNC`) loses what it acknowledged in one round, and the check above
+/// sees it.
+#[test]
+#[ignore = "needs root, /dev/fuse and fuse3's fusermount3 (apt-get install fuse3); CI runs it"]
+fn a_hookd_that_does_not_sync_is_caught() {
+    let mnt = tempfile::tempdir().unwrap();
+    let (fs, power) = Forgetful::new();
+    let _mounted = fuser::spawn_mount2(fs, mnt.path(), &[]).unwrap();
+    let dir = mnt.path();
+    let mut cmd = daemon::serve(dir);
+    cmd.env("HOOKD_BOOTSTRAP_TOKEN", TOKEN)
+        .env("HOOKD_DATA_DIR", dir.join("data"))
+        .env("HOOKD_TEST_UNSAFE_NO_SYNC", "1");
+    let d = Daemon::start(cmd);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (addr, stop) = (d.addr.clone(), stop.clone());
+        std::thread::spawn(move || creator(addr, "unsynced".into(), stop))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    crash(d, &power);
+    stop.store(true, Ordering::Relaxed);
+    let acked = load.join().unwrap();
+    assert!(!acked.is_empty());
+    let d = start(dir, "data");
+    let lost = acked
+        .iter()
+        .filter(|(id, _)| {
+            request(&d.addr, "GET", &format!("{ENDPOINTS}/{id}"), "").map(|(s, _)| s) != Some(200)
+        })
+        .count();
+    assert!(
+        lost > 0,
+        "the control lost none of {} endpoints",
+        acked.len()
+    );
+    eprintln!(
+        "control: {lost} of {} acknowledged endpoints lost",
+        acked.len()
+    );
+}
