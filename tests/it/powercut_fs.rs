@@ -4,7 +4,7 @@
 //! create endpoints from a client until hookd is killed (`kill -9`) in the middle, then cut the
 //! power and start again. The first round also covers what the in-process tier cannot: the
 //! creation of the data directory, `master.key` and the store file. Then a backup, a compaction
-//! and a restore, each followed by a cut.
+//! and a restore, each followed by a cut; then each of them cut in the middle, after 0 to 60 ms.
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
@@ -188,6 +188,77 @@ fn the_binary_keeps_what_it_acknowledged_through_power_cuts() {
     check(&d, &acked, "a restore and a cut");
     let (code, _, _) = d.terminate();
     assert_eq!(code, 0);
+
+    // Cuts in the middle: each command killed after a few milliseconds, then the power cut.
+    let key = key.trim().to_owned();
+    for ms in [0, 2, 5, 10, 25, 60] {
+        // A compaction: the store opens with everything acknowledged.
+        interrupted(
+            dir,
+            &["compact", "--data-dir", dir.join("data").to_str().unwrap()],
+            ms,
+        );
+        power.cut();
+        let d = start(dir, "data");
+        check(&d, &acked, &format!("a compaction cut after {ms} ms"));
+        // A backup: under its name only if it is whole.
+        let url = format!("http://{}", d.addr);
+        let partway = dir.join(format!("partway-{ms}.hookdbak"));
+        let to = partway.to_str().unwrap();
+        interrupted(dir, &["backup", "--url", &url, "--to", to], ms);
+        crash(d, &power);
+        if partway.exists() {
+            let into = outside.path().join(format!("from-partway-{ms}"));
+            let (ok, said) = hookd(
+                outside.path(),
+                &[
+                    "restore",
+                    "--from",
+                    to,
+                    "--data-dir",
+                    into.to_str().unwrap(),
+                ],
+            );
+            assert!(
+                ok,
+                "a backup cut after {ms} ms is there but does not restore: {said}"
+            );
+        }
+        // A restore: the target store is absent or whole.
+        let target = dir.join(format!("restore-{ms}"));
+        let args = [
+            "restore",
+            "--from",
+            backup.to_str().unwrap(),
+            "--data-dir",
+            target.to_str().unwrap(),
+        ];
+        interrupted(dir, &args, ms);
+        power.cut();
+        if target.join("hookd.redb").exists() {
+            let mut cmd = daemon::serve(dir);
+            cmd.env("HOOKD_DATA_DIR", &target)
+                .env("HOOKD_MASTER_KEY", &key);
+            let d = Daemon::start(cmd);
+            check(&d, &acked, &format!("a restore cut after {ms} ms"));
+            let (code, _, _) = d.terminate();
+            assert_eq!(code, 0);
+        }
+    }
+}
+
+/// `hookd <args>`, killed (`kill -9`) after `ms` milliseconds if it has not finished.
+fn interrupted(dir: &Path, args: &[&str], ms: u64) {
+    let mut child = daemon::hookd(dir)
+        .args(args)
+        .env("HOOKD_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(ms));
+    let _ = child.kill();
+    child.wait().unwrap();
 }
 
 /// The control: the file system forgets what was not synced (a file's contents without its
