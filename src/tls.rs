@@ -66,19 +66,39 @@ fn read(key: &str, path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("tls.{key} {}: {e}", path.display()))
 }
 
-/// The leaf of `certified` is valid at `now_ms`.
-fn in_validity(certified: &CertifiedKey, now_ms: i64) -> Result<(), &'static str> {
+/// The leaf of `certified` is valid at `now_ms`; otherwise why not, with its validity period.
+fn in_validity(certified: &CertifiedKey, now_ms: i64) -> Result<(), String> {
     let leaf = certified
         .cert
         .first()
         .map(|c| c.as_ref())
         .unwrap_or_default();
-    match crate::parse::der_validity(leaf) {
-        None => Err("the (first, leaf) certificate is not an X.509 certificate"),
-        Some((Some(from), _)) if now_ms < from => Err("the certificate is not valid yet"),
-        Some((_, Some(until))) if now_ms > until => Err("the certificate has expired"),
-        Some(_) => Ok(()),
+    let Some((from, until)) = crate::parse::der_validity(leaf) else {
+        return Err("the (first, leaf) certificate is not an X.509 certificate".into());
+    };
+    let why = match (from, until) {
+        (Some(from), _) if now_ms < from => "the certificate is not valid yet",
+        (_, Some(until)) if now_ms > until => "the certificate has expired",
+        _ => return Ok(()),
+    };
+    let at = |ms: Option<i64>| ms.map(crate::time::rfc3339).unwrap_or_default();
+    Err(format!(
+        "{why} (valid from {} until {})",
+        at(from),
+        at(until)
+    ))
+}
+
+/// Adds the certificates of the PEM file `path` to `roots` (a CA bundle).
+///
+/// # Errors
+/// Why not, without the file's name: unreadable, bad PEM, a certificate rustls cannot trust.
+pub fn add_pem_roots(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), String> {
+    let pem = |e: rustls::pki_types::pem::Error| crate::parse::pem_error(&e);
+    for cert in CertificateDer::pem_file_iter(path).map_err(pem)? {
+        roots.add(cert.map_err(pem)?).map_err(|e| e.to_string())?;
     }
+    Ok(())
 }
 
 /// The listener's rustls configuration from `files`, checked at `now_ms`.
@@ -98,18 +118,7 @@ pub fn server_config(files: &Files, now_ms: i64) -> Result<Arc<rustls::ServerCon
             files.key.display()
         )
     })?;
-    if let Err(why) = in_validity(&certified, now_ms) {
-        let until = certified
-            .cert
-            .first()
-            .and_then(|c| crate::parse::der_validity(c.as_ref()))
-            .map(|(from, until)| {
-                let at = |ms: Option<i64>| ms.map(crate::time::rfc3339).unwrap_or_default();
-                format!(" (valid from {} until {})", at(from), at(until))
-            })
-            .unwrap_or_default();
-        return Err(format!("tls.cert_file {shown}: {why}{until}"));
-    }
+    in_validity(&certified, now_ms).map_err(|why| format!("tls.cert_file {shown}: {why}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -117,13 +126,9 @@ pub fn server_config(files: &Files, now_ms: i64) -> Result<Arc<rustls::ServerCon
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(path) => {
-            let pem = read("client_ca_file", path)?;
             let at = |e: String| format!("tls.client_ca_file {}: {e}", path.display());
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let cert = cert.map_err(|e| at(crate::parse::pem_error(&e)))?;
-                roots.add(cert).map_err(|e| at(e.to_string()))?;
-            }
+            add_pem_roots(&mut roots, path).map_err(at)?;
             if roots.is_empty() {
                 return Err(at("holds no PEM certificate".into()));
             }

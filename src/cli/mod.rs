@@ -49,18 +49,12 @@ pub struct ClientTls {
 
 impl ClientTls {
     fn config(&self) -> Result<rustls::ClientConfig, String> {
-        use rustls::pki_types::pem::PemObject as _;
         let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
         if let Some(file) = &self.cacert {
-            let at = |e: String| format!("--cacert {}: {e}", file.display());
-            let certs = rustls::pki_types::CertificateDer::pem_file_iter(file)
-                .map_err(|e| at(crate::parse::pem_error(&e)))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| at(crate::parse::pem_error(&e)))?;
-                roots.add(cert).map_err(|e| at(e.to_string()))?;
-            }
+            crate::tls::add_pem_roots(&mut roots, file)
+                .map_err(|e| format!("--cacert {}: {e}", file.display()))?;
         }
         let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),

@@ -24,8 +24,6 @@ use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 
 use crate::config::DeliveryConfig;
@@ -110,20 +108,12 @@ impl Egress {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if !config.ca_bundle.as_os_str().is_empty() {
-            let shown = config.ca_bundle.display();
-            let pem = |e: rustls::pki_types::pem::Error| {
+            crate::tls::add_pem_roots(&mut roots, &config.ca_bundle).map_err(|e| {
                 ClientError(format!(
-                    "delivery.ca_bundle {shown}: {}",
-                    crate::parse::pem_error(&e)
+                    "delivery.ca_bundle {}: {e}",
+                    config.ca_bundle.display()
                 ))
-            };
-            let certs = CertificateDer::pem_file_iter(&config.ca_bundle).map_err(pem)?;
-            for cert in certs {
-                let cert = cert.map_err(pem)?;
-                roots
-                    .add(cert)
-                    .map_err(|e| ClientError(format!("delivery.ca_bundle {shown}: {e}")))?;
-            }
+            })?;
         }
         let roots = Arc::new(roots);
         let client = build_client(http.clone(), tls_config(roots.clone(), None)?);
