@@ -2,8 +2,11 @@
 //! endpoint, and for each one makes the attempt and records it with its consequences.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::attempt::{attempt_retry_after, secs_to_ms};
 use super::permits::Busy;
@@ -13,14 +16,26 @@ use crate::model::{Attempt, AttemptOutcome};
 use crate::store::{AttemptRecord, EndpointEffect, Take};
 use crate::time::now_ms;
 
-/// Runs the dispatcher until the task is dropped (the server aborts it at shutdown; deliveries
-/// in flight then are made again after the restart).
-pub async fn run(delivery: Arc<Delivery>) {
+/// What the server tells the dispatcher at shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    /// Start no delivery; let those in flight finish.
+    Drain,
+    /// Cut off those still in flight (they are made again after the restart) and return.
+    Stop,
+}
+
+/// Runs the dispatcher until `phase` leaves [`Phase::Running`]; then waits for the deliveries in
+/// flight until they finish or `phase` says [`Phase::Stop`]. When it returns, none of its tasks
+/// is left holding the store.
+pub async fn run(delivery: Arc<Delivery>, mut phase: watch::Receiver<Phase>) {
     let dispatcher = Arc::new(Dispatcher {
         in_flight: Mutex::new(HashSet::new()),
+        tasks: Mutex::new(JoinSet::new()),
         delivery: delivery.clone(),
     });
-    loop {
+    while *phase.borrow() == Phase::Running {
         let poll = Duration::from_millis(delivery.config().poll_interval_ms);
         // A pass reads the store: off the async workers.
         let this = dispatcher.clone();
@@ -45,16 +60,41 @@ pub async fn run(delivery: Arc<Delivery>) {
         tokio::select! {
             () = delivery.wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
+            _ = phase.changed() => {}
+        }
+        dispatcher.reap();
+    }
+    let mut tasks = std::mem::take(
+        &mut *dispatcher
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    let stop = phase.wait_for(|p| *p == Phase::Stop);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => if next.is_none() { return },
+            _ = &mut stop => break,
         }
     }
+    tasks.shutdown().await;
 }
 
 struct Dispatcher {
     delivery: Arc<Delivery>,
     in_flight: Mutex<HashSet<String>>,
+    /// The deliveries started, so that shutdown can wait for them.
+    tasks: Mutex<JoinSet<()>>,
 }
 
 impl Dispatcher {
+    /// Forgets the deliveries that have finished.
+    fn reap(&self) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        while tasks.try_join_next().is_some() {}
+    }
+
     /// Starts every due delivery that the concurrency limits and circuits allow, endpoint by
     /// endpoint, so a slow or dead receiver's backlog does not hold up the others. Returns when
     /// the next delivery not yet due is due. Blocking (reads the store).
@@ -98,7 +138,8 @@ impl Dispatcher {
                 set.insert(key.clone());
             }
             let this = self.clone();
-            tokio::spawn(async move {
+            let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+            tasks.spawn(async move {
                 this.deliver(due, &key).await;
                 if let Ok(mut set) = this.in_flight.lock() {
                     set.remove(&key);

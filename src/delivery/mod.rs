@@ -35,7 +35,7 @@ use crate::store::{AttemptRecord, EndpointEffect, Store, StoreError};
 use crate::time::now_ms;
 use crate::vault::Vault;
 
-pub use dispatch::run;
+pub use dispatch::{run, Phase};
 use permits::Permits;
 
 /// Every `error` an attempt can record (besides `retry_after=<seconds>`), each explained in the

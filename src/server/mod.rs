@@ -96,7 +96,8 @@ where
     let (stopping_tx, stopping) = watch::channel(false);
     let (open, mut closed) = mpsc::channel::<()>(1);
     let refusals = RefusalLog::default();
-    let dispatcher = tokio::spawn(crate::delivery::run(app.delivery.clone()));
+    let (phase, dispatching) = watch::channel(crate::delivery::Phase::Running);
+    let mut dispatcher = tokio::spawn(crate::delivery::run(app.delivery.clone(), dispatching));
     let retention = tokio::spawn(app.store.clone().run_retention(app.retention.subscribe()));
     let token_uses = {
         let app = app.clone();
@@ -153,19 +154,32 @@ where
     }
 
     drop(listener);
-    tracing::info!("shutting down: draining in-flight requests");
-    // Deliveries cut off here stay in the outbox and are made again after a restart.
-    dispatcher.abort();
+    tracing::info!("shutting down: draining in-flight requests and deliveries");
     retention.abort();
     token_uses.abort();
     let _ = stopping_tx.send(true);
+    let _ = phase.send(crate::delivery::Phase::Drain);
     drop(open);
-    tokio::select! {
-        _ = closed.recv() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(Duration::from_secs(limits.shutdown_grace_secs)) => {
-            tracing::warn!("shutdown deadline passed with connections still open");
-        }
+    let mut dispatched = false;
+    let drained = async {
+        let _ = closed.recv().await;
+        let _ = (&mut dispatcher).await;
+        dispatched = true;
+    };
+    let grace = Duration::from_secs(limits.shutdown_grace_secs);
+    match tokio::time::timeout(grace, drained).await {
+        Ok(()) => tracing::info!("all connections closed, no delivery in flight"),
+        Err(_) => tracing::warn!(
+            "shutdown deadline passed with connections or deliveries still open; the deliveries cut off are made again after a restart"
+        ),
     }
+    // Nothing started here holds the store once `run` returns.
+    let _ = phase.send(crate::delivery::Phase::Stop);
+    if !dispatched {
+        let _ = dispatcher.await;
+    }
+    let _ = retention.await;
+    let _ = token_uses.await;
     app.token_use.flush(&app.store).await;
     match fatal {
         Some(why) => Err(std::io::Error::other(why)),

@@ -92,7 +92,8 @@ async fn a_slow_receiver_does_not_starve_the_others() {
         "poll_interval_ms = 50",
         "poll_interval_ms = 50\nmax_in_flight = 4\nper_endpoint = 2",
     );
-    let s = TestServer::start_with(&extra).await;
+    // The hanging deliveries are cut off at shutdown after the grace.
+    let s = TestServer::start_with(&format!("{extra}[limits]\nshutdown_grace_secs = 1\n")).await;
     let slow_id = endpoint(&s, &slow.url("/slow"), "", true).await;
     endpoint(&s, &fast.url("/fast"), "", true).await;
     for _ in 0..10 {
@@ -111,6 +112,48 @@ async fn a_slow_receiver_does_not_starve_the_others() {
         2,
         "per-endpoint limit"
     );
+    let stopping = std::time::Instant::now();
+    s.stop().await;
+    let took = stopping.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "waited out the grace for the deliveries in flight, then cut them off: {took:?}"
+    );
+}
+
+/// A delivery in flight when hookd is told to stop is let finish (within
+/// `limits.shutdown_grace_secs`) and its attempt is recorded, so the receiver does not get it
+/// again after the restart.
+#[tokio::test]
+async fn shutdown_lets_deliveries_in_flight_finish() {
+    let rx = Receiver::start().await;
+    rx.slow(1_500);
+    let mut s = TestServer::start_with(FAST).await;
+    let id = endpoint(&s, &rx.url("/a"), "", true).await;
+    alert(&s, "alert.firing").await;
+    for _ in 0..100 {
+        if rx.max_busy.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let task = s.begin_stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "waits for the delivery in flight");
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(rx.count(), 1);
+    let dir = s.dir.clone();
+    drop(s);
+    let s = TestServer::start_in(dir, FAST).await;
+    let attempts = s.attempts(&id).await;
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0]["outcome"], "succeeded", "{attempts:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.count(), 1, "not sent again after the restart");
     s.stop().await;
 }
 
