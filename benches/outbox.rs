@@ -142,6 +142,7 @@ async fn dead() {
         .app
         .store
         .list_attempts(&down, None, 10_000)
+        .await
         .unwrap()
         .items
         .len();

@@ -344,7 +344,7 @@ pub async fn start_on(
         metrics: store_metrics.clone(),
         testing,
     };
-    let store = Store::open(&path, options).map_err(|source| StartupError::Store {
+    let store = Store::open_embedded(&path, options).map_err(|source| StartupError::Store {
         path: path.display().to_string(),
         source,
     })?;
@@ -418,7 +418,7 @@ async fn open_with(
         path: path.display().to_string(),
         source,
     };
-    match store.meta(KEY_CHECK).map_err(store_err)? {
+    match store.meta(KEY_CHECK).await.map_err(store_err)? {
         Some(sealed) => {
             if !vault.opens_check(&sealed) {
                 let interrupted = config.data_dir.join(offline::NEW_KEY_FILE);
@@ -436,7 +436,7 @@ async fn open_with(
                     config.data_dir.join(KEY_FILE).display()
                 )));
             }
-            if let Some(sealed) = store.meta(TOKEN_KEY).map_err(store_err)? {
+            if let Some(sealed) = store.meta(TOKEN_KEY).await.map_err(store_err)? {
                 vault.adopt_token_key(&sealed).map_err(|e| {
                     StartupError::MasterKey(format!("the tokens' lookup key in the store: {e}"))
                 })?;

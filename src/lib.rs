@@ -30,9 +30,10 @@
 //!   attempt recording; given the store, the vault and the metrics by [`app`].
 //! - [`plugins`]: the wasmtime host for URL-policy and transformer plugins.
 //! - [`logging`]: the tracing subscriber, its reloadable filter, rate-limited warnings.
-//! - [`store`]: the only module that knows redb: typed methods, one group-committing writer,
-//!   the delivery outbox and its per-endpoint queues, the attempt log, retention, backups, and
-//!   surviving a full disk; its own metrics.
+//! - [`store`]: the store boundary (typed methods, whichever backend keeps the data) and its
+//!   backends; `store::embedded` is the only module that knows redb: one group-committing
+//!   writer, the delivery outbox and its per-endpoint queues, the attempt log, retention,
+//!   backups, and surviving a full disk; its own metrics.
 //! - [`tls`]: certificates and keys from PEM; the API listener's rustls configuration, re-read
 //!   on a reload.
 //! - [`config`]: figment layering of defaults, file and `HOOKD_*` environment; validation;

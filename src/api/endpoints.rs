@@ -306,11 +306,12 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
     Ok(with_plaintext(app, &endpoint, &secret))
 }
 
-pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiError> {
     let page = parse::list_query(query, ENDPOINT_PREFIX, app.page_limits())?;
     let found = app
         .store
         .list_endpoints(page.cursor.as_deref(), page.limit)
+        .await
         .map_err(store_error)?;
     let views: Vec<_> = found.items.iter().map(|e| view(app, e)).collect();
     Ok(json(
@@ -319,10 +320,11 @@ pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiEr
     ))
 }
 
-pub(super) fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
+pub(super) async fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
     let endpoint = app
         .store
         .get_endpoint(id)
+        .await
         .map_err(store_error)?
         .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
     Ok(json(
@@ -341,6 +343,7 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         Some(
             app.store
                 .get_endpoint(&id)
+                .await
                 .map_err(store_error)?
                 .ok_or_else(|| not_found(&id)(StoreError::NotFound))?,
         )
@@ -403,14 +406,25 @@ pub(super) async fn delete(app: &App, id: String) -> Result<HttpResponse, ApiErr
     Ok(no_content())
 }
 
-pub(super) fn attempts(app: &App, id: &str, query: Option<&str>) -> Result<HttpResponse, ApiError> {
-    if app.store.get_endpoint(id).map_err(store_error)?.is_none() {
+pub(super) async fn attempts(
+    app: &App,
+    id: &str,
+    query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    if app
+        .store
+        .get_endpoint(id)
+        .await
+        .map_err(store_error)?
+        .is_none()
+    {
         return Err(not_found(id)(StoreError::NotFound));
     }
     let page = parse::list_query(query, crate::ids::ATTEMPT_PREFIX, app.page_limits())?;
     let found = app
         .store
         .list_attempts(id, page.cursor.as_deref(), page.limit)
+        .await
         .map_err(store_error)?;
     let views: Vec<_> = found
         .items
@@ -429,6 +443,7 @@ pub(super) async fn test(app: &App, id: &str) -> Result<HttpResponse, ApiError> 
     let endpoint = app
         .store
         .get_endpoint(id)
+        .await
         .map_err(store_error)?
         .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
     match app.delivery.test_send(&endpoint).await {
@@ -448,6 +463,7 @@ pub(super) async fn rotate(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         (None, None) => {
             app.store
                 .get_endpoint(&id)
+                .await
                 .map_err(store_error)?
                 .ok_or_else(|| not_found(&id)(StoreError::NotFound))?
                 .secret
@@ -483,6 +499,7 @@ pub(super) async fn preview(app: &App, id: &str, body: &[u8]) -> Result<HttpResp
     let endpoint = app
         .store
         .get_endpoint(id)
+        .await
         .map_err(store_error)?
         .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
     let (event_type, data) = match parse::preview_alert(body)? {

@@ -65,17 +65,17 @@ where
 {
     use Operation as O;
     let (needed, allow_basic) = match route.access {
-        Access::Public => return public(app, &req, op),
+        Access::Public => return public(app, &req, op).await,
         Access::Bearer(scope) => (scope, false),
         // Alertmanager can only send basic auth: there the token may be the password.
         Access::BearerOrBasic(scope) => (scope, true),
     };
-    authorize(app, &req, needed, allow_basic)?;
+    authorize(app, &req, needed, allow_basic).await?;
     let query = req.uri().query().map(str::to_owned);
     let limit = BodyLimit::of(app, &op);
     match op {
-        O::ListEndpoints => endpoints::list(app, query.as_deref()),
-        O::GetEndpoint(id) => endpoints::get(app, &id),
+        O::ListEndpoints => endpoints::list(app, query.as_deref()).await,
+        O::GetEndpoint(id) => endpoints::get(app, &id).await,
         O::DeleteEndpoint(id) => endpoints::delete(app, id).await,
         O::CreateEndpoint => endpoints::create(app, &read_body(app, req, true, limit).await?).await,
         O::UpdateEndpoint(id) => {
@@ -84,7 +84,7 @@ where
         O::RotateSecret(id) => {
             endpoints::rotate(app, id, &read_body(app, req, false, limit).await?).await
         }
-        O::ListTokens => tokens::list(app, query.as_deref()),
+        O::ListTokens => tokens::list(app, query.as_deref()).await,
         O::CreateToken => tokens::create(app, &read_body(app, req, true, limit).await?).await,
         O::RevokeToken(id) => tokens::revoke(app, id).await,
         O::IngestAlert => alerts::native(app, &read_body(app, req, true, limit).await?).await,
@@ -96,7 +96,7 @@ where
             endpoints::preview(app, &id, &read_body(app, req, false, limit).await?).await
         }
         O::Backup => admin::backup(app),
-        O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()),
+        O::ListAttempts(id) => endpoints::attempts(app, &id, query.as_deref()).await,
         O::TestEndpoint(id) => endpoints::test(app, &id).await,
         O::RecoverEndpoint(id) => {
             endpoints::recover(app, id, &read_body(app, req, true, limit).await?).await
@@ -113,7 +113,7 @@ where
 
 /// The routes anyone may call: probes, the documents, the console, `/metrics` (which checks
 /// its own token).
-fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpResponse, ApiError> {
+async fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpResponse, ApiError> {
     use Operation as O;
     match op {
         O::OpenApi => Ok(bytes(
@@ -150,7 +150,7 @@ fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpResponse,
                 // valid token, of any scope; a probe without one learns only that it is not.
                 Err(reason) => Err(ApiError::Unavailable(
                     if matches!(
-                        authorize(app, req, Scope::Admin, false),
+                        authorize(app, req, Scope::Admin, false).await,
                         Ok(_) | Err(ApiError::Forbidden(_))
                     ) {
                         reason
@@ -208,7 +208,7 @@ fn bytes(content_type: &'static str, body: Bytes) -> HttpResponse {
 
 /// Checks the bearer token (or, with `allow_basic`, a basic credential whose password is the
 /// token) and that it carries `needed` (or `admin`).
-fn authorize<B>(
+async fn authorize<B>(
     app: &App,
     req: &Request<B>,
     needed: Scope,
@@ -226,6 +226,7 @@ fn authorize<B>(
     let token = app
         .store
         .token_by_hash(&app.vault.token_hash(&presented.token))
+        .await
         .map_err(store_error)?
         .ok_or(ApiError::Unauthorized(presented.unknown))?;
     let now = crate::time::now_ms();

@@ -37,11 +37,12 @@ pub(super) async fn create(app: &App, body: &[u8]) -> Result<HttpResponse, ApiEr
     })))
 }
 
-pub(super) fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(app: &App, query: Option<&str>) -> Result<HttpResponse, ApiError> {
     let page = parse::list_query(query, TOKEN_PREFIX, app.page_limits())?;
     let found = app
         .store
         .list_tokens(page.cursor.as_deref(), page.limit)
+        .await
         .map_err(store_error)?;
     let views: Vec<_> = found
         .items

@@ -79,16 +79,18 @@ pub async fn create_token_offline(
         metrics: None,
         testing: None,
     };
-    let store = Store::open(&path, options).map_err(|e| format!("{}: {e}", path.display()))?;
+    let store =
+        Store::open_embedded(&path, options).map_err(|e| format!("{}: {e}", path.display()))?;
     let made = async {
         let sealed = store
             .meta(KEY_CHECK)
+            .await
             .map_err(|e| e.to_string())?
             .ok_or("the store was never started; start hookd once instead")?;
         if !vault.opens_check(&sealed) {
             return Err(wrong_key(&path));
         }
-        if let Some(sealed) = store.meta(TOKEN_KEY).map_err(|e| e.to_string())? {
+        if let Some(sealed) = store.meta(TOKEN_KEY).await.map_err(|e| e.to_string())? {
             vault.adopt_token_key(&sealed).map_err(|e| e.to_string())?;
         }
         let rng = SystemRandom::new();
@@ -146,7 +148,8 @@ pub fn rekey(config: &Config) -> Result<Rekeyed, String> {
     let old = Vault::new(key);
     let new_file = dir.join(NEW_KEY_FILE);
     let db = offline::open_exclusive(&path)?;
-    let check = offline::meta(&db, KEY_CHECK)?
+    let check = db
+        .meta(KEY_CHECK)?
         .ok_or("the store was never started; start hookd once instead")?;
     if !old.opens_check(&check) {
         // An earlier rekey committed and stopped before the key files were swapped.
@@ -166,7 +169,7 @@ pub fn rekey(config: &Config) -> Result<Rekeyed, String> {
             resumed: true,
         });
     }
-    if let Some(sealed) = offline::meta(&db, TOKEN_KEY)? {
+    if let Some(sealed) = db.meta(TOKEN_KEY)? {
         old.adopt_token_key(&sealed).map_err(|e| e.to_string())?;
     }
     let rng = SystemRandom::new();
@@ -180,7 +183,7 @@ pub fn rekey(config: &Config) -> Result<Rekeyed, String> {
             old.token_key_for(&new).map_err(|e| e.to_string())?,
         ),
     ];
-    offline::rewrite_endpoints(&db, |e| old.reseal(&new, e), &meta)?;
+    db.rewrite_endpoints(|e| old.reseal(&new, e), &meta)?;
     let (endpoints, values) = verify(&db, &new)?;
     drop(db);
     let (key_file, old_key_file) = install(dir, from_file)?;
@@ -194,16 +197,16 @@ pub fn rekey(config: &Config) -> Result<Rekeyed, String> {
 }
 
 /// Every sealed value opens under `new`; returns the endpoints and values counted.
-fn verify(db: &redb::Database, new: &Vault) -> Result<(usize, usize), String> {
-    let check = offline::meta(db, KEY_CHECK)?.unwrap_or_default();
+fn verify(db: &offline::Exclusive, new: &Vault) -> Result<(usize, usize), String> {
+    let check = db.meta(KEY_CHECK)?.unwrap_or_default();
     if !new.opens_check(&check) {
         return Err("verification: the store's key check does not open with the new key".into());
     }
-    let sealed = offline::meta(db, TOKEN_KEY)?.unwrap_or_default();
+    let sealed = db.meta(TOKEN_KEY)?.unwrap_or_default();
     new.adopt_token_key(&sealed)
         .map_err(|e| format!("verification: the tokens' lookup key: {e}"))?;
     let (mut endpoints, mut values) = (0, 0);
-    offline::each_endpoint(db, |e| {
+    db.each_endpoint(|e| {
         values += new.reseal(new, &mut e.clone())?;
         endpoints += 1;
         Ok(())

@@ -164,7 +164,7 @@ impl Dispatcher {
     async fn deliver(&self, due: u64, key: &str) {
         let d = &*self.delivery;
         let store = &d.deps.store;
-        let loaded = match store.delivery(key) {
+        let loaded = match store.delivery(key).await {
             Ok(Some(found)) => found,
             Ok(None) => return, // finished or requeued meanwhile
             Err(e @ crate::store::StoreError::Corrupt(_)) => {

@@ -1,373 +1,251 @@
-//! The store: the only module that knows redb.
+//! The store boundary: what hookd keeps, behind one handle whichever backend keeps it.
 //!
-//! Handlers get a cheap-to-clone [`Store`] with typed methods and never see a transaction. Reads
-//! open a read transaction each (MVCC, never blocked by the writer). Writes are sent to one writer
-//! thread that gathers whatever requests are waiting into one durable transaction (group commit),
-//! so throughput grows with concurrency while every acknowledged write is on disk.
+//! Handlers, delivery and the server get a cheap-to-clone [`Store`] with typed methods and never
+//! see a transaction or a backend type; [`types`] is the vocabulary the methods speak. Every
+//! write is durable before its method returns. The backends:
 //!
-//! Records are JSON behind a one-byte schema version, so later versions can migrate them. The
-//! files, by table family:
+//! - [`embedded`]: redb in one file of the data directory (the default, and the only module
+//!   that knows redb), with a group-committing writer thread.
 //!
-//! - [`endpoints`]: endpoints, API tokens, `meta`;
-//! - [`outbox`]: messages, deliveries, the per-endpoint due queues the dispatcher reads;
-//! - [`attempts`]: the attempt log and its per-endpoint counts;
-//! - [`retention`]: background pruning in small batches (ended messages, old attempts, what a
-//!   deleted or disabled endpoint leaves);
-//! - [`backup`]: a consistent dump of every table from one read transaction, and restore;
-//! - [`writer`]: the group-committing writer, the free-space headroom, and reopening the
-//!   database after an I/O error (a full disk) without a restart;
-//! - [`schema`]: table definitions and migrations of older stores;
-//! - [`offline`]: compaction, for a store no daemon holds.
+//! A backend is one variant of a private enum, so a call costs a `match`: no boxed future and
+//! no allocation at the boundary. The reads that the API serves are `async`, for backends that
+//! answer over a network; the embedded one answers at once.
 
-mod attempts;
-pub mod backup;
-mod endpoints;
-mod gauges;
-mod migrate;
-pub mod offline;
-mod ops;
-mod outbox;
-pub mod retention;
-mod routes;
-mod schema;
-mod tables;
-mod writer;
+pub mod embedded;
+pub mod types;
 
-pub use gauges::{Gauges, StoreMetrics};
-pub use ops::{AttemptRecord, EndpointEffect, Ingest, Retention};
-pub use outbox::Take;
-pub use writer::WriteState;
+pub use embedded::{
+    backup, offline, Gauges, Options, StoreMetrics, Testing, WriteState, STORE_FILE,
+};
+pub use types::{
+    AttemptRecord, DeliveryContext, EndpointEffect, Ingest, Page, Report, Retention, Stats, Step,
+    StoreError, Take,
+};
 
-use std::ops::Bound;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
-
-use crate::model::{Delivery, Endpoint, Message};
-use ops::{Done, Job, Op};
-
-/// Store failures. `NotFound`, `Conflict` and `Corrupt` are the caller's and fail one request;
-/// `Full` and `Unavailable` are states of the store that pass; the rest are logged and become
-/// 500.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    #[error("not found")]
-    NotFound,
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
-    #[error("storage: {0}")]
-    Storage(String),
-    #[error("record {0} is corrupt or of an unknown schema version")]
-    Corrupt(String),
-    #[error("the store's writer has stopped")]
-    WriterGone,
-    /// The data volume is full, or (`low`) has less than `store.min_free_bytes` left for a
-    /// write that adds data.
-    #[error("{}", if *low {
-        format!("the data volume holding {dir} has {free} bytes free, under store.min_free_bytes ({min_free})")
-    } else {
-        format!("the data volume holding {dir} is full ({free} bytes free)")
-    })]
-    Full {
-        dir: String,
-        free: u64,
-        min_free: u64,
-        low: bool,
-    },
-    /// An I/O error: the store reopens the database, and refuses writes (and, until it has
-    /// reopened, reads) meanwhile.
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    /// An I/O error inside a transaction; `full` when the volume ran out of space.
-    #[error("I/O error: {message}")]
-    Io { full: bool, message: String },
-}
-
-impl StoreError {
-    fn from_storage(e: redb::StorageError) -> Self {
-        match e {
-            redb::StorageError::Io(io) => Self::Io {
-                full: matches!(
-                    io.kind(),
-                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-                ),
-                message: io.to_string(),
-            },
-            redb::StorageError::PreviousIo | redb::StorageError::DatabaseClosed => Self::Io {
-                full: false,
-                message: e.to_string(),
-            },
-            other => Self::Storage(other.to_string()),
-        }
-    }
-}
-
-impl From<redb::StorageError> for StoreError {
-    fn from(e: redb::StorageError) -> Self {
-        Self::from_storage(e)
-    }
-}
-
-macro_rules! storage_from {
-    ($($t:ident),*) => {$(
-        impl From<redb::$t> for StoreError {
-            fn from(e: redb::$t) -> Self {
-                match e {
-                    redb::$t::Storage(s) => Self::from_storage(s),
-                    other => Self::Storage(other.to_string()),
-                }
-            }
-        }
-    )*};
-}
-storage_from!(DatabaseError, TransactionError, TableError, CommitError);
-
-impl From<redb::Error> for StoreError {
-    fn from(e: redb::Error) -> Self {
-        match e {
-            redb::Error::Io(io) => Self::from_storage(redb::StorageError::Io(io)),
-            redb::Error::PreviousIo => Self::from_storage(redb::StorageError::PreviousIo),
-            other => Self::Storage(other.to_string()),
-        }
-    }
-}
-
-/// Name of the store file inside the data directory.
-pub const STORE_FILE: &str = "hookd.redb";
-
-/// How the store is opened.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub max_batch: usize,
-    pub cache_bytes: usize,
-    /// New alerts and creates are refused (507) while the data volume has less free.
-    pub min_free_bytes: u64,
-    /// Commit duration and batch size, when metrics are on.
-    pub metrics: Option<StoreMetrics>,
-    /// For tests of durability only: opens the database on another storage backend than the
-    /// file at the store's path (the power-cut harness's disk), and optionally commits without
-    /// making anything durable (its control, which must lose acknowledged writes).
-    #[doc(hidden)]
-    pub testing: Option<Testing>,
-}
-
-/// Opens the database with the builder the store configured, on a backend of the caller's.
-#[doc(hidden)]
-pub type OpenOn = dyn Fn(&redb::Builder) -> Result<Database, redb::DatabaseError> + Send + Sync;
-
-/// See [`Options::testing`].
-#[doc(hidden)]
-#[derive(Clone)]
-pub struct Testing {
-    /// `None`: the store's own file.
-    pub open: Option<Arc<OpenOn>>,
-    pub no_sync: bool,
-}
-
-impl std::fmt::Debug for Testing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Testing {{ no_sync: {} }}", self.no_sync)
-    }
-}
+use crate::model::{Attempt, Endpoint, EndpointPatch, Message, SealedSecret, Token};
+use crate::routing::{Matchers, RouteTable};
 
 /// A cheap-to-clone handle on the open store.
 #[derive(Clone)]
-pub struct Store {
-    shared: Arc<Shared>,
-    writer: mpsc::Sender<Job>,
+pub struct Store(Backend);
+
+#[derive(Clone)]
+enum Backend {
+    Embedded(embedded::Store),
 }
 
-/// What the handles, the writer thread and the pruner share.
-struct Shared {
-    /// `None` while the writer reopens the database after an I/O error.
-    db: RwLock<Option<Arc<Database>>>,
-    path: PathBuf,
-    options: Options,
-    state: Mutex<WriteState>,
-    /// Becomes `true` if the writer thread dies (a panic): every later write would fail.
-    writer_stopped: watch::Receiver<bool>,
-    /// Wakes the pruner: an endpoint was deleted or disabled.
-    pub prune_wake: Notify,
-    /// Set by [`Store::close`]: the database is gone for good (hookd is stopping).
-    closed: std::sync::atomic::AtomicBool,
-    /// Every endpoint's compiled rules as of the last commit (see [`routes`]).
-    routes: routes::Published,
-}
-
-/// Record counts, from [`Store::stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub endpoints: u64,
-    pub messages: u64,
-    /// Messages whose deliveries have all ended (retention removes them in time).
-    pub ended_messages: u64,
-    pub pending_deliveries: u64,
-    /// Deliveries kept: pending ones, and those that gave up (until their message goes).
-    pub deliveries: u64,
-    pub attempts: u64,
-    pub disabled_endpoints: u64,
-    /// When the oldest message with a delivery still pending was accepted (Unix ms).
-    pub oldest_pending_ms: Option<i64>,
-    /// Bytes of keys and values the messages and the deliveries take (redb's own count): a
-    /// message is stored once, its deliveries to each endpoint refer to it.
-    pub message_bytes: u64,
-    pub delivery_bytes: u64,
-}
-
-/// A delivery with its message and endpoint, either of which may have been deleted.
-pub type DeliveryContext = (Delivery, Option<Message>, Option<Endpoint>);
-
-/// One page of a list.
-#[derive(Debug)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// The id to pass as the next cursor, when there are more items.
-    pub next: Option<String>,
-}
-
-/// A new store is built beside its path (`<file>.partial`, mode 0600), synced, and renamed into
-/// place with its directory entry synced: a power cut while redb lays out a new file (before its
-/// first sync) would otherwise leave a file that is not yet a database, and every later start
-/// would refuse it. An absent or empty file (the data directory's setup makes it empty) counts
-/// as new; anything else is opened as it is.
-fn create_whole(path: &Path, cache_bytes: usize) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |e: std::io::Error| StoreError::Storage(format!("creating the store: {e}"));
-    match std::fs::metadata(path) {
-        Ok(m) if m.len() > 0 => return Ok(()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
-    }
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    let partial = path.with_file_name(name);
-    let _ = std::fs::remove_file(&partial);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&partial)
-        .map_err(io)?;
-    drop(
-        Database::builder()
-            .set_cache_size(cache_bytes)
-            .create(&partial)?,
-    );
-    std::fs::File::open(&partial)
-        .and_then(|f| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&partial, path).map_err(io)?;
-    crate::files::sync_dir(path).map_err(io)
-}
-
-/// Opens the database file, creating it if it is new.
-fn open_db(path: &Path, options: &Options) -> Result<Database, StoreError> {
-    let mut builder = Database::builder();
-    builder
-        .set_cache_size(options.cache_bytes)
-        .set_repair_callback(|session| {
-            tracing::warn!(
-                progress = session.progress(),
-                "the store was not closed cleanly; checking it"
-            );
-        });
-    Ok(
-        match options.testing.as_ref().and_then(|t| t.open.as_ref()) {
-            Some(open) => open(&builder)?,
-            None => builder.create(path)?,
-        },
-    )
+/// Runs `$body` with `$s` bound to the backend's own handle.
+macro_rules! on {
+    ($self:expr, $s:ident => $body:expr) => {
+        match &$self.0 {
+            Backend::Embedded($s) => $body,
+        }
+    };
 }
 
 impl Store {
-    /// Opens (or creates) the store file, brings an older store's tables up to date, and starts
-    /// the writer thread.
+    /// Opens (or creates) the embedded store at `path` (see [`embedded::Store::open`]).
     ///
     /// # Errors
-    /// The file cannot be opened (another process has it, permissions, corruption) or was written
-    /// by a newer hookd.
-    pub fn open(path: &Path, options: Options) -> Result<Self, StoreError> {
-        if options
-            .testing
-            .as_ref()
-            .and_then(|t| t.open.as_ref())
-            .is_none()
-        {
-            create_whole(path, options.cache_bytes)?;
-        }
-        let mut db = open_db(path, &options)?;
-        if let Some(schema) = migrate::older_schema(&db)? {
-            // Closed for the copy, so that it is the file as redb left it.
-            drop(db);
-            let copy = migrate::keep_copy(path, schema).map_err(|e| {
-                StoreError::Storage(format!(
-                    "cannot keep a copy of the store before migrating it from schema {schema}: {e}; nothing was changed"
-                ))
-            })?;
-            tracing::info!(copy = %copy.display(), from = schema, to = schema::SCHEMA_VERSION, "the store has an older schema: a copy of it is kept before it is migrated");
-            db = open_db(path, &options)?;
-        }
-        migrate::prepare(&db)?;
-        let table = routes::build(&db)?;
-        let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);
-        let (stopped_tx, writer_stopped) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            db: RwLock::new(Some(Arc::new(db))),
-            path: path.to_owned(),
-            options,
-            state: Mutex::new(WriteState::Ok),
-            writer_stopped,
-            prune_wake: Notify::new(),
-            closed: std::sync::atomic::AtomicBool::new(false),
-            routes: Arc::new(RwLock::new(Arc::new(table))),
-        });
-        shared.refresh_space();
-        writer::start(shared.clone(), rx, stopped_tx)?;
-        Ok(Self { shared, writer: tx })
+    /// The file cannot be opened (another process has it, permissions, corruption) or was
+    /// written by a newer hookd.
+    pub fn open_embedded(path: &Path, options: Options) -> Result<Self, StoreError> {
+        embedded::Store::open(path, options).map(|s| Self(Backend::Embedded(s)))
+    }
+
+    // Endpoints.
+
+    pub async fn get_endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
+        on!(self, s => s.get_endpoint(id))
+    }
+
+    pub async fn list_endpoints(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Endpoint>, StoreError> {
+        on!(self, s => s.list_endpoints(cursor, limit))
+    }
+
+    pub async fn create_endpoint(
+        &self,
+        endpoint: Endpoint,
+        matchers: Arc<Matchers>,
+    ) -> Result<(), StoreError> {
+        on!(self, s => s.create_endpoint(endpoint, matchers).await)
+    }
+
+    pub async fn update_endpoint(
+        &self,
+        id: String,
+        patch: EndpointPatch,
+        now_ms: i64,
+        matchers: Option<Arc<Matchers>>,
+    ) -> Result<Endpoint, StoreError> {
+        on!(self, s => s.update_endpoint(id, patch, now_ms, matchers).await)
+    }
+
+    pub async fn delete_endpoint(&self, id: String) -> Result<(), StoreError> {
+        on!(self, s => s.delete_endpoint(id).await)
+    }
+
+    pub async fn rotate_secret(
+        &self,
+        id: String,
+        secret: SealedSecret,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Endpoint, StoreError> {
+        on!(self, s => s.rotate_secret(id, secret, now_ms, grace_ms).await)
     }
 
     /// The routing table as of the last commit: route an alert against it, then
     /// [`Store::ingest`] it with the endpoints chosen.
-    pub fn routes(&self) -> Arc<crate::routing::RouteTable> {
-        routes::snapshot(&self.shared.routes)
+    pub fn routes(&self) -> Arc<RouteTable> {
+        on!(self, s => s.routes())
     }
 
-    /// The open database, or `Unavailable` while it is being reopened.
-    fn db(&self) -> Result<Arc<Database>, StoreError> {
-        self.shared.db()
+    // Tokens and settings.
+
+    pub async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<Token>, StoreError> {
+        on!(self, s => s.token_by_hash(hash))
     }
 
-    /// Closes the database at shutdown, once the server has drained: later operations get
-    /// `Unavailable`, transactions in progress (a delivery recording its attempt, a prune
-    /// batch) finish, and then redb marks the file as closed cleanly. Without this the next
-    /// start finds a store "not closed cleanly" and checks every page of it (about 1.5 ms per
-    /// MB here). Gives up after `limit` and returns `false` if something still holds the
-    /// database (the next start then checks it: nothing is lost either way).
-    pub async fn close(&self, limit: Duration) -> bool {
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            shared
-                .closed
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            let deadline = std::time::Instant::now() + limit;
-            shared
-                .take_db()
-                .and_then(|db| sole(db, Some(deadline), || ()))
-                .is_some_and(|db| db.close().is_ok())
-        })
-        .await
-        .unwrap_or(false)
+    pub async fn list_tokens(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Token>, StoreError> {
+        on!(self, s => s.list_tokens(cursor, limit))
     }
 
-    fn read(&self) -> Result<ReadTransaction, StoreError> {
-        Ok(self.db()?.begin_read()?)
+    pub async fn create_token(&self, token: Token) -> Result<(), StoreError> {
+        on!(self, s => s.create_token(token).await)
+    }
+
+    /// Stores the bootstrap token unless an admin token exists; whether it was stored.
+    pub async fn bootstrap_token(&self, token: Token) -> Result<bool, StoreError> {
+        on!(self, s => s.bootstrap_token(token).await)
+    }
+
+    pub async fn revoke_token(&self, id: String, now_ms: i64) -> Result<(), StoreError> {
+        on!(self, s => s.revoke_token(id, now_ms).await)
+    }
+
+    /// Replaces every token's lookup hash by `rehash` of it; how many there were.
+    pub async fn migrate_token_hashes(
+        &self,
+        rehash: impl Fn(&[u8]) -> [u8; 32],
+    ) -> Result<usize, StoreError> {
+        on!(self, s => s.migrate_token_hashes(rehash).await)
+    }
+
+    /// Records when tokens were last used (id, Unix ms).
+    pub async fn touch_tokens(&self, uses: Vec<(String, i64)>) -> Result<(), StoreError> {
+        on!(self, s => s.touch_tokens(uses).await)
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        on!(self, s => s.meta(key))
+    }
+
+    pub async fn set_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        on!(self, s => s.set_meta(key, value).await)
+    }
+
+    // The outbox.
+
+    /// Stores `message` and a pending delivery, due now, for each of `targets`, in one
+    /// transaction; how many deliveries.
+    pub async fn ingest(
+        &self,
+        message: Message,
+        targets: Vec<String>,
+    ) -> Result<usize, StoreError> {
+        on!(self, s => s.ingest(message, targets).await)
+    }
+
+    /// Makes the deliveries to `endpoint_id` that failed since `since_ms` pending again, at
+    /// most `batch`; how many.
+    pub async fn recover(
+        &self,
+        endpoint_id: String,
+        since_ms: i64,
+        now_ms: i64,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
+        on!(self, s => s.recover(endpoint_id, since_ms, now_ms, batch).await)
+    }
+
+    /// Offers the due deliveries to `take`, endpoint by endpoint, each endpoint at most its
+    /// `share` (and `throttle` for a rate-limited one); when the next one not yet due is due.
+    /// Blocking: run it off the async workers.
+    pub fn scan_due(
+        &self,
+        now_ms: i64,
+        share: impl FnMut(&str) -> usize,
+        throttle: impl FnMut(&str, u32) -> usize,
+        take: impl FnMut(&str, u64) -> Take,
+    ) -> Result<Option<u64>, StoreError> {
+        on!(self, s => s.scan_due(now_ms, share, throttle, take))
+    }
+
+    pub async fn delivery(&self, key: &str) -> Result<Option<DeliveryContext>, StoreError> {
+        on!(self, s => s.delivery(key))
+    }
+
+    pub async fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
+        on!(self, s => s.message(id))
+    }
+
+    /// Records an attempt with its consequences; whether its delivery was still there.
+    pub async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, StoreError> {
+        on!(self, s => s.record_attempt(record).await)
+    }
+
+    /// Makes every delivery of `message_id` pending again, due now; how many.
+    pub async fn resend(&self, message_id: String, now_ms: i64) -> Result<usize, StoreError> {
+        on!(self, s => s.resend(message_id, now_ms).await)
+    }
+
+    /// Marks a delivery that cannot be loaded as failed, out of the due queue.
+    pub async fn quarantine(&self, due_ms: u64, key: String) -> Result<(), StoreError> {
+        on!(self, s => s.quarantine(due_ms, key).await)
+    }
+
+    pub async fn list_attempts(
+        &self,
+        endpoint_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Attempt>, StoreError> {
+        on!(self, s => s.list_attempts(endpoint_id, cursor, limit))
+    }
+
+    // Retention, state and shutdown.
+
+    /// One retention step (the pruner runs them; tests call it directly).
+    pub async fn prune(&self, step: Step) -> Result<Report, StoreError> {
+        on!(self, s => s.prune(step).await)
+    }
+
+    /// The pruner, until the task is dropped.
+    pub async fn run_retention(self, settings: tokio::sync::watch::Receiver<Retention>) {
+        on!(self, s => s.clone().run_retention(settings).await);
+    }
+
+    /// How many records the main tables hold. Cheap: the metrics read it at each scrape.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        on!(self, s => s.stats())
+    }
+
+    /// The gauges a metrics registry reads from this store at each scrape.
+    pub fn gauges(&self) -> Gauges {
+        on!(self, s => s.gauges())
     }
 
     /// `Ok` when the store serves reads and every kind of write; otherwise why not, for
@@ -376,216 +254,44 @@ impl Store {
     /// # Errors
     /// The reason writes (some or all) are impossible now.
     pub fn readiness(&self) -> Result<(), String> {
-        if self.writer.is_closed() || *self.shared.writer_stopped.borrow() {
-            return Err("the store's writer has stopped".into());
-        }
-        self.shared.refresh_space();
-        match self.write_state() {
-            WriteState::Ok => self
-                .read()
-                .map(drop)
-                .map_err(|e| format!("the store cannot be read: {e}")),
-            state => Err(state.describe(&self.shared)),
-        }
+        on!(self, s => s.readiness())
     }
 
     /// What the store can write now.
     pub fn write_state(&self) -> WriteState {
-        self.shared.state()
+        on!(self, s => s.write_state())
     }
 
-    /// Bytes free on the data volume (for a non-root user).
+    /// Bytes free on the data volume, when the store lives on it.
     pub fn free_bytes(&self) -> Option<u64> {
-        writer::free_bytes(&self.shared.path)
+        on!(self, s => s.free_bytes())
     }
 
-    /// The size of the store file.
+    /// The size of the store's file, when it has one.
     pub fn size_bytes(&self) -> Option<u64> {
-        std::fs::metadata(&self.shared.path).ok().map(|m| m.len())
+        on!(self, s => s.size_bytes())
     }
 
-    /// The gauges a metrics registry reads from this store at each scrape.
-    pub fn gauges(&self) -> Gauges {
-        Gauges(self.clone())
+    /// A consistent copy of everything, written to `out` (see [`backup`]). Blocking.
+    pub fn backup(&self, out: impl std::io::Write) -> Result<backup::Summary, StoreError> {
+        on!(self, s => s.backup(out))
     }
 
-    /// How many records the main tables hold (cheap: redb keeps each table's length).
-    ///
-    /// # Errors
-    /// A storage error.
-    pub fn stats(&self) -> Result<Stats, StoreError> {
-        use redb::{ReadableTable as _, ReadableTableMetadata as _};
-        let txn = self.read()?;
-        let messages = txn.open_table(schema::MESSAGES)?;
-        let deliveries = txn.open_table(schema::DELIVERIES)?;
-        Ok(Stats {
-            endpoints: txn.open_table(schema::ENDPOINTS)?.len()?,
-            messages: messages.len()?,
-            message_bytes: messages.stats()?.stored_bytes(),
-            delivery_bytes: deliveries.stats()?.stored_bytes(),
-            ended_messages: txn.open_table(schema::ENDED)?.len()?,
-            pending_deliveries: txn.open_table(schema::QUEUE)?.len()?,
-            deliveries: deliveries.len()?,
-            attempts: txn.open_table(schema::ATTEMPTS)?.len()?,
-            disabled_endpoints: txn.open_table(schema::DISABLED)?.len()?,
-            oldest_pending_ms: txn
-                .open_table(schema::PENDING_MESSAGES)?
-                .first()?
-                .and_then(|(k, _)| crate::ids::timestamp_ms(crate::ids::MESSAGE_PREFIX, k.value())),
-        })
-    }
-
-    /// Completes if the writer thread dies. hookd cannot write after that, so the server stops
-    /// and exits non-zero, for a supervisor to restart it.
+    /// Completes if the store can no longer write (its writer died): the server then stops.
     pub async fn writer_stopped(&self) {
-        let mut rx = self.shared.writer_stopped.clone();
-        let _ = rx.wait_for(|stopped| *stopped).await;
+        on!(self, s => s.writer_stopped().await);
     }
 
-    /// Makes the writer thread panic, as a bug in it would: for the test of what hookd does
-    /// then. Not reachable from the API.
+    /// Closes the store at shutdown, once the server has drained; `false` if something still
+    /// held it after `limit`.
+    pub async fn close(&self, limit: Duration) -> bool {
+        on!(self, s => s.close(limit).await)
+    }
+
+    /// Makes the embedded store's writer thread panic, as a bug in it would: for the test of
+    /// what hookd does then. Not reachable from the API.
     #[doc(hidden)]
     pub async fn simulate_writer_panic(&self) {
-        let _ = self.write(Op::Panic).await;
-    }
-
-    async fn write(&self, op: Op) -> Result<Done, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Job { op, reply })
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
-    }
-}
-
-impl Shared {
-    fn db(&self) -> Result<Arc<Database>, StoreError> {
-        self.db
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| {
-                StoreError::Unavailable(if self.is_closed() {
-                    "hookd is stopping".into()
-                } else {
-                    "the store is reopening after an I/O error; retry shortly".into()
-                })
-            })
-    }
-
-    /// Takes the database out: from now on `db()` answers `Unavailable`.
-    fn take_db(&self) -> Option<Arc<Database>> {
-        self.db
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn data_dir(&self) -> &Path {
-        self.path.parent().unwrap_or(Path::new("."))
-    }
-}
-
-/// Waits until `db`, taken out of [`Shared`], has no other holder (the transactions in
-/// progress end), running `meanwhile` between looks; `None` if `deadline` passes first.
-fn sole(
-    mut db: Arc<Database>,
-    deadline: Option<std::time::Instant>,
-    mut meanwhile: impl FnMut(),
-) -> Option<Database> {
-    loop {
-        match Arc::try_unwrap(db) {
-            Ok(db) => return Some(db),
-            Err(_) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => return None,
-            Err(still_shared) => {
-                db = still_shared;
-                meanwhile();
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    }
-}
-
-fn list<T: DeserializeOwned, Tb: ReadableTable<&'static str, &'static [u8]>>(
-    table: &Tb,
-    cursor: Option<&str>,
-    limit: usize,
-) -> Result<Page<T>, StoreError> {
-    let start = cursor.map_or(Bound::Unbounded, Bound::Excluded);
-    let mut items = Vec::with_capacity(limit.min(256));
-    let mut last = None;
-    let mut more = false;
-    for entry in table.range::<&str>((start, Bound::Unbounded))? {
-        let (k, v) = entry?;
-        if items.len() == limit {
-            more = true;
-            break;
-        }
-        items.push(decode(k.value(), v.value())?);
-        last = Some(k.value().to_owned());
-    }
-    Ok(Page {
-        items,
-        next: if more { last } else { None },
-    })
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![schema::RECORD_VERSION];
-    serde_json::to_writer(&mut out, value).map_err(|e| StoreError::Storage(e.to_string()))?;
-    Ok(out)
-}
-
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    match bytes.split_first() {
-        Some((&schema::RECORD_VERSION, json)) => {
-            serde_json::from_slice(json).map_err(|_| StoreError::Corrupt(key.to_owned()))
-        }
-        _ => Err(StoreError::Corrupt(key.to_owned())),
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn corrupt_records_are_errors_not_panics() {
-        assert!(matches!(
-            decode::<Endpoint>("k", b""),
-            Err(StoreError::Corrupt(_))
-        ));
-        assert!(matches!(
-            decode::<Endpoint>("k", b"\x09{}"),
-            Err(StoreError::Corrupt(_))
-        ));
-        assert!(matches!(
-            decode::<Endpoint>("k", b"\x01{"),
-            Err(StoreError::Corrupt(_))
-        ));
-    }
-
-    #[test]
-    fn full_volumes_are_told_apart_from_other_io_errors() {
-        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
-        assert!(matches!(
-            StoreError::from(redb::StorageError::Io(full)),
-            StoreError::Io { full: true, .. }
-        ));
-        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        assert!(matches!(
-            StoreError::from(redb::CommitError::Storage(redb::StorageError::Io(other))),
-            StoreError::Io { full: false, .. }
-        ));
-        assert!(matches!(
-            StoreError::from(redb::StorageError::PreviousIo),
-            StoreError::Io { .. }
-        ));
+        on!(self, s => s.simulate_writer_panic().await);
     }
 }

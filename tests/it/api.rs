@@ -288,7 +288,7 @@ async fn rotate_secret_keeps_previous_for_grace_period() {
         .starts_with("whsec_"));
 
     // The store keeps earlier secrets, each with an expiry one grace period out, newest first.
-    let stored = s.app.store.get_endpoint(&id).unwrap().unwrap();
+    let stored = s.app.store.get_endpoint(&id).await.unwrap().unwrap();
     assert_eq!(stored.previous_secrets.len(), 3);
     let expiry = stored.previous_secrets[0].expires_at_ms.unwrap();
     let in_an_hour = hookd::time::now_ms() + 3_600_000;
@@ -828,7 +828,7 @@ async fn data_survives_a_restart() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["endpoint"], v["endpoint"]);
-    let stored = s.app.store.get_endpoint(&id).unwrap().unwrap();
+    let stored = s.app.store.get_endpoint(&id).await.unwrap().unwrap();
     assert_eq!(
         s.app
             .vault

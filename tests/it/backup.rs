@@ -123,7 +123,7 @@ async fn a_backup_under_load_restores_everything_acknowledged_before_it() {
     assert_eq!(restored_stats.oldest_pending_ms, stats.oldest_pending_ms);
     // The pending delivery came along, and is delivered by the restored store.
     let key = hookd::model::Delivery::key(&message, &pending_ep);
-    let (d, _, _) = s.app.store.delivery(&key).unwrap().unwrap();
+    let (d, _, _) = s.app.store.delivery(&key).await.unwrap().unwrap();
     assert_eq!(d.state, hookd::model::DeliveryState::Pending);
     s.stop().await;
 

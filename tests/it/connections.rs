@@ -170,6 +170,7 @@ async fn a_body_that_stops_arriving_gets_408() {
         .app
         .store
         .list_endpoints(None, 10)
+        .await
         .unwrap()
         .items
         .is_empty());
@@ -277,7 +278,7 @@ async fn shutdown_drains_in_flight_requests() {
         .unwrap()
         .unwrap();
     // The request that was drained was committed.
-    let listed = s.app.store.list_endpoints(None, 10).unwrap();
+    let listed = s.app.store.list_endpoints(None, 10).await.unwrap();
     assert_eq!(listed.items.len(), 1);
 }
 

@@ -990,17 +990,17 @@ fn the_troubleshooting_table_quotes_real_messages() {
         (
             "`... has N bytes free, under store.min_free_bytes (M)`",
             &[" bytes free, under store.min_free_bytes ("][..],
-            "src/store/mod.rs",
+            "src/store/types.rs",
         ),
         (
             "`... is full (N bytes free)`",
             &[" is full (", " bytes free)"][..],
-            "src/store/mod.rs",
+            "src/store/types.rs",
         ),
         (
             "`the store was not closed cleanly; checking it`",
             &["the store was not closed cleanly; checking it"][..],
-            "src/store/mod.rs",
+            "src/store/embedded/mod.rs",
         ),
         (
             "`master key: it is not the key ... was created with`",

@@ -753,14 +753,14 @@ async fn deleting_an_endpoint_drops_its_pending_deliveries() {
     s.wait_attempts(&id, 1, 10).await;
     let key = hookd::model::Delivery::key(&msg, &id);
     assert!(
-        s.app.store.delivery(&key).unwrap().is_some(),
+        s.app.store.delivery(&key).await.unwrap().is_some(),
         "a retry is pending"
     );
     let r = s.req("DELETE", &format!("{ENDPOINTS}/{id}")).send().await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     // The retry comes due after 1 s and finds the endpoint gone.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while s.app.store.delivery(&key).unwrap().is_some() {
+    while s.app.store.delivery(&key).await.unwrap().is_some() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the delivery was not dropped"

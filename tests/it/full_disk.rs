@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use crate::common::{eventually, TestServer, ENDPOINTS};
+use crate::common::{eventually_async, TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use serde_json::json;
 
@@ -192,8 +192,9 @@ async fn a_full_disk_recovers_without_a_restart_and_loses_nothing() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("is full"), "{body}");
     // Reads are served (the store reopened by itself), while writes wait for space.
-    eventually(10, "reads served while full", || {
-        s.app.store.message(&acked[0]).is_ok()
+    let (store, first) = (&s.app.store, &acked[0]);
+    eventually_async(10, "reads served while full", move || async move {
+        store.message(first).await.is_ok()
     })
     .await;
     assert_eq!(s.req("GET", ENDPOINTS).send().await.status, StatusCode::OK);
@@ -221,7 +222,7 @@ async fn a_full_disk_recovers_without_a_restart_and_loses_nothing() {
     let s = TestServer::start_in(dir.clone(), "[store]\nmin_free_bytes = 0\n").await;
     for id in &acked {
         assert!(
-            s.app.store.message(id).unwrap().is_some(),
+            s.app.store.message(id).await.unwrap().is_some(),
             "acknowledged message {id} is lost"
         );
     }

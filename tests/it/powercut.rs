@@ -472,7 +472,7 @@ fn check(image: Vec<u8>, k: usize, acked: &[Acked]) -> Vec<String> {
             no_sync: false,
         }),
     };
-    if let Err(e) = hookd::store::Store::open(&dir.path().join("hookd.redb"), options) {
+    if let Err(e) = hookd::store::Store::open_embedded(&dir.path().join("hookd.redb"), options) {
         breaches.push(format!("hookd does not open it: {e}"));
     }
     breaches

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::common::receiver::Receiver;
-use crate::common::{eventually, TestServer, ENDPOINTS};
+use crate::common::{eventually, eventually_async, TestServer, ENDPOINTS};
 use hyper::StatusCode;
 use redb::{ReadableDatabase as _, ReadableTable as _};
 
@@ -56,8 +56,9 @@ async fn retention_removes_ended_messages_and_old_attempts_never_pending_ones() 
     failing.wait_for(1, 10).await;
     ok.wait_for(2, 10).await;
 
-    eventually(10, "the ended message is removed", || {
-        s.app.store.message(&ended).unwrap().is_none()
+    let (store, ended) = (&s.app.store, &ended);
+    eventually_async(10, "the ended message is removed", move || async move {
+        store.message(ended).await.unwrap().is_none()
     })
     .await;
     let mut gone = false;
@@ -70,9 +71,9 @@ async fn retention_removes_ended_messages_and_old_attempts_never_pending_ones() 
     }
     assert!(gone, "attempts older than 2 s are removed");
     // The message still pending for B, and its delivery, are kept.
-    assert!(s.app.store.message(&pending).unwrap().is_some());
+    assert!(s.app.store.message(&pending).await.unwrap().is_some());
     let key = hookd::model::Delivery::key(&pending, &b);
-    let (d, _, _) = s.app.store.delivery(&key).unwrap().unwrap();
+    let (d, _, _) = s.app.store.delivery(&key).await.unwrap().unwrap();
     assert_eq!(d.state, hookd::model::DeliveryState::Pending);
     assert_eq!(queued(&s, &b), 1);
     s.stop().await;
@@ -128,10 +129,11 @@ async fn deleting_an_endpoint_leaves_no_orphans() {
         messages.push(alert(&s).await);
     }
     failing.wait_for(20, 10).await;
-    eventually(10, "the attempts are logged", || {
-        s.app
-            .store
-            .list_attempts(&id, None, 100)
+    let (store, id_ref) = (&s.app.store, &id);
+    eventually_async(10, "the attempts are logged", move || async move {
+        store
+            .list_attempts(id_ref, None, 100)
+            .await
             .is_ok_and(|p| p.items.len() == 20)
     })
     .await;
@@ -139,16 +141,20 @@ async fn deleting_an_endpoint_leaves_no_orphans() {
     let r = s.req("DELETE", &format!("{ENDPOINTS}/{id}")).send().await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     eventually(10, "the queue is cleared", || queued(&s, &id) == 0).await;
-    eventually(10, "the messages end and are removed", || {
-        messages
-            .iter()
-            .all(|m| s.app.store.message(m).unwrap().is_none())
+    let messages = &messages;
+    eventually_async(10, "the messages end and are removed", move || async move {
+        for m in messages {
+            if store.message(m).await.unwrap().is_some() {
+                return false;
+            }
+        }
+        true
     })
     .await;
-    eventually(10, "the attempt log is removed", || {
-        s.app
-            .store
-            .list_attempts(&id, None, 100)
+    eventually_async(10, "the attempt log is removed", move || async move {
+        store
+            .list_attempts(id_ref, None, 100)
+            .await
             .is_ok_and(|p| p.items.is_empty())
     })
     .await;
@@ -238,6 +244,7 @@ async fn a_dead_endpoint_opens_its_circuit_and_recovers() {
         .app
         .store
         .list_attempts(&down, None, 200)
+        .await
         .unwrap()
         .items
         .len();
@@ -247,6 +254,7 @@ async fn a_dead_endpoint_opens_its_circuit_and_recovers() {
         s.app
             .store
             .list_attempts(&healthy, None, 200)
+            .await
             .unwrap()
             .items
             .len(),

@@ -474,7 +474,7 @@ async fn a_store_cut_off_while_it_was_created_is_made_again() {
     let key = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
     assert_eq!(key.trim().len(), 44, "a whole base64 key: {key:?}");
     let s = TestServer::start_in(dir.clone(), "").await;
-    let listed = s.app.store.list_endpoints(None, 10).unwrap();
+    let listed = s.app.store.list_endpoints(None, 10).await.unwrap();
     assert_eq!(listed.items.len(), 1);
     s.stop().await;
 }

@@ -213,6 +213,22 @@ impl TestServer {
 }
 
 /// Polls `check` every 20 ms until it is true; fails naming `what` after `secs` seconds.
+/// [`eventually`], for a check that awaits (the store's reads).
+pub async fn eventually_async<F: std::future::Future<Output = bool>>(
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {secs} s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !check() {

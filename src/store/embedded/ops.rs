@@ -1,78 +1,16 @@
-//! What the store's handles ask its writer to do ([`Op`]), what they get back ([`Done`]), and
-//! the data the operations carry. The resource files send them; the writer applies each in
-//! its batch's transaction.
+//! What the store's handles ask its writer to do ([`Op`]) and what they get back ([`Done`]);
+//! the resource files send them, the writer applies each in its batch's transaction. The data
+//! they carry is the boundary's ([`crate::store::types`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use super::StoreError;
-use crate::model::{Attempt, Endpoint, EndpointPatch, Message, SealedSecret, Token};
+use crate::model::{Endpoint, EndpointPatch, SealedSecret, Token};
 use crate::routing::Matchers;
 
-/// An alert to accept: the message, and the endpoints routing chose for it (against a
-/// snapshot of the routing table, before the write).
-#[derive(Debug, Clone)]
-pub struct Ingest {
-    pub message: Message,
-    pub targets: Vec<String>,
-}
-
-/// What an attempt means for its endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointEffect {
-    /// A 2xx: the endpoint is healthy again.
-    Success,
-    /// A failure at `now_ms`; the endpoint is disabled once it has been failing without a break
-    /// for `disable_after_ms`.
-    Failure { now_ms: i64, disable_after_ms: i64 },
-    /// 410 Gone: disable the endpoint now.
-    Gone,
-    /// No effect (the endpoint was already disabled or deleted).
-    None,
-}
-
-/// An attempt and what follows from it.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    /// The outbox entry it belongs to; `None` for a test send, which has none.
-    pub delivery_key: Option<String>,
-    pub attempt: Attempt,
-    pub effect: EndpointEffect,
-}
-
-/// The `[retention]` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Retention {
-    pub messages_ms: i64,
-    pub attempts_ms: i64,
-    pub attempts_per_endpoint: u64,
-    /// Most records one step removes.
-    pub batch: usize,
-    pub interval: Duration,
-}
-
-/// One step's input.
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub now_ms: i64,
-    pub settings: Retention,
-    /// The attempt-log endpoint to resume after.
-    pub cursor: Option<String>,
-}
-
-/// What a step did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
-    pub messages: usize,
-    pub deliveries: usize,
-    pub attempts: usize,
-    /// Where the attempt trimming stopped (`None`: it went round).
-    pub cursor: Option<String>,
-    /// Whether work is left that another step should do soon.
-    pub more: bool,
-}
+pub use crate::store::types::{AttemptRecord, EndpointEffect, Ingest, Report, Retention, Step};
 
 pub enum Op {
     /// An endpoint and its label matchers, compiled.

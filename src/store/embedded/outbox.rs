@@ -19,18 +19,7 @@ use super::tables::Tables;
 use super::{attempts, decode, encode, DeliveryContext, Store, StoreError};
 use crate::model::{AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
 
-/// The dispatcher's answer for one due delivery it is offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Take {
-    /// Started: counts toward the endpoint's share.
-    Taken,
-    /// Not this one (already in flight); look at the next.
-    Skip,
-    /// Nothing more for this endpoint.
-    NextEndpoint,
-    /// Nothing more at all (no delivery slot left).
-    Stop,
-}
+pub use crate::store::types::Take;
 
 fn due_ms(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0)
