@@ -187,6 +187,33 @@ fn no_source_file_is_long_and_each_says_its_job() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The store boundary holds: only the embedded backend names redb (in code, not comments), so
+/// nothing above `store::Store` depends on which backend runs.
+#[test]
+fn only_the_embedded_store_knows_redb() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let embedded = src().join("store").join("embedded");
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| !f.starts_with(&embedded)) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("redb::") || code.contains("use redb") {
+                found.push(format!(
+                    "{}:{}",
+                    file.strip_prefix(src()).unwrap().display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "redb named outside src/store/embedded/: {found:?}"
+    );
+}
+
 #[test]
 fn the_reader_of_uses_finds_groups_inline_paths_and_skips_comments() {
     let text = "use crate::{a::B, c, d::{e, f}};\nuse crate::g::H;\nlet x = crate::i::j();\n// crate::k\nmy_crate::l();\n";
