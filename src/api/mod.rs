@@ -141,7 +141,7 @@ async fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpRes
         }
         O::Healthz => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         O::Readyz => {
-            match app.store.readiness() {
+            match app.store.readiness().await {
                 Ok(()) => Ok(json(
                     StatusCode::OK,
                     &serde_json::json!({"status": "ready"}),
