@@ -288,7 +288,13 @@ impl Store {
     }
 
     /// How many records the main tables hold. Cheap: the metrics read it at each scrape.
-    pub fn stats(&self) -> Result<Stats, StoreError> {
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        on!(self, s => s.stats(), s => s.count().await)
+    }
+
+    /// [`Store::stats`] without waiting: the embedded store counts at once; PostgreSQL answers
+    /// the counts its background loop took last (every few seconds).
+    pub fn stats_now(&self) -> Result<Stats, StoreError> {
         on!(self, s => s.stats(), s => Ok(s.stats()))
     }
 

@@ -34,7 +34,7 @@ async fn a_thousand_alert_group_reaches_every_format_once_within_its_limits() {
         let r = s.req("POST", ENDPOINTS).json(&body).send().await;
         assert_eq!(r.status, StatusCode::OK, "{format}: {}", r.text());
     }
-    let before = s.app.store.stats().unwrap();
+    let before = s.app.store.stats().await.unwrap();
 
     rx.slow(1000);
     let group = alertmanager_group("firing", 1000, 600);
@@ -50,7 +50,7 @@ async fn a_thousand_alert_group_reaches_every_format_once_within_its_limits() {
     assert_eq!(r.json()["deliveries"], formats.len());
     // Stored once: the messages grew by one copy; each delivery (still pending: the receiver
     // is slow to answer) refers to it.
-    let after = s.app.store.stats().unwrap();
+    let after = s.app.store.stats().await.unwrap();
     let (messages, deliveries) = (
         after.message_bytes - before.message_bytes,
         after.delivery_bytes - before.delivery_bytes,

@@ -42,8 +42,9 @@ async fn metrics_count_what_happened_with_fixed_labels() {
     }
     ok.wait_for(3, 10).await;
     failing.wait_for(3, 10).await;
-    common::eventually(10, "attempts recorded", || {
-        s.app.store.stats().unwrap().attempts == 6
+    let store = &s.app.store;
+    common::eventually_async(10, "attempts recorded", move || async move {
+        store.stats().await.unwrap().attempts == 6
     })
     .await;
     let m = scrape(&s).await;
@@ -219,8 +220,9 @@ async fn a_real_prometheus_scrapes_what_was_sent() {
     }
     ok.wait_for(5, 10).await;
     failing.wait_for(5, 10).await;
-    common::eventually(10, "attempts recorded", || {
-        s.app.store.stats().unwrap().attempts == 10
+    let store = &s.app.store;
+    common::eventually_async(10, "attempts recorded", move || async move {
+        store.stats().await.unwrap().attempts == 10
     })
     .await;
 

@@ -133,7 +133,7 @@ impl Store {
     }
 
     /// Counts the records (several scans: run by the pruner's loop, not per scrape).
-    pub(super) async fn count(&self) -> Result<Stats, StoreError> {
+    pub(crate) async fn count(&self) -> Result<Stats, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_one(

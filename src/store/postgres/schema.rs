@@ -12,7 +12,7 @@ use super::pg_err;
 use crate::store::StoreError;
 
 /// The advisory lock key of migrations (`hookd` in ASCII).
-const MIGRATION_LOCK: i64 = 0x686f_6f6b_64;
+const MIGRATION_LOCK: i64 = 0x68_6f6f_6b64;
 
 /// Each version's statements, in order: version N is `MIGRATIONS[N - 1]`.
 const MIGRATIONS: &[&str] = &[r"

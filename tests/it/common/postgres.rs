@@ -50,3 +50,35 @@ pub fn use_for(config: &mut Config, dir: &Path) {
         config.store.postgres_url = hookd::config::Redacted::new(database_for(&server, dir));
     }
 }
+
+/// Everything the database of the test server on `dir` holds, as text to search: the tables
+/// (`pg_dump`) and the records decoded (they are `bytea`, which a dump shows as hex).
+pub fn dump(server: &str, dir: &Path) -> Vec<u8> {
+    let url = database_for(server, dir);
+    let tables = Command::new("pg_dump")
+        .args(["--data-only", "--inserts", &url])
+        .output()
+        .expect("pg_dump runs");
+    assert!(tables.status.success(), "pg_dump failed");
+    let records = Command::new("psql")
+        .args([&url, "-Atc"])
+        .arg(
+            "SELECT convert_from(record, 'UTF8') FROM hookd_endpoints UNION ALL \
+             SELECT convert_from(record, 'UTF8') FROM hookd_tokens UNION ALL \
+             SELECT convert_from(record, 'UTF8') FROM hookd_messages UNION ALL \
+             SELECT convert_from(record, 'UTF8') FROM hookd_attempts UNION ALL \
+             SELECT encode(value, 'escape') FROM hookd_meta",
+        )
+        .output()
+        .expect("psql runs");
+    assert!(records.status.success() && !records.stdout.is_empty());
+    [tables.stdout, records.stdout].concat()
+}
+
+/// What the test server on `dir` keeps, as bytes to search: its store file, or its database.
+pub fn stored(dir: &Path) -> Vec<u8> {
+    match server() {
+        Some(server) => dump(&server, dir),
+        None => std::fs::read(dir.join("hookd.redb")).expect("the store file"),
+    }
+}
