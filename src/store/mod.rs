@@ -292,6 +292,12 @@ impl Store {
         on!(self, s => s.stats(), s => s.count().await)
     }
 
+    /// Counts again what [`Store::stats_now`] answers, where that is a cached count (a shared
+    /// database; the embedded store counts at once anyway).
+    pub async fn refresh_counts(&self) {
+        on!(self, _s => {}, s => s.refresh_stats().await);
+    }
+
     /// [`Store::stats`] without waiting: the embedded store counts at once; PostgreSQL answers
     /// the counts its background loop took last (every few seconds).
     pub fn stats_now(&self) -> Result<Stats, StoreError> {
@@ -322,9 +328,9 @@ impl Store {
         on!(self, s => s.free_bytes(), _s => None)
     }
 
-    /// The size of the store's file, when it has one.
+    /// The size of the store: its file, or the database.
     pub fn size_bytes(&self) -> Option<u64> {
-        on!(self, s => s.size_bytes(), _s => None)
+        on!(self, s => s.size_bytes(), s => Some(s.size_bytes()))
     }
 
     /// A consistent copy of everything, written to `out` (see [`backup`]). Blocking.

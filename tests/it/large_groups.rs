@@ -61,7 +61,17 @@ async fn a_thousand_alert_group_reaches_every_format_once_within_its_limits() {
         "{messages} bytes for one {}-byte group",
         text.len()
     );
-    assert!(deliveries < 2_000 * formats.len() as u64, "{deliveries}");
+    // PostgreSQL counts its tables' size, which grows by whole 8 KiB pages (the table and its
+    // four indexes).
+    let pages = if crate::common::postgres::server().is_some() {
+        5 * 8192
+    } else {
+        0
+    };
+    assert!(
+        deliveries < 2_000 * formats.len() as u64 + pages,
+        "{deliveries}"
+    );
 
     let got = rx.wait_for(formats.len(), 30).await;
     let took = started.elapsed();

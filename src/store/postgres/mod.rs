@@ -65,6 +65,8 @@ struct Inner {
     prune_wake: Notify,
     /// The counts of the last [`Store::refresh_stats`].
     stats: Mutex<Stats>,
+    /// The database's size in bytes, as of the last refresh.
+    size: std::sync::atomic::AtomicU64,
 }
 
 /// A name for this process's leases: host, process id and a random part (a restarted process
@@ -133,6 +135,7 @@ impl Store {
                 due: Arc::new(Notify::new()),
                 prune_wake: Notify::new(),
                 stats: Mutex::default(),
+                size: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         let mut client = store.client().await?;
@@ -165,7 +168,7 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn refresh_stats(&self) {
+    pub(crate) async fn refresh_stats(&self) {
         match self.count().await {
             Ok(stats) => {
                 *self
@@ -176,6 +179,22 @@ impl Store {
             }
             Err(e) => tracing::debug!(error = %e, "counting the records failed"),
         }
+        if let Ok(client) = self.client().await {
+            if let Ok(row) = client
+                .query_one("SELECT pg_database_size(current_database())", &[])
+                .await
+            {
+                let size = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+                self.inner
+                    .size
+                    .store(size, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The database's size, as of the last count.
+    pub fn size_bytes(&self) -> u64 {
+        self.inner.size.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The instance's background work, until the task is dropped: listening for other
