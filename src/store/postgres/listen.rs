@@ -20,9 +20,8 @@ impl Store {
     /// Listens until the task is dropped, connecting again whenever the connection drops.
     pub(super) async fn listen(self) {
         let mut backoff = Duration::from_millis(100);
-        let mut first = true;
         loop {
-            match self.listen_once(&mut first).await {
+            match self.listen_once().await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     tracing::warn!(error = %e, "PostgreSQL notifications: the connection failed; connecting again");
@@ -34,7 +33,7 @@ impl Store {
     }
 
     /// One connection's life: `LISTEN`, then forward notifications until it ends.
-    async fn listen_once(&self, first: &mut bool) -> Result<(), String> {
+    async fn listen_once(&self) -> Result<(), String> {
         let (client, mut connection) = self
             .inner
             .config
@@ -62,11 +61,10 @@ impl Store {
             .batch_execute("LISTEN hookd_due; LISTEN hookd_endpoints")
             .await
             .map_err(|e| e.to_string())?;
-        // Changes made while no connection listened are caught up with now.
-        if !std::mem::take(first) {
-            self.reload_routes().await.map_err(|e| e.to_string())?;
-            self.inner.due.notify_one();
-        }
+        // Changes made while no connection listened (since the table was loaded at the start,
+        // or while the connection was down) are caught up with now.
+        self.reload_routes().await.map_err(|e| e.to_string())?;
+        self.inner.due.notify_one();
         while let Some((channel, payload)) = rx.recv().await {
             if channel == "hookd_due" {
                 self.inner.due.notify_one();

@@ -83,6 +83,11 @@ fn owner_name() -> String {
 /// (a closed connection, a timeout) means the database is unreachable for now.
 pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
+        // Connection trouble (08), the server shutting down or restarting (57), out of
+        // resources (53): states that pass, like a closed connection.
+        Some(db) if ["08", "53", "57"].contains(&&db.code().code()[..2]) => {
+            StoreError::Unavailable(format!("the database is unavailable: {}", db.message()))
+        }
         Some(db) => StoreError::Storage(format!("PostgreSQL: {}", db.message())),
         None => StoreError::Unavailable(format!("the database is unreachable: {e}")),
     }

@@ -81,6 +81,14 @@ impl TestServer {
         Self::serve(dir, started).await
     }
 
+    /// Starts a server with `config` on `dir` (its `data_dir`).
+    pub async fn start_config(dir: Arc<tempfile::TempDir>, config: Config) -> Self {
+        let started = start_app(config)
+            .await
+            .unwrap_or_else(|e| panic!("start: {e}"));
+        Self::serve(dir, started).await
+    }
+
     /// Starts a server whose store is opened as `testing` says (the power-cut tests' disk).
     pub async fn start_on(extra: &str, testing: hookd::store::Testing) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
