@@ -5,7 +5,12 @@
 //! write is durable before its method returns. The backends:
 //!
 //! - [`embedded`]: redb in one file of the data directory (the default, and the only module
-//!   that knows redb), with a group-committing writer thread.
+//!   that knows redb), with a group-committing writer thread;
+//! - `postgres` (cargo feature `postgres`): several instances on one PostgreSQL database,
+//!   sharing the work by leased claims.
+//!
+//! What both apply the same way is here: [`rules`] (what a write does to a record),
+//! [`routes`] (the routing table), [`retention`] (the pruner's loop) and the metrics.
 //!
 //! A backend is one variant of a private enum, so a call costs a `match`: no boxed future and
 //! no allocation at the boundary. The reads that the API serves are `async`, for backends that

@@ -20,7 +20,7 @@ const TOKEN_HASH_HMAC: &[u8] = b"hmac-sha256-v2";
 const TOKENS_LOCK: i64 = 0x686f_6f6b_6474;
 
 /// Rows of `(id, record)` as a page of `limit`, after the query fetched one more.
-fn page<T: serde::de::DeserializeOwned>(
+pub(super) fn page<T: serde::de::DeserializeOwned>(
     rows: &[tokio_postgres::Row],
     limit: usize,
 ) -> Result<Page<T>, StoreError> {
@@ -44,7 +44,7 @@ pub(super) fn rate(e: &Endpoint) -> Option<i64> {
 }
 
 /// `limit + 1` as a query parameter.
-fn fetch(limit: usize) -> i64 {
+pub(super) fn fetch(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1
 }
 

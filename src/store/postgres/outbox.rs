@@ -478,22 +478,12 @@ impl Store {
                 &[
                     &endpoint_id,
                     &cursor.unwrap_or(""),
-                    &(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1),
+                    &super::endpoints::fetch(limit),
                 ],
             )
             .await
             .map_err(pg_err)?;
-        let more = rows.len() > limit;
-        let mut items = Vec::with_capacity(rows.len().min(limit));
-        for row in rows.iter().take(limit) {
-            items.push(decode::<Attempt>(row.get(0), row.get(1))?);
-        }
-        let next = if more {
-            items.last().map(|a| a.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        super::endpoints::page(&rows, limit)
     }
 }
 

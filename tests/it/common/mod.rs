@@ -82,6 +82,7 @@ impl TestServer {
     }
 
     /// Starts a server with `config` on `dir` (its `data_dir`).
+    #[cfg(feature = "postgres")]
     pub async fn start_config(dir: Arc<tempfile::TempDir>, config: Config) -> Self {
         let started = start_app(config)
             .await
