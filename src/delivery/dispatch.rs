@@ -150,6 +150,7 @@ impl Dispatcher {
             let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
             tasks.spawn(async move {
                 this.deliver(due, &key).await;
+                this.delivery.deps.store.let_go(&key).await;
                 if let Ok(mut set) = this.in_flight.lock() {
                     set.remove(&key);
                 }

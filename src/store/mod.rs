@@ -251,6 +251,13 @@ impl Store {
         on!(self, s => s.message(id), s => s.message(id).await)
     }
 
+    /// The dispatcher is done with the delivery `key` it took from [`Store::scan_due`],
+    /// recorded or not: a shared backend gives up its claim on one it did not record, so that
+    /// it is taken again at once.
+    pub async fn let_go(&self, key: &str) {
+        on!(self, _s => { let _ = key; }, s => s.let_go(key).await);
+    }
+
     /// Records an attempt with its consequences; whether its delivery was still there.
     pub async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, StoreError> {
         on!(self, s => s.record_attempt(record).await)

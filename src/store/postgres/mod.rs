@@ -63,6 +63,10 @@ struct Inner {
     due: Arc<Notify>,
     /// Wakes the pruner: an endpoint was deleted or disabled.
     prune_wake: Notify,
+    /// The deliveries this instance claimed and is sending (`message/endpoint`): the leases it
+    /// renews. One whose attempt could not be recorded is dropped here, so its lease runs out
+    /// and it is claimed again.
+    held: Mutex<std::collections::HashSet<String>>,
     /// The counts of the last [`Store::refresh_stats`].
     stats: Mutex<Stats>,
     /// The database's size in bytes, as of the last refresh.
@@ -88,9 +92,21 @@ pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
         Some(db) if ["08", "53", "57"].contains(&&db.code().code()[..2]) => {
             StoreError::Unavailable(format!("the database is unavailable: {}", db.message()))
         }
+        // A deadlock or serialization failure aborted the transaction: it may be run again.
+        Some(db) if db.code().code().starts_with("40") => {
+            StoreError::Unavailable(format!("{ABORTED}: {}", db.message()))
+        }
         Some(db) => StoreError::Storage(format!("PostgreSQL: {}", db.message())),
         None => StoreError::Unavailable(format!("the database is unreachable: {e}")),
     }
+}
+
+/// How [`pg_err`] says that the database aborted a transaction that may be run again.
+const ABORTED: &str = "the database aborted the transaction";
+
+/// Whether `e` is a transaction the database aborted (a deadlock), which may be run again.
+fn is_aborted(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(m) if m.starts_with(ABORTED))
 }
 
 /// Whether `e` is a unique-key violation (a row with this key exists).
@@ -139,6 +155,7 @@ impl Store {
                 lease_ms: i64::try_from(options.lease.as_millis()).unwrap_or(i64::MAX / 4),
                 due: Arc::new(Notify::new()),
                 prune_wake: Notify::new(),
+                held: Mutex::default(),
                 stats: Mutex::default(),
                 size: std::sync::atomic::AtomicU64::new(0),
             }),

@@ -123,7 +123,14 @@ impl Store {
                 key.push('/');
                 key.push_str(endpoint);
                 match take(&key, u64::try_from(due).unwrap_or(0)) {
-                    Take::Taken | Take::Skip => {}
+                    Take::Taken => {
+                        self.inner
+                            .held
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(key.clone());
+                    }
+                    Take::Skip => {}
                     Take::NextEndpoint => {
                         stop = true;
                         unused.push(message);
@@ -169,13 +176,55 @@ impl Store {
             .map_err(pg_err)
     }
 
+    /// See the boundary's `let_go`: a claim still held (its attempt was not recorded) is given
+    /// up; the common case (recorded) costs nothing.
+    pub async fn let_go(&self, key: &str) {
+        let held = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+        let Ok((message_id, endpoint_id)) = split(key) else {
+            return;
+        };
+        if held {
+            if let Ok(client) = self.client().await {
+                // Best effort: if this fails, the lease runs out instead.
+                let _ = self
+                    .release(&client, endpoint_id, &[message_id.to_owned()])
+                    .await;
+            }
+        }
+    }
+
     /// Extends the leases this instance holds (its deliveries being sent).
     pub(super) async fn renew_leases(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let (messages, endpoints): (Vec<String>, Vec<String>) = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|k| k.split_once('/'))
+            .map(|(m, e)| (m.to_owned(), e.to_owned()))
+            .unzip();
+        if messages.is_empty() {
+            return Ok(0);
+        }
         let client = self.client().await?;
         client
             .execute(
-                "UPDATE hookd_deliveries SET lease_until_ms = $2 WHERE lease_owner = $1 AND NOT failed",
-                &[&self.owner(), &now_ms.saturating_add(self.lease_ms())],
+                "UPDATE hookd_deliveries d SET lease_until_ms = $2
+                 FROM unnest($3::text[], $4::text[]) AS h(message_id, endpoint_id)
+                 WHERE d.message_id = h.message_id AND d.endpoint_id = h.endpoint_id
+                   AND d.lease_owner = $1 AND NOT d.failed",
+                &[
+                    &self.owner(),
+                    &now_ms.saturating_add(self.lease_ms()),
+                    &messages,
+                    &endpoints,
+                ],
             )
             .await
             .map_err(pg_err)
@@ -235,6 +284,25 @@ impl Store {
     /// Records an attempt and its consequences in one transaction (as the embedded store);
     /// returns whether this attempt disabled the endpoint.
     pub async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, StoreError> {
+        // Whatever happens now, this instance stops renewing the lease: recorded, it ends; not
+        // recorded, it runs out and the delivery is claimed again.
+        if let Some(key) = &record.delivery_key {
+            self.inner
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(key);
+        }
+        let mut tries = 0;
+        loop {
+            match self.record_attempt_once(&record).await {
+                Err(e) if super::is_aborted(&e) && tries < 3 => tries += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn record_attempt_once(&self, record: &AttemptRecord) -> Result<bool, StoreError> {
         let a = &record.attempt;
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
