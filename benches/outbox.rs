@@ -227,10 +227,10 @@ async fn prune() {
         "[retention]\nmessages_secs = 1\ninterval_secs = 1\n",
     )
     .await;
-    let before = h.app.store.stats().unwrap().messages;
+    let before = h.app.store.stats().await.unwrap().messages;
     let started = Instant::now();
     let during = creates(h.addr, 10).await;
-    let after = h.app.store.stats().unwrap().messages;
+    let after = h.app.store.stats().await.unwrap().messages;
     println!(
         "retention removed {} of {before} messages while the creates ran ({:.0}/s)",
         before.saturating_sub(after),
@@ -279,7 +279,7 @@ async fn soak() {
         // Only the count matters here: take the arrivals, so memory stays flat.
         let n = std::mem::take(&mut *arrivals.lock().unwrap()).len();
         let total = last.0 + n;
-        let stats = h.app.store.stats().unwrap();
+        let stats = h.app.store.stats().await.unwrap();
         println!(
             "| {:.0} s | {total} | {:.0} | {:.1} MB | {} | {} |",
             started.elapsed().as_secs_f64(),

@@ -26,6 +26,7 @@ use crate::vault::{MasterKey, Vault, KEY_CHECK, TOKEN_KEY};
 
 use crate::store::STORE_FILE;
 
+mod backends;
 mod offline;
 pub use offline::{create_token_offline, rekey, Rekeyed};
 
@@ -326,10 +327,12 @@ pub async fn start_on(
         &mut loosened,
     )?));
     let path = dir.join(STORE_FILE);
-    private_file(&path, &mut loosened).map_err(|source| StartupError::Store {
-        path: path.display().to_string(),
-        source: StoreError::Storage(source.to_string()),
-    })?;
+    if config.store.backend == crate::config::StoreBackend::Embedded {
+        private_file(&path, &mut loosened).map_err(|source| StartupError::Store {
+            path: path.display().to_string(),
+            source: StoreError::Storage(source.to_string()),
+        })?;
+    }
     if !loosened.is_empty() {
         tracing::warn!(
             paths = ?loosened,
@@ -344,10 +347,7 @@ pub async fn start_on(
         metrics: store_metrics.clone(),
         testing,
     };
-    let store = Store::open_embedded(&path, options).map_err(|source| StartupError::Store {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let store = backends::open_store(&config, &path, options).await?;
     let opened = open_with(&store, &vault, &config, &path, &rng).await;
     let (plaintext, generated, created) = match opened {
         Ok(done) => done,

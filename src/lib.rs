@@ -31,7 +31,8 @@
 //! - [`plugins`]: the wasmtime host for URL-policy and transformer plugins.
 //! - [`logging`]: the tracing subscriber, its reloadable filter, rate-limited warnings.
 //! - [`store`]: the store boundary (typed methods, whichever backend keeps the data) and its
-//!   backends; `store::embedded` is the only module that knows redb: one group-committing
+//!   backends: `store::postgres` (feature `postgres`: several instances on one database) and
+//!   `store::embedded`, the default and the only module that knows redb: one group-committing
 //!   writer, the delivery outbox and its per-endpoint queues, the attempt log, retention,
 //!   backups, and surviving a full disk; its own metrics.
 //! - [`tls`]: certificates and keys from PEM; the API listener's rustls configuration, re-read

@@ -127,7 +127,7 @@ async fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpRes
             }
             Ok(resp)
         }
-        O::Metrics => metrics(app, req),
+        O::Metrics => metrics(app, req).await,
         O::ConsoleRedirect | O::Console(_) if !app.config().console.enabled => Err(
             ApiError::NotFound("the console is off ([console] enabled = false)".into()),
         ),
@@ -141,7 +141,7 @@ async fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpRes
         }
         O::Healthz => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         O::Readyz => {
-            match app.store.readiness() {
+            match app.store.readiness().await {
                 Ok(()) => Ok(json(
                     StatusCode::OK,
                     &serde_json::json!({"status": "ready"}),
@@ -166,7 +166,7 @@ async fn public<B>(app: &App, req: &Request<B>, op: Operation) -> Result<HttpRes
 }
 
 /// `GET /metrics`: 404 when metrics are off; the configured bearer token when one is set.
-fn metrics<B>(app: &App, req: &Request<B>) -> Result<HttpResponse, ApiError> {
+async fn metrics<B>(app: &App, req: &Request<B>) -> Result<HttpResponse, ApiError> {
     let Some(metrics) = &app.metrics else {
         return Err(ApiError::NotFound(
             "metrics are off ([metrics] enabled = false)".into(),
@@ -192,6 +192,8 @@ fn metrics<B>(app: &App, req: &Request<B>) -> Result<HttpResponse, ApiError> {
             ));
         }
     }
+    // The store's gauges as of now (a shared database is counted here, not per gauge).
+    app.store.refresh_counts().await;
     Ok(bytes(
         crate::metrics::CONTENT_TYPE,
         Bytes::from(metrics.encode()),

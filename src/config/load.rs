@@ -33,7 +33,12 @@ pub(super) const RAW_ENV_KEYS: [&str; 6] = [
 pub(super) const RAW_NESTED_ENV_KEYS: [(&str, &str); 1] = [("metrics", "token")];
 
 /// Keys whose values are secrets: an error about one never shows its value.
-pub(super) const SECRET_KEYS: [&str; 3] = ["bootstrap_token", "master_key", "metrics.token"];
+pub(super) const SECRET_KEYS: [&str; 4] = [
+    "bootstrap_token",
+    "master_key",
+    "metrics.token",
+    "store.postgres_url",
+];
 
 /// The top-level keys and tables of the configuration: an environment variable is read as
 /// configuration when its name (after `HOOKD_`) starts with one of these. Read from the schema

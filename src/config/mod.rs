@@ -29,6 +29,6 @@ pub use load::{ConfigError, DEFAULTS};
 pub use reload::{needs_restart, RESTART_ONLY};
 pub use schema::{
     Api, CidrValue, Config, ConsoleConfig, DeliveryConfig, Endpoints, IpValue, Limits, LogFormat,
-    MetricsConfig, OnError, PluginConfig, PluginLimits, Redacted, RetentionConfig, StoreConfig,
-    TlsConfig, TransformerConfig, TransformerLimits, UrlPolicyConfig, MAX_PLUGINS,
+    MetricsConfig, OnError, PluginConfig, PluginLimits, Redacted, RetentionConfig, StoreBackend,
+    StoreConfig, TlsConfig, TransformerConfig, TransformerLimits, UrlPolicyConfig, MAX_PLUGINS,
 };

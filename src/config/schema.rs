@@ -137,9 +137,31 @@ pub struct UrlPolicyConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
+    /// Which backend keeps the data.
+    pub backend: StoreBackend,
     pub max_batch: usize,
     pub cache_mib: usize,
     pub min_free_bytes: u64,
+    /// `backend = "postgres"`: the database's URL (it may hold a password: a secret).
+    pub postgres_url: Redacted,
+    /// `backend = "postgres"`: connections kept at most.
+    pub postgres_pool_size: usize,
+    /// `backend = "postgres"`: how long a claimed delivery stays this instance's without
+    /// renewal (a killed instance's deliveries are taken over after it).
+    pub postgres_lease_secs: u64,
+    /// `backend = "postgres"`: PEM CA certificates that verify the server's certificate
+    /// (besides the web roots), for `sslmode=require`.
+    pub postgres_ca_file: PathBuf,
+}
+
+/// `store.backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// redb in the data directory (the default).
+    Embedded,
+    /// PostgreSQL, shared by several instances (builds with the `postgres` feature).
+    Postgres,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -239,6 +261,10 @@ impl Serialize for CidrValue {
 pub struct Redacted(String);
 
 impl Redacted {
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
     pub fn expose(&self) -> Option<&str> {
         Some(self.0.as_str()).filter(|s| !s.is_empty())
     }

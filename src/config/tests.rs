@@ -483,7 +483,8 @@ fn secret_keys_are_exactly_the_redacted_ones() {
     let c = Config::from_toml_str(
         "bootstrap_token = \"another-token-0123456789\"\n\
          master_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n\
-         [metrics]\ntoken = \"scrape-token-0123456789\"\n",
+         [metrics]\ntoken = \"scrape-token-0123456789\"\n\
+         [store]\npostgres_url = \"postgres://hookd:password@db/hookd\"\n",
     )
     .unwrap();
     let redacted: Vec<String> = flatten(&c)

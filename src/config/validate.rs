@@ -34,6 +34,7 @@ impl Config {
         );
         p.in_range("store.max_batch", self.store.max_batch, 1..=65_536);
         p.in_range("store.cache_mib", self.store.cache_mib, 1..=65_536);
+        store(&mut p, &self.store);
         plugin_limits(&mut p, &self.plugin_limits);
         plugins(&mut p, &self.plugins);
         transformers(&mut p, &self.transformer_limits, &self.transformers);
@@ -215,6 +216,28 @@ fn retention(p: &mut Problems, r: &RetentionConfig) {
 }
 
 /// The shapes of the secrets, when set (a message never shows the value).
+fn store(p: &mut Problems, s: &super::StoreConfig) {
+    if s.backend != super::StoreBackend::Postgres {
+        return;
+    }
+    p.check(
+        cfg!(feature = "postgres"),
+        "store.backend",
+        "\"postgres\" needs a hookd built with the postgres feature (cargo build --release --features postgres)",
+    );
+    p.check(
+        s.postgres_url.expose().is_some(),
+        "store.postgres_url",
+        "must be set with store.backend = \"postgres\" (postgres://user:password@host/db)",
+    );
+    p.in_range("store.postgres_pool_size", s.postgres_pool_size, 1..=1_000);
+    p.in_range(
+        "store.postgres_lease_secs",
+        s.postgres_lease_secs,
+        5..=3_600,
+    );
+}
+
 fn tls(p: &mut Problems, t: &super::TlsConfig) {
     let set = |path: &std::path::Path| !path.as_os_str().is_empty();
     p.check(

@@ -35,6 +35,14 @@ pub async fn run(delivery: Arc<Delivery>, mut phase: watch::Receiver<Phase>) {
         tasks: Mutex::new(JoinSet::new()),
         delivery: delivery.clone(),
     });
+    // Another instance accepted an alert (a shared backend): this one may take deliveries too.
+    let elsewhere = delivery.deps.store.due_elsewhere();
+    let due_elsewhere = || async {
+        match &elsewhere {
+            Some(due) => due.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     while *phase.borrow() == Phase::Running {
         let poll = Duration::from_millis(delivery.config().poll_interval_ms);
         // A pass reads the store: off the async workers.
@@ -59,6 +67,7 @@ pub async fn run(delivery: Arc<Delivery>, mut phase: watch::Receiver<Phase>) {
             .map_or(poll, |until| until.min(poll));
         tokio::select! {
             () = delivery.wake.notified() => {}
+            () = due_elsewhere() => {}
             () = tokio::time::sleep(wait) => {}
             _ = phase.changed() => {}
         }
@@ -141,6 +150,7 @@ impl Dispatcher {
             let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
             tasks.spawn(async move {
                 this.deliver(due, &key).await;
+                this.delivery.deps.store.let_go(&key).await;
                 if let Ok(mut set) = this.in_flight.lock() {
                     set.remove(&key);
                 }

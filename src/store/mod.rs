@@ -5,18 +5,28 @@
 //! write is durable before its method returns. The backends:
 //!
 //! - [`embedded`]: redb in one file of the data directory (the default, and the only module
-//!   that knows redb), with a group-committing writer thread.
+//!   that knows redb), with a group-committing writer thread;
+//! - `postgres` (cargo feature `postgres`): several instances on one PostgreSQL database,
+//!   sharing the work by leased claims.
+//!
+//! What both apply the same way is here: [`rules`] (what a write does to a record),
+//! [`routes`] (the routing table), [`retention`] (the pruner's loop) and the metrics.
 //!
 //! A backend is one variant of a private enum, so a call costs a `match`: no boxed future and
 //! no allocation at the boundary. The reads that the API serves are `async`, for backends that
 //! answer over a network; the embedded one answers at once.
 
 pub mod embedded;
+mod gauges;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+pub mod retention;
+pub mod routes;
+pub mod rules;
 pub mod types;
 
-pub use embedded::{
-    backup, offline, Gauges, Options, StoreMetrics, Testing, WriteState, STORE_FILE,
-};
+pub use embedded::{backup, offline, Options, Testing, WriteState, STORE_FILE};
+pub use gauges::{Gauges, StoreMetrics};
 pub use types::{
     AttemptRecord, DeliveryContext, EndpointEffect, Ingest, Page, Report, Retention, Stats, Step,
     StoreError, Take,
@@ -36,13 +46,21 @@ pub struct Store(Backend);
 #[derive(Clone)]
 enum Backend {
     Embedded(embedded::Store),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::Store),
 }
 
-/// Runs `$body` with `$s` bound to the backend's own handle.
+/// Runs the first body with `$e` bound to the embedded backend's handle, or the second with
+/// `$p` bound to PostgreSQL's (one body: the same for both).
 macro_rules! on {
     ($self:expr, $s:ident => $body:expr) => {
+        on!($self, $s => $body, $s => $body)
+    };
+    ($self:expr, $e:ident => $eb:expr, $p:ident => $pb:expr) => {
         match &$self.0 {
-            Backend::Embedded($s) => $body,
+            Backend::Embedded($e) => $eb,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres($p) => $pb,
         }
     };
 }
@@ -57,10 +75,32 @@ impl Store {
         embedded::Store::open(path, options).map(|s| Self(Backend::Embedded(s)))
     }
 
+    /// Connects to PostgreSQL (see [`postgres::Store::connect`]).
+    ///
+    /// # Errors
+    /// A bad URL, an unreachable database, a refused migration.
+    #[cfg(feature = "postgres")]
+    pub async fn connect_postgres(options: &postgres::Options) -> Result<Self, StoreError> {
+        postgres::Store::connect(options)
+            .await
+            .map(|s| Self(Backend::Postgres(s)))
+    }
+
+    /// Which backend keeps the data: `embedded` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        on!(self, _s => "embedded", _s => "postgres")
+    }
+
+    /// Notified when deliveries may have become due through another instance (a backend
+    /// shared by several); `None` when only this process writes.
+    pub fn due_elsewhere(&self) -> Option<Arc<tokio::sync::Notify>> {
+        on!(self, _s => None, s => Some(s.due()))
+    }
+
     // Endpoints.
 
     pub async fn get_endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
-        on!(self, s => s.get_endpoint(id))
+        on!(self, s => s.get_endpoint(id), s => s.get_endpoint(id).await)
     }
 
     pub async fn list_endpoints(
@@ -68,7 +108,7 @@ impl Store {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Endpoint>, StoreError> {
-        on!(self, s => s.list_endpoints(cursor, limit))
+        on!(self, s => s.list_endpoints(cursor, limit), s => s.list_endpoints(cursor, limit).await)
     }
 
     pub async fn create_endpoint(
@@ -112,7 +152,7 @@ impl Store {
     // Tokens and settings.
 
     pub async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<Token>, StoreError> {
-        on!(self, s => s.token_by_hash(hash))
+        on!(self, s => s.token_by_hash(hash), s => s.token_by_hash(hash).await)
     }
 
     pub async fn list_tokens(
@@ -120,7 +160,7 @@ impl Store {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Token>, StoreError> {
-        on!(self, s => s.list_tokens(cursor, limit))
+        on!(self, s => s.list_tokens(cursor, limit), s => s.list_tokens(cursor, limit).await)
     }
 
     pub async fn create_token(&self, token: Token) -> Result<(), StoreError> {
@@ -150,7 +190,7 @@ impl Store {
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        on!(self, s => s.meta(key))
+        on!(self, s => s.meta(key), s => s.meta(key).await)
     }
 
     pub async fn set_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
@@ -191,15 +231,31 @@ impl Store {
         throttle: impl FnMut(&str, u32) -> usize,
         take: impl FnMut(&str, u64) -> Take,
     ) -> Result<Option<u64>, StoreError> {
-        on!(self, s => s.scan_due(now_ms, share, throttle, take))
+        on!(self, s => s.scan_due(now_ms, share, throttle, take), s => {
+            let (mut share, mut throttle, mut take) = (share, throttle, take);
+            // On a blocking thread (the dispatcher's pass): the claims' round trips wait here.
+            tokio::runtime::Handle::current().block_on(s.claim_due(
+                now_ms,
+                &mut share,
+                &mut throttle,
+                &mut take,
+            ))
+        })
     }
 
     pub async fn delivery(&self, key: &str) -> Result<Option<DeliveryContext>, StoreError> {
-        on!(self, s => s.delivery(key))
+        on!(self, s => s.delivery(key), s => s.delivery(key).await)
     }
 
     pub async fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
-        on!(self, s => s.message(id))
+        on!(self, s => s.message(id), s => s.message(id).await)
+    }
+
+    /// The dispatcher is done with the delivery `key` it took from [`Store::scan_due`],
+    /// recorded or not: a shared backend gives up its claim on one it did not record, so that
+    /// it is taken again at once.
+    pub async fn let_go(&self, key: &str) {
+        on!(self, _s => { let _ = key; }, s => s.let_go(key).await);
     }
 
     /// Records an attempt with its consequences; whether its delivery was still there.
@@ -223,7 +279,7 @@ impl Store {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Attempt>, StoreError> {
-        on!(self, s => s.list_attempts(endpoint_id, cursor, limit))
+        on!(self, s => s.list_attempts(endpoint_id, cursor, limit), s => s.list_attempts(endpoint_id, cursor, limit).await)
     }
 
     // Retention, state and shutdown.
@@ -235,17 +291,34 @@ impl Store {
 
     /// The pruner, until the task is dropped.
     pub async fn run_retention(self, settings: tokio::sync::watch::Receiver<Retention>) {
-        on!(self, s => s.clone().run_retention(settings).await);
+        on!(self, s => s.clone().run_retention(settings).await, s => {
+            // Aborted with this task: the listener, the lease renewals, the counts.
+            let background = tokio::spawn(s.clone().run_background());
+            let _stop = AbortOnDrop(background);
+            s.clone().run_retention(settings).await;
+        });
     }
 
     /// How many records the main tables hold. Cheap: the metrics read it at each scrape.
-    pub fn stats(&self) -> Result<Stats, StoreError> {
-        on!(self, s => s.stats())
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        on!(self, s => s.stats(), s => s.count().await)
+    }
+
+    /// Counts again what [`Store::stats_now`] answers, where that is a cached count (a shared
+    /// database; the embedded store counts at once anyway).
+    pub async fn refresh_counts(&self) {
+        on!(self, _s => {}, s => s.refresh_stats().await);
+    }
+
+    /// [`Store::stats`] without waiting: the embedded store counts at once; PostgreSQL answers
+    /// the counts its background loop took last (every few seconds).
+    pub fn stats_now(&self) -> Result<Stats, StoreError> {
+        on!(self, s => s.stats(), s => Ok(s.stats()))
     }
 
     /// The gauges a metrics registry reads from this store at each scrape.
     pub fn gauges(&self) -> Gauges {
-        on!(self, s => s.gauges())
+        Gauges(self.clone())
     }
 
     /// `Ok` when the store serves reads and every kind of write; otherwise why not, for
@@ -253,45 +326,61 @@ impl Store {
     ///
     /// # Errors
     /// The reason writes (some or all) are impossible now.
-    pub fn readiness(&self) -> Result<(), String> {
-        on!(self, s => s.readiness())
+    pub async fn readiness(&self) -> Result<(), String> {
+        on!(self, s => s.readiness(), s => s.readiness().await)
     }
 
     /// What the store can write now.
     pub fn write_state(&self) -> WriteState {
-        on!(self, s => s.write_state())
+        on!(self, s => s.write_state(), _s => WriteState::Ok)
     }
 
     /// Bytes free on the data volume, when the store lives on it.
     pub fn free_bytes(&self) -> Option<u64> {
-        on!(self, s => s.free_bytes())
+        on!(self, s => s.free_bytes(), _s => None)
     }
 
-    /// The size of the store's file, when it has one.
+    /// The size of the store: its file, or the database.
     pub fn size_bytes(&self) -> Option<u64> {
-        on!(self, s => s.size_bytes())
+        on!(self, s => s.size_bytes(), s => Some(s.size_bytes()))
     }
 
     /// A consistent copy of everything, written to `out` (see [`backup`]). Blocking.
     pub fn backup(&self, out: impl std::io::Write) -> Result<backup::Summary, StoreError> {
-        on!(self, s => s.backup(out))
+        on!(self, s => s.backup(out), _s => {
+            drop(out);
+            Err(StoreError::Conflict(
+                "hookd backup copies the embedded store; back up PostgreSQL with pg_dump",
+            ))
+        })
     }
 
     /// Completes if the store can no longer write (its writer died): the server then stops.
     pub async fn writer_stopped(&self) {
-        on!(self, s => s.writer_stopped().await);
+        on!(self, s => s.writer_stopped().await, _s => std::future::pending::<()>().await);
     }
 
     /// Closes the store at shutdown, once the server has drained; `false` if something still
     /// held it after `limit`.
     pub async fn close(&self, limit: Duration) -> bool {
-        on!(self, s => s.close(limit).await)
+        on!(self, s => s.close(limit).await, s => s.close().await)
     }
 
     /// Makes the embedded store's writer thread panic, as a bug in it would: for the test of
     /// what hookd does then. Not reachable from the API.
     #[doc(hidden)]
     pub async fn simulate_writer_panic(&self) {
-        on!(self, s => s.simulate_writer_panic().await);
+        on!(self, s => s.simulate_writer_panic().await, _s => {});
+    }
+}
+
+/// Aborts its task when dropped.
+#[cfg(feature = "postgres")]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+#[cfg(feature = "postgres")]
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

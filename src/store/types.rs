@@ -149,3 +149,24 @@ pub enum Take {
     /// Nothing more at all (no delivery slot left).
     Stop,
 }
+
+/// A record as both backends keep it: [`crate::backup_format::RECORD_VERSION`], then the JSON
+/// of a model type.
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![crate::backup_format::RECORD_VERSION];
+    serde_json::to_writer(&mut out, value).map_err(|e| StoreError::Storage(e.to_string()))?;
+    Ok(out)
+}
+
+/// Reads a record written by [`encode`]; `key` names it in the error.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&crate::backup_format::RECORD_VERSION, json)) => {
+            serde_json::from_slice(json).map_err(|_| StoreError::Corrupt(key.to_owned()))
+        }
+        _ => Err(StoreError::Corrupt(key.to_owned())),
+    }
+}

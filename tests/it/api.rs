@@ -883,6 +883,12 @@ async fn no_plaintext_secret_or_token_in_the_data_directory() {
     secrets.push(t["tokenPlaintext"].as_str().unwrap().to_owned());
     let dir = s.dir.clone();
     s.stop().await;
+    // On PostgreSQL the data is in the database: every table, records as text, is looked at
+    // as one more file.
+    if let Some(server) = crate::common::postgres::server() {
+        let dump = crate::common::postgres::dump(&server, dir.path());
+        std::fs::write(dir.path().join("database.txt"), dump).unwrap();
+    }
 
     let mut files = 0;
     let mut dirs = vec![dir.path().to_path_buf()];

@@ -54,7 +54,7 @@ async fn a_backup_under_load_restores_everything_acknowledged_before_it() {
         .json(&json!({"disabled": true}))
         .send()
         .await;
-    let stats = s.app.store.stats().unwrap();
+    let stats = s.app.store.stats().await.unwrap();
     assert_eq!(stats.disabled_endpoints, 1);
     assert!(stats.oldest_pending_ms.is_some());
 
@@ -118,7 +118,7 @@ async fn a_backup_under_load_restores_everything_acknowledged_before_it() {
         );
     }
     // The indexes came along too (a disabled endpoint, the oldest pending message).
-    let restored_stats = s.app.store.stats().unwrap();
+    let restored_stats = s.app.store.stats().await.unwrap();
     assert_eq!(restored_stats.disabled_endpoints, 1);
     assert_eq!(restored_stats.oldest_pending_ms, stats.oldest_pending_ms);
     // The pending delivery came along, and is delivered by the restored store.
@@ -275,8 +275,9 @@ async fn a_schema_2_backup_restores_and_is_migrated() {
         .json(&json!({"eventType": "a", "payload": {}}))
         .send()
         .await;
-    common::eventually(10, "the delivery gave up", || {
-        s.app.store.stats().unwrap().ended_messages == 1
+    let store = &s.app.store;
+    common::eventually_async(10, "the delivery gave up", move || async move {
+        store.stats().await.unwrap().ended_messages == 1
     })
     .await;
     let top = tempfile::tempdir().unwrap();
@@ -314,7 +315,7 @@ async fn a_schema_2_backup_restores_and_is_migrated() {
     restore(&old, restored.path(), false).unwrap();
     std::fs::write(restored.path().join("master.key"), key).unwrap();
     let s = TestServer::start_in(restored.clone(), &once).await;
-    assert_eq!(s.app.store.stats().unwrap().disabled_endpoints, 1);
+    assert_eq!(s.app.store.stats().await.unwrap().disabled_endpoints, 1);
     let r = s
         .req("POST", &format!("{ENDPOINTS}/{id}/recover"))
         .json(&json!({"since": "2020-01-01T00:00:00Z"}))

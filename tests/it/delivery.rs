@@ -789,7 +789,7 @@ async fn a_group_of_1000_alerts_is_stored_once_and_delivered_whole() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     assert_eq!(r.json()["deliveries"], 2);
-    let stats = s.app.store.stats().unwrap();
+    let stats = s.app.store.stats().await.unwrap();
     assert_eq!(
         stats.messages, 1,
         "one message, whatever the number of endpoints"

@@ -34,7 +34,7 @@ async fn a_thousand_alert_group_reaches_every_format_once_within_its_limits() {
         let r = s.req("POST", ENDPOINTS).json(&body).send().await;
         assert_eq!(r.status, StatusCode::OK, "{format}: {}", r.text());
     }
-    let before = s.app.store.stats().unwrap();
+    let before = s.app.store.stats().await.unwrap();
 
     rx.slow(1000);
     let group = alertmanager_group("firing", 1000, 600);
@@ -50,7 +50,7 @@ async fn a_thousand_alert_group_reaches_every_format_once_within_its_limits() {
     assert_eq!(r.json()["deliveries"], formats.len());
     // Stored once: the messages grew by one copy; each delivery (still pending: the receiver
     // is slow to answer) refers to it.
-    let after = s.app.store.stats().unwrap();
+    let after = s.app.store.stats().await.unwrap();
     let (messages, deliveries) = (
         after.message_bytes - before.message_bytes,
         after.delivery_bytes - before.delivery_bytes,
@@ -61,7 +61,17 @@ async fn a_thousand_alert_group_reaches_every_format_once_within_its_limits() {
         "{messages} bytes for one {}-byte group",
         text.len()
     );
-    assert!(deliveries < 2_000 * formats.len() as u64, "{deliveries}");
+    // PostgreSQL counts its tables' size, which grows by whole 8 KiB pages (the table and its
+    // four indexes).
+    let pages = if crate::common::postgres::server().is_some() {
+        5 * 8192
+    } else {
+        0
+    };
+    assert!(
+        deliveries < 2_000 * formats.len() as u64 + pages,
+        "{deliveries}"
+    );
 
     let got = rx.wait_for(formats.len(), 30).await;
     let took = started.elapsed();

@@ -18,6 +18,8 @@ mod full_disk;
 mod large_groups;
 mod observability;
 mod plugins;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod powercut;
 mod powercut_fs;
 mod reference;

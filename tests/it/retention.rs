@@ -18,6 +18,18 @@ async fn alert(s: &TestServer) -> String {
 
 /// How many due-queue entries the store holds for `endpoint`.
 fn queued(s: &TestServer, endpoint: &str) -> usize {
+    // On PostgreSQL a pass claims what it offers: count the pending rows instead.
+    if let Some(server) = crate::common::postgres::server() {
+        let url = crate::common::postgres::database_for(&server, s.dir.path());
+        let out = std::process::Command::new("psql")
+            .args([&url, "-Atc"])
+            .arg(format!(
+                "SELECT count(*) FROM hookd_deliveries WHERE endpoint_id = '{endpoint}' AND NOT failed"
+            ))
+            .output()
+            .unwrap();
+        return String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    }
     let mut n = 0;
     s.app
         .store
@@ -161,6 +173,16 @@ async fn deleting_an_endpoint_leaves_no_orphans() {
     let dir = s.dir.clone();
     s.stop().await;
     // No table holds anything that names the endpoint or its messages.
+    if let Some(server) = crate::common::postgres::server() {
+        let dump = String::from_utf8_lossy(&crate::common::postgres::dump(&server, dir.path()))
+            .into_owned();
+        let left: Vec<&str> = dump
+            .lines()
+            .filter(|l| l.contains(id.as_str()) || messages.iter().any(|m| l.contains(m.as_str())))
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        return;
+    }
     let db = loop {
         match redb::Database::open(dir.path().join("hookd.redb")) {
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {

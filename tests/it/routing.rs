@@ -517,7 +517,7 @@ async fn custom_headers_arrive_and_are_sealed_and_masked() {
     assert!(r.header("webhook-signature").starts_with("v1,"));
     assert_eq!(r.header("content-type"), "application/json");
     // Sealed at rest: the store file never holds the values.
-    let store = std::fs::read(s.dir.path().join("hookd.redb")).unwrap();
+    let store = crate::common::postgres::stored(s.dir.path());
     for secret in [&b"key-0123456789-abcd"[..], b"Bearer ab"] {
         assert!(!store.windows(secret.len()).any(|w| w == secret));
     }
@@ -813,7 +813,7 @@ async fn client_certificates_for_receivers_that_require_them() {
     assert_eq!(refused[0]["error"], "tls", "{refused:?}");
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
     // The key is sealed at rest: its PEM body is not in the store file.
-    let store = std::fs::read(s.dir.path().join("hookd.redb")).unwrap();
+    let store = crate::common::postgres::stored(s.dir.path());
     let pem = client_key.serialize_pem();
     let body_line = pem.lines().nth(1).unwrap().as_bytes();
     assert!(!store.windows(body_line.len()).any(|w| w == body_line));

@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use crate::model::{Endpoint, EndpointPatch, Scope, SealedSecret, Token};
 use crate::routing::Matchers;
+use crate::store::rules;
 
-/// At most this many previous secrets are kept through rapid rotations.
-const MAX_PREVIOUS_SECRETS: usize = 8;
 /// `meta` key naming how token hashes are made; absent in stores that kept bare SHA-256.
 const TOKEN_HASH_SCHEME: &str = "token_hash_scheme";
 /// HMAC-SHA256 under a key derived from the master key (`MasterKey::token_hash`).
@@ -220,40 +219,11 @@ pub(super) fn update(
     matchers: Option<&Arc<Matchers>>,
 ) -> Result<Endpoint, StoreError> {
     let mut e: Endpoint = get(&t.endpoints, id)?;
-    if let Some(name) = &patch.name {
-        e.name.clone_from(name);
-    }
-    if let Some(url) = &patch.url {
-        e.url.clone_from(url);
-    }
-    if let Some(enabled) = patch.signing_enabled {
-        e.signing_enabled = enabled;
-    }
-    if let Some(f) = &patch.filter_types {
-        e.filter_types.clone_from(f);
-    }
-    if let Some(m) = &patch.label_matchers {
-        e.label_matchers.clone_from(m);
-    }
-    if let Some(h) = &patch.headers {
-        e.headers.clone_from(h);
-    }
-    if let Some(r) = patch.rate_limit {
-        e.rate_limit = r;
-    }
-    if let Some(c) = &patch.client_certificate {
-        e.client_certificate.clone_from(c);
-    }
-    if let Some(f) = &patch.format {
-        e.format.clone_from(f);
-    }
-    if let Some(o) = &patch.format_options {
-        e.format_options.clone_from(o);
-    }
+    rules::apply_fields(&mut e, patch);
     if let Some(disabled) = patch.disabled {
         set_disabled(t, &mut e, disabled)?;
         if !disabled {
-            e.failing_since_ms = None;
+            rules::set_enabled_again(&mut e);
         }
     }
     e.updated_at_ms = now_ms.max(e.updated_at_ms);
@@ -261,7 +231,9 @@ pub(super) fn update(
     match (&patch.label_matchers, matchers) {
         // Set by the API, which compiles them; a caller that did not compile them gets them
         // compiled here (bounded, but on the writer).
-        (Some(_), None) => t.routes.changed(&e, Some(&super::routes::compile(&e))),
+        (Some(_), None) => t
+            .routes
+            .changed(&e, Some(&crate::store::routes::compile(&e))),
         (_, matchers) => t.routes.changed(&e, matchers),
     }
     Ok(e)
@@ -312,17 +284,7 @@ pub(super) fn rotate(
     grace_ms: i64,
 ) -> Result<Endpoint, StoreError> {
     let mut e: Endpoint = get(&t.endpoints, id)?;
-    let mut old = std::mem::replace(&mut e.secret, secret.clone());
-    // Secrets sign in their own algorithm: a rotation to Ed25519 keeps the HMAC signature in
-    // the header through the grace period, and the other way around.
-    old.expires_at_ms = Some(now_ms.saturating_add(grace_ms));
-    e.previous_secrets
-        .retain(|s| s.expires_at_ms.is_some_and(|x| x > now_ms));
-    if grace_ms > 0 {
-        e.previous_secrets.insert(0, old);
-    }
-    e.previous_secrets.truncate(MAX_PREVIOUS_SECRETS);
-    e.updated_at_ms = now_ms.max(e.updated_at_ms);
+    rules::rotate(&mut e, secret, now_ms, grace_ms);
     t.endpoints.insert(id, encode(&e)?.as_slice())?;
     Ok(e)
 }

@@ -23,22 +23,21 @@
 mod attempts;
 pub mod backup;
 mod endpoints;
-mod gauges;
 mod migrate;
 pub mod offline;
 mod ops;
 mod outbox;
 pub mod retention;
-mod routes;
 mod schema;
 mod tables;
 mod writer;
 
-pub use gauges::{Gauges, StoreMetrics};
+pub use crate::store::gauges::StoreMetrics;
 pub use ops::{AttemptRecord, EndpointEffect, Ingest, Retention};
 pub use outbox::Take;
 pub use writer::WriteState;
 
+use super::types::{decode, encode};
 pub use super::types::{DeliveryContext, Page, Stats, StoreError};
 
 use std::ops::Bound;
@@ -48,9 +47,9 @@ use std::time::Duration;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
+use crate::store::routes;
 use ops::{Done, Job, Op};
 
 impl StoreError {
@@ -219,6 +218,18 @@ fn open_db(path: &Path, options: &Options) -> Result<Database, StoreError> {
     )
 }
 
+/// The routing table of every endpoint in the store.
+fn build_routes(db: &Database) -> Result<crate::routing::RouteTable, StoreError> {
+    let txn = db.begin_read()?;
+    let endpoints = txn.open_table(schema::ENDPOINTS)?;
+    let mut records = Vec::new();
+    for entry in endpoints.iter()? {
+        let (k, v) = entry?;
+        records.push((k.value().to_owned(), decode(k.value(), v.value())));
+    }
+    Ok(routes::table_of(records))
+}
+
 impl Store {
     /// Opens (or creates) the store file, brings an older store's tables up to date, and starts
     /// the writer thread.
@@ -248,7 +259,7 @@ impl Store {
             db = open_db(path, &options)?;
         }
         migrate::prepare(&db)?;
-        let table = routes::build(&db)?;
+        let table = build_routes(&db)?;
         let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);
         let (stopped_tx, writer_stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -335,11 +346,6 @@ impl Store {
     /// The size of the store file.
     pub fn size_bytes(&self) -> Option<u64> {
         std::fs::metadata(&self.shared.path).ok().map(|m| m.len())
-    }
-
-    /// The gauges a metrics registry reads from this store at each scrape.
-    pub fn gauges(&self) -> Gauges {
-        Gauges(self.clone())
     }
 
     /// How many records the main tables hold (cheap: redb keeps each table's length).
@@ -466,21 +472,6 @@ fn list<T: DeserializeOwned, Tb: ReadableTable<&'static str, &'static [u8]>>(
         items,
         next: if more { last } else { None },
     })
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![schema::RECORD_VERSION];
-    serde_json::to_writer(&mut out, value).map_err(|e| StoreError::Storage(e.to_string()))?;
-    Ok(out)
-}
-
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    match bytes.split_first() {
-        Some((&schema::RECORD_VERSION, json)) => {
-            serde_json::from_slice(json).map_err(|_| StoreError::Corrupt(key.to_owned()))
-        }
-        _ => Err(StoreError::Corrupt(key.to_owned())),
-    }
 }
 
 #[cfg(test)]

@@ -13,11 +13,12 @@
 use redb::ReadableTable;
 
 use super::endpoints::{get, set_disabled};
-use super::ops::{AttemptRecord, EndpointEffect, Ingest, Op};
+use super::ops::{AttemptRecord, Ingest, Op};
 use super::schema::{DELIVERIES, ENDPOINTS, HEADS, MESSAGES, QUEUE};
 use super::tables::Tables;
 use super::{attempts, decode, encode, DeliveryContext, Store, StoreError};
 use crate::model::{AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
+use crate::store::rules;
 
 pub use crate::store::types::Take;
 
@@ -369,21 +370,10 @@ pub(super) fn record_attempt(
     attempts::append(t, a)?;
 
     let was_disabled = endpoint.disabled;
-    match record.effect {
-        // The common case, a healthy endpoint staying healthy, writes nothing.
-        EndpointEffect::Success if endpoint.failing_since_ms.is_none() => return Ok(false),
-        EndpointEffect::Success => endpoint.failing_since_ms = None,
-        EndpointEffect::Failure {
-            now_ms,
-            disable_after_ms,
-        } => {
-            let since = *endpoint.failing_since_ms.get_or_insert(now_ms);
-            if now_ms.saturating_sub(since) >= disable_after_ms {
-                set_disabled(t, &mut endpoint, true)?;
-            }
-        }
-        EndpointEffect::Gone => set_disabled(t, &mut endpoint, true)?,
-        EndpointEffect::None => return Ok(false),
+    match rules::attempt_effect(&mut endpoint, record.effect) {
+        rules::Change::None => return Ok(false),
+        rules::Change::Write => {}
+        rules::Change::Disable => set_disabled(t, &mut endpoint, true)?,
     }
     t.routes.changed(&endpoint, None);
     if endpoint.disabled && !was_disabled {

@@ -11,8 +11,6 @@
 //! 3. trims each endpoint's attempt log to `retention.attempts_per_endpoint` and to
 //!    `retention.attempts_secs`, a bounded number of endpoints per step (a rotating cursor).
 
-use std::time::Duration;
-
 use redb::ReadableTable;
 
 use super::attempts;
@@ -25,8 +23,6 @@ use crate::model::{Delivery, DeliveryState, Endpoint};
 
 /// Endpoints whose attempt logs one step looks at.
 const ATTEMPT_ENDPOINTS_PER_STEP: usize = 64;
-/// The pause between steps while there is work left.
-const STEP_PAUSE: Duration = Duration::from_millis(10);
 
 impl Report {
     fn removed(&self) -> usize {
@@ -46,48 +42,10 @@ impl Store {
         }
     }
 
-    /// Runs retention until the task is dropped, with the settings `settings` holds (a reload
-    /// changes them).
-    pub async fn run_retention(self, mut settings: tokio::sync::watch::Receiver<Retention>) {
-        let mut cursor = None;
-        let mut total = Report::default();
-        loop {
-            let current = settings.borrow_and_update().clone();
-            let step = Step {
-                now_ms: crate::time::now_ms(),
-                settings: current.clone(),
-                cursor: cursor.take(),
-            };
-            match self.prune(step).await {
-                Ok(report) => {
-                    total.messages += report.messages;
-                    total.deliveries += report.deliveries;
-                    total.attempts += report.attempts;
-                    cursor.clone_from(&report.cursor);
-                    if report.more {
-                        tokio::time::sleep(STEP_PAUSE).await;
-                        continue;
-                    }
-                    if total.removed() > 0 {
-                        tracing::info!(
-                            messages = total.messages,
-                            deliveries = total.deliveries,
-                            attempts = total.attempts,
-                            "retention removed old records"
-                        );
-                        total = Report::default();
-                    }
-                }
-                // The store says why it cannot write (and logs it once); try again later.
-                Err(StoreError::Full { .. } | StoreError::Unavailable(_)) => {}
-                Err(e) => tracing::error!(error = %e, "retention step failed"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(current.interval) => {}
-                () = self.shared.prune_wake.notified() => {}
-                _ = settings.changed() => {}
-            }
-        }
+    /// Runs retention until the task is dropped (see [`crate::store::retention::run`]).
+    pub async fn run_retention(self, settings: tokio::sync::watch::Receiver<Retention>) {
+        let wake = self.shared.clone();
+        crate::store::retention::run(settings, &wake.prune_wake, |step| self.prune(step)).await;
     }
 }
 

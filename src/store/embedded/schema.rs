@@ -50,8 +50,6 @@ pub const LEGACY_DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("d
 pub const DRAIN_DELETED: u8 = 1;
 pub const DRAIN_DISABLED: u8 = 2;
 
-/// Version byte in front of every record (the backup format checks records by it too).
-pub use crate::backup_format::RECORD_VERSION;
 /// The store's schema version in `meta`.
 pub const SCHEMA_VERSION: u8 = 3;
 

@@ -3,12 +3,12 @@
 
 use redb::{Table, WriteTransaction};
 
-use super::routes::Routes;
 use super::schema::{
     ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DISABLED, DRAIN, ENDED, ENDPOINTS, GAVE_UP, HEADS,
     HEAD_OF, MESSAGES, MESSAGE_STATE, META, PENDING_MESSAGES, QUEUE, TOKENS, TOKEN_HASHES,
 };
 use super::StoreError;
+use crate::store::routes::Routes;
 
 /// The tables of one write transaction, opened once per batch.
 pub struct Tables<'t> {

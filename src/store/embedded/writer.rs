@@ -22,9 +22,9 @@ use redb::Database;
 use tokio::sync::{mpsc, watch};
 
 use super::ops::{Done, Job, Op};
-use super::routes::Routes;
 use super::tables::Tables;
 use super::{endpoints, outbox, retention, Shared, StoreError};
+use crate::store::routes::Routes;
 
 /// How many queued writes the writer's channel holds before callers wait.
 pub const QUEUE_DEPTH: usize = 8192;
@@ -307,7 +307,7 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
 fn commit_batch(
     db: &Database,
     batch: &[Job],
-    routes: &super::routes::Published,
+    routes: &crate::store::routes::Published,
     no_sync: bool,
 ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let mut txn = db.begin_write()?;

@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod pki;
 pub mod plugins;
+pub mod postgres;
 pub mod receiver;
 
 use std::net::SocketAddr;
@@ -42,7 +43,9 @@ pub fn config(dir: &std::path::Path, extra: &str) -> Config {
         "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nbootstrap_token = \"{ADMIN_TOKEN}\"\n{extra}",
         dir.display()
     );
-    Config::from_toml_str(&toml).unwrap()
+    let mut config = Config::from_toml_str(&toml).unwrap();
+    postgres::use_for(&mut config, dir);
+    config
 }
 
 /// `app::start`, waiting out the moment in which a just-stopped server still holds the store:
@@ -73,6 +76,15 @@ impl TestServer {
     /// Starts a server on an existing data directory (restarts).
     pub async fn start_in(dir: Arc<tempfile::TempDir>, extra: &str) -> Self {
         let started = start_app(config(dir.path(), extra))
+            .await
+            .unwrap_or_else(|e| panic!("start: {e}"));
+        Self::serve(dir, started).await
+    }
+
+    /// Starts a server with `config` on `dir` (its `data_dir`).
+    #[cfg(feature = "postgres")]
+    pub async fn start_config(dir: Arc<tempfile::TempDir>, config: Config) -> Self {
+        let started = start_app(config)
             .await
             .unwrap_or_else(|e| panic!("start: {e}"));
         Self::serve(dir, started).await

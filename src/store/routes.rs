@@ -1,11 +1,12 @@
-//! The routing table: every endpoint's compiled rules, as of the last commit.
+//! The routing table: every endpoint's compiled rules, as of the last commit (both backends
+//! keep one; this is how they build, change and publish it).
 //!
 //! Routing never runs inside the writer. Request handlers route an alert against a snapshot
 //! ([`Store::routes`](super::Store::routes)) before they send it to the writer, which then only
 //! writes (dropping targets deleted or disabled meanwhile). Matchers are compiled once, by the
 //! handler that sets them, and handed to the writer with the write.
 //!
-//! Only the writer changes endpoints, so only the writer changes the table: each write stages
+//! In the embedded store only the writer changes endpoints, so only the writer changes the table: each write stages
 //! its change, and the writer publishes the staged changes after the transaction commits and
 //! before it answers, so a client that got its `200` routes its next alert by the new rules. A
 //! transaction that fails drops its staged changes.
@@ -13,10 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use redb::{Database, ReadableDatabase, ReadableTable};
-
-use super::schema::ENDPOINTS;
-use super::{decode, StoreError};
+use super::StoreError;
 use crate::model::Endpoint;
 use crate::routing::{Matchers, Route, RouteTable, Rules};
 
@@ -43,14 +41,14 @@ pub fn compile(e: &Endpoint) -> Arc<Matchers> {
     }))
 }
 
-/// Builds the table from every endpoint in the store.
-pub fn build(db: &Database) -> Result<RouteTable, StoreError> {
+/// The table of `endpoints` (id, record as read): a record that does not read is left out
+/// (one damaged endpoint must not stop alerts to every other), and says so.
+pub fn table_of(
+    endpoints: impl IntoIterator<Item = (String, Result<Endpoint, StoreError>)>,
+) -> RouteTable {
     let mut table = RouteTable::default();
-    let txn = db.begin_read()?;
-    let endpoints = txn.open_table(ENDPOINTS)?;
-    for entry in endpoints.iter()? {
-        let (k, v) = entry?;
-        match decode::<Endpoint>(k.value(), v.value()) {
+    for (id, record) in endpoints {
+        match record {
             Ok(e) => {
                 let rules = Rules {
                     filter_types: e.filter_types.clone(),
@@ -64,13 +62,12 @@ pub fn build(db: &Database) -> Result<RouteTable, StoreError> {
                     }),
                 );
             }
-            // One damaged endpoint must not stop alerts to every other.
             Err(e) => {
-                tracing::error!(endpoint = %k.value(), error = %e, "endpoint record is corrupt; alerts are not delivered to it");
+                tracing::error!(endpoint = %id, error = %e, "endpoint record is corrupt; alerts are not delivered to it");
             }
         }
     }
-    Ok(table)
+    table
 }
 
 /// The current snapshot.

@@ -58,7 +58,7 @@ impl std::fmt::Debug for Gauges {
 impl Collector for Gauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let now = crate::time::now_ms();
-        if let Ok(stats) = self.0.stats() {
+        if let Ok(stats) = self.0.stats_now() {
             gauge(
                 &mut encoder,
                 "outbox_pending",

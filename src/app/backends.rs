@@ -1,0 +1,70 @@
+//! Opening the store `store.backend` names: the embedded one in the data directory, or
+//! PostgreSQL (with the `postgres` feature), with its TLS roots.
+
+use std::path::Path;
+#[cfg(feature = "postgres")]
+use std::sync::Arc;
+
+use super::StartupError;
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+/// The store `config.store.backend` names: the embedded one at `path`, or PostgreSQL.
+pub(super) async fn open_store(
+    config: &Config,
+    path: &Path,
+    options: crate::store::Options,
+) -> Result<Store, StartupError> {
+    match config.store.backend {
+        crate::config::StoreBackend::Embedded => {
+            Store::open_embedded(path, options).map_err(|source| StartupError::Store {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+        #[cfg(feature = "postgres")]
+        crate::config::StoreBackend::Postgres => {
+            let s = &config.store;
+            let mut roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            if !s.postgres_ca_file.as_os_str().is_empty() {
+                crate::tls::add_pem_roots(&mut roots, &s.postgres_ca_file).map_err(|e| {
+                    StartupError::Store {
+                        path: "store.postgres_ca_file".into(),
+                        source: StoreError::Storage(e.to_string()),
+                    }
+                })?;
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StartupError::Store {
+                path: "store.postgres_url".into(),
+                source: StoreError::Storage(e.to_string()),
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let options = crate::store::postgres::Options {
+                url: s.postgres_url.expose().unwrap_or_default().to_owned(),
+                pool_size: s.postgres_pool_size,
+                lease: std::time::Duration::from_secs(s.postgres_lease_secs),
+                tls: Arc::new(tls),
+            };
+            Store::connect_postgres(&options)
+                .await
+                .map_err(|source| StartupError::Store {
+                    path: "PostgreSQL (store.postgres_url)".into(),
+                    source,
+                })
+        }
+        #[cfg(not(feature = "postgres"))]
+        crate::config::StoreBackend::Postgres => Err(StartupError::Store {
+            path: "store.backend".into(),
+            source: StoreError::Storage(
+                "\"postgres\" needs a hookd built with the postgres feature".into(),
+            ),
+        }),
+    }
+}

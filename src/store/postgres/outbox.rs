@@ -1,0 +1,587 @@
+//! The outbox in PostgreSQL: messages, their deliveries, claims with leases, the attempt log.
+//!
+//! An alert and its deliveries go in with one statement (one round trip, one commit). The
+//! dispatcher of each instance claims due deliveries per endpoint with `FOR UPDATE SKIP
+//! LOCKED`, marking them with its lease (owner, expiry): no transaction stays open while a
+//! delivery is sent, other instances skip what is leased, and what a killed instance held is
+//! claimed again once its lease expires. Recording the attempt ends the lease.
+
+use super::{pg_err, Store};
+use crate::model::{Attempt, AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
+use crate::store::rules::{self, Change};
+use crate::store::types::{decode, encode};
+use crate::store::{AttemptRecord, DeliveryContext, Page, StoreError, Take};
+
+/// Endpoints with due work one pass looks at, earliest first.
+const ENDPOINTS_PER_PASS: i64 = 1_000;
+
+/// A delivery's key, `message/endpoint`, as its two columns.
+fn split(key: &str) -> Result<(&str, &str), StoreError> {
+    key.split_once('/')
+        .ok_or_else(|| StoreError::Corrupt(key.to_owned()))
+}
+
+impl Store {
+    /// Stores `message` and a pending delivery, due now, for each of `targets` that exists and
+    /// is enabled at the commit, in one statement; returns how many deliveries.
+    pub async fn ingest(
+        &self,
+        message: Message,
+        targets: Vec<String>,
+    ) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let record = encode(&message)?;
+        let row = client
+            .query_one(
+                "WITH d AS (
+                    INSERT INTO hookd_deliveries (message_id, endpoint_id, due_ms)
+                    SELECT $1, id, $3 FROM hookd_endpoints WHERE id = ANY($2) AND NOT disabled
+                    RETURNING 1
+                 )
+                 INSERT INTO hookd_messages (id, record, created_at_ms, pending, ended_at_ms)
+                 SELECT $1, $4, $3, count(*), CASE WHEN count(*) = 0 THEN $3 END FROM d
+                 RETURNING pending, pg_notify('hookd_due', '')::text",
+                &[&message.id, &targets, &message.created_at_ms, &record],
+            )
+            .await
+            .map_err(|e| {
+                if super::is_unique_violation(&e) {
+                    StoreError::Conflict("a message with this id exists")
+                } else {
+                    pg_err(e)
+                }
+            })?;
+        let pending: i32 = row.get(0);
+        Ok(usize::try_from(pending).unwrap_or(0))
+    }
+
+    /// One pass over the due work at `now_ms` (see the boundary's `scan_due`): for each enabled
+    /// endpoint with unleased due deliveries, earliest first, claims up to what `share` (and
+    /// `throttle`) grant and offers them to `take`; claims `take` does not take are released.
+    pub(crate) async fn claim_due(
+        &self,
+        now_ms: i64,
+        share: &mut dyn FnMut(&str) -> usize,
+        throttle: &mut dyn FnMut(&str, u32) -> usize,
+        take: &mut dyn FnMut(&str, u64) -> Take,
+    ) -> Result<Option<u64>, StoreError> {
+        let client = self.client().await?;
+        let heads = client
+            .query(
+                "SELECT d.endpoint_id, min(d.due_ms) AS head, e.rate_limit
+                 FROM hookd_deliveries d JOIN hookd_endpoints e ON e.id = d.endpoint_id
+                 WHERE NOT d.failed AND NOT e.disabled AND d.due_ms <= $1
+                   AND (d.lease_until_ms IS NULL OR d.lease_until_ms < $1)
+                 GROUP BY d.endpoint_id, e.rate_limit ORDER BY head LIMIT $2",
+                &[&now_ms, &ENDPOINTS_PER_PASS],
+            )
+            .await
+            .map_err(pg_err)?;
+        let lease_until = now_ms.saturating_add(self.lease_ms());
+        let mut key = String::new();
+        'endpoints: for head in &heads {
+            let endpoint: &str = head.get(0);
+            let mut wanted = share(endpoint);
+            let rate: Option<i64> = head.get(2);
+            if let Some(rate) = rate.and_then(|r| u32::try_from(r).ok()) {
+                wanted = wanted.min(throttle(endpoint, rate));
+            }
+            if wanted == 0 {
+                continue;
+            }
+            let claimed = client
+                .query(
+                    "UPDATE hookd_deliveries SET lease_owner = $3, lease_until_ms = $4
+                     WHERE (message_id, endpoint_id) IN (
+                        SELECT message_id, endpoint_id FROM hookd_deliveries
+                        WHERE endpoint_id = $1 AND NOT failed AND due_ms <= $2
+                          AND (lease_until_ms IS NULL OR lease_until_ms < $2)
+                        ORDER BY due_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
+                     RETURNING message_id, due_ms",
+                    &[
+                        &endpoint,
+                        &now_ms,
+                        &self.owner(),
+                        &lease_until,
+                        &i64::try_from(wanted).unwrap_or(i64::MAX),
+                    ],
+                )
+                .await
+                .map_err(pg_err)?;
+            let mut claimed: Vec<(String, i64)> =
+                claimed.iter().map(|r| (r.get(0), r.get(1))).collect();
+            claimed.sort_by_key(|(_, due)| *due);
+            let mut unused = Vec::new();
+            let mut stop = false;
+            for (message, due) in claimed {
+                if stop {
+                    unused.push(message);
+                    continue;
+                }
+                key.clear();
+                key.push_str(&message);
+                key.push('/');
+                key.push_str(endpoint);
+                match take(&key, u64::try_from(due).unwrap_or(0)) {
+                    Take::Taken => {
+                        self.inner
+                            .held
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(key.clone());
+                    }
+                    Take::Skip => {}
+                    Take::NextEndpoint => {
+                        stop = true;
+                        unused.push(message);
+                    }
+                    Take::Stop => {
+                        unused.push(message);
+                        self.release(&client, endpoint, &unused).await?;
+                        break 'endpoints;
+                    }
+                }
+            }
+            self.release(&client, endpoint, &unused).await?;
+        }
+        let next: Option<i64> = client
+            .query_one(
+                "SELECT min(due_ms) FROM hookd_deliveries WHERE NOT failed AND due_ms > $1",
+                &[&now_ms],
+            )
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        Ok(next.and_then(|n| u64::try_from(n).ok()))
+    }
+
+    /// Gives up this instance's claims on `messages` to `endpoint`.
+    async fn release(
+        &self,
+        client: &tokio_postgres::Client,
+        endpoint: &str,
+        messages: &[String],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        client
+            .execute(
+                "UPDATE hookd_deliveries SET lease_owner = NULL, lease_until_ms = NULL
+                 WHERE endpoint_id = $1 AND message_id = ANY($2) AND lease_owner = $3",
+                &[&endpoint, &messages, &self.owner()],
+            )
+            .await
+            .map(drop)
+            .map_err(pg_err)
+    }
+
+    /// See the boundary's `let_go`: a claim still held (its attempt was not recorded) is given
+    /// up; the common case (recorded) costs nothing.
+    pub async fn let_go(&self, key: &str) {
+        let held = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+        let Ok((message_id, endpoint_id)) = split(key) else {
+            return;
+        };
+        if held {
+            if let Ok(client) = self.client().await {
+                // Best effort: if this fails, the lease runs out instead.
+                let _ = self
+                    .release(&client, endpoint_id, &[message_id.to_owned()])
+                    .await;
+            }
+        }
+    }
+
+    /// Extends the leases this instance holds (its deliveries being sent).
+    pub(super) async fn renew_leases(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let (messages, endpoints): (Vec<String>, Vec<String>) = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|k| k.split_once('/'))
+            .map(|(m, e)| (m.to_owned(), e.to_owned()))
+            .unzip();
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE hookd_deliveries d SET lease_until_ms = $2
+                 FROM unnest($3::text[], $4::text[]) AS h(message_id, endpoint_id)
+                 WHERE d.message_id = h.message_id AND d.endpoint_id = h.endpoint_id
+                   AND d.lease_owner = $1 AND NOT d.failed",
+                &[
+                    &self.owner(),
+                    &now_ms.saturating_add(self.lease_ms()),
+                    &messages,
+                    &endpoints,
+                ],
+            )
+            .await
+            .map_err(pg_err)
+    }
+
+    /// A delivery with its message and endpoint (either may be gone).
+    pub async fn delivery(&self, key: &str) -> Result<Option<DeliveryContext>, StoreError> {
+        let (message_id, endpoint_id) = split(key)?;
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT d.attempts, d.failed, d.due_ms, d.failed_at_ms, m.record, e.record
+                 FROM hookd_deliveries d
+                 LEFT JOIN hookd_messages m ON m.id = d.message_id
+                 LEFT JOIN hookd_endpoints e ON e.id = d.endpoint_id
+                 WHERE d.message_id = $1 AND d.endpoint_id = $2",
+                &[&message_id, &endpoint_id],
+            )
+            .await
+            .map_err(pg_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let attempts: i32 = row.get(0);
+        let failed: bool = row.get(1);
+        let delivery = Delivery {
+            message_id: message_id.to_owned(),
+            endpoint_id: endpoint_id.to_owned(),
+            attempts: u32::try_from(attempts).unwrap_or(0),
+            state: if failed {
+                DeliveryState::Failed
+            } else {
+                DeliveryState::Pending
+            },
+            next_attempt_ms: row.get(2),
+            failed_at_ms: row.get(3),
+        };
+        let message = row
+            .get::<_, Option<&[u8]>>(4)
+            .map(|r| decode::<Message>(message_id, r))
+            .transpose()?;
+        let endpoint = row
+            .get::<_, Option<&[u8]>>(5)
+            .map(|r| decode::<Endpoint>(endpoint_id, r))
+            .transpose()?;
+        Ok(Some((delivery, message, endpoint)))
+    }
+
+    /// A message, if it is still kept.
+    pub async fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT record FROM hookd_messages WHERE id = $1", &[&id])
+            .await
+            .map_err(pg_err)?;
+        row.map(|r| decode(id, r.get(0))).transpose()
+    }
+
+    /// Records an attempt and its consequences in one transaction (as the embedded store);
+    /// returns whether this attempt disabled the endpoint.
+    pub async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, StoreError> {
+        // Whatever happens now, this instance stops renewing the lease: recorded, it ends; not
+        // recorded, it runs out and the delivery is claimed again.
+        if let Some(key) = &record.delivery_key {
+            self.inner
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(key);
+        }
+        let mut tries = 0;
+        loop {
+            match self.record_attempt_once(&record).await {
+                Err(e) if super::is_aborted(&e) && tries < 3 => tries += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn record_attempt_once(&self, record: &AttemptRecord) -> Result<bool, StoreError> {
+        let a = &record.attempt;
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(pg_err)?;
+        let endpoint = txn
+            .query_opt(
+                "SELECT record FROM hookd_endpoints WHERE id = $1 FOR UPDATE",
+                &[&a.endpoint_id],
+            )
+            .await
+            .map_err(pg_err)?
+            .map(|r| decode::<Endpoint>(&a.endpoint_id, r.get(0)))
+            .transpose()?;
+        if let Some(key) = &record.delivery_key {
+            let (message_id, endpoint_id) = split(key)?;
+            let row = txn
+                .query_opt(
+                    "SELECT attempts FROM hookd_deliveries
+                     WHERE message_id = $1 AND endpoint_id = $2 AND NOT failed FOR UPDATE",
+                    &[&message_id, &endpoint_id],
+                )
+                .await
+                .map_err(pg_err)?;
+            if let Some(row) = row {
+                let before: i32 = row.get(0);
+                let attempts = before.max(i32::try_from(a.attempt).unwrap_or(i32::MAX));
+                let ids: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+                    [&message_id, &endpoint_id];
+                let ended = match (a.outcome, a.next_attempt_ms) {
+                    _ if endpoint.is_none() => {
+                        delete_delivery(&txn, &ids).await?;
+                        true
+                    }
+                    (AttemptOutcome::Succeeded, _) => {
+                        delete_delivery(&txn, &ids).await?;
+                        true
+                    }
+                    (AttemptOutcome::Retrying, Some(next)) => {
+                        txn.execute(
+                            "UPDATE hookd_deliveries SET attempts = $3, due_ms = $4,
+                                lease_owner = NULL, lease_until_ms = NULL
+                             WHERE message_id = $1 AND endpoint_id = $2",
+                            &[&message_id, &endpoint_id, &attempts, &next],
+                        )
+                        .await
+                        .map_err(pg_err)?;
+                        false
+                    }
+                    _ => {
+                        txn.execute(
+                            "UPDATE hookd_deliveries SET attempts = $3, failed = true,
+                                failed_at_ms = $4, lease_owner = NULL, lease_until_ms = NULL
+                             WHERE message_id = $1 AND endpoint_id = $2",
+                            &[&message_id, &endpoint_id, &attempts, &a.at_ms],
+                        )
+                        .await
+                        .map_err(pg_err)?;
+                        true
+                    }
+                };
+                if ended {
+                    delivery_ended(&txn, message_id, a.at_ms).await?;
+                }
+            }
+        }
+        let Some(mut endpoint) = endpoint else {
+            txn.commit().await.map_err(pg_err)?;
+            return Ok(false); // no attempt log for an endpoint that no longer exists
+        };
+        txn.execute(
+            "INSERT INTO hookd_attempts (endpoint_id, id, at_ms, record) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&a.endpoint_id, &a.id, &a.at_ms, &encode(a)?],
+        )
+        .await
+        .map_err(pg_err)?;
+        let was_disabled = endpoint.disabled;
+        match rules::attempt_effect(&mut endpoint, record.effect) {
+            Change::None => {}
+            change => {
+                if change == Change::Disable {
+                    endpoint.disabled = true;
+                }
+                if endpoint.disabled && !was_disabled {
+                    endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
+                }
+                txn.execute(
+                    "UPDATE hookd_endpoints SET record = $2, disabled = $3 WHERE id = $1",
+                    &[&endpoint.id, &encode(&endpoint)?, &endpoint.disabled],
+                )
+                .await
+                .map_err(pg_err)?;
+                if endpoint.disabled && !was_disabled {
+                    txn.execute("SELECT pg_notify('hookd_endpoints', $1)", &[&endpoint.id])
+                        .await
+                        .map_err(pg_err)?;
+                }
+            }
+        }
+        txn.commit().await.map_err(pg_err)?;
+        let disabled_now = endpoint.disabled && !was_disabled;
+        if disabled_now {
+            let mut routes = crate::store::routes::Routes::begin(&self.inner.routes);
+            routes.changed(&endpoint, None);
+            routes.publish();
+        }
+        Ok(disabled_now)
+    }
+
+    /// Requeues, due now, every delivery of `message_id` that gave up; how many.
+    pub async fn resend(&self, message_id: String, now_ms: i64) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(pg_err)?;
+        let found = txn
+            .query_opt(
+                "SELECT 1 FROM hookd_messages WHERE id = $1 FOR UPDATE",
+                &[&message_id],
+            )
+            .await
+            .map_err(pg_err)?;
+        if found.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let n = txn
+            .execute(
+                "UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $2
+                 WHERE message_id = $1 AND failed",
+                &[&message_id, &now_ms],
+            )
+            .await
+            .map_err(pg_err)?;
+        if n > 0 {
+            txn.execute(
+                "UPDATE hookd_messages SET pending = pending + $2, ended_at_ms = NULL WHERE id = $1",
+                &[&message_id, &i32::try_from(n).unwrap_or(i32::MAX)],
+            )
+            .await
+            .map_err(pg_err)?;
+            txn.execute("SELECT pg_notify('hookd_due', '')", &[])
+                .await
+                .map_err(pg_err)?;
+        }
+        txn.commit().await.map_err(pg_err)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Requeues, due now, the deliveries to `endpoint_id` that gave up in
+    /// `[since_ms, now_ms]`, in transactions of at most `batch`; how many.
+    pub async fn recover(
+        &self,
+        endpoint_id: String,
+        since_ms: i64,
+        now_ms: i64,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let mut total = 0;
+        loop {
+            let mut client = self.client().await?;
+            let txn = client.transaction().await.map_err(pg_err)?;
+            let endpoint = txn
+                .query_opt(
+                    "SELECT disabled FROM hookd_endpoints WHERE id = $1 FOR SHARE",
+                    &[&endpoint_id],
+                )
+                .await
+                .map_err(pg_err)?
+                .ok_or(StoreError::NotFound)?;
+            if endpoint.get::<_, bool>(0) {
+                return Err(StoreError::Conflict(
+                    "the endpoint is disabled; enable it (PATCH disabled: false) before recovering its deliveries",
+                ));
+            }
+            let requeued: Vec<String> = txn
+                .query(
+                    "UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $3
+                     WHERE (message_id, endpoint_id) IN (
+                        SELECT message_id, endpoint_id FROM hookd_deliveries
+                        WHERE endpoint_id = $1 AND failed AND failed_at_ms BETWEEN $2 AND $3
+                        ORDER BY failed_at_ms LIMIT $4 FOR UPDATE)
+                     RETURNING message_id",
+                    &[&endpoint_id, &since_ms, &now_ms, &batch],
+                )
+                .await
+                .map_err(pg_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            txn.execute(
+                "UPDATE hookd_messages SET pending = pending + 1, ended_at_ms = NULL WHERE id = ANY($1)",
+                &[&requeued],
+            )
+            .await
+            .map_err(pg_err)?;
+            if !requeued.is_empty() {
+                txn.execute("SELECT pg_notify('hookd_due', '')", &[])
+                    .await
+                    .map_err(pg_err)?;
+            }
+            txn.commit().await.map_err(pg_err)?;
+            total += requeued.len();
+            if i64::try_from(requeued.len()).unwrap_or(i64::MAX) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Marks the delivery `key`, which cannot be loaded, failed, so it is not tried again on
+    /// every pass.
+    pub async fn quarantine(&self, _due_ms: u64, key: String) -> Result<(), StoreError> {
+        let (message_id, endpoint_id) = split(&key)?;
+        let now = crate::time::now_ms();
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(pg_err)?;
+        let n = txn
+            .execute(
+                "UPDATE hookd_deliveries SET failed = true, failed_at_ms = $3,
+                    lease_owner = NULL, lease_until_ms = NULL
+                 WHERE message_id = $1 AND endpoint_id = $2 AND NOT failed",
+                &[&message_id, &endpoint_id, &now],
+            )
+            .await
+            .map_err(pg_err)?;
+        if n > 0 {
+            delivery_ended(&txn, message_id, now).await?;
+        }
+        txn.commit().await.map_err(pg_err)
+    }
+
+    /// An endpoint's attempts, newest first, older than `cursor`.
+    pub async fn list_attempts(
+        &self,
+        endpoint_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Attempt>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, record FROM hookd_attempts
+                 WHERE endpoint_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
+                &[
+                    &endpoint_id,
+                    &cursor.unwrap_or(""),
+                    &super::endpoints::fetch(limit),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        super::endpoints::page(&rows, limit)
+    }
+}
+
+async fn delete_delivery(
+    txn: &tokio_postgres::Transaction<'_>,
+    ids: &[&(dyn tokio_postgres::types::ToSql + Sync); 2],
+) -> Result<(), StoreError> {
+    txn.execute(
+        "DELETE FROM hookd_deliveries WHERE message_id = $1 AND endpoint_id = $2",
+        ids,
+    )
+    .await
+    .map(drop)
+    .map_err(pg_err)
+}
+
+/// One of the message's pending deliveries ended; the last one ends the message, which
+/// retention then removes after `retention.messages_secs`.
+pub(super) async fn delivery_ended(
+    txn: &tokio_postgres::Transaction<'_>,
+    message_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    txn.execute(
+        "UPDATE hookd_messages SET pending = pending - 1,
+            ended_at_ms = CASE WHEN pending = 1 THEN $2::bigint END
+         WHERE id = $1 AND pending > 0",
+        &[&message_id, &now_ms],
+    )
+    .await
+    .map(drop)
+    .map_err(pg_err)
+}

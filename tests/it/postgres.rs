@@ -1,0 +1,318 @@
+//! Several hookd instances on one PostgreSQL (`store.backend = "postgres"`), in a build with
+//! the `postgres` feature and `HOOKD_TEST_POSTGRES` naming a server (`.ci/run` starts one):
+//! what one instance writes the others read at once, and an alert fanned out over them is
+//! delivered once per endpoint.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::common::receiver::Receiver;
+use crate::common::{postgres, TestServer, ENDPOINTS};
+
+const FAST: &str = "[url_policy]\nallow_networks = [\"127.0.0.0/8\"]\n[delivery]\nretry_schedule_secs = [1, 1, 1]\njitter_percent = 0\npoll_interval_ms = 50\n";
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server (HOOKD_TEST_POSTGRES) and the postgres feature"]
+async fn instances_share_one_database_and_deliver_each_alert_once() {
+    assert!(
+        postgres::server().is_some(),
+        "run with --features postgres and HOOKD_TEST_POSTGRES set"
+    );
+    let rx = Receiver::start().await;
+    let a = TestServer::start_with(FAST).await;
+    // The same data directory: the same master key, and the same database.
+    let b = TestServer::start_in(a.dir.clone(), FAST).await;
+    assert_eq!(a.app.store.backend(), "postgres");
+
+    // A create on one instance is read on the other at once, and routes alerts there.
+    let body =
+        json!({"name": "a", "url": rx.url("/a"), "signingEnabled": true, "signingSecret": ""});
+    let r = a.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    let r = b.req("GET", &format!("{ENDPOINTS}/{id}")).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut routed = false;
+    for _ in 0..100 {
+        routed = b.app.store.routes().get(&id).is_some();
+        if routed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        routed,
+        "the other instance learns of the endpoint (LISTEN/NOTIFY)"
+    );
+
+    // Alerts posted to both instances: each is delivered once.
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let r = s
+            .req("POST", "/api/v1/alerting/alerts")
+            .json(&json!({"eventType": "alert.firing", "payload": {"n": i}}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        assert_eq!(r.json()["deliveries"], 1);
+        ids.push(r.json()["messageId"].as_str().unwrap().to_owned());
+    }
+    let got = rx.wait_for(40, 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for r in rx.received.lock().unwrap().iter() {
+        *seen.entry(r.header("webhook-id")).or_default() += 1;
+    }
+    assert_eq!(got.len(), 40);
+    for id in &ids {
+        assert_eq!(seen.get(id), Some(&1), "{id} delivered once: {seen:?}");
+    }
+    let attempts = a.wait_attempts(&id, 40, 10).await;
+    assert_eq!(attempts.len(), 40);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A PostgreSQL server of the test's own (initdb and pg_ctl as the `postgres` user, which
+/// they require), on a port of its own, so that it can be stopped.
+struct Server {
+    bin: String,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Server {
+    fn su(&self, command: &str) -> bool {
+        std::process::Command::new("su")
+            .args(["postgres", "-c", command])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap()
+            .map(|e| e.unwrap().path().join("bin"))
+            .max()
+            .unwrap()
+            .display()
+            .to_string();
+        let dir = tempfile::tempdir().unwrap();
+        std::process::Command::new("chown")
+            .args(["postgres", dir.path().to_str().unwrap()])
+            .status()
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Self { bin, dir, port };
+        let data = server.dir.path().join("data");
+        assert!(server.su(&format!(
+            "{}/initdb -D {} -A trust -U postgres >/dev/null",
+            server.bin,
+            data.display()
+        )));
+        server.up();
+        server
+    }
+
+    fn up(&self) {
+        let d = self.dir.path();
+        assert!(self.su(&format!(
+            "{}/pg_ctl -D {}/data -l {}/log -w -o '-c listen_addresses=127.0.0.1 -p {} -k {}' start >/dev/null",
+            self.bin,
+            d.display(),
+            d.display(),
+            self.port,
+            d.display()
+        )));
+    }
+
+    fn down(&self) {
+        assert!(self.su(&format!(
+            "{}/pg_ctl -D {}/data -m immediate -w stop >/dev/null",
+            self.bin,
+            self.dir.path().display()
+        )));
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            self.port
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.su(&format!(
+            "{}/pg_ctl -D {}/data -m immediate stop >/dev/null 2>&1",
+            self.bin,
+            self.dir.path().display()
+        ));
+    }
+}
+
+/// The database stopped under load: requests get `503` with `Retry-After` (never a `500`)
+/// while it is down, hookd recovers by itself once it is back, and every create acknowledged
+/// before, during or after is there.
+#[tokio::test]
+#[ignore = "needs Debian's PostgreSQL (initdb, pg_ctl) and root (to run them as postgres)"]
+async fn the_database_going_away_gives_503_and_hookd_recovers() {
+    let pg = Server::start();
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = crate::common::config(dir.path(), FAST);
+    config.store.backend = hookd::config::StoreBackend::Postgres;
+    config.store.postgres_url = hookd::config::Redacted::new(pg.url());
+    let s = TestServer::start_config(dir, config).await;
+
+    let (mut acked, mut unavailable) = (Vec::new(), 0);
+    let create = |i: usize| {
+        let body = json!({"name": format!("e{i}"), "url": "https://example.com/hook", "signingEnabled": true, "signingSecret": ""});
+        s.req("POST", ENDPOINTS).json(&body).send()
+    };
+    let mut record = |r: crate::common::Resp, acked: &mut Vec<String>| match r.status {
+        StatusCode::OK => acked.push(r.json()["endpoint"]["id"].as_str().unwrap().to_owned()),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            assert!(
+                !r.header("retry-after").is_empty(),
+                "503 says when to retry"
+            );
+            unavailable += 1;
+        }
+        other => panic!("{other}: {}", r.text()),
+    };
+    for i in 0..20 {
+        record(create(i).await, &mut acked);
+    }
+    pg.down();
+    for i in 20..40 {
+        record(create(i).await, &mut acked);
+    }
+    let r = s.req("GET", "/readyz").send().await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    pg.up();
+    // Back without a restart of hookd.
+    let mut recovered = false;
+    for i in 40..400 {
+        let r = create(i).await;
+        let ok = r.status == StatusCode::OK;
+        record(r, &mut acked);
+        if ok {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "hookd serves again once the database is back");
+    for i in 400..420 {
+        record(create(i).await, &mut acked);
+    }
+    assert!(unavailable >= 20, "{unavailable} answers were 503");
+    let r = s.req("GET", "/readyz").send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    for id in &acked {
+        let r = s.req("GET", &format!("{ENDPOINTS}/{id}")).send().await;
+        assert_eq!(r.status, StatusCode::OK, "acknowledged {id} is there");
+    }
+    assert!(acked.len() >= 41);
+    s.stop().await;
+}
+
+/// An instance killed (`kill -9`) while its deliveries are in flight: nothing acknowledged is
+/// lost; another instance takes its deliveries over once their lease runs out; the receiver
+/// gets each alert at least once, and the duplicates (those the killed instance had sent) are
+/// counted and bounded by what was in flight.
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server (HOOKD_TEST_POSTGRES) and the postgres feature"]
+async fn a_killed_instance_deliveries_are_taken_over_after_the_lease() {
+    use crate::common::{daemon, ADMIN_TOKEN};
+    let server = postgres::server().expect("HOOKD_TEST_POSTGRES");
+    let rx = Receiver::start().await;
+    rx.slow(1_500);
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let lease_secs = 5;
+    let config = || {
+        let mut c = crate::common::config(dir.path(), FAST);
+        c.store.postgres_lease_secs = lease_secs;
+        c
+    };
+    // B makes the database, the master key and the endpoint, then steps aside.
+    let b = TestServer::start_config(dir.clone(), config()).await;
+    let body =
+        json!({"name": "a", "url": rx.url("/a"), "signingEnabled": true, "signingSecret": ""});
+    let r = b.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    b.stop().await;
+
+    // A, a real process on the same database and key, accepts the alerts and starts sending.
+    let key = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
+    let mut cmd = daemon::serve(dir.path());
+    cmd.env("HOOKD_MASTER_KEY", key.trim())
+        .env("HOOKD_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
+        .env("HOOKD_STORE__BACKEND", "postgres")
+        .env(
+            "HOOKD_STORE__POSTGRES_URL",
+            postgres::database_for(&server, dir.path()),
+        )
+        .env("HOOKD_STORE__POSTGRES_LEASE_SECS", lease_secs.to_string())
+        .env("HOOKD_URL_POLICY__ALLOW_NETWORKS", "[\"127.0.0.0/8\"]")
+        .env("HOOKD_DELIVERY__POLL_INTERVAL_MS", "50");
+    let mut a = daemon::Daemon::start(cmd);
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let body = json!({"eventType": "alert.firing", "payload": {"n": i}});
+        let (status, v) = a.request("POST", "/api/v1/alerting/alerts", ADMIN_TOKEN, Some(&body));
+        assert_eq!(status, 202, "{v}");
+        ids.push(v["messageId"].as_str().unwrap().to_owned());
+    }
+    for _ in 0..100 {
+        if rx.max_busy.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let in_flight = rx.max_busy.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(in_flight > 0, "A is sending when it is killed");
+    a.child.kill().unwrap();
+    let _ = a.child.wait();
+    let killed = std::time::Instant::now();
+
+    // B again: it takes A's deliveries once their leases have run out.
+    let b = TestServer::start_config(dir.clone(), config()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for r in rx.received.lock().unwrap().iter() {
+            *seen.entry(r.header("webhook-id")).or_default() += 1;
+        }
+        if ids.iter().all(|id| seen.contains_key(id)) {
+            break seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all delivered: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = killed.elapsed();
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!(
+        "taken over and delivered {} alerts {took:?} after the kill; {in_flight} were in flight, {duplicates} duplicate(s)",
+        ids.len()
+    );
+    assert!(
+        duplicates <= in_flight.max(1) * 2,
+        "{duplicates} duplicates for {in_flight} in flight"
+    );
+    b.stop().await;
+}
