@@ -89,6 +89,42 @@ fn in_validity(certified: &CertifiedKey, now_ms: i64) -> Result<(), String> {
     ))
 }
 
+/// The web roots, plus the PEM CA certificates in `extra` (a configured file) if any.
+///
+/// # Errors
+/// `extra` is unreadable or holds something other than certificates.
+pub fn web_roots_and(extra: Option<&Path>) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(file) = extra.filter(|f| !f.as_os_str().is_empty()) {
+        add_pem_roots(&mut roots, file)?;
+    }
+    Ok(roots)
+}
+
+/// A TLS client's settings (ring; TLS 1.2 and 1.3) trusting `roots`, presenting `identity` to
+/// servers that ask for a certificate.
+///
+/// # Errors
+/// The provider refuses the protocol versions (not with ring).
+pub fn client_config(
+    roots: Arc<rustls::RootCertStore>,
+    identity: Option<Arc<CertifiedKey>>,
+) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    Ok(match identity {
+        Some(key) => {
+            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)))
+        }
+        None => builder.with_no_client_auth(),
+    })
+}
+
 /// Adds the certificates of the PEM file `path` to `roots` (a CA bundle).
 ///
 /// # Errors

@@ -25,27 +25,12 @@ pub(super) async fn open_store(
         #[cfg(feature = "postgres")]
         crate::config::StoreBackend::Postgres => {
             let s = &config.store;
-            let mut roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            if !s.postgres_ca_file.as_os_str().is_empty() {
-                crate::tls::add_pem_roots(&mut roots, &s.postgres_ca_file).map_err(|e| {
-                    StartupError::Store {
-                        path: "store.postgres_ca_file".into(),
-                        source: StoreError::Storage(e.to_string()),
-                    }
+            let tls = crate::tls::web_roots_and(Some(&s.postgres_ca_file))
+                .and_then(|roots| crate::tls::client_config(Arc::new(roots), None))
+                .map_err(|e| StartupError::Store {
+                    path: "store.postgres_ca_file".into(),
+                    source: StoreError::Storage(e),
                 })?;
-            }
-            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StartupError::Store {
-                path: "store.postgres_url".into(),
-                source: StoreError::Storage(e.to_string()),
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
             let options = crate::store::postgres::Options {
                 url: s.postgres_url.expose().unwrap_or_default().to_owned(),
                 pool_size: s.postgres_pool_size,

@@ -49,21 +49,13 @@ pub struct ClientTls {
 
 impl ClientTls {
     fn config(&self) -> Result<rustls::ClientConfig, String> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        if let Some(file) = &self.cacert {
-            crate::tls::add_pem_roots(&mut roots, file)
-                .map_err(|e| format!("--cacert {}: {e}", file.display()))?;
-        }
-        let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
+        let roots = crate::tls::web_roots_and(self.cacert.as_deref()).map_err(|e| {
+            let file = self.cacert.as_deref().unwrap_or(Path::new(""));
+            format!("--cacert {}: {e}", file.display())
+        })?;
+        let roots = std::sync::Arc::new(roots);
         let Some((cert, key)) = &self.identity else {
-            return Ok(builder.with_no_client_auth());
+            return crate::tls::client_config(roots, None);
         };
         let read = |flag: &str, p: &Path| {
             std::fs::read_to_string(p).map_err(|e| format!("--{flag} {}: {e}", p.display()))
@@ -76,9 +68,7 @@ impl ClientTls {
                     key.display()
                 )
             })?;
-        Ok(builder.with_client_cert_resolver(std::sync::Arc::new(
-            rustls::sign::SingleCertAndKey::from(certified),
-        )))
+        crate::tls::client_config(roots, Some(certified))
     }
 }
 

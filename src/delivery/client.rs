@@ -24,7 +24,6 @@ use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rustls::sign::CertifiedKey;
 
 use crate::config::DeliveryConfig;
 use crate::url_policy::UrlPolicy;
@@ -105,18 +104,17 @@ impl Egress {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
 
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if !config.ca_bundle.as_os_str().is_empty() {
-            crate::tls::add_pem_roots(&mut roots, &config.ca_bundle).map_err(|e| {
-                ClientError(format!(
-                    "delivery.ca_bundle {}: {e}",
-                    config.ca_bundle.display()
-                ))
-            })?;
-        }
+        let roots = crate::tls::web_roots_and(Some(&config.ca_bundle)).map_err(|e| {
+            ClientError(format!(
+                "delivery.ca_bundle {}: {e}",
+                config.ca_bundle.display()
+            ))
+        })?;
         let roots = Arc::new(roots);
-        let client = build_client(http.clone(), tls_config(roots.clone(), None)?);
+        let client = build_client(
+            http.clone(),
+            crate::tls::client_config(roots.clone(), None).map_err(ClientError)?,
+        );
         Ok(Self {
             client,
             policy,
@@ -154,7 +152,8 @@ impl Egress {
             tracing::error!(endpoint = %endpoint_id, error = %e, "the client certificate cannot be used");
             "tls"
         })?;
-        let tls = tls_config(self.roots.clone(), Some(identity)).map_err(|_| "tls")?;
+        let tls =
+            crate::tls::client_config(self.roots.clone(), Some(identity)).map_err(|_| "tls")?;
         let client = build_client(self.http.clone(), tls);
         if map.len() >= MAX_MTLS_CLIENTS {
             map.clear();
@@ -232,24 +231,6 @@ impl Egress {
     fn check_literal(&self, ip: IpAddr) -> Result<(), ErrorKind> {
         self.policy.check_ip(ip).map_err(|_| "egress_denied")
     }
-}
-
-/// The TLS settings of a client: the trust roots, and the certificate to present, if any.
-fn tls_config(
-    roots: Arc<rustls::RootCertStore>,
-    identity: Option<Arc<CertifiedKey>>,
-) -> Result<rustls::ClientConfig, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError(e.to_string()))?
-        .with_root_certificates(roots);
-    Ok(match identity {
-        Some(key) => {
-            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)))
-        }
-        None => builder.with_no_client_auth(),
-    })
 }
 
 fn build_client(http: HttpConnector<GuardedResolver>, tls: rustls::ClientConfig) -> HttpClient {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{is_unique_violation, pg_err, Store};
+use super::{or_conflict, pg_err, Store};
 use crate::model::{Endpoint, EndpointPatch, Scope, SealedSecret, Token};
 use crate::routing::Matchers;
 use crate::store::routes::Routes;
@@ -88,13 +88,7 @@ impl Store {
             &[&endpoint.id, &record, &endpoint.disabled, &rate(&endpoint)],
         )
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict("an endpoint with this id exists")
-            } else {
-                pg_err(e)
-            }
-        })?;
+        .map_err(or_conflict("an endpoint with this id exists"))?;
         notify_endpoint(&txn, &endpoint.id).await?;
         txn.commit().await.map_err(pg_err)?;
         let mut routes = Routes::begin(&self.inner.routes);
@@ -247,13 +241,7 @@ impl Store {
             ],
         )
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict("a token with this value exists")
-            } else {
-                pg_err(e)
-            }
-        })?;
+        .map_err(or_conflict("a token with this value exists"))?;
         txn.commit().await.map_err(pg_err)?;
         Ok(true)
     }

@@ -22,7 +22,13 @@ impl Store {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.listen_once().await {
-                Ok(()) => backoff = Duration::from_millis(100),
+                // It listened, until the connection closed: the next one may come at once.
+                Ok(()) => {
+                    tracing::warn!(
+                        "PostgreSQL notifications: the connection closed; connecting again"
+                    );
+                    backoff = Duration::from_millis(100);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "PostgreSQL notifications: the connection failed; connecting again");
                 }
@@ -32,7 +38,8 @@ impl Store {
         }
     }
 
-    /// One connection's life: `LISTEN`, then forward notifications until it ends.
+    /// One connection's life: `LISTEN`, then forward notifications until it ends (`Ok`), or
+    /// why it could not get that far.
     async fn listen_once(&self) -> Result<(), String> {
         let (client, mut connection) = self
             .inner
@@ -74,7 +81,7 @@ impl Store {
             }
         }
         driver.abort();
-        Err("the connection closed".into())
+        Ok(())
     }
 
     /// Endpoint `id` changed somewhere: its route as the database has it now.

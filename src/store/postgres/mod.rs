@@ -109,9 +109,16 @@ fn is_aborted(e: &StoreError) -> bool {
     matches!(e, StoreError::Unavailable(m) if m.starts_with(ABORTED))
 }
 
-/// Whether `e` is a unique-key violation (a row with this key exists).
-fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+/// [`pg_err`], except that a unique-key violation (a row with this key exists) is the
+/// `Conflict` `what`.
+fn or_conflict(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    move |e| {
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            StoreError::Conflict(what)
+        } else {
+            pg_err(e)
+        }
+    }
 }
 
 impl Store {

@@ -44,13 +44,7 @@ impl Store {
                 &[&message.id, &targets, &message.created_at_ms, &record],
             )
             .await
-            .map_err(|e| {
-                if super::is_unique_violation(&e) {
-                    StoreError::Conflict("a message with this id exists")
-                } else {
-                    pg_err(e)
-                }
-            })?;
+            .map_err(super::or_conflict("a message with this id exists"))?;
         let pending: i32 = row.get(0);
         Ok(usize::try_from(pending).unwrap_or(0))
     }
