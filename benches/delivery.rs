@@ -9,7 +9,9 @@
 //! `cargo bench --bench delivery` (release build). hookd runs in-process with a fresh store, the
 //! durable outbox and the real dispatcher and HTTP client; the receiver is a hyper server in the
 //! same process, answering 204. Set DELIVERY_BENCH_ALERTS to change the number of alerts,
-//! DELIVERY_BENCH_ROUNDS the rounds of the format comparison (3).
+//! DELIVERY_BENCH_ROUNDS the rounds of the format comparison (11: fewer cannot tell
+//! a 5 % difference on a noisy machine), DELIVERY_BENCH_FORMATS and
+//! DELIVERY_BENCH_ENDPOINTS to run some of it only.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -163,7 +165,14 @@ fn formats(rt: &tokio::runtime::Runtime, alerts: usize, rounds: usize) {
     let base = &formats[0];
     println!("\n| format | endpoints | deliveries/s (median of {rounds}) | vs `{base}` | CPU per delivery (median) | vs `{base}` | post -> delivery p50 | p99 |");
     println!("|---|---|---|---|---|---|---|---|");
+    // DELIVERY_BENCH_ENDPOINTS=1 (or 100) runs only that case, e.g. under a profiler.
+    let only: Option<usize> = std::env::var("DELIVERY_BENCH_ENDPOINTS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     for (endpoints, per_endpoint) in [(1, 256), (100, 8)] {
+        if only.is_some_and(|n| n != endpoints) {
+            continue;
+        }
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); formats.len()];
         for round in 0..rounds {
             // Each round starts with another format, so that none always runs first (on a
@@ -244,6 +253,6 @@ fn main() {
     let rounds = std::env::var("DELIVERY_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(11);
     formats(&rt, alerts, rounds);
 }
