@@ -27,7 +27,11 @@ use crate::vault::{MasterKey, Vault, KEY_CHECK, TOKEN_KEY};
 use crate::store::STORE_FILE;
 
 mod backends;
+#[cfg(feature = "postgres")]
+mod migrate;
 mod offline;
+#[cfg(feature = "postgres")]
+pub use migrate::migrate_from_redb;
 pub use offline::{create_token_offline, rekey, Rekeyed};
 
 /// How long a refused start waits for the store to close (nothing else holds it yet).

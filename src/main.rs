@@ -51,6 +51,12 @@ fn main() -> ExitCode {
                 },
         } => token_create(data_dir, &scopes, &name, config.as_deref()),
         Command::Rekey { data_dir, config } => rekey(data_dir, config.as_deref()),
+        #[cfg(feature = "postgres")]
+        Command::Migrate {
+            from_redb,
+            to,
+            config,
+        } => migrate(&from_redb, to.as_deref(), config.as_deref()),
         Command::Format {
             command:
                 FormatCommand::Render {
@@ -179,6 +185,34 @@ fn config_check(file: Option<&std::path::Path>) -> Result<(), String> {
         config.plugins.len(),
         config.transformers.len()
     );
+    Ok(())
+}
+
+/// `hookd migrate --from-redb DIR [--to URL]`, with a progress line on a terminal.
+#[cfg(feature = "postgres")]
+fn migrate(
+    from: &std::path::Path,
+    to: Option<&str>,
+    config_file: Option<&std::path::Path>,
+) -> Result<(), String> {
+    use std::io::IsTerminal as _;
+    let config = Config::load(config_file).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut progress = |counts: &hookd::store::postgres::Counts| {
+        if terminal {
+            eprint!("\r\x1b[Kmoving: {counts}");
+        }
+    };
+    let said = runtime.block_on(app::migrate_from_redb(&config, from, to, &mut progress));
+    if terminal {
+        eprintln!();
+    }
+    println!("{}", said?);
     Ok(())
 }
 

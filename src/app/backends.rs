@@ -24,19 +24,10 @@ pub(super) async fn open_store(
         }
         #[cfg(feature = "postgres")]
         crate::config::StoreBackend::Postgres => {
-            let s = &config.store;
-            let tls = crate::tls::web_roots_and(Some(&s.postgres_ca_file))
-                .and_then(|roots| crate::tls::client_config(Arc::new(roots), None))
-                .map_err(|e| StartupError::Store {
-                    path: "store.postgres_ca_file".into(),
-                    source: StoreError::Storage(e),
-                })?;
-            let options = crate::store::postgres::Options {
-                url: s.postgres_url.expose().unwrap_or_default().to_owned(),
-                pool_size: s.postgres_pool_size,
-                lease: std::time::Duration::from_secs(s.postgres_lease_secs),
-                tls: Arc::new(tls),
-            };
+            let options = postgres_options(config, None).map_err(|e| StartupError::Store {
+                path: "store.postgres_ca_file".into(),
+                source: StoreError::Storage(e),
+            })?;
             Store::connect_postgres(&options)
                 .await
                 .map_err(|source| StartupError::Store {
@@ -52,4 +43,27 @@ pub(super) async fn open_store(
             ),
         }),
     }
+}
+
+/// How to reach the database `[store]` names (or `url` instead of `store.postgres_url`).
+///
+/// # Errors
+/// `store.postgres_ca_file` cannot be read.
+#[cfg(feature = "postgres")]
+pub(super) fn postgres_options(
+    config: &Config,
+    url: Option<&str>,
+) -> Result<crate::store::postgres::Options, String> {
+    let s = &config.store;
+    let tls = crate::tls::web_roots_and(Some(&s.postgres_ca_file))
+        .and_then(|roots| crate::tls::client_config(Arc::new(roots), None))?;
+    Ok(crate::store::postgres::Options {
+        url: url
+            .or_else(|| s.postgres_url.expose())
+            .unwrap_or_default()
+            .to_owned(),
+        pool_size: s.postgres_pool_size,
+        lease: std::time::Duration::from_secs(s.postgres_lease_secs),
+        tls: Arc::new(tls),
+    })
 }

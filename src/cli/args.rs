@@ -90,6 +90,23 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Move the embedded store of DIR into PostgreSQL (offline: stop hookd first), all or
+    /// nothing: one transaction, committed only when the database holds as many endpoints,
+    /// tokens, messages, deliveries and attempts as were read. The database must hold no store
+    /// yet. Records move sealed: start the PostgreSQL instances with DIR's master key.
+    #[cfg(feature = "postgres")]
+    Migrate {
+        /// The data directory of the embedded store.
+        #[arg(long, value_name = "DIR")]
+        from_redb: PathBuf,
+        /// The database (postgres://... or key=value); else store.postgres_url of the config
+        /// (HOOKD_STORE__POSTGRES_URL), which keeps the password off the command line.
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+        /// A config file (for store.postgres_url and store.postgres_ca_file).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// API tokens, offline (no daemon may hold the store).
     Token {
         #[command(subcommand)]

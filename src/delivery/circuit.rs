@@ -140,6 +140,36 @@ impl Circuits {
     }
 
     /// Forgets `endpoint` (deleted, or enabled again by a person).
+    /// While the circuit of `endpoint` is open: when its next probe may start.
+    #[cfg(feature = "postgres")]
+    pub fn next_probe(&self, endpoint: &str) -> Option<i64> {
+        self.with(|map| map.get(endpoint).and_then(|c| c.next_probe_ms))
+    }
+
+    /// Another instance opened the circuit of `endpoint` until `next_probe_ms`, or closed it
+    /// (`None`): this one holds its deliveries too, or sends them again. A circuit this one
+    /// opened already keeps its own times.
+    #[cfg(feature = "postgres")]
+    pub fn adopt(&self, endpoint: &str, next_probe_ms: Option<i64>) {
+        let (threshold, first_open_ms, _) = self.settings();
+        if threshold == 0 {
+            return;
+        }
+        self.with(|map| match next_probe_ms {
+            None => {
+                map.remove(endpoint);
+            }
+            Some(at) => {
+                let c = map.entry(endpoint.to_owned()).or_default();
+                if c.next_probe_ms.is_none() {
+                    c.failures = c.failures.max(threshold);
+                    c.open_ms = first_open_ms;
+                    c.next_probe_ms = Some(at);
+                }
+            }
+        });
+    }
+
     pub fn reset(&self, endpoint: &str) {
         self.with(|map| map.remove(endpoint));
     }
@@ -169,6 +199,41 @@ impl Circuits {
 }
 
 /// The `circuits_open` gauge, read at each scrape.
+/// Applies the circuits other instances open and close (see [`Circuits::adopt`]) until the
+/// returned guard drops; nothing when only this process delivers.
+#[cfg(feature = "postgres")]
+pub fn follow(delivery: &std::sync::Arc<super::Delivery>) -> Option<Following> {
+    let mut news = delivery.deps.store.circuit_news()?;
+    let d = delivery.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            match news.recv().await {
+                Ok((endpoint, next_probe_ms)) => {
+                    d.circuits.adopt(&endpoint, next_probe_ms);
+                    if next_probe_ms.is_none() {
+                        d.wake();
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    Some(Following(task.abort_handle()))
+}
+
+/// What [`follow`] returns: the task that follows other instances' circuits, ended when this
+/// drops.
+#[cfg(feature = "postgres")]
+pub struct Following(tokio::task::AbortHandle);
+
+#[cfg(feature = "postgres")]
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[derive(Clone)]
 pub struct OpenCircuits(pub(super) std::sync::Arc<Circuits>);
 

@@ -43,6 +43,9 @@ pub async fn run(delivery: Arc<Delivery>, mut phase: watch::Receiver<Phase>) {
             None => std::future::pending().await,
         }
     };
+    // Circuits other instances opened or closed (a shared backend) are this one's too.
+    #[cfg(feature = "postgres")]
+    let _news = circuit::follow(&delivery);
     while *phase.borrow() == Phase::Running {
         let poll = Duration::from_millis(delivery.config().poll_interval_ms);
         // A pass reads the store: off the async workers.
@@ -202,12 +205,22 @@ impl Dispatcher {
             (Some(message), Some(endpoint)) if !endpoint.disabled => {
                 let (mut attempt, verdict) = d.attempt(&endpoint, &message, attempt_no).await;
                 let success = verdict == Some(Verdict::Success);
+                #[cfg(feature = "postgres")]
+                let was_open = d.circuits.next_probe(&endpoint.id).is_some();
                 if d.circuits.finished(&endpoint.id, success, now_ms()) {
                     tracing::warn!(
                         endpoint = %endpoint.id,
                         failures = d.config().circuit_failures,
                         "delivery: the endpoint keeps failing; its circuit is open and its deliveries wait for a probe"
                     );
+                    #[cfg(feature = "postgres")]
+                    d.deps
+                        .store
+                        .tell_circuit(&endpoint.id, d.circuits.next_probe(&endpoint.id));
+                }
+                #[cfg(feature = "postgres")]
+                if success && was_open {
+                    d.deps.store.tell_circuit(&endpoint.id, None);
                 }
                 let effect = match verdict {
                     Some(Verdict::Success) => EndpointEffect::Success,

@@ -97,6 +97,20 @@ impl Store {
         on!(self, _s => None, s => Some(s.due()))
     }
 
+    /// Tells the other instances of a shared backend that this one opened the circuit of
+    /// `endpoint` until `next_probe_ms`, or closed it (`None`); nothing on the embedded store.
+    #[cfg(feature = "postgres")]
+    pub fn tell_circuit(&self, endpoint: &str, next_probe_ms: Option<i64>) {
+        on!(self, _s => {}, s => s.tell_circuit(endpoint, next_probe_ms));
+    }
+
+    /// What [`Self::tell_circuit`] says on the other instances; `None` when only this process
+    /// delivers.
+    #[cfg(feature = "postgres")]
+    pub fn circuit_news(&self) -> Option<postgres::CircuitNews> {
+        on!(self, _s => None, s => Some(s.circuit_news()))
+    }
+
     // Endpoints.
 
     pub async fn get_endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {

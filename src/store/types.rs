@@ -170,3 +170,17 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
         _ => Err(StoreError::Corrupt(key.to_owned())),
     }
 }
+
+/// One record of a store on its way to another backend (`hookd migrate`): its bytes as stored
+/// (sealed values stay sealed under the same master key), beside what the target indexes.
+#[cfg(feature = "postgres")]
+#[derive(Debug)]
+pub enum Moved {
+    Endpoint(Box<Endpoint>, Vec<u8>),
+    Token(crate::model::Token, Vec<u8>),
+    Meta(String, Vec<u8>),
+    /// A message, and when its last delivery ended (none while some are pending).
+    Message(Message, Vec<u8>, Option<i64>),
+    Delivery(Delivery),
+    Attempt(Attempt, Vec<u8>),
+}

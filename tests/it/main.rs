@@ -16,6 +16,8 @@ mod forgetful;
 mod formats;
 mod full_disk;
 mod large_groups;
+#[cfg(feature = "postgres")]
+mod migrate;
 mod observability;
 mod plugins;
 #[cfg(feature = "postgres")]

@@ -316,3 +316,117 @@ async fn a_killed_instance_deliveries_are_taken_over_after_the_lease() {
     );
     b.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server (HOOKD_TEST_POSTGRES) and the postgres feature"]
+async fn a_rate_limit_holds_for_the_endpoint_across_instances() {
+    assert!(
+        postgres::server().is_some(),
+        "HOOKD_TEST_POSTGRES names a server"
+    );
+    let rx = Receiver::start().await;
+    let a = TestServer::start_with(FAST).await;
+    let b = TestServer::start_in(a.dir.clone(), FAST).await;
+    let body = json!({"name": "limited", "url": rx.url("/r"), "signingEnabled": true, "signingSecret": "", "rateLimit": 4});
+    let r = a.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    for _ in 0..100 {
+        if b.app.store.routes().get(&id).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 20 alerts over both instances at once: each instance alone would send 4 a second, two
+    // would send 8; the shared bucket keeps the endpoint at 4 a second (one token at the start).
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let r = s
+            .req("POST", "/api/v1/alerting/alerts")
+            .json(&json!({"eventType": "alert.firing", "payload": {"n": i}}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    }
+    let got = rx.wait_for(20, 30).await;
+    let mut times: Vec<f64> = got
+        .iter()
+        .map(|r| r.at.duration_since(started).as_secs_f64())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    // Within any 1-second window, at most 4 (+1 for a window edge); all 20 take 19/4 s at least.
+    for (i, t) in times.iter().enumerate() {
+        let window = times[i..].iter().take_while(|u| **u < t + 1.0).count();
+        assert!(
+            window <= 5,
+            "{window} deliveries within a second of {t:.2}s: {times:?}"
+        );
+    }
+    let last = times.iter().copied().fold(0.0, f64::max);
+    assert!(
+        last >= 4.5,
+        "20 deliveries at 4/s ended after {last:.2}s: {times:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server (HOOKD_TEST_POSTGRES) and the postgres feature"]
+async fn a_circuit_opens_and_closes_on_every_instance() {
+    assert!(
+        postgres::server().is_some(),
+        "HOOKD_TEST_POSTGRES names a server"
+    );
+    // Nothing listens at `later` until the receiver comes back.
+    let later = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    // `b` would never open it by itself (1,000 failures): when it holds, it learned from `a`.
+    let a = TestServer::start_with(&format!(
+        "{FAST}circuit_failures = 3\ncircuit_open_secs = 2\n"
+    ))
+    .await;
+    let b = TestServer::start_in(
+        a.dir.clone(),
+        &format!("{FAST}circuit_failures = 1000\ncircuit_open_secs = 2\n"),
+    )
+    .await;
+    let body = json!({"name": "flaky", "url": format!("http://{later}/r"), "signingEnabled": true, "signingSecret": ""});
+    let r = a.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    for i in 0..6 {
+        let r = a
+            .req("POST", "/api/v1/alerting/alerts")
+            .json(&json!({"eventType": "alert.firing", "payload": {"n": i}}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    }
+    // `a` opens the circuit after three failures, and `b` holds too.
+    let state = |s: &TestServer| s.app.delivery.circuit(&id).state;
+    let mut both = false;
+    for _ in 0..200 {
+        both = state(&a) != "closed" && state(&b) != "closed";
+        if both {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(both, "open on both: {} and {}", state(&a), state(&b));
+    // The receiver is back: a probe succeeds, and the circuit closes on both.
+    let rx = Receiver::start_on(&later.to_string()).await;
+    rx.wait_for(6, 30).await;
+    for _ in 0..200 {
+        if state(&a) == "closed" && state(&b) == "closed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((state(&a), state(&b)), ("closed", "closed"));
+    a.stop().await;
+    b.stop().await;
+}

@@ -18,11 +18,14 @@
 //! - [`writer`]: the group-committing writer, the free-space headroom, and reopening the
 //!   database after an I/O error (a full disk) without a restart;
 //! - [`schema`]: table definitions and migrations of older stores;
-//! - [`offline`]: compaction, for a store no daemon holds.
+//! - [`offline`]: compaction, for a store no daemon holds;
+//! - `export` (feature `postgres`): the whole store read out, for `hookd migrate`.
 
 mod attempts;
 pub mod backup;
 mod endpoints;
+#[cfg(feature = "postgres")]
+mod export;
 mod migrate;
 pub mod offline;
 mod ops;

@@ -27,7 +27,7 @@ pub fn held(path: &Path) -> bool {
 }
 
 /// A store file opened by an offline command, which has it to itself.
-pub struct Exclusive(Database);
+pub struct Exclusive(pub(super) Database);
 
 /// Opens the store for an offline command, with a clear message if a daemon holds it.
 ///

@@ -65,7 +65,7 @@ impl Store {
             }
         });
         client
-            .batch_execute("LISTEN hookd_due; LISTEN hookd_endpoints")
+            .batch_execute("LISTEN hookd_due; LISTEN hookd_endpoints; LISTEN hookd_circuit")
             .await
             .map_err(|e| e.to_string())?;
         // Changes made while no connection listened (since the table was loaded at the start,
@@ -75,6 +75,11 @@ impl Store {
         while let Some((channel, payload)) = rx.recv().await {
             if channel == "hookd_due" {
                 self.inner.due.notify_one();
+            } else if channel == "hookd_circuit" {
+                if let Some(news) = super::shared::read_circuit(&payload) {
+                    // No receiver (no dispatcher yet) is fine.
+                    let _ = self.inner.circuits.send(news);
+                }
             } else if let Err(e) = self.route_changed(&payload).await {
                 tracing::warn!(endpoint = payload, error = %e, "reloading a changed endpoint failed; reloading every endpoint");
                 self.reload_routes().await.map_err(|e| e.to_string())?;

@@ -6,22 +6,31 @@
 //!
 //! - [`schema`]: versioned migrations, one instance at a time (an advisory lock);
 //! - [`endpoints`]: endpoints, API tokens and `meta`;
-//! - [`tls`]: rustls (ring) for `sslmode=require`.
+//! - [`outbox`]: messages, deliveries, attempts; [`claims`]: due deliveries claimed with leases;
+//! - [`tls`]: rustls (ring) for `sslmode=require`;
+//! - [`import`]: a whole store taken in, all or nothing (`hookd migrate`);
+//! - [`shared`]: the rate limits' buckets and the circuits, shared by every instance.
 //!
 //! A database that goes away makes every call `Unavailable` (503 with `Retry-After` at the
 //! API); the pool connects again by itself when it is back.
 
+mod claims;
 mod endpoints;
+mod import;
 mod listen;
 mod outbox;
 mod retention;
 mod schema;
+mod shared;
 mod tls;
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+
+pub use import::Counts;
+pub use shared::CircuitNews;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
@@ -63,6 +72,8 @@ struct Inner {
     due: Arc<Notify>,
     /// Wakes the pruner: an endpoint was deleted or disabled.
     prune_wake: Notify,
+    /// Circuits opened and closed by any instance (`NOTIFY hookd_circuit`).
+    circuits: tokio::sync::broadcast::Sender<(String, Option<i64>)>,
     /// The deliveries this instance claimed and is sending (`message/endpoint`): the leases it
     /// renews. One whose attempt could not be recorded is dropped here, so its lease runs out
     /// and it is claimed again.
@@ -162,6 +173,7 @@ impl Store {
                 lease_ms: i64::try_from(options.lease.as_millis()).unwrap_or(i64::MAX / 4),
                 due: Arc::new(Notify::new()),
                 prune_wake: Notify::new(),
+                circuits: tokio::sync::broadcast::channel(shared::CIRCUIT_NEWS).0,
                 held: Mutex::default(),
                 stats: Mutex::default(),
                 size: std::sync::atomic::AtomicU64::new(0),

@@ -1,22 +1,16 @@
-//! The outbox in PostgreSQL: messages, their deliveries, claims with leases, the attempt log.
+//! The outbox in PostgreSQL: messages, their deliveries, the attempt log.
 //!
-//! An alert and its deliveries go in with one statement (one round trip, one commit). The
-//! dispatcher of each instance claims due deliveries per endpoint with `FOR UPDATE SKIP
-//! LOCKED`, marking them with its lease (owner, expiry): no transaction stays open while a
-//! delivery is sent, other instances skip what is leased, and what a killed instance held is
-//! claimed again once its lease expires. Recording the attempt ends the lease.
+//! An alert and its deliveries go in with one statement (one round trip, one commit).
+//! Recording an attempt ends the delivery's lease (see [`super::claims`]).
 
 use super::{pg_err, Store};
 use crate::model::{Attempt, AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
 use crate::store::rules::{self, Change};
 use crate::store::types::{decode, encode};
-use crate::store::{AttemptRecord, DeliveryContext, Page, StoreError, Take};
-
-/// Endpoints with due work one pass looks at, earliest first.
-const ENDPOINTS_PER_PASS: i64 = 1_000;
+use crate::store::{AttemptRecord, DeliveryContext, Page, StoreError};
 
 /// A delivery's key, `message/endpoint`, as its two columns.
-fn split(key: &str) -> Result<(&str, &str), StoreError> {
+pub(super) fn split(key: &str) -> Result<(&str, &str), StoreError> {
     key.split_once('/')
         .ok_or_else(|| StoreError::Corrupt(key.to_owned()))
 }
@@ -47,181 +41,6 @@ impl Store {
             .map_err(super::or_conflict("a message with this id exists"))?;
         let pending: i32 = row.get(0);
         Ok(usize::try_from(pending).unwrap_or(0))
-    }
-
-    /// One pass over the due work at `now_ms` (see the boundary's `scan_due`): for each enabled
-    /// endpoint with unleased due deliveries, earliest first, claims up to what `share` (and
-    /// `throttle`) grant and offers them to `take`; claims `take` does not take are released.
-    pub(crate) async fn claim_due(
-        &self,
-        now_ms: i64,
-        share: &mut dyn FnMut(&str) -> usize,
-        throttle: &mut dyn FnMut(&str, u32) -> usize,
-        take: &mut dyn FnMut(&str, u64) -> Take,
-    ) -> Result<Option<u64>, StoreError> {
-        let client = self.client().await?;
-        let heads = client
-            .query(
-                "SELECT d.endpoint_id, min(d.due_ms) AS head, e.rate_limit
-                 FROM hookd_deliveries d JOIN hookd_endpoints e ON e.id = d.endpoint_id
-                 WHERE NOT d.failed AND NOT e.disabled AND d.due_ms <= $1
-                   AND (d.lease_until_ms IS NULL OR d.lease_until_ms < $1)
-                 GROUP BY d.endpoint_id, e.rate_limit ORDER BY head LIMIT $2",
-                &[&now_ms, &ENDPOINTS_PER_PASS],
-            )
-            .await
-            .map_err(pg_err)?;
-        let lease_until = now_ms.saturating_add(self.lease_ms());
-        let mut key = String::new();
-        'endpoints: for head in &heads {
-            let endpoint: &str = head.get(0);
-            let mut wanted = share(endpoint);
-            let rate: Option<i64> = head.get(2);
-            if let Some(rate) = rate.and_then(|r| u32::try_from(r).ok()) {
-                wanted = wanted.min(throttle(endpoint, rate));
-            }
-            if wanted == 0 {
-                continue;
-            }
-            let claimed = client
-                .query(
-                    "UPDATE hookd_deliveries SET lease_owner = $3, lease_until_ms = $4
-                     WHERE (message_id, endpoint_id) IN (
-                        SELECT message_id, endpoint_id FROM hookd_deliveries
-                        WHERE endpoint_id = $1 AND NOT failed AND due_ms <= $2
-                          AND (lease_until_ms IS NULL OR lease_until_ms < $2)
-                        ORDER BY due_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
-                     RETURNING message_id, due_ms",
-                    &[
-                        &endpoint,
-                        &now_ms,
-                        &self.owner(),
-                        &lease_until,
-                        &i64::try_from(wanted).unwrap_or(i64::MAX),
-                    ],
-                )
-                .await
-                .map_err(pg_err)?;
-            let mut claimed: Vec<(String, i64)> =
-                claimed.iter().map(|r| (r.get(0), r.get(1))).collect();
-            claimed.sort_by_key(|(_, due)| *due);
-            let mut unused = Vec::new();
-            let mut stop = false;
-            for (message, due) in claimed {
-                if stop {
-                    unused.push(message);
-                    continue;
-                }
-                key.clear();
-                key.push_str(&message);
-                key.push('/');
-                key.push_str(endpoint);
-                match take(&key, u64::try_from(due).unwrap_or(0)) {
-                    Take::Taken => {
-                        self.inner
-                            .held
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .insert(key.clone());
-                    }
-                    Take::Skip => {}
-                    Take::NextEndpoint => {
-                        stop = true;
-                        unused.push(message);
-                    }
-                    Take::Stop => {
-                        unused.push(message);
-                        self.release(&client, endpoint, &unused).await?;
-                        break 'endpoints;
-                    }
-                }
-            }
-            self.release(&client, endpoint, &unused).await?;
-        }
-        let next: Option<i64> = client
-            .query_one(
-                "SELECT min(due_ms) FROM hookd_deliveries WHERE NOT failed AND due_ms > $1",
-                &[&now_ms],
-            )
-            .await
-            .map_err(pg_err)?
-            .get(0);
-        Ok(next.and_then(|n| u64::try_from(n).ok()))
-    }
-
-    /// Gives up this instance's claims on `messages` to `endpoint`.
-    async fn release(
-        &self,
-        client: &tokio_postgres::Client,
-        endpoint: &str,
-        messages: &[String],
-    ) -> Result<(), StoreError> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        client
-            .execute(
-                "UPDATE hookd_deliveries SET lease_owner = NULL, lease_until_ms = NULL
-                 WHERE endpoint_id = $1 AND message_id = ANY($2) AND lease_owner = $3",
-                &[&endpoint, &messages, &self.owner()],
-            )
-            .await
-            .map(drop)
-            .map_err(pg_err)
-    }
-
-    /// See the boundary's `let_go`: a claim still held (its attempt was not recorded) is given
-    /// up; the common case (recorded) costs nothing.
-    pub async fn let_go(&self, key: &str) {
-        let held = self
-            .inner
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(key);
-        let Ok((message_id, endpoint_id)) = split(key) else {
-            return;
-        };
-        if held {
-            if let Ok(client) = self.client().await {
-                // Best effort: if this fails, the lease runs out instead.
-                let _ = self
-                    .release(&client, endpoint_id, &[message_id.to_owned()])
-                    .await;
-            }
-        }
-    }
-
-    /// Extends the leases this instance holds (its deliveries being sent).
-    pub(super) async fn renew_leases(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let (messages, endpoints): (Vec<String>, Vec<String>) = self
-            .inner
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .filter_map(|k| k.split_once('/'))
-            .map(|(m, e)| (m.to_owned(), e.to_owned()))
-            .unzip();
-        if messages.is_empty() {
-            return Ok(0);
-        }
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE hookd_deliveries d SET lease_until_ms = $2
-                 FROM unnest($3::text[], $4::text[]) AS h(message_id, endpoint_id)
-                 WHERE d.message_id = h.message_id AND d.endpoint_id = h.endpoint_id
-                   AND d.lease_owner = $1 AND NOT d.failed",
-                &[
-                    &self.owner(),
-                    &now_ms.saturating_add(self.lease_ms()),
-                    &messages,
-                    &endpoints,
-                ],
-            )
-            .await
-            .map_err(pg_err)
     }
 
     /// A delivery with its message and endpoint (either may be gone).

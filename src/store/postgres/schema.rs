@@ -14,8 +14,10 @@ use crate::store::StoreError;
 /// The advisory lock key of migrations (`hookd` in ASCII).
 const MIGRATION_LOCK: i64 = 0x68_6f6f_6b64;
 
-/// Each version's statements, in order: version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[r"
+/// Each version's statements, in order: version N is `MIGRATIONS[N - 1]`. Version 2 adds the
+/// rate limits' shared buckets.
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE hookd_endpoints (
     id text PRIMARY KEY,
     record bytea NOT NULL,
@@ -63,7 +65,16 @@ CREATE TABLE hookd_attempts (
     record bytea NOT NULL,
     PRIMARY KEY (endpoint_id, id)
 );
-"];
+",
+    r"
+CREATE TABLE hookd_rate (
+    endpoint_id text PRIMARY KEY,
+    level bigint NOT NULL,
+    at_ms bigint NOT NULL,
+    granted bigint NOT NULL DEFAULT 0
+);
+",
+];
 
 /// Brings the schema to the current version, under the migration lock.
 ///
