@@ -11,7 +11,9 @@
 //! same process, answering 204. Set DELIVERY_BENCH_ALERTS to change the number of alerts,
 //! DELIVERY_BENCH_ROUNDS the rounds of the format comparison (11: fewer cannot tell
 //! a 5 % difference on a noisy machine), DELIVERY_BENCH_FORMATS and
-//! DELIVERY_BENCH_ENDPOINTS to run some of it only.
+//! DELIVERY_BENCH_ENDPOINTS to run some of it only. With DELIVERY_BENCH_POSTGRES (libpq
+//! parameters of a PostgreSQL server, and `--features postgres`) it compares the embedded
+//! store with one and two instances on PostgreSQL instead.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -48,8 +50,57 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Where the store is: the embedded one, or `instances` hookd instances on one fresh database
+/// of the PostgreSQL server `DELIVERY_BENCH_POSTGRES` names (libpq parameters; a build with
+/// `--features postgres`).
+#[derive(Clone, Copy)]
+enum Store {
+    Embedded,
+    Postgres { instances: usize },
+}
+
+/// A fresh database on the `DELIVERY_BENCH_POSTGRES` server; its libpq parameters.
+fn fresh_database() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let server = std::env::var("DELIVERY_BENCH_POSTGRES").unwrap();
+    let name = format!(
+        "hookd_bench_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let ok = std::process::Command::new("psql")
+        .arg(format!("{server} dbname=postgres"))
+        .args(["-qc", &format!("CREATE DATABASE {name}")])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "CREATE DATABASE {name} failed");
+    format!("{server} dbname={name}")
+}
+
 /// One run: `alerts` alerts (`body` to `route`) to `endpoints` endpoints of `format`.
 async fn scenario(
+    endpoints: usize,
+    alerts: usize,
+    per_endpoint: usize,
+    format: Option<&str>,
+    (route, body): (&'static str, &'static str),
+) -> Run {
+    on(
+        Store::Embedded,
+        endpoints,
+        alerts,
+        per_endpoint,
+        format,
+        (route, body),
+    )
+    .await
+}
+
+/// [`scenario`] on `store`; with several instances the posting clients take turns.
+async fn on(
+    store: Store,
     endpoints: usize,
     alerts: usize,
     per_endpoint: usize,
@@ -64,8 +115,22 @@ async fn scenario(
             plugin.display()
         ));
     }
-    let hookd = Hookd::start(dir.path(), &extra).await;
-    let addr = hookd.addr;
+    let instances = match store {
+        Store::Embedded => 1,
+        Store::Postgres { instances } => {
+            extra.push_str(&format!(
+                "[store]\nbackend = \"postgres\"\npostgres_url = \"{}\"\n",
+                fresh_database()
+            ));
+            instances
+        }
+    };
+    let mut all = Vec::new();
+    for _ in 0..instances {
+        all.push(Hookd::start(dir.path(), &extra).await);
+    }
+    let addrs: Vec<std::net::SocketAddr> = all.iter().map(|h| h.addr).collect();
+    let addr = addrs[0];
     let (rx_addr, arrivals) = receiver().await;
 
     let mut admin = connect(addr).await;
@@ -92,8 +157,9 @@ async fn scenario(
     let cpu0 = cpu_time();
     let per_sender = alerts.div_ceil(SENDERS);
     let mut tasks = Vec::new();
-    for _ in 0..SENDERS {
+    for sender in 0..SENDERS {
         let accepted = accepted.clone();
+        let addr = addrs[sender % addrs.len()];
         tasks.push(tokio::spawn(async move {
             let mut c = connect(addr).await;
             for _ in 0..per_sender {
@@ -131,7 +197,9 @@ async fn scenario(
         })
         .collect();
     latencies.sort();
-    hookd.stop().await;
+    for hookd in all {
+        hookd.stop().await;
+    }
     Run {
         rate: expected as f64 / elapsed.as_secs_f64(),
         cpu: cpu / expected as u32,
@@ -249,6 +317,48 @@ fn main() {
             common::pct(&run.latencies, 50),
             common::pct(&run.latencies, 99)
         );
+    }
+    // DELIVERY_BENCH_POSTGRES: the same alerts on the embedded store, on one instance and on
+    // two instances on PostgreSQL, in turns (3 rounds, medians).
+    if std::env::var("DELIVERY_BENCH_POSTGRES").is_ok() {
+        let stores = [
+            ("embedded (redb)", Store::Embedded),
+            ("PostgreSQL, 1 instance", Store::Postgres { instances: 1 }),
+            ("PostgreSQL, 2 instances", Store::Postgres { instances: 2 }),
+        ];
+        println!("\n| store | endpoints | deliveries/s (median of 3) | CPU per delivery (median) | post -> delivery p50 | p99 |");
+        println!("|---|---|---|---|---|---|");
+        for (endpoints, per_endpoint) in [(1, 256), (100, 8)] {
+            let mut runs: Vec<Vec<Run>> = vec![Vec::new(); stores.len()];
+            for round in 0..3 {
+                for k in 0..stores.len() {
+                    let i = (round + k) % stores.len();
+                    let run = rt.block_on(on(
+                        stores[i].1,
+                        endpoints,
+                        alerts / endpoints,
+                        per_endpoint,
+                        None,
+                        ("/api/v1/alerting/alerts", ALERT),
+                    ));
+                    runs[i].push(run);
+                }
+            }
+            for (i, (name, _)) in stores.iter().enumerate() {
+                let r = &mut runs[i];
+                r.sort_by_key(|a| a.cpu);
+                let cpu = r[1].cpu;
+                r.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+                println!(
+                    "| {name} | {endpoints} | {:.0} | {:.0} µs | {} | {} |",
+                    r[1].rate,
+                    cpu.as_secs_f64() * 1e6,
+                    common::ms(common::pct(&r[1].latencies, 50)),
+                    common::ms(common::pct(&r[1].latencies, 99))
+                );
+            }
+        }
+        return;
     }
     let rounds = std::env::var("DELIVERY_BENCH_ROUNDS")
         .ok()

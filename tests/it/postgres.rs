@@ -430,3 +430,89 @@ async fn a_circuit_opens_and_closes_on_every_instance() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server (HOOKD_TEST_POSTGRES) and the postgres feature"]
+async fn a_token_revoked_on_one_instance_is_refused_by_the_others() {
+    assert!(
+        postgres::server().is_some(),
+        "HOOKD_TEST_POSTGRES names a server"
+    );
+    let a = TestServer::start_with(FAST).await;
+    let b = TestServer::start_in(a.dir.clone(), FAST).await;
+    let r = a
+        .req("POST", "/api/v1/tokens")
+        .json(&json!({"name": "ci", "scopes": ["endpoints:read"]}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    let (id, plain) = (
+        v["token"]["id"].as_str().unwrap().to_owned(),
+        v["tokenPlaintext"].as_str().unwrap().to_owned(),
+    );
+    // `b` authenticates it (and keeps it in its cache) ...
+    for _ in 0..3 {
+        let r = b.req("GET", ENDPOINTS).token(&plain).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    // ... until `a` revokes it: then `b` refuses it too, as soon as it hears (NOTIFY).
+    let r = a
+        .req("DELETE", &format!("/api/v1/tokens/{id}"))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let mut status = StatusCode::OK;
+    for _ in 0..100 {
+        status = b.req("GET", ENDPOINTS).token(&plain).send().await.status;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server (HOOKD_TEST_POSTGRES) and the postgres feature"]
+async fn concurrent_creates_commit_in_batches_and_each_is_read_on_the_other_instance_at_once() {
+    assert!(
+        postgres::server().is_some(),
+        "HOOKD_TEST_POSTGRES names a server"
+    );
+    let a = std::sync::Arc::new(TestServer::start_with(FAST).await);
+    let b = std::sync::Arc::new(TestServer::start_in(a.dir.clone(), FAST).await);
+    // 200 creates at once, half on each instance: they share commits (batches), and every one
+    // is answered 200 with its own endpoint, which the other instance reads at once.
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (on, other) = if i % 2 == 0 {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"name": format!("e{i}"), "url": format!("https://example.com/{i}"), "signingEnabled": true, "signingSecret": ""});
+            let r = on.req("POST", ENDPOINTS).json(&body).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+            let r = other.req("GET", &format!("{ENDPOINTS}/{id}")).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            assert_eq!(r.json()["endpoint"]["name"], format!("e{i}"));
+            id
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
+    let r = a.req("GET", &format!("{ENDPOINTS}?limit=200")).send().await;
+    assert_eq!(r.json()["endpoints"].as_array().unwrap().len(), 200);
+    std::sync::Arc::try_unwrap(a).ok().unwrap().stop().await;
+    std::sync::Arc::try_unwrap(b).ok().unwrap().stop().await;
+}

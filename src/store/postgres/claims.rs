@@ -26,11 +26,16 @@ impl Store {
         let client = self.client().await?;
         let heads = client
             .query(
-                "SELECT d.endpoint_id, min(d.due_ms) AS head, e.rate_limit
+                &client
+                    .prepare_cached(
+                        "SELECT d.endpoint_id, min(d.due_ms) AS head, e.rate_limit
                  FROM hookd_deliveries d JOIN hookd_endpoints e ON e.id = d.endpoint_id
                  WHERE NOT d.failed AND NOT e.disabled AND d.due_ms <= $1
                    AND (d.lease_until_ms IS NULL OR d.lease_until_ms < $1)
                  GROUP BY d.endpoint_id, e.rate_limit ORDER BY head LIMIT $2",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[&now_ms, &ENDPOINTS_PER_PASS],
             )
             .await
@@ -62,13 +67,18 @@ impl Store {
             }
             let claimed = client
                 .query(
-                    "UPDATE hookd_deliveries SET lease_owner = $3, lease_until_ms = $4
+                    &client
+                        .prepare_cached(
+                            "UPDATE hookd_deliveries SET lease_owner = $3, lease_until_ms = $4
                      WHERE (message_id, endpoint_id) IN (
                         SELECT message_id, endpoint_id FROM hookd_deliveries
                         WHERE endpoint_id = $1 AND NOT failed AND due_ms <= $2
                           AND (lease_until_ms IS NULL OR lease_until_ms < $2)
                         ORDER BY due_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
                      RETURNING message_id, due_ms",
+                        )
+                        .await
+                        .map_err(pg_err)?,
                     &[
                         &endpoint,
                         &now_ms,
@@ -121,7 +131,12 @@ impl Store {
         }
         let next: Option<i64> = client
             .query_one(
-                "SELECT min(due_ms) FROM hookd_deliveries WHERE NOT failed AND due_ms > $1",
+                &client
+                    .prepare_cached(
+                        "SELECT min(due_ms) FROM hookd_deliveries WHERE NOT failed AND due_ms > $1",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[&now_ms],
             )
             .await
@@ -137,7 +152,7 @@ impl Store {
     /// Gives up this instance's claims on `messages` to `endpoint`.
     async fn release(
         &self,
-        client: &tokio_postgres::Client,
+        client: &deadpool_postgres::Client,
         endpoint: &str,
         messages: &[String],
     ) -> Result<(), StoreError> {
@@ -146,8 +161,13 @@ impl Store {
         }
         client
             .execute(
-                "UPDATE hookd_deliveries SET lease_owner = NULL, lease_until_ms = NULL
+                &client
+                    .prepare_cached(
+                        "UPDATE hookd_deliveries SET lease_owner = NULL, lease_until_ms = NULL
                  WHERE endpoint_id = $1 AND message_id = ANY($2) AND lease_owner = $3",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[&endpoint, &messages, &self.owner()],
             )
             .await
@@ -194,10 +214,15 @@ impl Store {
         let client = self.client().await?;
         client
             .execute(
-                "UPDATE hookd_deliveries d SET lease_until_ms = $2
+                &client
+                    .prepare_cached(
+                        "UPDATE hookd_deliveries d SET lease_until_ms = $2
                  FROM unnest($3::text[], $4::text[]) AS h(message_id, endpoint_id)
                  WHERE d.message_id = h.message_id AND d.endpoint_id = h.endpoint_id
                    AND d.lease_owner = $1 AND NOT d.failed",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[
                     &self.owner(),
                     &now_ms.saturating_add(self.lease_ms()),

@@ -3,6 +3,7 @@
 //! it back; the routing table is republished after the commit, and other instances are told by
 //! `NOTIFY hookd_endpoints`.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{or_conflict, pg_err, Store};
@@ -49,13 +50,19 @@ pub(super) fn fetch(limit: usize) -> i64 {
 }
 
 impl Store {
+    /// The endpoint `id`, read with the reads that arrive meanwhile (see [`batch`]).
     pub async fn get_endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt("SELECT record FROM hookd_endpoints WHERE id = $1", &[&id])
-            .await
-            .map_err(pg_err)?;
-        row.map(|r| decode(id, r.get(0))).transpose()
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let read = super::batch::Read {
+            id: id.to_owned(),
+            done,
+        };
+        self.inner
+            .reads
+            .send(read)
+            .map_err(|_| StoreError::WriterGone)?;
+        let record = answer.await.map_err(|_| StoreError::WriterGone)??;
+        record.map(|r| decode(id, &r)).transpose()
     }
 
     /// Endpoints in id (creation) order, starting after `cursor`.
@@ -67,7 +74,12 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, record FROM hookd_endpoints WHERE id > $1 ORDER BY id LIMIT $2",
+                &client
+                    .prepare_cached(
+                        "SELECT id, record FROM hookd_endpoints WHERE id > $1 ORDER BY id LIMIT $2",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[&cursor.unwrap_or(""), &fetch(limit)],
             )
             .await
@@ -80,17 +92,20 @@ impl Store {
         endpoint: Endpoint,
         matchers: Arc<Matchers>,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let txn = client.transaction().await.map_err(pg_err)?;
-        let record = encode(&endpoint)?;
-        txn.execute(
-            "INSERT INTO hookd_endpoints (id, record, disabled, rate_limit) VALUES ($1, $2, $3, $4)",
-            &[&endpoint.id, &record, &endpoint.disabled, &rate(&endpoint)],
-        )
-        .await
-        .map_err(or_conflict("an endpoint with this id exists"))?;
-        notify_endpoint(&txn, &endpoint.id).await?;
-        txn.commit().await.map_err(pg_err)?;
+        // Written with the creates that arrive meanwhile, in one statement (see [`batch`]).
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let create = super::batch::Create {
+            id: endpoint.id.clone(),
+            record: encode(&endpoint)?,
+            disabled: endpoint.disabled,
+            rate_limit: rate(&endpoint),
+            done,
+        };
+        self.inner
+            .creates
+            .send(create)
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)??;
         let mut routes = Routes::begin(&self.inner.routes);
         routes.changed(&endpoint, Some(&matchers));
         routes.publish();
@@ -117,7 +132,7 @@ impl Store {
         }
         e.updated_at_ms = now_ms.max(e.updated_at_ms);
         txn.execute(
-            "UPDATE hookd_endpoints SET record = $2, disabled = $3, rate_limit = $4 WHERE id = $1",
+            &txn.prepare_cached("UPDATE hookd_endpoints SET record = $2, disabled = $3, rate_limit = $4 WHERE id = $1").await.map_err(pg_err)?,
             &[&id, &encode(&e)?, &e.disabled, &rate(&e)],
         )
         .await
@@ -142,7 +157,12 @@ impl Store {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
         let deleted = txn
-            .execute("DELETE FROM hookd_endpoints WHERE id = $1", &[&id])
+            .execute(
+                &txn.prepare_cached("DELETE FROM hookd_endpoints WHERE id = $1")
+                    .await
+                    .map_err(pg_err)?,
+                &[&id],
+            )
             .await
             .map_err(pg_err)?;
         if deleted == 0 {
@@ -169,7 +189,9 @@ impl Store {
         let mut e = locked_endpoint(&txn, &id).await?;
         rules::rotate(&mut e, &secret, now_ms, grace_ms);
         txn.execute(
-            "UPDATE hookd_endpoints SET record = $2 WHERE id = $1",
+            &txn.prepare_cached("UPDATE hookd_endpoints SET record = $2 WHERE id = $1")
+                .await
+                .map_err(pg_err)?,
             &[&id, &encode(&e)?],
         )
         .await
@@ -178,11 +200,34 @@ impl Store {
         Ok(e)
     }
 
+    /// The token with `hash`: from this instance's cache of the tokens it has seen, else from
+    /// the database. A revocation on any instance empties every instance's cache (`NOTIFY
+    /// hookd_tokens`); while the listener is not connected (it would miss one) the cache is
+    /// not used, and it starts empty when the listener connects again.
     pub async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<Token>, StoreError> {
+        let listening = self.inner.listening.load(Ordering::Acquire);
+        if let Some(token) = self.tokens().get(hash).filter(|_| listening) {
+            return Ok(Some(token.clone()));
+        }
+        let found = self.token_by_hash_uncached(hash).await?;
+        if let (Some(token), true) = (&found, listening) {
+            let mut cache = self.tokens();
+            if cache.len() >= super::TOKENS_CACHED {
+                cache.clear();
+            }
+            cache.insert(hash.to_vec(), token.clone());
+        }
+        Ok(found)
+    }
+
+    async fn token_by_hash_uncached(&self, hash: &[u8]) -> Result<Option<Token>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT id, record FROM hookd_tokens WHERE hash = $1",
+                &client
+                    .prepare_cached("SELECT id, record FROM hookd_tokens WHERE hash = $1")
+                    .await
+                    .map_err(pg_err)?,
                 &[&hash],
             )
             .await
@@ -198,7 +243,12 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, record FROM hookd_tokens WHERE id > $1 ORDER BY id LIMIT $2",
+                &client
+                    .prepare_cached(
+                        "SELECT id, record FROM hookd_tokens WHERE id > $1 ORDER BY id LIMIT $2",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[&cursor.unwrap_or(""), &fetch(limit)],
             )
             .await
@@ -219,11 +269,21 @@ impl Store {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
         if only_if_none {
-            txn.execute("SELECT pg_advisory_xact_lock($1)", &[&TOKENS_LOCK])
-                .await
-                .map_err(pg_err)?;
+            txn.execute(
+                &txn.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                    .await
+                    .map_err(pg_err)?,
+                &[&TOKENS_LOCK],
+            )
+            .await
+            .map_err(pg_err)?;
             let any = txn
-                .query_opt("SELECT 1 FROM hookd_tokens LIMIT 1", &[])
+                .query_opt(
+                    &txn.prepare_cached("SELECT 1 FROM hookd_tokens LIMIT 1")
+                        .await
+                        .map_err(pg_err)?,
+                    &[],
+                )
                 .await
                 .map_err(pg_err)?;
             if any.is_some() {
@@ -231,7 +291,7 @@ impl Store {
             }
         }
         txn.execute(
-            "INSERT INTO hookd_tokens (id, hash, admin, expires_at_ms, record) VALUES ($1, $2, $3, $4, $5)",
+            &txn.prepare_cached("INSERT INTO hookd_tokens (id, hash, admin, expires_at_ms, record) VALUES ($1, $2, $3, $4, $5)").await.map_err(pg_err)?,
             &[
                 &token.id,
                 &token.hash,
@@ -251,11 +311,21 @@ impl Store {
     pub async fn revoke_token(&self, id: String, now_ms: i64) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
-        txn.execute("SELECT pg_advisory_xact_lock($1)", &[&TOKENS_LOCK])
-            .await
-            .map_err(pg_err)?;
+        txn.execute(
+            &txn.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await
+                .map_err(pg_err)?,
+            &[&TOKENS_LOCK],
+        )
+        .await
+        .map_err(pg_err)?;
         let row = txn
-            .query_opt("SELECT record FROM hookd_tokens WHERE id = $1", &[&id])
+            .query_opt(
+                &txn.prepare_cached("SELECT record FROM hookd_tokens WHERE id = $1")
+                    .await
+                    .map_err(pg_err)?,
+                &[&id],
+            )
             .await
             .map_err(pg_err)?
             .ok_or(StoreError::NotFound)?;
@@ -263,7 +333,7 @@ impl Store {
         if token.grants(Scope::Admin) && !token.expired(now_ms) {
             let others: i64 = txn
                 .query_one(
-                    "SELECT count(*) FROM hookd_tokens WHERE id <> $1 AND admin AND (expires_at_ms IS NULL OR expires_at_ms > $2)",
+                    &txn.prepare_cached("SELECT count(*) FROM hookd_tokens WHERE id <> $1 AND admin AND (expires_at_ms IS NULL OR expires_at_ms > $2)").await.map_err(pg_err)?,
                     &[&id, &now_ms],
                 )
                 .await
@@ -275,10 +345,20 @@ impl Store {
                 ));
             }
         }
-        txn.execute("DELETE FROM hookd_tokens WHERE id = $1", &[&id])
+        txn.execute(
+            &txn.prepare_cached("DELETE FROM hookd_tokens WHERE id = $1")
+                .await
+                .map_err(pg_err)?,
+            &[&id],
+        )
+        .await
+        .map_err(pg_err)?;
+        txn.execute("SELECT pg_notify('hookd_tokens', '')", &[])
             .await
             .map_err(pg_err)?;
-        txn.commit().await.map_err(pg_err)
+        txn.commit().await.map_err(pg_err)?;
+        self.tokens().clear();
+        Ok(())
     }
 
     /// Brings every token's stored hash to the current scheme (once per database).
@@ -288,12 +368,19 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
-        txn.execute("SELECT pg_advisory_xact_lock($1)", &[&TOKENS_LOCK])
-            .await
-            .map_err(pg_err)?;
+        txn.execute(
+            &txn.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await
+                .map_err(pg_err)?,
+            &[&TOKENS_LOCK],
+        )
+        .await
+        .map_err(pg_err)?;
         let scheme = txn
             .query_opt(
-                "SELECT value FROM hookd_meta WHERE key = $1",
+                &txn.prepare_cached("SELECT value FROM hookd_meta WHERE key = $1")
+                    .await
+                    .map_err(pg_err)?,
                 &[&TOKEN_HASH_SCHEME],
             )
             .await
@@ -302,14 +389,21 @@ impl Store {
             return Ok(0);
         }
         let rows = txn
-            .query("SELECT id, record FROM hookd_tokens", &[])
+            .query(
+                &txn.prepare_cached("SELECT id, record FROM hookd_tokens")
+                    .await
+                    .map_err(pg_err)?,
+                &[],
+            )
             .await
             .map_err(pg_err)?;
         for row in &rows {
             let mut token: Token = decode(row.get(0), row.get(1))?;
             token.hash = rehash(&token.hash).to_vec();
             txn.execute(
-                "UPDATE hookd_tokens SET hash = $2, record = $3 WHERE id = $1",
+                &txn.prepare_cached("UPDATE hookd_tokens SET hash = $2, record = $3 WHERE id = $1")
+                    .await
+                    .map_err(pg_err)?,
                 &[&token.id, &token.hash, &encode(&token)?],
             )
             .await
@@ -317,6 +411,7 @@ impl Store {
         }
         set_meta(&txn, TOKEN_HASH_SCHEME, TOKEN_HASH_HMAC).await?;
         txn.commit().await.map_err(pg_err)?;
+        self.tokens().clear();
         Ok(rows.len())
     }
 
@@ -327,7 +422,9 @@ impl Store {
         for (id, at) in uses {
             let row = txn
                 .query_opt(
-                    "SELECT record FROM hookd_tokens WHERE id = $1 FOR UPDATE",
+                    &txn.prepare_cached("SELECT record FROM hookd_tokens WHERE id = $1 FOR UPDATE")
+                        .await
+                        .map_err(pg_err)?,
                     &[&id],
                 )
                 .await
@@ -337,7 +434,9 @@ impl Store {
             if token.last_used_at_ms < Some(at) {
                 token.last_used_at_ms = Some(at);
                 txn.execute(
-                    "UPDATE hookd_tokens SET record = $2 WHERE id = $1",
+                    &txn.prepare_cached("UPDATE hookd_tokens SET record = $2 WHERE id = $1")
+                        .await
+                        .map_err(pg_err)?,
                     &[&id, &encode(&token)?],
                 )
                 .await
@@ -350,7 +449,13 @@ impl Store {
     pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT value FROM hookd_meta WHERE key = $1", &[&key])
+            .query_opt(
+                &client
+                    .prepare_cached("SELECT value FROM hookd_meta WHERE key = $1")
+                    .await
+                    .map_err(pg_err)?,
+                &[&key],
+            )
             .await
             .map_err(pg_err)?;
         Ok(row.map(|r| r.get(0)))
@@ -364,12 +469,14 @@ impl Store {
 
 /// The endpoint `id`, locked until the transaction ends.
 async fn locked_endpoint(
-    txn: &tokio_postgres::Transaction<'_>,
+    txn: &deadpool_postgres::Transaction<'_>,
     id: &str,
 ) -> Result<Endpoint, StoreError> {
     let row = txn
         .query_opt(
-            "SELECT record FROM hookd_endpoints WHERE id = $1 FOR UPDATE",
+            &txn.prepare_cached("SELECT record FROM hookd_endpoints WHERE id = $1 FOR UPDATE")
+                .await
+                .map_err(pg_err)?,
             &[&id],
         )
         .await
@@ -380,13 +487,18 @@ async fn locked_endpoint(
 
 /// Tells the other instances (at commit) that endpoint `id` changed.
 async fn notify_endpoint(
-    txn: &tokio_postgres::Transaction<'_>,
+    txn: &deadpool_postgres::Transaction<'_>,
     id: &str,
 ) -> Result<(), StoreError> {
-    txn.execute("SELECT pg_notify('hookd_endpoints', $1)", &[&id])
-        .await
-        .map(drop)
-        .map_err(pg_err)
+    txn.execute(
+        &txn.prepare_cached("SELECT pg_notify('hookd_endpoints', $1)")
+            .await
+            .map_err(pg_err)?,
+        &[&id],
+    )
+    .await
+    .map(drop)
+    .map_err(pg_err)
 }
 
 async fn set_meta(
@@ -396,7 +508,7 @@ async fn set_meta(
 ) -> Result<(), StoreError> {
     client
         .execute(
-            "INSERT INTO hookd_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &client.prepare_cached("INSERT INTO hookd_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value").await.map_err(pg_err)?,
             &[&key, &value],
         )
         .await

@@ -1,9 +1,12 @@
 //! What the other instances did, by `LISTEN`: `hookd_due` (an alert accepted, deliveries
 //! requeued) wakes this instance's dispatcher; `hookd_endpoints` (an endpoint created,
-//! changed or deleted) updates its routing table. One dedicated connection outside the pool;
-//! when it drops, it connects again and reloads the whole table (notifications sent meanwhile
-//! are lost).
+//! changed or deleted) updates its routing table; `hookd_tokens` (a token revoked) empties the
+//! token cache; `hookd_circuit` tells the dispatcher of circuits opened and closed. One
+//! dedicated connection outside the pool; when it drops, it connects again and reloads the
+//! whole table (notifications sent meanwhile are lost), and the token cache is not used
+//! meanwhile.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio_postgres::AsyncMessage;
@@ -21,7 +24,9 @@ impl Store {
     pub(super) async fn listen(self) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.listen_once().await {
+            let listened = self.listen_once().await;
+            self.inner.listening.store(false, Ordering::Release);
+            match listened {
                 // It listened, until the connection closed: the next one may come at once.
                 Ok(()) => {
                     tracing::warn!(
@@ -65,16 +70,20 @@ impl Store {
             }
         });
         client
-            .batch_execute("LISTEN hookd_due; LISTEN hookd_endpoints; LISTEN hookd_circuit")
+            .batch_execute("LISTEN hookd_due; LISTEN hookd_endpoints; LISTEN hookd_circuit; LISTEN hookd_tokens")
             .await
             .map_err(|e| e.to_string())?;
         // Changes made while no connection listened (since the table was loaded at the start,
         // or while the connection was down) are caught up with now.
         self.reload_routes().await.map_err(|e| e.to_string())?;
+        self.tokens().clear();
+        self.inner.listening.store(true, Ordering::Release);
         self.inner.due.notify_one();
         while let Some((channel, payload)) = rx.recv().await {
             if channel == "hookd_due" {
                 self.inner.due.notify_one();
+            } else if channel == "hookd_tokens" {
+                self.tokens().clear();
             } else if channel == "hookd_circuit" {
                 if let Some(news) = super::shared::read_circuit(&payload) {
                     // No receiver (no dispatcher yet) is fine.

@@ -5,7 +5,7 @@
 //! columns the queries select and order by. The files:
 //!
 //! - [`schema`]: versioned migrations, one instance at a time (an advisory lock);
-//! - [`endpoints`]: endpoints, API tokens and `meta`;
+//! - [`endpoints`]: endpoints, API tokens and `meta`; [`batch`]: creates and reads in batches;
 //! - [`outbox`]: messages, deliveries, attempts; [`claims`]: due deliveries claimed with leases;
 //! - [`tls`]: rustls (ring) for `sslmode=require`;
 //! - [`import`]: a whole store taken in, all or nothing (`hookd migrate`);
@@ -14,6 +14,7 @@
 //! A database that goes away makes every call `Unavailable` (503 with `Retry-After` at the
 //! API); the pool connects again by itself when it is back.
 
+mod batch;
 mod claims;
 mod endpoints;
 mod import;
@@ -72,6 +73,14 @@ struct Inner {
     due: Arc<Notify>,
     /// Wakes the pruner: an endpoint was deleted or disabled.
     prune_wake: Notify,
+    /// Endpoint creates waiting for the next batch (see [`batch`]).
+    creates: batch::Creates,
+    /// Endpoint reads by id waiting for the next batch.
+    reads: batch::Reads,
+    /// Whether the listener is connected (`LISTEN` done): only then is `tokens` used.
+    listening: std::sync::atomic::AtomicBool,
+    /// The tokens this instance has authenticated, by hash (see `token_by_hash`).
+    tokens: Mutex<std::collections::HashMap<Vec<u8>, crate::model::Token>>,
     /// Circuits opened and closed by any instance (`NOTIFY hookd_circuit`).
     circuits: tokio::sync::broadcast::Sender<(String, Option<i64>)>,
     /// The deliveries this instance claimed and is sending (`message/endpoint`): the leases it
@@ -111,6 +120,9 @@ pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
         None => StoreError::Unavailable(format!("the database is unreachable: {e}")),
     }
 }
+
+/// Tokens kept in an instance's cache at most (it starts over when full).
+const TOKENS_CACHED: usize = 4_096;
 
 /// How [`pg_err`] says that the database aborted a transaction that may be run again.
 const ABORTED: &str = "the database aborted the transaction";
@@ -163,6 +175,8 @@ impl Store {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Storage(format!("the connection pool: {e}")))?;
+        let creates = batch::start(pool.clone());
+        let reads = batch::start_reads(pool.clone());
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
@@ -173,6 +187,10 @@ impl Store {
                 lease_ms: i64::try_from(options.lease.as_millis()).unwrap_or(i64::MAX / 4),
                 due: Arc::new(Notify::new()),
                 prune_wake: Notify::new(),
+                creates,
+                reads,
+                listening: std::sync::atomic::AtomicBool::new(false),
+                tokens: Mutex::default(),
                 circuits: tokio::sync::broadcast::channel(shared::CIRCUIT_NEWS).0,
                 held: Mutex::default(),
                 stats: Mutex::default(),
@@ -185,6 +203,16 @@ impl Store {
         store.reload_routes().await?;
         store.refresh_stats().await;
         Ok(store)
+    }
+
+    /// The cache of authenticated tokens.
+    fn tokens(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<u8>, crate::model::Token>> {
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn owner(&self) -> &str {
@@ -291,7 +319,13 @@ impl Store {
     async fn reload_routes(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT id, record FROM hookd_endpoints", &[])
+            .query(
+                &client
+                    .prepare_cached("SELECT id, record FROM hookd_endpoints")
+                    .await
+                    .map_err(pg_err)?,
+                &[],
+            )
             .await
             .map_err(pg_err)?;
         let endpoints = rows.iter().map(|row| {

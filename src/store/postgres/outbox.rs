@@ -27,7 +27,9 @@ impl Store {
         let record = encode(&message)?;
         let row = client
             .query_one(
-                "WITH d AS (
+                &client
+                    .prepare_cached(
+                        "WITH d AS (
                     INSERT INTO hookd_deliveries (message_id, endpoint_id, due_ms)
                     SELECT $1, id, $3 FROM hookd_endpoints WHERE id = ANY($2) AND NOT disabled
                     RETURNING 1
@@ -35,6 +37,9 @@ impl Store {
                  INSERT INTO hookd_messages (id, record, created_at_ms, pending, ended_at_ms)
                  SELECT $1, $4, $3, count(*), CASE WHEN count(*) = 0 THEN $3 END FROM d
                  RETURNING pending, pg_notify('hookd_due', '')::text",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[&message.id, &targets, &message.created_at_ms, &record],
             )
             .await
@@ -49,11 +54,16 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT d.attempts, d.failed, d.due_ms, d.failed_at_ms, m.record, e.record
+                &client
+                    .prepare_cached(
+                        "SELECT d.attempts, d.failed, d.due_ms, d.failed_at_ms, m.record, e.record
                  FROM hookd_deliveries d
                  LEFT JOIN hookd_messages m ON m.id = d.message_id
                  LEFT JOIN hookd_endpoints e ON e.id = d.endpoint_id
                  WHERE d.message_id = $1 AND d.endpoint_id = $2",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[&message_id, &endpoint_id],
             )
             .await
@@ -88,7 +98,13 @@ impl Store {
     pub async fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT record FROM hookd_messages WHERE id = $1", &[&id])
+            .query_opt(
+                &client
+                    .prepare_cached("SELECT record FROM hookd_messages WHERE id = $1")
+                    .await
+                    .map_err(pg_err)?,
+                &[&id],
+            )
             .await
             .map_err(pg_err)?;
         row.map(|r| decode(id, r.get(0))).transpose()
@@ -121,7 +137,9 @@ impl Store {
         let txn = client.transaction().await.map_err(pg_err)?;
         let endpoint = txn
             .query_opt(
-                "SELECT record FROM hookd_endpoints WHERE id = $1 FOR UPDATE",
+                &txn.prepare_cached("SELECT record FROM hookd_endpoints WHERE id = $1 FOR UPDATE")
+                    .await
+                    .map_err(pg_err)?,
                 &[&a.endpoint_id],
             )
             .await
@@ -132,8 +150,12 @@ impl Store {
             let (message_id, endpoint_id) = split(key)?;
             let row = txn
                 .query_opt(
-                    "SELECT attempts FROM hookd_deliveries
+                    &txn.prepare_cached(
+                        "SELECT attempts FROM hookd_deliveries
                      WHERE message_id = $1 AND endpoint_id = $2 AND NOT failed FOR UPDATE",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                     &[&message_id, &endpoint_id],
                 )
                 .await
@@ -154,9 +176,13 @@ impl Store {
                     }
                     (AttemptOutcome::Retrying, Some(next)) => {
                         txn.execute(
-                            "UPDATE hookd_deliveries SET attempts = $3, due_ms = $4,
+                            &txn.prepare_cached(
+                                "UPDATE hookd_deliveries SET attempts = $3, due_ms = $4,
                                 lease_owner = NULL, lease_until_ms = NULL
                              WHERE message_id = $1 AND endpoint_id = $2",
+                            )
+                            .await
+                            .map_err(pg_err)?,
                             &[&message_id, &endpoint_id, &attempts, &next],
                         )
                         .await
@@ -165,9 +191,13 @@ impl Store {
                     }
                     _ => {
                         txn.execute(
-                            "UPDATE hookd_deliveries SET attempts = $3, failed = true,
+                            &txn.prepare_cached(
+                                "UPDATE hookd_deliveries SET attempts = $3, failed = true,
                                 failed_at_ms = $4, lease_owner = NULL, lease_until_ms = NULL
                              WHERE message_id = $1 AND endpoint_id = $2",
+                            )
+                            .await
+                            .map_err(pg_err)?,
                             &[&message_id, &endpoint_id, &attempts, &a.at_ms],
                         )
                         .await
@@ -185,8 +215,8 @@ impl Store {
             return Ok(false); // no attempt log for an endpoint that no longer exists
         };
         txn.execute(
-            "INSERT INTO hookd_attempts (endpoint_id, id, at_ms, record) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING",
+            &txn.prepare_cached("INSERT INTO hookd_attempts (endpoint_id, id, at_ms, record) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING").await.map_err(pg_err)?,
             &[&a.endpoint_id, &a.id, &a.at_ms, &encode(a)?],
         )
         .await
@@ -202,15 +232,24 @@ impl Store {
                     endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
                 }
                 txn.execute(
-                    "UPDATE hookd_endpoints SET record = $2, disabled = $3 WHERE id = $1",
+                    &txn.prepare_cached(
+                        "UPDATE hookd_endpoints SET record = $2, disabled = $3 WHERE id = $1",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                     &[&endpoint.id, &encode(&endpoint)?, &endpoint.disabled],
                 )
                 .await
                 .map_err(pg_err)?;
                 if endpoint.disabled && !was_disabled {
-                    txn.execute("SELECT pg_notify('hookd_endpoints', $1)", &[&endpoint.id])
-                        .await
-                        .map_err(pg_err)?;
+                    txn.execute(
+                        &txn.prepare_cached("SELECT pg_notify('hookd_endpoints', $1)")
+                            .await
+                            .map_err(pg_err)?,
+                        &[&endpoint.id],
+                    )
+                    .await
+                    .map_err(pg_err)?;
                 }
             }
         }
@@ -230,7 +269,9 @@ impl Store {
         let txn = client.transaction().await.map_err(pg_err)?;
         let found = txn
             .query_opt(
-                "SELECT 1 FROM hookd_messages WHERE id = $1 FOR UPDATE",
+                &txn.prepare_cached("SELECT 1 FROM hookd_messages WHERE id = $1 FOR UPDATE")
+                    .await
+                    .map_err(pg_err)?,
                 &[&message_id],
             )
             .await
@@ -240,22 +281,31 @@ impl Store {
         }
         let n = txn
             .execute(
-                "UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $2
+                &txn.prepare_cached(
+                    "UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $2
                  WHERE message_id = $1 AND failed",
+                )
+                .await
+                .map_err(pg_err)?,
                 &[&message_id, &now_ms],
             )
             .await
             .map_err(pg_err)?;
         if n > 0 {
             txn.execute(
-                "UPDATE hookd_messages SET pending = pending + $2, ended_at_ms = NULL WHERE id = $1",
+                &txn.prepare_cached("UPDATE hookd_messages SET pending = pending + $2, ended_at_ms = NULL WHERE id = $1").await.map_err(pg_err)?,
                 &[&message_id, &i32::try_from(n).unwrap_or(i32::MAX)],
             )
             .await
             .map_err(pg_err)?;
-            txn.execute("SELECT pg_notify('hookd_due', '')", &[])
-                .await
-                .map_err(pg_err)?;
+            txn.execute(
+                &txn.prepare_cached("SELECT pg_notify('hookd_due', '')")
+                    .await
+                    .map_err(pg_err)?,
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
         }
         txn.commit().await.map_err(pg_err)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -277,7 +327,11 @@ impl Store {
             let txn = client.transaction().await.map_err(pg_err)?;
             let endpoint = txn
                 .query_opt(
-                    "SELECT disabled FROM hookd_endpoints WHERE id = $1 FOR SHARE",
+                    &txn.prepare_cached(
+                        "SELECT disabled FROM hookd_endpoints WHERE id = $1 FOR SHARE",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                     &[&endpoint_id],
                 )
                 .await
@@ -290,12 +344,12 @@ impl Store {
             }
             let requeued: Vec<String> = txn
                 .query(
-                    "UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $3
+                    &txn.prepare_cached("UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $3
                      WHERE (message_id, endpoint_id) IN (
                         SELECT message_id, endpoint_id FROM hookd_deliveries
                         WHERE endpoint_id = $1 AND failed AND failed_at_ms BETWEEN $2 AND $3
                         ORDER BY failed_at_ms LIMIT $4 FOR UPDATE)
-                     RETURNING message_id",
+                     RETURNING message_id").await.map_err(pg_err)?,
                     &[&endpoint_id, &since_ms, &now_ms, &batch],
                 )
                 .await
@@ -304,15 +358,20 @@ impl Store {
                 .map(|r| r.get(0))
                 .collect();
             txn.execute(
-                "UPDATE hookd_messages SET pending = pending + 1, ended_at_ms = NULL WHERE id = ANY($1)",
+                &txn.prepare_cached("UPDATE hookd_messages SET pending = pending + 1, ended_at_ms = NULL WHERE id = ANY($1)").await.map_err(pg_err)?,
                 &[&requeued],
             )
             .await
             .map_err(pg_err)?;
             if !requeued.is_empty() {
-                txn.execute("SELECT pg_notify('hookd_due', '')", &[])
-                    .await
-                    .map_err(pg_err)?;
+                txn.execute(
+                    &txn.prepare_cached("SELECT pg_notify('hookd_due', '')")
+                        .await
+                        .map_err(pg_err)?,
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?;
             }
             txn.commit().await.map_err(pg_err)?;
             total += requeued.len();
@@ -331,9 +390,13 @@ impl Store {
         let txn = client.transaction().await.map_err(pg_err)?;
         let n = txn
             .execute(
-                "UPDATE hookd_deliveries SET failed = true, failed_at_ms = $3,
+                &txn.prepare_cached(
+                    "UPDATE hookd_deliveries SET failed = true, failed_at_ms = $3,
                     lease_owner = NULL, lease_until_ms = NULL
                  WHERE message_id = $1 AND endpoint_id = $2 AND NOT failed",
+                )
+                .await
+                .map_err(pg_err)?,
                 &[&message_id, &endpoint_id, &now],
             )
             .await
@@ -354,8 +417,13 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, record FROM hookd_attempts
+                &client
+                    .prepare_cached(
+                        "SELECT id, record FROM hookd_attempts
                  WHERE endpoint_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[
                     &endpoint_id,
                     &cursor.unwrap_or(""),
@@ -369,11 +437,15 @@ impl Store {
 }
 
 async fn delete_delivery(
-    txn: &tokio_postgres::Transaction<'_>,
+    txn: &deadpool_postgres::Transaction<'_>,
     ids: &[&(dyn tokio_postgres::types::ToSql + Sync); 2],
 ) -> Result<(), StoreError> {
     txn.execute(
-        "DELETE FROM hookd_deliveries WHERE message_id = $1 AND endpoint_id = $2",
+        &txn.prepare_cached(
+            "DELETE FROM hookd_deliveries WHERE message_id = $1 AND endpoint_id = $2",
+        )
+        .await
+        .map_err(pg_err)?,
         ids,
     )
     .await
@@ -384,14 +456,18 @@ async fn delete_delivery(
 /// One of the message's pending deliveries ended; the last one ends the message, which
 /// retention then removes after `retention.messages_secs`.
 pub(super) async fn delivery_ended(
-    txn: &tokio_postgres::Transaction<'_>,
+    txn: &deadpool_postgres::Transaction<'_>,
     message_id: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     txn.execute(
-        "UPDATE hookd_messages SET pending = pending - 1,
+        &txn.prepare_cached(
+            "UPDATE hookd_messages SET pending = pending - 1,
             ended_at_ms = CASE WHEN pending = 1 THEN $2::bigint END
          WHERE id = $1 AND pending > 0",
+        )
+        .await
+        .map_err(pg_err)?,
         &[&message_id, &now_ms],
     )
     .await

@@ -20,11 +20,15 @@ impl Store {
         // 1. What deleted endpoints left; the pending deliveries of disabled ones fail.
         let gone: Vec<(String, bool)> = txn
             .query(
-                "DELETE FROM hookd_deliveries WHERE (message_id, endpoint_id) IN (
+                &txn.prepare_cached(
+                    "DELETE FROM hookd_deliveries WHERE (message_id, endpoint_id) IN (
                     SELECT d.message_id, d.endpoint_id FROM hookd_deliveries d
                     WHERE NOT EXISTS (SELECT 1 FROM hookd_endpoints e WHERE e.id = d.endpoint_id)
                     LIMIT $1 FOR UPDATE SKIP LOCKED)
                  RETURNING message_id, failed",
+                )
+                .await
+                .map_err(pg_err)?,
                 &[&batch],
             )
             .await
@@ -40,13 +44,17 @@ impl Store {
         report.deliveries += gone.len();
         let failed: Vec<String> = txn
             .query(
-                "UPDATE hookd_deliveries SET failed = true, failed_at_ms = $2,
+                &txn.prepare_cached(
+                    "UPDATE hookd_deliveries SET failed = true, failed_at_ms = $2,
                     lease_owner = NULL, lease_until_ms = NULL
                  WHERE (message_id, endpoint_id) IN (
                     SELECT d.message_id, d.endpoint_id FROM hookd_deliveries d
                     JOIN hookd_endpoints e ON e.id = d.endpoint_id
                     WHERE e.disabled AND NOT d.failed LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
                  RETURNING message_id",
+                )
+                .await
+                .map_err(pg_err)?,
                 &[&batch, &now],
             )
             .await
@@ -59,10 +67,14 @@ impl Store {
         }
         let orphans = txn
             .execute(
-                "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
+                &txn.prepare_cached(
+                    "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
                     SELECT a.endpoint_id, a.id FROM hookd_attempts a
                     WHERE NOT EXISTS (SELECT 1 FROM hookd_endpoints e WHERE e.id = a.endpoint_id)
                     LIMIT $1)",
+                )
+                .await
+                .map_err(pg_err)?,
                 &[&batch],
             )
             .await
@@ -71,10 +83,14 @@ impl Store {
         // 2. Messages whose deliveries all ended long enough ago, with their deliveries.
         let ended: Vec<String> = txn
             .query(
-                "DELETE FROM hookd_messages WHERE id IN (
+                &txn.prepare_cached(
+                    "DELETE FROM hookd_messages WHERE id IN (
                     SELECT id FROM hookd_messages WHERE pending = 0 AND ended_at_ms < $2
                     LIMIT $1 FOR UPDATE SKIP LOCKED)
                  RETURNING id",
+                )
+                .await
+                .map_err(pg_err)?,
                 &[&batch, &now.saturating_sub(step.settings.messages_ms)],
             )
             .await
@@ -85,7 +101,9 @@ impl Store {
         report.messages += ended.len();
         let deliveries = txn
             .execute(
-                "DELETE FROM hookd_deliveries WHERE message_id = ANY($1)",
+                &txn.prepare_cached("DELETE FROM hookd_deliveries WHERE message_id = ANY($1)")
+                    .await
+                    .map_err(pg_err)?,
                 &[&ended],
             )
             .await
@@ -94,8 +112,12 @@ impl Store {
         // 3. The attempt log: by age, then by count per endpoint.
         let old = txn
             .execute(
-                "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
+                &txn.prepare_cached(
+                    "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
                     SELECT endpoint_id, id FROM hookd_attempts WHERE at_ms < $2 LIMIT $1)",
+                )
+                .await
+                .map_err(pg_err)?,
                 &[&batch, &now.saturating_sub(step.settings.attempts_ms)],
             )
             .await
@@ -103,12 +125,16 @@ impl Store {
         let keep = i64::try_from(step.settings.attempts_per_endpoint).unwrap_or(i64::MAX);
         let over = txn
             .execute(
-                "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
+                &txn.prepare_cached(
+                    "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
                     SELECT endpoint_id, id FROM (
                         SELECT endpoint_id, id, row_number() OVER (
                             PARTITION BY endpoint_id ORDER BY id DESC) AS n
                         FROM hookd_attempts) ranked
                     WHERE n > $2 LIMIT $1)",
+                )
+                .await
+                .map_err(pg_err)?,
                 &[&batch, &keep],
             )
             .await
@@ -137,7 +163,9 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT
+                &client
+                    .prepare_cached(
+                        "SELECT
                     (SELECT count(*) FROM hookd_endpoints),
                     (SELECT count(*) FROM hookd_endpoints WHERE disabled),
                     (SELECT count(*) FROM hookd_messages),
@@ -148,6 +176,9 @@ impl Store {
                     (SELECT count(*) FROM hookd_attempts),
                     pg_total_relation_size('hookd_messages'),
                     pg_total_relation_size('hookd_deliveries')",
+                    )
+                    .await
+                    .map_err(pg_err)?,
                 &[],
             )
             .await
