@@ -150,6 +150,13 @@ async fn on(
         )
         .await;
     }
+    // Every instance routes to every endpoint before the alerts come (an instance learns of
+    // an endpoint another one created by LISTEN, a moment later).
+    for h in &all {
+        while h.app.store.routes().len() < endpoints {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     // SENDERS concurrent clients post the alerts; the time each POST started is kept per message id
     // (deliveries often arrive before the client has read its 202).
     let accepted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();

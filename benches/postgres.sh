@@ -18,7 +18,7 @@ pgdir="$work/pg"
 mkdir -p "$pgdir"
 chown postgres "$pgdir" "$work"
 su postgres -c "$pgbin/initdb -D $pgdir/data -A trust -U postgres" >/dev/null
-su postgres -c "$pgbin/pg_ctl -D $pgdir/data -l $pgdir/log -w -o '-c listen_addresses=127.0.0.1 -p 5434 -k $pgdir -c max_connections=200' start" >/dev/null
+su postgres -c "$pgbin/pg_ctl -D $pgdir/data -l $pgdir/log -w -o '-c listen_addresses=127.0.0.1 -p 5434 -k $pgdir -c max_connections=400' start" >/dev/null
 pids=()
 stop_all() {
     stop_hookd

@@ -38,6 +38,10 @@ async fn route(app: &App, alert: &mut Alert) -> Result<Vec<String>, ApiError> {
 }
 
 async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
+    // On a shared backend another instance may have changed an endpoint since this one's
+    // routing table: the store then stores nothing, catches up, and the alert is routed again.
+    #[cfg(feature = "postgres")]
+    let again = (alert.event_type.clone(), alert.label_sets.clone());
     let targets = route(app, &mut alert).await?;
     let now = now_ms();
     let message = Message {
@@ -47,6 +51,32 @@ async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
         created_at_ms: now,
     };
     let id = message.id.clone();
+    #[cfg(feature = "postgres")]
+    let deliveries = {
+        let mut targets = targets;
+        let mut tries = 0;
+        loop {
+            match app.store.ingest(message.clone(), targets).await {
+                Err(StoreError::Stale) if tries < 3 => {
+                    tries += 1;
+                    let mut alert = Alert {
+                        event_type: again.0.clone(),
+                        data: String::new(),
+                        label_sets: again.1.clone(),
+                    };
+                    targets = route(app, &mut alert).await?;
+                }
+                Err(StoreError::Stale) => {
+                    break Err(StoreError::Unavailable(
+                        "endpoints are changing faster than this instance hears of them".into(),
+                    ))
+                }
+                other => break other,
+            }
+        }
+    }
+    .map_err(store_error)?;
+    #[cfg(not(feature = "postgres"))]
     let deliveries = app
         .store
         .ingest(message, targets)

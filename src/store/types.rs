@@ -21,6 +21,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store's writer has stopped")]
     WriterGone,
+    /// The routing table this instance routed with is older than the database's (another
+    /// instance changed an endpoint): nothing was stored; route again and retry.
+    #[cfg(feature = "postgres")]
+    #[error("the routing table changed; route again")]
+    Stale,
     /// The data volume is full, or (`low`) has less than `store.min_free_bytes` left for a
     /// write that adds data.
     #[error("{}", if *low {

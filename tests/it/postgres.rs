@@ -516,3 +516,144 @@ async fn concurrent_creates_commit_in_batches_and_each_is_read_on_the_other_inst
     std::sync::Arc::try_unwrap(a).ok().unwrap().stop().await;
     std::sync::Arc::try_unwrap(b).ok().unwrap().stop().await;
 }
+
+/// The `webhook-id`s `rx` has seen, with how many times each.
+fn seen_ids(rx: &Receiver) -> HashMap<String, usize> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for r in rx.received.lock().unwrap().iter() {
+        *seen.entry(r.header("webhook-id")).or_default() += 1;
+    }
+    seen
+}
+
+/// Posts `n` alerts, 16 at a time, to `on` in turns; their message ids.
+async fn post_alerts(on: &[std::sync::Arc<TestServer>], n: usize, from: usize) -> Vec<String> {
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let on = on.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in (t..n).step_by(16) {
+                let s = &on[i % on.len()];
+                let body = json!({"eventType": "alert.firing", "payload": {"n": from + i}});
+                let r = s
+                    .req("POST", "/api/v1/alerting/alerts")
+                    .json(&body)
+                    .send()
+                    .await;
+                assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+                ids.push(r.json()["messageId"].as_str().unwrap().to_owned());
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    ids
+}
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server (HOOKD_TEST_POSTGRES) and the postgres feature"]
+async fn three_instances_deliver_10000_alerts_once_and_survive_a_kill() {
+    use crate::common::daemon;
+    let server = postgres::server().expect("HOOKD_TEST_POSTGRES");
+    let rx = Receiver::start().await;
+    let config = format!("{FAST}per_endpoint = 64\n");
+    let a = std::sync::Arc::new(TestServer::start_with(&config).await);
+    let b = std::sync::Arc::new(TestServer::start_in(a.dir.clone(), &config).await);
+    let body =
+        json!({"name": "all", "url": rx.url("/all"), "signingEnabled": true, "signingSecret": ""});
+    let r = a.req("POST", ENDPOINTS).json(&body).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
+    // (B routes alerts to it once it has heard of it: see the README on new endpoints.)
+    for _ in 0..100 {
+        if b.app.store.routes().get(&id).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // C, a real process on the same database and master key, with a 5-second lease.
+    let start_c = || {
+        let key = std::fs::read_to_string(a.dir.path().join("master.key")).unwrap();
+        let mut cmd = daemon::serve(a.dir.path());
+        cmd.env("HOOKD_MASTER_KEY", key.trim())
+            .env("HOOKD_STORE__BACKEND", "postgres")
+            .env(
+                "HOOKD_STORE__POSTGRES_URL",
+                postgres::database_for(&server, a.dir.path()),
+            )
+            .env("HOOKD_STORE__POSTGRES_LEASE_SECS", "5")
+            .env("HOOKD_URL_POLICY__ALLOW_NETWORKS", "[\"127.0.0.0/8\"]")
+            .env("HOOKD_DELIVERY__PER_ENDPOINT", "64")
+            .env("HOOKD_DELIVERY__POLL_INTERVAL_MS", "50");
+        daemon::Daemon::start(cmd)
+    };
+    let mut c = start_c();
+    let both = [a.clone(), b.clone()];
+
+    // 5,000 alerts over the instances, all three sending: each is delivered exactly once.
+    let first = post_alerts(&both, 5_000, 0).await;
+    rx.wait_for(5_000, 120).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = seen_ids(&rx);
+    assert!(first.iter().all(|id| seen.get(id) == Some(&1)), "each once");
+    assert_eq!(seen.len(), 5_000);
+
+    // 5,000 more, and C is killed (-9) while it sends: nothing acknowledged is lost, what it
+    // held is sent again after its lease, and the duplicates are counted and bounded by what
+    // C could hold (64 in flight, plus its claims not yet started).
+    rx.slow(20);
+    let second = post_alerts(&both, 5_000, 5_000).await;
+    c.child.kill().unwrap();
+    let _ = c.child.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let seen = loop {
+        let seen = seen_ids(&rx);
+        if second.iter().all(|id| seen.contains_key(id)) {
+            break seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 5,000 delivered",
+            second.iter().filter(|id| seen.contains_key(*id)).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!("10,000 alerts delivered by 3 instances, one killed: {duplicates} duplicate(s)");
+    assert!(duplicates <= 256, "{duplicates} duplicates");
+    drop(both);
+    std::sync::Arc::try_unwrap(a).ok().unwrap().stop().await;
+    std::sync::Arc::try_unwrap(b).ok().unwrap().stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server (HOOKD_TEST_POSTGRES) and the postgres feature"]
+async fn an_alert_accepted_right_after_a_create_on_another_instance_goes_to_it() {
+    assert!(
+        postgres::server().is_some(),
+        "HOOKD_TEST_POSTGRES names a server"
+    );
+    let a = TestServer::start_with(FAST).await;
+    let b = TestServer::start_in(a.dir.clone(), FAST).await;
+    // Each time: an endpoint for a new event type created on A, and at once an alert of that
+    // type posted to B, which has not heard of the endpoint yet (LISTEN takes a moment): B
+    // routes it again with the table it reloads, and the alert has its delivery.
+    for i in 0..20 {
+        let body = json!({"name": format!("e{i}"), "url": format!("https://example.com/{i}"), "signingEnabled": true, "signingSecret": "", "filterTypes": [format!("alert.t{i}")]});
+        let r = a.req("POST", ENDPOINTS).json(&body).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let r = b
+            .req("POST", "/api/v1/alerting/alerts")
+            .json(&json!({"eventType": format!("alert.t{i}"), "payload": {}}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        assert_eq!(r.json()["deliveries"], 1, "alert {i}: {}", r.text());
+    }
+    a.stop().await;
+    b.stop().await;
+}

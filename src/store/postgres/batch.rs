@@ -26,7 +26,8 @@ pub(super) struct Create {
     pub record: Vec<u8>,
     pub disabled: bool,
     pub rate_limit: Option<i64>,
-    pub done: oneshot::Sender<Result<(), StoreError>>,
+    /// The routing table's version after the batch, or why it failed.
+    pub done: oneshot::Sender<Result<i64, StoreError>>,
 }
 
 /// Where creates queue for the writer task (which ends when this is dropped).
@@ -63,8 +64,9 @@ async fn write(pool: &Pool, batch: &mut Vec<Create>) {
                     INSERT INTO hookd_endpoints (id, record, disabled, rate_limit)
                     SELECT * FROM unnest($1::text[], $2::bytea[], $3::boolean[], $4::bigint[])
                     ON CONFLICT (id) DO NOTHING RETURNING id
-                 )
-                 SELECT id, pg_notify('hookd_endpoints', id)::text FROM e",
+                 ), v AS (UPDATE hookd_routes SET version = version + 1 RETURNING version)
+                 SELECT e.id, v.version, pg_notify('hookd_endpoints', e.id || ' ' || v.version)::text
+                 FROM e, v",
             )
             .await
             .map_err(pg_err)?;
@@ -72,16 +74,18 @@ async fn write(pool: &Pool, batch: &mut Vec<Create>) {
             .query(&statement, &[&ids, &records, &disabled, &rates])
             .await
             .map_err(or_conflict("an endpoint with this id exists"))?;
-        Ok::<_, StoreError>(
+        let version = rows.first().map_or(0, |r| r.get::<_, i64>(1));
+        Ok::<_, StoreError>((
             rows.iter()
                 .map(|r| r.get::<_, String>(0))
                 .collect::<std::collections::HashSet<String>>(),
-        )
+            version,
+        ))
     }
     .await;
     for create in batch.drain(..) {
         let answer = match &inserted {
-            Ok(ids) if ids.contains(&create.id) => Ok(()),
+            Ok((ids, version)) if ids.contains(&create.id) => Ok(*version),
             Ok(_) => Err(StoreError::Conflict("an endpoint with this id exists")),
             Err(e) => Err(e.clone()),
         };

@@ -105,10 +105,11 @@ impl Store {
             .creates
             .send(create)
             .map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)??;
+        let version = answer.await.map_err(|_| StoreError::WriterGone)??;
         let mut routes = Routes::begin(&self.inner.routes);
         routes.changed(&endpoint, Some(&matchers));
         routes.publish();
+        self.routed(version);
         Ok(())
     }
 
@@ -137,7 +138,7 @@ impl Store {
         )
         .await
         .map_err(pg_err)?;
-        notify_endpoint(&txn, &id).await?;
+        let version = notify_endpoint(&txn, &id).await?;
         txn.commit().await.map_err(pg_err)?;
         let matchers = match (&patch.label_matchers, matchers) {
             (Some(_), None) => Some(crate::store::routes::compile(&e)),
@@ -146,6 +147,7 @@ impl Store {
         let mut routes = Routes::begin(&self.inner.routes);
         routes.changed(&e, matchers.as_ref());
         routes.publish();
+        self.routed(version);
         if e.disabled {
             self.inner.prune_wake.notify_one();
         }
@@ -168,11 +170,12 @@ impl Store {
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
-        notify_endpoint(&txn, &id).await?;
+        let version = notify_endpoint(&txn, &id).await?;
         txn.commit().await.map_err(pg_err)?;
         let mut routes = Routes::begin(&self.inner.routes);
         routes.removed(&id);
         routes.publish();
+        self.routed(version);
         self.inner.prune_wake.notify_one();
         Ok(())
     }
@@ -468,7 +471,7 @@ impl Store {
 }
 
 /// The endpoint `id`, locked until the transaction ends.
-async fn locked_endpoint(
+pub(super) async fn locked_endpoint(
     txn: &deadpool_postgres::Transaction<'_>,
     id: &str,
 ) -> Result<Endpoint, StoreError> {
@@ -485,20 +488,25 @@ async fn locked_endpoint(
     decode(id, row.get(0))
 }
 
-/// Tells the other instances (at commit) that endpoint `id` changed.
+/// Tells the other instances (at commit) that endpoint `id` changed, with the routing table's
+/// new version (see [`super::routing`]); returns that version.
 async fn notify_endpoint(
     txn: &deadpool_postgres::Transaction<'_>,
     id: &str,
-) -> Result<(), StoreError> {
-    txn.execute(
-        &txn.prepare_cached("SELECT pg_notify('hookd_endpoints', $1)")
+) -> Result<i64, StoreError> {
+    let row = txn
+        .query_one(
+            &txn.prepare_cached(
+                "WITH v AS (UPDATE hookd_routes SET version = version + 1 RETURNING version)
+                 SELECT version, pg_notify('hookd_endpoints', $1 || ' ' || version)::text FROM v",
+            )
             .await
             .map_err(pg_err)?,
-        &[&id],
-    )
-    .await
-    .map(drop)
-    .map_err(pg_err)
+            &[&id],
+        )
+        .await
+        .map_err(pg_err)?;
+    Ok(row.get(0))
 }
 
 async fn set_meta(

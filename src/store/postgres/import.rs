@@ -101,6 +101,7 @@ impl Store {
                 WHERE m.id = d.message_id;
              UPDATE hookd_messages SET ended_at_ms = (extract(epoch FROM now()) * 1000)::bigint
                 WHERE pending = 0 AND ended_at_ms IS NULL;
+             UPDATE hookd_routes SET version = version + 1;
              SELECT pg_notify('hookd_endpoints', id) FROM hookd_endpoints;
              SELECT pg_notify('hookd_due', '')",
         )

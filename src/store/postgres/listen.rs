@@ -89,9 +89,19 @@ impl Store {
                     // No receiver (no dispatcher yet) is fine.
                     let _ = self.inner.circuits.send(news);
                 }
-            } else if let Err(e) = self.route_changed(&payload).await {
-                tracing::warn!(endpoint = payload, error = %e, "reloading a changed endpoint failed; reloading every endpoint");
-                self.reload_routes().await.map_err(|e| e.to_string())?;
+            } else {
+                let (id, version) = super::routing::read_change(&payload);
+                match self.route_changed(id).await {
+                    Ok(()) => {
+                        if let Some(v) = version {
+                            self.routed(v);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(endpoint = id, error = %e, "reloading a changed endpoint failed; reloading every endpoint");
+                        self.reload_routes().await.map_err(|e| e.to_string())?;
+                    }
+                }
             }
         }
         driver.abort();

@@ -9,7 +9,8 @@
 //! - [`outbox`]: messages, deliveries, attempts; [`claims`]: due deliveries claimed with leases;
 //! - [`tls`]: rustls (ring) for `sslmode=require`;
 //! - [`import`]: a whole store taken in, all or nothing (`hookd migrate`);
-//! - [`shared`]: the rate limits' buckets and the circuits, shared by every instance.
+//! - [`shared`]: the rate limits' buckets and the circuits, shared by every instance;
+//! - [`routing`]: the routing table's version, checked by every alert stored.
 //!
 //! A database that goes away makes every call `Unavailable` (503 with `Retry-After` at the
 //! API); the pool connects again by itself when it is back.
@@ -21,6 +22,7 @@ mod import;
 mod listen;
 mod outbox;
 mod retention;
+mod routing;
 mod schema;
 mod shared;
 mod tls;
@@ -77,6 +79,8 @@ struct Inner {
     creates: batch::Creates,
     /// Endpoint reads by id waiting for the next batch.
     reads: batch::Reads,
+    /// The version of the routing table `routes` includes (see [`routing`]).
+    routes_version: std::sync::atomic::AtomicI64,
     /// Whether the listener is connected (`LISTEN` done): only then is `tokens` used.
     listening: std::sync::atomic::AtomicBool,
     /// The tokens this instance has authenticated, by hash (see `token_by_hash`).
@@ -189,6 +193,7 @@ impl Store {
                 prune_wake: Notify::new(),
                 creates,
                 reads,
+                routes_version: std::sync::atomic::AtomicI64::new(-1),
                 listening: std::sync::atomic::AtomicBool::new(false),
                 tokens: Mutex::default(),
                 circuits: tokio::sync::broadcast::channel(shared::CIRCUIT_NEWS).0,
@@ -316,8 +321,14 @@ impl Store {
     }
 
     /// Rebuilds the routing table from every endpoint in the database.
-    async fn reload_routes(&self) -> Result<(), StoreError> {
+    pub(super) async fn reload_routes(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
+        // The version first: the endpoints read after it include at least its changes.
+        let version: i64 = client
+            .query_one("SELECT version FROM hookd_routes", &[])
+            .await
+            .map_err(pg_err)?
+            .get(0);
         let rows = client
             .query(
                 &client
@@ -338,6 +349,7 @@ impl Store {
             .routes
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+        self.reloaded(version);
         Ok(())
     }
 

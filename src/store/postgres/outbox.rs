@@ -25,25 +25,42 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let client = self.client().await?;
         let record = encode(&message)?;
+        // Stored only if `targets` were routed with the database's routing table: with a
+        // table older than an endpoint change another instance made, nothing is stored.
+        let routed_with = self.routes_version();
         let row = client
-            .query_one(
+            .query_opt(
                 &client
                     .prepare_cached(
-                        "WITH d AS (
+                        "WITH ok AS (SELECT 1 FROM hookd_routes WHERE version = $5),
+                 d AS (
                     INSERT INTO hookd_deliveries (message_id, endpoint_id, due_ms)
-                    SELECT $1, id, $3 FROM hookd_endpoints WHERE id = ANY($2) AND NOT disabled
+                    SELECT $1, id, $3 FROM hookd_endpoints
+                    WHERE id = ANY($2) AND NOT disabled AND EXISTS (SELECT 1 FROM ok)
                     RETURNING 1
                  )
                  INSERT INTO hookd_messages (id, record, created_at_ms, pending, ended_at_ms)
                  SELECT $1, $4, $3, count(*), CASE WHEN count(*) = 0 THEN $3 END FROM d
+                 HAVING EXISTS (SELECT 1 FROM ok)
                  RETURNING pending, pg_notify('hookd_due', '')::text",
                     )
                     .await
                     .map_err(pg_err)?,
-                &[&message.id, &targets, &message.created_at_ms, &record],
+                &[
+                    &message.id,
+                    &targets,
+                    &message.created_at_ms,
+                    &record,
+                    &routed_with,
+                ],
             )
             .await
             .map_err(super::or_conflict("a message with this id exists"))?;
+        let Some(row) = row else {
+            // Catch up before the caller routes again.
+            self.reload_routes().await?;
+            return Err(StoreError::Stale);
+        };
         let pending: i32 = row.get(0);
         Ok(usize::try_from(pending).unwrap_or(0))
     }
@@ -135,9 +152,11 @@ impl Store {
         let a = &record.attempt;
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
+        // Read without a lock: most attempts leave the endpoint as it is, and deliveries to one
+        // endpoint must not queue behind each other's commits for its row.
         let endpoint = txn
             .query_opt(
-                &txn.prepare_cached("SELECT record FROM hookd_endpoints WHERE id = $1 FOR UPDATE")
+                &txn.prepare_cached("SELECT record FROM hookd_endpoints WHERE id = $1")
                     .await
                     .map_err(pg_err)?,
                 &[&a.endpoint_id],
@@ -214,6 +233,18 @@ impl Store {
             txn.commit().await.map_err(pg_err)?;
             return Ok(false); // no attempt log for an endpoint that no longer exists
         };
+        // What the attempt does to the endpoint as read; only a real change locks the row and
+        // applies it again to the row as it is now.
+        let mut probe = endpoint.clone();
+        let change = rules::attempt_effect(&mut probe, record.effect);
+        let changes = match change {
+            Change::None => false,
+            Change::Disable => !endpoint.disabled || probe != endpoint,
+            _ => probe != endpoint,
+        };
+        if changes {
+            endpoint = super::endpoints::locked_endpoint(&txn, &a.endpoint_id).await?;
+        }
         txn.execute(
             &txn.prepare_cached("INSERT INTO hookd_attempts (endpoint_id, id, at_ms, record) VALUES ($1, $2, $3, $4)
              ON CONFLICT DO NOTHING").await.map_err(pg_err)?,
@@ -222,7 +253,12 @@ impl Store {
         .await
         .map_err(pg_err)?;
         let was_disabled = endpoint.disabled;
-        match rules::attempt_effect(&mut endpoint, record.effect) {
+        let change = if changes {
+            rules::attempt_effect(&mut endpoint, record.effect)
+        } else {
+            Change::None
+        };
+        match change {
             Change::None => {}
             change => {
                 if change == Change::Disable {

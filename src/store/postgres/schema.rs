@@ -15,7 +15,7 @@ use crate::store::StoreError;
 const MIGRATION_LOCK: i64 = 0x68_6f6f_6b64;
 
 /// Each version's statements, in order: version N is `MIGRATIONS[N - 1]`. Version 2 adds the
-/// rate limits' shared buckets.
+/// rate limits' shared buckets and the routing table's version.
 const MIGRATIONS: &[&str] = &[
     r"
 CREATE TABLE hookd_endpoints (
@@ -73,6 +73,11 @@ CREATE TABLE hookd_rate (
     at_ms bigint NOT NULL,
     granted bigint NOT NULL DEFAULT 0
 );
+CREATE TABLE hookd_routes (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    version bigint NOT NULL
+);
+INSERT INTO hookd_routes (version) VALUES (0);
 ",
 ];
 
