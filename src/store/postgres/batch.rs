@@ -52,10 +52,7 @@ async fn write(pool: &Pool, batch: &mut Vec<Create>) {
     let disabled: Vec<bool> = batch.iter().map(|c| c.disabled).collect();
     let rates: Vec<Option<i64>> = batch.iter().map(|c| c.rate_limit).collect();
     let inserted = async {
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("the database is unreachable: {e}")))?;
+        let client = super::pooled(pool).await?;
         // A row whose id exists already is left out (and answered Conflict); the others go in
         // and the other instances are told of each.
         let statement = client
@@ -119,10 +116,7 @@ pub(super) fn start_reads(pool: Pool) -> Reads {
 async fn read(pool: &Pool, batch: &mut Vec<Read>) {
     let ids: Vec<&str> = batch.iter().map(|r| r.id.as_str()).collect();
     let found = async {
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("the database is unreachable: {e}")))?;
+        let client = super::pooled(pool).await?;
         let statement = client
             .prepare_cached("SELECT id, record FROM hookd_endpoints WHERE id = ANY($1)")
             .await

@@ -125,6 +125,13 @@ pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// A connection of `pool`, or `Unavailable` when none can be had.
+async fn pooled(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the database is unreachable: {e}")))
+}
+
 /// Tokens kept in an instance's cache at most (it starts over when full).
 const TOKENS_CACHED: usize = 4_096;
 
@@ -313,11 +320,7 @@ impl Store {
 
     /// A pooled connection, or `Unavailable` when none can be had.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("the database is unreachable: {e}")))
+        pooled(&self.inner.pool).await
     }
 
     /// Rebuilds the routing table from every endpoint in the database.
