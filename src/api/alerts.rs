@@ -42,6 +42,9 @@ async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
     // routing table: the store then stores nothing, catches up, and the alert is routed again.
     #[cfg(feature = "postgres")]
     let again = (alert.event_type.clone(), alert.label_sets.clone());
+    // (Read before the table: the table includes at least this version's changes.)
+    #[cfg(feature = "postgres")]
+    let mut routed_with = app.store.routes_version();
     let targets = route(app, &mut alert).await?;
     let now = now_ms();
     let message = Message {
@@ -56,9 +59,14 @@ async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
         let mut targets = targets;
         let mut tries = 0;
         loop {
-            match app.store.ingest(message.clone(), targets).await {
+            match app
+                .store
+                .ingest_routed(message.clone(), targets, routed_with)
+                .await
+            {
                 Err(StoreError::Stale) if tries < 3 => {
                     tries += 1;
+                    routed_with = app.store.routes_version();
                     let mut alert = Alert {
                         event_type: again.0.clone(),
                         data: String::new(),

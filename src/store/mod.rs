@@ -223,6 +223,25 @@ impl Store {
         on!(self, s => s.ingest(message, targets).await)
     }
 
+    /// Which endpoint changes the routing table includes (read it before [`Self::routes`]);
+    /// always 0 on the embedded store, whose table is never behind.
+    #[cfg(feature = "postgres")]
+    pub fn routes_version(&self) -> i64 {
+        on!(self, _s => 0, s => s.routes_version())
+    }
+
+    /// [`Self::ingest`] with `targets` routed by a table of `routed_with` (see
+    /// [`Self::routes_version`]): `Stale` if the database's table has changed since.
+    #[cfg(feature = "postgres")]
+    pub async fn ingest_routed(
+        &self,
+        message: Message,
+        targets: Vec<String>,
+        routed_with: i64,
+    ) -> Result<usize, StoreError> {
+        on!(self, s => s.ingest(message, targets).await, s => s.ingest_routed(message, targets, routed_with).await)
+    }
+
     /// Makes the deliveries to `endpoint_id` that failed since `since_ms` pending again, at
     /// most `batch`; how many.
     pub async fn recover(

@@ -639,11 +639,12 @@ async fn an_alert_accepted_right_after_a_create_on_another_instance_goes_to_it()
     );
     let a = TestServer::start_with(FAST).await;
     let b = TestServer::start_in(a.dir.clone(), FAST).await;
-    // Each time: an endpoint for a new event type created on A, and at once an alert of that
+    // 100 times: an endpoint for a new event type created on A, and at once an alert of that
     // type posted to B, which has not heard of the endpoint yet (LISTEN takes a moment): B
     // routes it again with the table it reloads, and the alert has its delivery.
-    for i in 0..20 {
-        let body = json!({"name": format!("e{i}"), "url": format!("https://example.com/{i}"), "signingEnabled": true, "signingSecret": "", "filterTypes": [format!("alert.t{i}")]});
+    let rx = Receiver::start().await;
+    for i in 0..100 {
+        let body = json!({"name": format!("e{i}"), "url": rx.url(&format!("/{i}")), "signingEnabled": true, "signingSecret": "", "filterTypes": [format!("alert.t{i}")]});
         let r = a.req("POST", ENDPOINTS).json(&body).send().await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let r = b
@@ -654,6 +655,7 @@ async fn an_alert_accepted_right_after_a_create_on_another_instance_goes_to_it()
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
         assert_eq!(r.json()["deliveries"], 1, "alert {i}: {}", r.text());
     }
+    rx.wait_for(100, 30).await;
     a.stop().await;
     b.stop().await;
 }

@@ -108,8 +108,11 @@ impl Store {
         let version = answer.await.map_err(|_| StoreError::WriterGone)??;
         let mut routes = Routes::begin(&self.inner.routes);
         routes.changed(&endpoint, Some(&matchers));
-        routes.publish();
-        self.routed(version);
+        {
+            let _changing = self.inner.routes_lock.lock().await;
+            routes.publish();
+            self.routed(version);
+        }
         Ok(())
     }
 
@@ -146,8 +149,11 @@ impl Store {
         };
         let mut routes = Routes::begin(&self.inner.routes);
         routes.changed(&e, matchers.as_ref());
-        routes.publish();
-        self.routed(version);
+        {
+            let _changing = self.inner.routes_lock.lock().await;
+            routes.publish();
+            self.routed(version);
+        }
         if e.disabled {
             self.inner.prune_wake.notify_one();
         }
@@ -174,8 +180,11 @@ impl Store {
         txn.commit().await.map_err(pg_err)?;
         let mut routes = Routes::begin(&self.inner.routes);
         routes.removed(&id);
-        routes.publish();
-        self.routed(version);
+        {
+            let _changing = self.inner.routes_lock.lock().await;
+            routes.publish();
+            self.routed(version);
+        }
         self.inner.prune_wake.notify_one();
         Ok(())
     }

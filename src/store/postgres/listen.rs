@@ -91,16 +91,17 @@ impl Store {
                 }
             } else {
                 let (id, version) = super::routing::read_change(&payload);
-                match self.route_changed(id).await {
-                    Ok(()) => {
-                        if let Some(v) = version {
-                            self.routed(v);
-                        }
+                let applied = {
+                    let _changing = self.inner.routes_lock.lock().await;
+                    let applied = self.route_changed(id).await;
+                    if let (Ok(()), Some(v)) = (&applied, version) {
+                        self.routed(v);
                     }
-                    Err(e) => {
-                        tracing::warn!(endpoint = id, error = %e, "reloading a changed endpoint failed; reloading every endpoint");
-                        self.reload_routes().await.map_err(|e| e.to_string())?;
-                    }
+                    applied
+                };
+                if let Err(e) = applied {
+                    tracing::warn!(endpoint = id, error = %e, "reloading a changed endpoint failed; reloading every endpoint");
+                    self.reload_routes().await.map_err(|e| e.to_string())?;
                 }
             }
         }

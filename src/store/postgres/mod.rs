@@ -81,6 +81,10 @@ struct Inner {
     reads: batch::Reads,
     /// The version of the routing table `routes` includes (see [`routing`]).
     routes_version: std::sync::atomic::AtomicI64,
+    /// Held while the table and its version change together (a reload, or one change and its
+    /// version), so that a reload cannot replace a change applied meanwhile while the version
+    /// says it is there.
+    routes_lock: tokio::sync::Mutex<()>,
     /// Whether the listener is connected (`LISTEN` done): only then is `tokens` used.
     listening: std::sync::atomic::AtomicBool,
     /// The tokens this instance has authenticated, by hash (see `token_by_hash`).
@@ -201,6 +205,7 @@ impl Store {
                 creates,
                 reads,
                 routes_version: std::sync::atomic::AtomicI64::new(-1),
+                routes_lock: tokio::sync::Mutex::new(()),
                 listening: std::sync::atomic::AtomicBool::new(false),
                 tokens: Mutex::default(),
                 circuits: tokio::sync::broadcast::channel(shared::CIRCUIT_NEWS).0,
@@ -325,6 +330,7 @@ impl Store {
 
     /// Rebuilds the routing table from every endpoint in the database.
     pub(super) async fn reload_routes(&self) -> Result<(), StoreError> {
+        let _changing = self.inner.routes_lock.lock().await;
         let client = self.client().await?;
         // The version first: the endpoints read after it include at least its changes.
         let version: i64 = client

@@ -23,11 +23,22 @@ impl Store {
         message: Message,
         targets: Vec<String>,
     ) -> Result<usize, StoreError> {
+        let routed_with = self.routes_version();
+        self.ingest_routed(message, targets, routed_with).await
+    }
+
+    /// [`Self::ingest`] of `targets` routed by the table of version `routed_with`: nothing is
+    /// stored, and `Stale` returned, if the database's table is newer.
+    pub async fn ingest_routed(
+        &self,
+        message: Message,
+        targets: Vec<String>,
+        routed_with: i64,
+    ) -> Result<usize, StoreError> {
         let client = self.client().await?;
         let record = encode(&message)?;
         // Stored only if `targets` were routed with the database's routing table: with a
         // table older than an endpoint change another instance made, nothing is stored.
-        let routed_with = self.routes_version();
         let row = client
             .query_opt(
                 &client

@@ -11,7 +11,7 @@ use super::Store;
 
 impl Store {
     /// The version the routing table includes (-1 before it is loaded).
-    pub(super) fn routes_version(&self) -> i64 {
+    pub fn routes_version(&self) -> i64 {
         self.inner.routes_version.load(Ordering::Acquire)
     }
 
