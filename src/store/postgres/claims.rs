@@ -6,7 +6,7 @@
 //! ([`super::shared`]).
 
 use super::outbox::split;
-use super::{pg_err, Store};
+use super::{pg_err, prep, Store};
 use crate::store::{StoreError, Take};
 
 /// Endpoints with due work one pass looks at, earliest first.
@@ -26,16 +26,15 @@ impl Store {
         let client = self.client().await?;
         let heads = client
             .query(
-                &client
-                    .prepare_cached(
-                        "SELECT d.endpoint_id, min(d.due_ms) AS head, e.rate_limit
+                &prep(
+                    &client,
+                    "SELECT d.endpoint_id, min(d.due_ms) AS head, e.rate_limit
                  FROM hookd_deliveries d JOIN hookd_endpoints e ON e.id = d.endpoint_id
                  WHERE NOT d.failed AND NOT e.disabled AND d.due_ms <= $1
                    AND (d.lease_until_ms IS NULL OR d.lease_until_ms < $1)
                  GROUP BY d.endpoint_id, e.rate_limit ORDER BY head LIMIT $2",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                )
+                .await?,
                 &[&now_ms, &ENDPOINTS_PER_PASS],
             )
             .await
@@ -67,18 +66,17 @@ impl Store {
             }
             let claimed = client
                 .query(
-                    &client
-                        .prepare_cached(
-                            "UPDATE hookd_deliveries SET lease_owner = $3, lease_until_ms = $4
+                    &prep(
+                        &client,
+                        "UPDATE hookd_deliveries SET lease_owner = $3, lease_until_ms = $4
                      WHERE (message_id, endpoint_id) IN (
                         SELECT message_id, endpoint_id FROM hookd_deliveries
                         WHERE endpoint_id = $1 AND NOT failed AND due_ms <= $2
                           AND (lease_until_ms IS NULL OR lease_until_ms < $2)
                         ORDER BY due_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
                      RETURNING message_id, due_ms",
-                        )
-                        .await
-                        .map_err(pg_err)?,
+                    )
+                    .await?,
                     &[
                         &endpoint,
                         &now_ms,
@@ -131,12 +129,11 @@ impl Store {
         }
         let next: Option<i64> = client
             .query_one(
-                &client
-                    .prepare_cached(
-                        "SELECT min(due_ms) FROM hookd_deliveries WHERE NOT failed AND due_ms > $1",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                &prep(
+                    &client,
+                    "SELECT min(due_ms) FROM hookd_deliveries WHERE NOT failed AND due_ms > $1",
+                )
+                .await?,
                 &[&now_ms],
             )
             .await
@@ -161,13 +158,12 @@ impl Store {
         }
         client
             .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE hookd_deliveries SET lease_owner = NULL, lease_until_ms = NULL
+                &prep(
+                    client,
+                    "UPDATE hookd_deliveries SET lease_owner = NULL, lease_until_ms = NULL
                  WHERE endpoint_id = $1 AND message_id = ANY($2) AND lease_owner = $3",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                )
+                .await?,
                 &[&endpoint, &messages, &self.owner()],
             )
             .await
@@ -214,15 +210,14 @@ impl Store {
         let client = self.client().await?;
         client
             .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE hookd_deliveries d SET lease_until_ms = $2
+                &prep(
+                    &client,
+                    "UPDATE hookd_deliveries d SET lease_until_ms = $2
                  FROM unnest($3::text[], $4::text[]) AS h(message_id, endpoint_id)
                  WHERE d.message_id = h.message_id AND d.endpoint_id = h.endpoint_id
                    AND d.lease_owner = $1 AND NOT d.failed",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                )
+                .await?,
                 &[
                     &self.owner(),
                     &now_ms.saturating_add(self.lease_ms()),

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{or_conflict, pg_err, Store};
+use super::{or_conflict, pg_err, prep, Store};
 use crate::model::{Endpoint, EndpointPatch, Scope, SealedSecret, Token};
 use crate::routing::Matchers;
 use crate::store::routes::Routes;
@@ -74,12 +74,11 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, record FROM hookd_endpoints WHERE id > $1 ORDER BY id LIMIT $2",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                &prep(
+                    &client,
+                    "SELECT id, record FROM hookd_endpoints WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .await?,
                 &[&cursor.unwrap_or(""), &fetch(limit)],
             )
             .await
@@ -136,7 +135,7 @@ impl Store {
         }
         e.updated_at_ms = now_ms.max(e.updated_at_ms);
         txn.execute(
-            &txn.prepare_cached("UPDATE hookd_endpoints SET record = $2, disabled = $3, rate_limit = $4 WHERE id = $1").await.map_err(pg_err)?,
+            &prep(&txn, "UPDATE hookd_endpoints SET record = $2, disabled = $3, rate_limit = $4 WHERE id = $1").await?,
             &[&id, &encode(&e)?, &e.disabled, &rate(&e)],
         )
         .await
@@ -166,9 +165,7 @@ impl Store {
         let txn = client.transaction().await.map_err(pg_err)?;
         let deleted = txn
             .execute(
-                &txn.prepare_cached("DELETE FROM hookd_endpoints WHERE id = $1")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&txn, "DELETE FROM hookd_endpoints WHERE id = $1").await?,
                 &[&id],
             )
             .await
@@ -201,9 +198,7 @@ impl Store {
         let mut e = locked_endpoint(&txn, &id).await?;
         rules::rotate(&mut e, &secret, now_ms, grace_ms);
         txn.execute(
-            &txn.prepare_cached("UPDATE hookd_endpoints SET record = $2 WHERE id = $1")
-                .await
-                .map_err(pg_err)?,
+            &prep(&txn, "UPDATE hookd_endpoints SET record = $2 WHERE id = $1").await?,
             &[&id, &encode(&e)?],
         )
         .await
@@ -236,10 +231,11 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                &client
-                    .prepare_cached("SELECT id, record FROM hookd_tokens WHERE hash = $1")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(
+                    &client,
+                    "SELECT id, record FROM hookd_tokens WHERE hash = $1",
+                )
+                .await?,
                 &[&hash],
             )
             .await
@@ -255,12 +251,11 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, record FROM hookd_tokens WHERE id > $1 ORDER BY id LIMIT $2",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                &prep(
+                    &client,
+                    "SELECT id, record FROM hookd_tokens WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .await?,
                 &[&cursor.unwrap_or(""), &fetch(limit)],
             )
             .await
@@ -282,18 +277,14 @@ impl Store {
         let txn = client.transaction().await.map_err(pg_err)?;
         if only_if_none {
             txn.execute(
-                &txn.prepare_cached("SELECT pg_advisory_xact_lock($1)")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&txn, "SELECT pg_advisory_xact_lock($1)").await?,
                 &[&TOKENS_LOCK],
             )
             .await
             .map_err(pg_err)?;
             let any = txn
                 .query_opt(
-                    &txn.prepare_cached("SELECT 1 FROM hookd_tokens LIMIT 1")
-                        .await
-                        .map_err(pg_err)?,
+                    &prep(&txn, "SELECT 1 FROM hookd_tokens LIMIT 1").await?,
                     &[],
                 )
                 .await
@@ -303,7 +294,7 @@ impl Store {
             }
         }
         txn.execute(
-            &txn.prepare_cached("INSERT INTO hookd_tokens (id, hash, admin, expires_at_ms, record) VALUES ($1, $2, $3, $4, $5)").await.map_err(pg_err)?,
+            &prep(&txn, "INSERT INTO hookd_tokens (id, hash, admin, expires_at_ms, record) VALUES ($1, $2, $3, $4, $5)").await?,
             &[
                 &token.id,
                 &token.hash,
@@ -324,18 +315,14 @@ impl Store {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
         txn.execute(
-            &txn.prepare_cached("SELECT pg_advisory_xact_lock($1)")
-                .await
-                .map_err(pg_err)?,
+            &prep(&txn, "SELECT pg_advisory_xact_lock($1)").await?,
             &[&TOKENS_LOCK],
         )
         .await
         .map_err(pg_err)?;
         let row = txn
             .query_opt(
-                &txn.prepare_cached("SELECT record FROM hookd_tokens WHERE id = $1")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&txn, "SELECT record FROM hookd_tokens WHERE id = $1").await?,
                 &[&id],
             )
             .await
@@ -345,7 +332,7 @@ impl Store {
         if token.grants(Scope::Admin) && !token.expired(now_ms) {
             let others: i64 = txn
                 .query_one(
-                    &txn.prepare_cached("SELECT count(*) FROM hookd_tokens WHERE id <> $1 AND admin AND (expires_at_ms IS NULL OR expires_at_ms > $2)").await.map_err(pg_err)?,
+                    &prep(&txn, "SELECT count(*) FROM hookd_tokens WHERE id <> $1 AND admin AND (expires_at_ms IS NULL OR expires_at_ms > $2)").await?,
                     &[&id, &now_ms],
                 )
                 .await
@@ -358,9 +345,7 @@ impl Store {
             }
         }
         txn.execute(
-            &txn.prepare_cached("DELETE FROM hookd_tokens WHERE id = $1")
-                .await
-                .map_err(pg_err)?,
+            &prep(&txn, "DELETE FROM hookd_tokens WHERE id = $1").await?,
             &[&id],
         )
         .await
@@ -381,18 +366,14 @@ impl Store {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
         txn.execute(
-            &txn.prepare_cached("SELECT pg_advisory_xact_lock($1)")
-                .await
-                .map_err(pg_err)?,
+            &prep(&txn, "SELECT pg_advisory_xact_lock($1)").await?,
             &[&TOKENS_LOCK],
         )
         .await
         .map_err(pg_err)?;
         let scheme = txn
             .query_opt(
-                &txn.prepare_cached("SELECT value FROM hookd_meta WHERE key = $1")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&txn, "SELECT value FROM hookd_meta WHERE key = $1").await?,
                 &[&TOKEN_HASH_SCHEME],
             )
             .await
@@ -402,9 +383,7 @@ impl Store {
         }
         let rows = txn
             .query(
-                &txn.prepare_cached("SELECT id, record FROM hookd_tokens")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&txn, "SELECT id, record FROM hookd_tokens").await?,
                 &[],
             )
             .await
@@ -413,9 +392,11 @@ impl Store {
             let mut token: Token = decode(row.get(0), row.get(1))?;
             token.hash = rehash(&token.hash).to_vec();
             txn.execute(
-                &txn.prepare_cached("UPDATE hookd_tokens SET hash = $2, record = $3 WHERE id = $1")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(
+                    &txn,
+                    "UPDATE hookd_tokens SET hash = $2, record = $3 WHERE id = $1",
+                )
+                .await?,
                 &[&token.id, &token.hash, &encode(&token)?],
             )
             .await
@@ -434,9 +415,11 @@ impl Store {
         for (id, at) in uses {
             let row = txn
                 .query_opt(
-                    &txn.prepare_cached("SELECT record FROM hookd_tokens WHERE id = $1 FOR UPDATE")
-                        .await
-                        .map_err(pg_err)?,
+                    &prep(
+                        &txn,
+                        "SELECT record FROM hookd_tokens WHERE id = $1 FOR UPDATE",
+                    )
+                    .await?,
                     &[&id],
                 )
                 .await
@@ -446,9 +429,7 @@ impl Store {
             if token.last_used_at_ms < Some(at) {
                 token.last_used_at_ms = Some(at);
                 txn.execute(
-                    &txn.prepare_cached("UPDATE hookd_tokens SET record = $2 WHERE id = $1")
-                        .await
-                        .map_err(pg_err)?,
+                    &prep(&txn, "UPDATE hookd_tokens SET record = $2 WHERE id = $1").await?,
                     &[&id, &encode(&token)?],
                 )
                 .await
@@ -462,10 +443,7 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                &client
-                    .prepare_cached("SELECT value FROM hookd_meta WHERE key = $1")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&client, "SELECT value FROM hookd_meta WHERE key = $1").await?,
                 &[&key],
             )
             .await
@@ -486,9 +464,11 @@ pub(super) async fn locked_endpoint(
 ) -> Result<Endpoint, StoreError> {
     let row = txn
         .query_opt(
-            &txn.prepare_cached("SELECT record FROM hookd_endpoints WHERE id = $1 FOR UPDATE")
-                .await
-                .map_err(pg_err)?,
+            &prep(
+                txn,
+                "SELECT record FROM hookd_endpoints WHERE id = $1 FOR UPDATE",
+            )
+            .await?,
             &[&id],
         )
         .await
@@ -505,12 +485,12 @@ async fn notify_endpoint(
 ) -> Result<i64, StoreError> {
     let row = txn
         .query_one(
-            &txn.prepare_cached(
+            &prep(
+                txn,
                 "WITH v AS (UPDATE hookd_routes SET version = version + 1 RETURNING version)
                  SELECT version, pg_notify('hookd_endpoints', $1 || ' ' || version)::text FROM v",
             )
-            .await
-            .map_err(pg_err)?,
+            .await?,
             &[&id],
         )
         .await
@@ -525,7 +505,7 @@ async fn set_meta(
 ) -> Result<(), StoreError> {
     client
         .execute(
-            &client.prepare_cached("INSERT INTO hookd_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value").await.map_err(pg_err)?,
+            &prep(client, "INSERT INTO hookd_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value").await?,
             &[&key, &value],
         )
         .await

@@ -129,6 +129,15 @@ pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// `sql` prepared once per connection (deadpool keeps the statement): one round trip per
+/// use instead of two (parse and describe, then bind and execute).
+async fn prep(
+    client: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, StoreError> {
+    client.prepare_cached(sql).await.map_err(pg_err)
+}
+
 /// A connection of `pool`, or `Unavailable` when none can be had.
 async fn pooled(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
     pool.get()
@@ -340,10 +349,7 @@ impl Store {
             .get(0);
         let rows = client
             .query(
-                &client
-                    .prepare_cached("SELECT id, record FROM hookd_endpoints")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&client, "SELECT id, record FROM hookd_endpoints").await?,
                 &[],
             )
             .await

@@ -3,7 +3,7 @@
 //! An alert and its deliveries go in with one statement (one round trip, one commit).
 //! Recording an attempt ends the delivery's lease (see [`super::claims`]).
 
-use super::{pg_err, Store};
+use super::{pg_err, prep, Store};
 use crate::model::{Attempt, AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
 use crate::store::rules::{self, Change};
 use crate::store::types::{decode, encode};
@@ -41,9 +41,9 @@ impl Store {
         // table older than an endpoint change another instance made, nothing is stored.
         let row = client
             .query_opt(
-                &client
-                    .prepare_cached(
-                        "WITH ok AS (SELECT 1 FROM hookd_routes WHERE version = $5),
+                &prep(
+                    &client,
+                    "WITH ok AS (SELECT 1 FROM hookd_routes WHERE version = $5),
                  d AS (
                     INSERT INTO hookd_deliveries (message_id, endpoint_id, due_ms)
                     SELECT $1, id, $3 FROM hookd_endpoints
@@ -54,9 +54,8 @@ impl Store {
                  SELECT $1, $4, $3, count(*), CASE WHEN count(*) = 0 THEN $3 END FROM d
                  HAVING EXISTS (SELECT 1 FROM ok)
                  RETURNING pending, pg_notify('hookd_due', '')::text",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                )
+                .await?,
                 &[
                     &message.id,
                     &targets,
@@ -82,16 +81,15 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT d.attempts, d.failed, d.due_ms, d.failed_at_ms, m.record, e.record
+                &prep(
+                    &client,
+                    "SELECT d.attempts, d.failed, d.due_ms, d.failed_at_ms, m.record, e.record
                  FROM hookd_deliveries d
                  LEFT JOIN hookd_messages m ON m.id = d.message_id
                  LEFT JOIN hookd_endpoints e ON e.id = d.endpoint_id
                  WHERE d.message_id = $1 AND d.endpoint_id = $2",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                )
+                .await?,
                 &[&message_id, &endpoint_id],
             )
             .await
@@ -127,10 +125,7 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                &client
-                    .prepare_cached("SELECT record FROM hookd_messages WHERE id = $1")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&client, "SELECT record FROM hookd_messages WHERE id = $1").await?,
                 &[&id],
             )
             .await
@@ -167,9 +162,7 @@ impl Store {
         // endpoint must not queue behind each other's commits for its row.
         let endpoint = txn
             .query_opt(
-                &txn.prepare_cached("SELECT record FROM hookd_endpoints WHERE id = $1")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(&txn, "SELECT record FROM hookd_endpoints WHERE id = $1").await?,
                 &[&a.endpoint_id],
             )
             .await
@@ -180,12 +173,12 @@ impl Store {
             let (message_id, endpoint_id) = split(key)?;
             let row = txn
                 .query_opt(
-                    &txn.prepare_cached(
+                    &prep(
+                        &txn,
                         "SELECT attempts FROM hookd_deliveries
                      WHERE message_id = $1 AND endpoint_id = $2 AND NOT failed FOR UPDATE",
                     )
-                    .await
-                    .map_err(pg_err)?,
+                    .await?,
                     &[&message_id, &endpoint_id],
                 )
                 .await
@@ -206,13 +199,13 @@ impl Store {
                     }
                     (AttemptOutcome::Retrying, Some(next)) => {
                         txn.execute(
-                            &txn.prepare_cached(
+                            &prep(
+                                &txn,
                                 "UPDATE hookd_deliveries SET attempts = $3, due_ms = $4,
                                 lease_owner = NULL, lease_until_ms = NULL
                              WHERE message_id = $1 AND endpoint_id = $2",
                             )
-                            .await
-                            .map_err(pg_err)?,
+                            .await?,
                             &[&message_id, &endpoint_id, &attempts, &next],
                         )
                         .await
@@ -221,13 +214,13 @@ impl Store {
                     }
                     _ => {
                         txn.execute(
-                            &txn.prepare_cached(
+                            &prep(
+                                &txn,
                                 "UPDATE hookd_deliveries SET attempts = $3, failed = true,
                                 failed_at_ms = $4, lease_owner = NULL, lease_until_ms = NULL
                              WHERE message_id = $1 AND endpoint_id = $2",
                             )
-                            .await
-                            .map_err(pg_err)?,
+                            .await?,
                             &[&message_id, &endpoint_id, &attempts, &a.at_ms],
                         )
                         .await
@@ -257,8 +250,8 @@ impl Store {
             endpoint = super::endpoints::locked_endpoint(&txn, &a.endpoint_id).await?;
         }
         txn.execute(
-            &txn.prepare_cached("INSERT INTO hookd_attempts (endpoint_id, id, at_ms, record) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING").await.map_err(pg_err)?,
+            &prep(&txn, "INSERT INTO hookd_attempts (endpoint_id, id, at_ms, record) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING").await?,
             &[&a.endpoint_id, &a.id, &a.at_ms, &encode(a)?],
         )
         .await
@@ -279,20 +272,18 @@ impl Store {
                     endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
                 }
                 txn.execute(
-                    &txn.prepare_cached(
+                    &prep(
+                        &txn,
                         "UPDATE hookd_endpoints SET record = $2, disabled = $3 WHERE id = $1",
                     )
-                    .await
-                    .map_err(pg_err)?,
+                    .await?,
                     &[&endpoint.id, &encode(&endpoint)?, &endpoint.disabled],
                 )
                 .await
                 .map_err(pg_err)?;
                 if endpoint.disabled && !was_disabled {
                     txn.execute(
-                        &txn.prepare_cached("SELECT pg_notify('hookd_endpoints', $1)")
-                            .await
-                            .map_err(pg_err)?,
+                        &prep(&txn, "SELECT pg_notify('hookd_endpoints', $1)").await?,
                         &[&endpoint.id],
                     )
                     .await
@@ -316,9 +307,11 @@ impl Store {
         let txn = client.transaction().await.map_err(pg_err)?;
         let found = txn
             .query_opt(
-                &txn.prepare_cached("SELECT 1 FROM hookd_messages WHERE id = $1 FOR UPDATE")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(
+                    &txn,
+                    "SELECT 1 FROM hookd_messages WHERE id = $1 FOR UPDATE",
+                )
+                .await?,
                 &[&message_id],
             )
             .await
@@ -328,31 +321,26 @@ impl Store {
         }
         let n = txn
             .execute(
-                &txn.prepare_cached(
+                &prep(
+                    &txn,
                     "UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $2
                  WHERE message_id = $1 AND failed",
                 )
-                .await
-                .map_err(pg_err)?,
+                .await?,
                 &[&message_id, &now_ms],
             )
             .await
             .map_err(pg_err)?;
         if n > 0 {
             txn.execute(
-                &txn.prepare_cached("UPDATE hookd_messages SET pending = pending + $2, ended_at_ms = NULL WHERE id = $1").await.map_err(pg_err)?,
+                &prep(&txn, "UPDATE hookd_messages SET pending = pending + $2, ended_at_ms = NULL WHERE id = $1").await?,
                 &[&message_id, &i32::try_from(n).unwrap_or(i32::MAX)],
             )
             .await
             .map_err(pg_err)?;
-            txn.execute(
-                &txn.prepare_cached("SELECT pg_notify('hookd_due', '')")
-                    .await
-                    .map_err(pg_err)?,
-                &[],
-            )
-            .await
-            .map_err(pg_err)?;
+            txn.execute(&prep(&txn, "SELECT pg_notify('hookd_due', '')").await?, &[])
+                .await
+                .map_err(pg_err)?;
         }
         txn.commit().await.map_err(pg_err)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -374,11 +362,11 @@ impl Store {
             let txn = client.transaction().await.map_err(pg_err)?;
             let endpoint = txn
                 .query_opt(
-                    &txn.prepare_cached(
+                    &prep(
+                        &txn,
                         "SELECT disabled FROM hookd_endpoints WHERE id = $1 FOR SHARE",
                     )
-                    .await
-                    .map_err(pg_err)?,
+                    .await?,
                     &[&endpoint_id],
                 )
                 .await
@@ -391,12 +379,12 @@ impl Store {
             }
             let requeued: Vec<String> = txn
                 .query(
-                    &txn.prepare_cached("UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $3
+                    &prep(&txn, "UPDATE hookd_deliveries SET failed = false, failed_at_ms = NULL, due_ms = $3
                      WHERE (message_id, endpoint_id) IN (
                         SELECT message_id, endpoint_id FROM hookd_deliveries
                         WHERE endpoint_id = $1 AND failed AND failed_at_ms BETWEEN $2 AND $3
                         ORDER BY failed_at_ms LIMIT $4 FOR UPDATE)
-                     RETURNING message_id").await.map_err(pg_err)?,
+                     RETURNING message_id").await?,
                     &[&endpoint_id, &since_ms, &now_ms, &batch],
                 )
                 .await
@@ -405,20 +393,15 @@ impl Store {
                 .map(|r| r.get(0))
                 .collect();
             txn.execute(
-                &txn.prepare_cached("UPDATE hookd_messages SET pending = pending + 1, ended_at_ms = NULL WHERE id = ANY($1)").await.map_err(pg_err)?,
+                &prep(&txn, "UPDATE hookd_messages SET pending = pending + 1, ended_at_ms = NULL WHERE id = ANY($1)").await?,
                 &[&requeued],
             )
             .await
             .map_err(pg_err)?;
             if !requeued.is_empty() {
-                txn.execute(
-                    &txn.prepare_cached("SELECT pg_notify('hookd_due', '')")
-                        .await
-                        .map_err(pg_err)?,
-                    &[],
-                )
-                .await
-                .map_err(pg_err)?;
+                txn.execute(&prep(&txn, "SELECT pg_notify('hookd_due', '')").await?, &[])
+                    .await
+                    .map_err(pg_err)?;
             }
             txn.commit().await.map_err(pg_err)?;
             total += requeued.len();
@@ -437,13 +420,13 @@ impl Store {
         let txn = client.transaction().await.map_err(pg_err)?;
         let n = txn
             .execute(
-                &txn.prepare_cached(
+                &prep(
+                    &txn,
                     "UPDATE hookd_deliveries SET failed = true, failed_at_ms = $3,
                     lease_owner = NULL, lease_until_ms = NULL
                  WHERE message_id = $1 AND endpoint_id = $2 AND NOT failed",
                 )
-                .await
-                .map_err(pg_err)?,
+                .await?,
                 &[&message_id, &endpoint_id, &now],
             )
             .await
@@ -464,13 +447,12 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, record FROM hookd_attempts
+                &prep(
+                    &client,
+                    "SELECT id, record FROM hookd_attempts
                  WHERE endpoint_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                )
+                .await?,
                 &[
                     &endpoint_id,
                     &cursor.unwrap_or(""),
@@ -488,11 +470,11 @@ async fn delete_delivery(
     ids: &[&(dyn tokio_postgres::types::ToSql + Sync); 2],
 ) -> Result<(), StoreError> {
     txn.execute(
-        &txn.prepare_cached(
+        &prep(
+            txn,
             "DELETE FROM hookd_deliveries WHERE message_id = $1 AND endpoint_id = $2",
         )
-        .await
-        .map_err(pg_err)?,
+        .await?,
         ids,
     )
     .await
@@ -508,13 +490,13 @@ pub(super) async fn delivery_ended(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     txn.execute(
-        &txn.prepare_cached(
+        &prep(
+            txn,
             "UPDATE hookd_messages SET pending = pending - 1,
             ended_at_ms = CASE WHEN pending = 1 THEN $2::bigint END
          WHERE id = $1 AND pending > 0",
         )
-        .await
-        .map_err(pg_err)?,
+        .await?,
         &[&message_id, &now_ms],
     )
     .await

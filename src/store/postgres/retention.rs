@@ -3,7 +3,7 @@
 //! by the pruner's loop, since a scrape must not wait for the database).
 
 use super::outbox::delivery_ended;
-use super::{pg_err, Store};
+use super::{pg_err, prep, Store};
 use crate::store::{Report, Stats, Step, StoreError};
 
 impl Store {
@@ -20,15 +20,15 @@ impl Store {
         // 1. What deleted endpoints left; the pending deliveries of disabled ones fail.
         let gone: Vec<(String, bool)> = txn
             .query(
-                &txn.prepare_cached(
+                &prep(
+                    &txn,
                     "DELETE FROM hookd_deliveries WHERE (message_id, endpoint_id) IN (
                     SELECT d.message_id, d.endpoint_id FROM hookd_deliveries d
                     WHERE NOT EXISTS (SELECT 1 FROM hookd_endpoints e WHERE e.id = d.endpoint_id)
                     LIMIT $1 FOR UPDATE SKIP LOCKED)
                  RETURNING message_id, failed",
                 )
-                .await
-                .map_err(pg_err)?,
+                .await?,
                 &[&batch],
             )
             .await
@@ -44,7 +44,8 @@ impl Store {
         report.deliveries += gone.len();
         let failed: Vec<String> = txn
             .query(
-                &txn.prepare_cached(
+                &prep(
+                    &txn,
                     "UPDATE hookd_deliveries SET failed = true, failed_at_ms = $2,
                     lease_owner = NULL, lease_until_ms = NULL
                  WHERE (message_id, endpoint_id) IN (
@@ -53,8 +54,7 @@ impl Store {
                     WHERE e.disabled AND NOT d.failed LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
                  RETURNING message_id",
                 )
-                .await
-                .map_err(pg_err)?,
+                .await?,
                 &[&batch, &now],
             )
             .await
@@ -67,14 +67,14 @@ impl Store {
         }
         let orphans = txn
             .execute(
-                &txn.prepare_cached(
+                &prep(
+                    &txn,
                     "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
                     SELECT a.endpoint_id, a.id FROM hookd_attempts a
                     WHERE NOT EXISTS (SELECT 1 FROM hookd_endpoints e WHERE e.id = a.endpoint_id)
                     LIMIT $1)",
                 )
-                .await
-                .map_err(pg_err)?,
+                .await?,
                 &[&batch],
             )
             .await
@@ -83,14 +83,14 @@ impl Store {
         // 2. Messages whose deliveries all ended long enough ago, with their deliveries.
         let ended: Vec<String> = txn
             .query(
-                &txn.prepare_cached(
+                &prep(
+                    &txn,
                     "DELETE FROM hookd_messages WHERE id IN (
                     SELECT id FROM hookd_messages WHERE pending = 0 AND ended_at_ms < $2
                     LIMIT $1 FOR UPDATE SKIP LOCKED)
                  RETURNING id",
                 )
-                .await
-                .map_err(pg_err)?,
+                .await?,
                 &[&batch, &now.saturating_sub(step.settings.messages_ms)],
             )
             .await
@@ -101,9 +101,11 @@ impl Store {
         report.messages += ended.len();
         let deliveries = txn
             .execute(
-                &txn.prepare_cached("DELETE FROM hookd_deliveries WHERE message_id = ANY($1)")
-                    .await
-                    .map_err(pg_err)?,
+                &prep(
+                    &txn,
+                    "DELETE FROM hookd_deliveries WHERE message_id = ANY($1)",
+                )
+                .await?,
                 &[&ended],
             )
             .await
@@ -112,12 +114,12 @@ impl Store {
         // 3. The attempt log: by age, then by count per endpoint.
         let old = txn
             .execute(
-                &txn.prepare_cached(
+                &prep(
+                    &txn,
                     "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
                     SELECT endpoint_id, id FROM hookd_attempts WHERE at_ms < $2 LIMIT $1)",
                 )
-                .await
-                .map_err(pg_err)?,
+                .await?,
                 &[&batch, &now.saturating_sub(step.settings.attempts_ms)],
             )
             .await
@@ -125,7 +127,8 @@ impl Store {
         let keep = i64::try_from(step.settings.attempts_per_endpoint).unwrap_or(i64::MAX);
         let over = txn
             .execute(
-                &txn.prepare_cached(
+                &prep(
+                    &txn,
                     "DELETE FROM hookd_attempts WHERE (endpoint_id, id) IN (
                     SELECT endpoint_id, id FROM (
                         SELECT endpoint_id, id, row_number() OVER (
@@ -133,8 +136,7 @@ impl Store {
                         FROM hookd_attempts) ranked
                     WHERE n > $2 LIMIT $1)",
                 )
-                .await
-                .map_err(pg_err)?,
+                .await?,
                 &[&batch, &keep],
             )
             .await
@@ -163,9 +165,9 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_one(
-                &client
-                    .prepare_cached(
-                        "SELECT
+                &prep(
+                    &client,
+                    "SELECT
                     (SELECT count(*) FROM hookd_endpoints),
                     (SELECT count(*) FROM hookd_endpoints WHERE disabled),
                     (SELECT count(*) FROM hookd_messages),
@@ -176,9 +178,8 @@ impl Store {
                     (SELECT count(*) FROM hookd_attempts),
                     pg_total_relation_size('hookd_messages'),
                     pg_total_relation_size('hookd_deliveries')",
-                    )
-                    .await
-                    .map_err(pg_err)?,
+                )
+                .await?,
                 &[],
             )
             .await

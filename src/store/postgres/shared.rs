@@ -14,7 +14,7 @@
 
 use deadpool_postgres::Client;
 
-use super::pg_err;
+use super::{pg_err, prep};
 use crate::store::StoreError;
 
 /// The circuits other instances opened (`Some(next probe, Unix ms)`) or closed (`None`).
@@ -74,14 +74,14 @@ impl super::Store {
         let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
         let row = client
             .query_one(
-                &client.prepare_cached("INSERT INTO hookd_rate AS r (endpoint_id, level, at_ms, granted)
+                &prep(client, "INSERT INTO hookd_rate AS r (endpoint_id, level, at_ms, granted)
                  VALUES ($1, 1000 - 1000 * least($3::bigint, 1), $4, least($3::bigint, 1))
                  ON CONFLICT (endpoint_id) DO UPDATE SET
                     level = least($2::bigint * 1000, r.level + greatest($4::bigint - r.at_ms, 0) * $2::bigint)
                         - 1000 * least($3::bigint, least($2::bigint * 1000, r.level + greatest($4::bigint - r.at_ms, 0) * $2::bigint) / 1000),
                     granted = least($3::bigint, least($2::bigint * 1000, r.level + greatest($4::bigint - r.at_ms, 0) * $2::bigint) / 1000),
                     at_ms = greatest(r.at_ms, $4::bigint)
-                 RETURNING granted").await.map_err(pg_err)?,
+                 RETURNING granted").await?,
                 &[&endpoint, &rate, &wanted, &now_ms],
             )
             .await
@@ -102,7 +102,7 @@ impl super::Store {
         let unused = i64::try_from(unused).unwrap_or(i64::MAX / 1000);
         client
             .execute(
-                &client.prepare_cached("UPDATE hookd_rate SET level = level + 1000 * $2::bigint WHERE endpoint_id = $1").await.map_err(pg_err)?,
+                &prep(client, "UPDATE hookd_rate SET level = level + 1000 * $2::bigint WHERE endpoint_id = $1").await?,
                 &[&endpoint, &unused],
             )
             .await
