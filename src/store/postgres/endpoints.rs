@@ -91,28 +91,19 @@ impl Store {
         endpoint: Endpoint,
         matchers: Arc<Matchers>,
     ) -> Result<(), StoreError> {
-        // Written with the creates that arrive meanwhile, in one statement (see [`batch`]).
+        // Written with the creates that arrive meanwhile, in one statement, and routed before
+        // the answer comes (see [`batch`]).
         let (done, answer) = tokio::sync::oneshot::channel();
         let create = super::batch::Create {
-            id: endpoint.id.clone(),
-            record: encode(&endpoint)?,
-            disabled: endpoint.disabled,
-            rate_limit: rate(&endpoint),
+            endpoint,
+            matchers,
             done,
         };
         self.inner
             .creates
             .send(create)
             .map_err(|_| StoreError::WriterGone)?;
-        let version = answer.await.map_err(|_| StoreError::WriterGone)??;
-        let mut routes = Routes::begin(&self.inner.routes);
-        routes.changed(&endpoint, Some(&matchers));
-        {
-            let _changing = self.inner.routes_lock.lock().await;
-            routes.publish();
-            self.routed(version);
-        }
-        Ok(())
+        answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// Applies `patch` and sets `updated_at_ms`; returns the endpoint as stored.
@@ -140,7 +131,7 @@ impl Store {
         )
         .await
         .map_err(pg_err)?;
-        let version = notify_endpoint(&txn, &id).await?;
+        let version = notify_endpoint(&txn, &id, self.owner()).await?;
         txn.commit().await.map_err(pg_err)?;
         let matchers = match (&patch.label_matchers, matchers) {
             (Some(_), None) => Some(crate::store::routes::compile(&e)),
@@ -148,11 +139,7 @@ impl Store {
         };
         let mut routes = Routes::begin(&self.inner.routes);
         routes.changed(&e, matchers.as_ref());
-        {
-            let _changing = self.inner.routes_lock.lock().await;
-            routes.publish();
-            self.routed(version);
-        }
+        self.publish_own(routes, version).await;
         if e.disabled {
             self.inner.prune_wake.notify_one();
         }
@@ -173,15 +160,11 @@ impl Store {
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
-        let version = notify_endpoint(&txn, &id).await?;
+        let version = notify_endpoint(&txn, &id, self.owner()).await?;
         txn.commit().await.map_err(pg_err)?;
         let mut routes = Routes::begin(&self.inner.routes);
         routes.removed(&id);
-        {
-            let _changing = self.inner.routes_lock.lock().await;
-            routes.publish();
-            self.routed(version);
-        }
+        self.publish_own(routes, version).await;
         self.inner.prune_wake.notify_one();
         Ok(())
     }
@@ -478,20 +461,22 @@ pub(super) async fn locked_endpoint(
 }
 
 /// Tells the other instances (at commit) that endpoint `id` changed, with the routing table's
-/// new version (see [`super::routing`]); returns that version.
+/// new version and the instance that changed it (see [`super::routing`]); returns that
+/// version.
 async fn notify_endpoint(
     txn: &deadpool_postgres::Transaction<'_>,
     id: &str,
+    owner: &str,
 ) -> Result<i64, StoreError> {
     let row = txn
         .query_one(
             &prep(
                 txn,
                 "WITH v AS (UPDATE hookd_routes SET version = version + 1 RETURNING version)
-                 SELECT version, pg_notify('hookd_endpoints', $1 || ' ' || version)::text FROM v",
+                 SELECT version, pg_notify('hookd_endpoints', $1 || ' ' || version || ' ' || $2)::text FROM v",
             )
             .await?,
-            &[&id],
+            &[&id, &owner],
         )
         .await
         .map_err(pg_err)?;

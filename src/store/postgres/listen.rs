@@ -11,13 +11,19 @@ use std::time::Duration;
 
 use tokio_postgres::AsyncMessage;
 
+use super::batch::records_by_id;
+use super::routing::{read_change, Change};
 use super::Store;
 use crate::model::Endpoint;
 use crate::store::routes::{self, Routes};
 use crate::store::types::decode;
+use crate::store::StoreError;
 
 /// The longest wait between attempts to connect again.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Notifications handled together at most.
+const NEWS_AT_ONCE: usize = 1024;
 
 impl Store {
     /// Listens until the task is dropped, connecting again whenever the connection drops.
@@ -79,49 +85,63 @@ impl Store {
         self.tokens().clear();
         self.inner.listening.store(true, Ordering::Release);
         self.inner.due.notify_one();
-        while let Some((channel, payload)) = rx.recv().await {
-            if channel == "hookd_due" {
-                self.inner.due.notify_one();
-            } else if channel == "hookd_tokens" {
-                self.tokens().clear();
-            } else if channel == "hookd_circuit" {
-                if let Some(news) = super::shared::read_circuit(&payload) {
-                    // No receiver (no dispatcher yet) is fine.
-                    let _ = self.inner.circuits.send(news);
-                }
-            } else {
-                let (id, version) = super::routing::read_change(&payload);
-                let applied = {
-                    let _changing = self.inner.routes_lock.lock().await;
-                    let applied = self.route_changed(id).await;
-                    if let (Ok(()), Some(v)) = (&applied, version) {
-                        self.routed(v);
+        // Notifications that queued meanwhile are handled together: one query for all the
+        // endpoints other instances changed.
+        let mut news = Vec::new();
+        while rx.recv_many(&mut news, NEWS_AT_ONCE).await > 0 {
+            let mut changes = Vec::new();
+            for (channel, payload) in news.drain(..) {
+                match channel.as_str() {
+                    "hookd_due" => self.inner.due.notify_one(),
+                    "hookd_tokens" => self.tokens().clear(),
+                    "hookd_circuit" => {
+                        if let Some(news) = super::shared::read_circuit(&payload) {
+                            // No receiver (no dispatcher yet) is fine.
+                            let _ = self.inner.circuits.send(news);
+                        }
                     }
-                    applied
-                };
-                if let Err(e) = applied {
-                    tracing::warn!(endpoint = id, error = %e, "reloading a changed endpoint failed; reloading every endpoint");
-                    self.reload_routes().await.map_err(|e| e.to_string())?;
+                    _ => changes.push(payload),
                 }
+            }
+            if changes.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.routes_changed(&changes).await {
+                tracing::warn!(error = %e, "reloading changed endpoints failed; reloading every endpoint");
+                self.reload_routes().await.map_err(|e| e.to_string())?;
             }
         }
         driver.abort();
         Ok(())
     }
 
-    /// Endpoint `id` changed somewhere: its route as the database has it now.
-    async fn route_changed(&self, id: &str) -> Result<(), crate::store::StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt("SELECT record FROM hookd_endpoints WHERE id = $1", &[&id])
-            .await
-            .map_err(super::pg_err)?;
-        let mut change = Routes::begin(&self.inner.routes);
-        match row.map(|r| decode::<Endpoint>(id, r.get(0))).transpose()? {
-            Some(e) => change.changed(&e, Some(&routes::compile(&e))),
-            None => change.removed(id),
+    /// Endpoints changed (`hookd_endpoints` payloads, in commit order): the other instances'
+    /// changes as the database has them now, then the versions they made.
+    async fn routes_changed(&self, payloads: &[String]) -> Result<(), StoreError> {
+        let changes: Vec<Change> = payloads.iter().map(|p| read_change(p)).collect();
+        let theirs: Vec<&str> = changes
+            .iter()
+            .filter(|c| c.by != Some(self.owner()))
+            .map(|c| c.id)
+            .collect();
+        let _changing = self.inner.routes_lock.lock().await;
+        if !theirs.is_empty() {
+            let records = records_by_id(&self.client().await?, &theirs).await?;
+            let mut routes = Routes::begin(&self.inner.routes);
+            for id in theirs {
+                match records.get(id) {
+                    Some(record) => {
+                        let e = decode::<Endpoint>(id, record)?;
+                        routes.changed(&e, Some(&routes::compile(&e)));
+                    }
+                    None => routes.removed(id),
+                }
+            }
+            routes.publish();
         }
-        change.publish();
+        for version in changes.iter().filter_map(|c| c.version) {
+            self.routed(version);
+        }
         Ok(())
     }
 }

@@ -199,8 +199,8 @@ impl Store {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Storage(format!("the connection pool: {e}")))?;
-        let creates = batch::start(pool.clone());
-        let reads = batch::start_reads(pool.clone());
+        let (creates, created) = batch::queue();
+        let (reads, read) = batch::queue();
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
@@ -223,6 +223,8 @@ impl Store {
                 size: std::sync::atomic::AtomicU64::new(0),
             }),
         };
+        batch::start(Arc::downgrade(&store.inner), created, batch::write);
+        batch::start(Arc::downgrade(&store.inner), read, batch::read);
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
         drop(client);

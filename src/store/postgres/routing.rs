@@ -4,10 +4,14 @@
 //! targets were routed with; an instance that has not yet heard of another's change stores
 //! nothing, reloads its table and routes again (`StoreError::Stale`), so an alert accepted
 //! after an endpoint's create was acknowledged, on any instance, goes to it.
+//!
+//! The notification names the instance that made the change too: that instance published the
+//! change itself before answering, so its own listener only counts the version (no query).
 
 use std::sync::atomic::Ordering;
 
 use super::Store;
+use crate::store::routes::Routes;
 
 impl Store {
     /// The version the routing table includes (-1 before it is loaded).
@@ -26,31 +30,57 @@ impl Store {
         );
     }
 
+    /// Publishes this instance's own change, committed with `version`.
+    pub(super) async fn publish_own(&self, routes: Routes, version: i64) {
+        let _changing = self.inner.routes_lock.lock().await;
+        routes.publish();
+        self.routed(version);
+    }
+
     /// The table as of `version`, loaded whole.
     pub(super) fn reloaded(&self, version: i64) {
         self.inner.routes_version.store(version, Ordering::Release);
     }
 }
 
-/// Reads a `hookd_endpoints` notification: the endpoint, and the version its change made
-/// (none from a change that does not route differently, such as an endpoint disabled by its
-/// failures: alerts are never stored for a disabled endpoint whatever the table says).
-pub(super) fn read_change(payload: &str) -> (&str, Option<i64>) {
-    match payload.rsplit_once(' ') {
-        Some((id, v)) => match v.parse() {
-            Ok(v) => (id, Some(v)),
-            Err(_) => (payload, None),
-        },
-        None => (payload, None),
+/// A `hookd_endpoints` notification: `id [version [instance]]`.
+#[derive(Debug, PartialEq)]
+pub(super) struct Change<'a> {
+    pub id: &'a str,
+    /// The version the change made; none from a change that does not route differently, such
+    /// as an endpoint disabled by its failures (alerts are never stored for a disabled
+    /// endpoint, whatever the table says).
+    pub version: Option<i64>,
+    /// The instance that made it (its lease owner name), when it says.
+    pub by: Option<&'a str>,
+}
+
+/// Reads a `hookd_endpoints` notification (ids and owner names hold no spaces).
+pub(super) fn read_change(payload: &str) -> Change<'_> {
+    let mut parts = payload.splitn(3, ' ');
+    let id = parts.next().unwrap_or_default();
+    let version = parts.next().and_then(|v| v.parse().ok());
+    Change {
+        id,
+        version,
+        by: version.and(parts.next()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{read_change, Change};
+
     #[test]
     fn changes_read_back() {
-        assert_eq!(super::read_change("ep_1 42"), ("ep_1", Some(42)));
-        assert_eq!(super::read_change("ep_1"), ("ep_1", None));
-        assert_eq!(super::read_change("ep_1 x"), ("ep_1 x", None));
+        let change = |id, version, by| Change { id, version, by };
+        assert_eq!(
+            read_change("wh-1 42 host-7-ab"),
+            change("wh-1", Some(42), Some("host-7-ab"))
+        );
+        assert_eq!(read_change("wh-1 42"), change("wh-1", Some(42), None));
+        assert_eq!(read_change("wh-1"), change("wh-1", None, None));
+        assert_eq!(read_change("wh-1 x y"), change("wh-1", None, None));
+        assert_eq!(read_change(""), change("", None, None));
     }
 }
