@@ -137,7 +137,7 @@ pub(super) async fn read(store: Store, batch: Vec<Read>) {
 
 /// The records of the endpoints `ids` that exist, by id.
 pub(super) async fn records_by_id(
-    client: &deadpool_postgres::Object,
+    client: &impl deadpool_postgres::GenericClient,
     ids: &[&str],
 ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
     let statement = prep(

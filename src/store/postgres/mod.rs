@@ -6,7 +6,8 @@
 //!
 //! - [`schema`]: versioned migrations, one instance at a time (an advisory lock);
 //! - [`endpoints`]: endpoints, API tokens and `meta`; [`batch`]: creates and reads in batches;
-//! - [`outbox`]: messages, deliveries, attempts; [`claims`]: due deliveries claimed with leases;
+//! - [`outbox`]: messages, deliveries, attempts; [`attempts`]: attempts recorded in batches;
+//!   [`claims`]: due deliveries claimed with leases;
 //! - [`tls`]: rustls (ring) for `sslmode=require`;
 //! - [`import`]: a whole store taken in, all or nothing (`hookd migrate`);
 //! - [`shared`]: the rate limits' buckets and the circuits, shared by every instance;
@@ -15,6 +16,7 @@
 //! A database that goes away makes every call `Unavailable` (503 with `Retry-After` at the
 //! API); the pool connects again by itself when it is back.
 
+mod attempts;
 mod batch;
 mod claims;
 mod endpoints;
@@ -79,6 +81,8 @@ struct Inner {
     creates: batch::Creates,
     /// Endpoint reads by id waiting for the next batch.
     reads: batch::Reads,
+    /// Attempts waiting to be recorded with the next batch (see [`attempts`]).
+    attempts: batch::Queue<attempts::Recording>,
     /// The version of the routing table `routes` includes (see [`routing`]).
     routes_version: std::sync::atomic::AtomicI64,
     /// Held while the table and its version change together (a reload, or one change and its
@@ -201,6 +205,7 @@ impl Store {
             .map_err(|e| StoreError::Storage(format!("the connection pool: {e}")))?;
         let (creates, created) = batch::queue();
         let (reads, read) = batch::queue();
+        let (attempts, attempted) = batch::queue();
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
@@ -213,6 +218,7 @@ impl Store {
                 prune_wake: Notify::new(),
                 creates,
                 reads,
+                attempts,
                 routes_version: std::sync::atomic::AtomicI64::new(-1),
                 routes_lock: tokio::sync::Mutex::new(()),
                 listening: std::sync::atomic::AtomicBool::new(false),
@@ -225,6 +231,7 @@ impl Store {
         };
         batch::start(Arc::downgrade(&store.inner), created, batch::write);
         batch::start(Arc::downgrade(&store.inner), read, batch::read);
+        batch::start(Arc::downgrade(&store.inner), attempted, attempts::record);
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
         drop(client);

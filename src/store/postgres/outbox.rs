@@ -1,11 +1,11 @@
 //! The outbox in PostgreSQL: messages, their deliveries, the attempt log.
 //!
 //! An alert and its deliveries go in with one statement (one round trip, one commit).
-//! Recording an attempt ends the delivery's lease (see [`super::claims`]).
+//! Recording an attempt ends the delivery's lease (see [`super::claims`]), in a batch (see
+//! [`super::attempts`]).
 
 use super::{pg_err, prep, Store};
-use crate::model::{Attempt, AttemptOutcome, Delivery, DeliveryState, Endpoint, Message};
-use crate::store::rules::{self, Change};
+use crate::model::{Attempt, Delivery, DeliveryState, Endpoint, Message};
 use crate::store::types::{decode, encode};
 use crate::store::{AttemptRecord, DeliveryContext, Page, StoreError};
 
@@ -145,160 +145,13 @@ impl Store {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(key);
         }
-        let mut tries = 0;
-        loop {
-            match self.record_attempt_once(&record).await {
-                Err(e) if super::is_aborted(&e) && tries < 3 => tries += 1,
-                done => return done,
-            }
-        }
-    }
-
-    async fn record_attempt_once(&self, record: &AttemptRecord) -> Result<bool, StoreError> {
-        let a = &record.attempt;
-        let mut client = self.client().await?;
-        let txn = client.transaction().await.map_err(pg_err)?;
-        // Read without a lock: most attempts leave the endpoint as it is, and deliveries to one
-        // endpoint must not queue behind each other's commits for its row.
-        let endpoint = txn
-            .query_opt(
-                &prep(&txn, "SELECT record FROM hookd_endpoints WHERE id = $1").await?,
-                &[&a.endpoint_id],
-            )
-            .await
-            .map_err(pg_err)?
-            .map(|r| decode::<Endpoint>(&a.endpoint_id, r.get(0)))
-            .transpose()?;
-        if let Some(key) = &record.delivery_key {
-            let (message_id, endpoint_id) = split(key)?;
-            let row = txn
-                .query_opt(
-                    &prep(
-                        &txn,
-                        "SELECT attempts FROM hookd_deliveries
-                     WHERE message_id = $1 AND endpoint_id = $2 AND NOT failed FOR UPDATE",
-                    )
-                    .await?,
-                    &[&message_id, &endpoint_id],
-                )
-                .await
-                .map_err(pg_err)?;
-            if let Some(row) = row {
-                let before: i32 = row.get(0);
-                let attempts = before.max(i32::try_from(a.attempt).unwrap_or(i32::MAX));
-                let ids: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-                    [&message_id, &endpoint_id];
-                let ended = match (a.outcome, a.next_attempt_ms) {
-                    _ if endpoint.is_none() => {
-                        delete_delivery(&txn, &ids).await?;
-                        true
-                    }
-                    (AttemptOutcome::Succeeded, _) => {
-                        delete_delivery(&txn, &ids).await?;
-                        true
-                    }
-                    (AttemptOutcome::Retrying, Some(next)) => {
-                        txn.execute(
-                            &prep(
-                                &txn,
-                                "UPDATE hookd_deliveries SET attempts = $3, due_ms = $4,
-                                lease_owner = NULL, lease_until_ms = NULL
-                             WHERE message_id = $1 AND endpoint_id = $2",
-                            )
-                            .await?,
-                            &[&message_id, &endpoint_id, &attempts, &next],
-                        )
-                        .await
-                        .map_err(pg_err)?;
-                        false
-                    }
-                    _ => {
-                        txn.execute(
-                            &prep(
-                                &txn,
-                                "UPDATE hookd_deliveries SET attempts = $3, failed = true,
-                                failed_at_ms = $4, lease_owner = NULL, lease_until_ms = NULL
-                             WHERE message_id = $1 AND endpoint_id = $2",
-                            )
-                            .await?,
-                            &[&message_id, &endpoint_id, &attempts, &a.at_ms],
-                        )
-                        .await
-                        .map_err(pg_err)?;
-                        true
-                    }
-                };
-                if ended {
-                    delivery_ended(&txn, message_id, a.at_ms).await?;
-                }
-            }
-        }
-        let Some(mut endpoint) = endpoint else {
-            txn.commit().await.map_err(pg_err)?;
-            return Ok(false); // no attempt log for an endpoint that no longer exists
-        };
-        // What the attempt does to the endpoint as read; only a real change locks the row and
-        // applies it again to the row as it is now.
-        let mut probe = endpoint.clone();
-        let change = rules::attempt_effect(&mut probe, record.effect);
-        let changes = match change {
-            Change::None => false,
-            Change::Disable => !endpoint.disabled || probe != endpoint,
-            _ => probe != endpoint,
-        };
-        if changes {
-            endpoint = super::endpoints::locked_endpoint(&txn, &a.endpoint_id).await?;
-        }
-        txn.execute(
-            &prep(&txn, "INSERT INTO hookd_attempts (endpoint_id, id, at_ms, record) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING").await?,
-            &[&a.endpoint_id, &a.id, &a.at_ms, &encode(a)?],
-        )
-        .await
-        .map_err(pg_err)?;
-        let was_disabled = endpoint.disabled;
-        let change = if changes {
-            rules::attempt_effect(&mut endpoint, record.effect)
-        } else {
-            Change::None
-        };
-        match change {
-            Change::None => {}
-            change => {
-                if change == Change::Disable {
-                    endpoint.disabled = true;
-                }
-                if endpoint.disabled && !was_disabled {
-                    endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
-                }
-                txn.execute(
-                    &prep(
-                        &txn,
-                        "UPDATE hookd_endpoints SET record = $2, disabled = $3 WHERE id = $1",
-                    )
-                    .await?,
-                    &[&endpoint.id, &encode(&endpoint)?, &endpoint.disabled],
-                )
-                .await
-                .map_err(pg_err)?;
-                if endpoint.disabled && !was_disabled {
-                    txn.execute(
-                        &prep(&txn, "SELECT pg_notify('hookd_endpoints', $1)").await?,
-                        &[&endpoint.id],
-                    )
-                    .await
-                    .map_err(pg_err)?;
-                }
-            }
-        }
-        txn.commit().await.map_err(pg_err)?;
-        let disabled_now = endpoint.disabled && !was_disabled;
-        if disabled_now {
-            let mut routes = crate::store::routes::Routes::begin(&self.inner.routes);
-            routes.changed(&endpoint, None);
-            routes.publish();
-        }
-        Ok(disabled_now)
+        // Recorded with the attempts that finish meanwhile (see [`super::attempts`]).
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.inner
+            .attempts
+            .send(super::attempts::Recording { record, done })
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// Requeues, due now, every delivery of `message_id` that gave up; how many.
@@ -463,23 +316,6 @@ impl Store {
             .map_err(pg_err)?;
         super::endpoints::page(&rows, limit)
     }
-}
-
-async fn delete_delivery(
-    txn: &deadpool_postgres::Transaction<'_>,
-    ids: &[&(dyn tokio_postgres::types::ToSql + Sync); 2],
-) -> Result<(), StoreError> {
-    txn.execute(
-        &prep(
-            txn,
-            "DELETE FROM hookd_deliveries WHERE message_id = $1 AND endpoint_id = $2",
-        )
-        .await?,
-        ids,
-    )
-    .await
-    .map(drop)
-    .map_err(pg_err)
 }
 
 /// One of the message's pending deliveries ended; the last one ends the message, which
