@@ -26,7 +26,8 @@ pub(super) async fn alertmanager(app: &App, body: &[u8]) -> Result<HttpResponse,
 /// [`crate::heavy`]'s threads.
 const INLINE_ROUTING: usize = 32 * 1024;
 
-/// The endpoints that take `alert`, by the routing table as of the last commit.
+/// The endpoints that take `alert`, by the routing table as of the last commit (`alert` is
+/// left as it was).
 async fn route(app: &App, alert: &mut Alert) -> Result<Vec<String>, ApiError> {
     let table = app.store.routes();
     if table.cost(&alert.label_sets) <= INLINE_ROUTING {
@@ -34,14 +35,18 @@ async fn route(app: &App, alert: &mut Alert) -> Result<Vec<String>, ApiError> {
     }
     let event_type = alert.event_type.clone();
     let label_sets = std::mem::take(&mut alert.label_sets);
-    off_runtime(app, move || table.targets(&event_type, &label_sets)).await
+    let (targets, label_sets) = off_runtime(app, move || {
+        let targets = table.targets(&event_type, &label_sets);
+        (targets, label_sets)
+    })
+    .await?;
+    alert.label_sets = label_sets;
+    Ok(targets)
 }
 
 async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
     // On a shared backend another instance may have changed an endpoint since this one's
     // routing table: the store then stores nothing, catches up, and the alert is routed again.
-    #[cfg(feature = "postgres")]
-    let again = (alert.event_type.clone(), alert.label_sets.clone());
     // (Read before the table: the table includes at least this version's changes.)
     #[cfg(feature = "postgres")]
     let mut routed_with = app.store.routes_version();
@@ -57,6 +62,8 @@ async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
     #[cfg(feature = "postgres")]
     let deliveries = {
         let mut targets = targets;
+        // Kept for routing again (rare): moved, not copied.
+        let mut label_sets = alert.label_sets;
         let mut tries = 0;
         loop {
             match app
@@ -68,11 +75,12 @@ async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
                     tries += 1;
                     routed_with = app.store.routes_version();
                     let mut alert = Alert {
-                        event_type: again.0.clone(),
+                        event_type: message.event_type.clone(),
                         data: String::new(),
-                        label_sets: again.1.clone(),
+                        label_sets,
                     };
                     targets = route(app, &mut alert).await?;
+                    label_sets = alert.label_sets;
                 }
                 Err(StoreError::Stale) => {
                     break Err(StoreError::Unavailable(
