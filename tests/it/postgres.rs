@@ -35,16 +35,8 @@ async fn instances_share_one_database_and_deliver_each_alert_once() {
     let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
     let r = b.req("GET", &format!("{ENDPOINTS}/{id}")).send().await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let mut routed = false;
-    for _ in 0..100 {
-        routed = b.app.store.routes().get(&id).is_some();
-        if routed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert!(
-        routed,
+        hears_of(&b, &id).await,
         "the other instance learns of the endpoint (LISTEN/NOTIFY)"
     );
 
@@ -331,12 +323,7 @@ async fn a_rate_limit_holds_for_the_endpoint_across_instances() {
     let r = a.req("POST", ENDPOINTS).json(&body).send().await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
-    for _ in 0..100 {
-        if b.app.store.routes().get(&id).is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    hears_of(&b, &id).await;
     // 20 alerts over both instances at once: each instance alone would send 4 a second, two
     // would send 8; the shared bucket keeps the endpoint at 4 a second (one token at the start).
     let started = std::time::Instant::now();
@@ -569,12 +556,7 @@ async fn three_instances_deliver_10000_alerts_once_and_survive_a_kill() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let id = r.json()["endpoint"]["id"].as_str().unwrap().to_owned();
     // (B routes alerts to it once it has heard of it: see the README on new endpoints.)
-    for _ in 0..100 {
-        if b.app.store.routes().get(&id).is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    hears_of(&b, &id).await;
     // C, a real process on the same database and master key, with a 5-second lease.
     let start_c = || {
         let key = std::fs::read_to_string(a.dir.path().join("master.key")).unwrap();
@@ -658,4 +640,16 @@ async fn an_alert_accepted_right_after_a_create_on_another_instance_goes_to_it()
     rx.wait_for(100, 30).await;
     a.stop().await;
     b.stop().await;
+}
+
+/// Whether instance `s` has endpoint `id` in its routing table within 2 s (it hears of other
+/// instances' creates by LISTEN/NOTIFY).
+async fn hears_of(s: &TestServer, id: &str) -> bool {
+    for _ in 0..100 {
+        if s.app.store.routes().get(id).is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }

@@ -129,23 +129,14 @@ impl Store {
             if endpoint == before {
                 continue;
             }
-            txn.execute(
-                &prep(
-                    &txn,
-                    "UPDATE hookd_endpoints SET record = $2, disabled = $3 WHERE id = $1",
-                )
-                .await?,
+            exec(
+                &txn,
+                "UPDATE hookd_endpoints SET record = $2, disabled = $3 WHERE id = $1",
                 &[id, &encode(&endpoint)?, &endpoint.disabled],
             )
-            .await
-            .map_err(pg_err)?;
+            .await?;
             if endpoint.disabled && !before.disabled {
-                txn.execute(
-                    &prep(&txn, "SELECT pg_notify('hookd_endpoints', $1)").await?,
-                    &[id],
-                )
-                .await
-                .map_err(pg_err)?;
+                exec(&txn, "SELECT pg_notify('hookd_endpoints', $1)", &[id]).await?;
                 disabled.push(endpoint);
             }
         }
