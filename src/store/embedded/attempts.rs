@@ -57,12 +57,16 @@ pub(super) fn range_end(endpoint_id: &str) -> String {
 /// Logs an attempt and counts it.
 pub(super) fn append(t: &mut Tables<'_>, a: &Attempt) -> Result<(), StoreError> {
     let key = format!("{}/{}", a.endpoint_id, a.id);
-    t.attempts.insert(key.as_str(), encode(a)?.as_slice())?;
+    t.attempts
+        .table()?
+        .insert(key.as_str(), encode(a)?.as_slice())?;
     let count = t
         .attempt_counts
+        .table()?
         .get(a.endpoint_id.as_str())?
         .map_or(0, |v| v.value());
     t.attempt_counts
+        .table()?
         .insert(a.endpoint_id.as_str(), count.saturating_add(1))?;
     Ok(())
 }
@@ -76,11 +80,19 @@ pub(super) fn remove_oldest(
     budget: usize,
     mut remove: impl FnMut(&str, u64) -> bool,
 ) -> Result<usize, StoreError> {
-    let mut count = t.attempt_counts.get(endpoint_id)?.map_or(0, |v| v.value());
+    let mut count = t
+        .attempt_counts
+        .table()?
+        .get(endpoint_id)?
+        .map_or(0, |v| v.value());
     let low = format!("{endpoint_id}/");
     let high = range_end(endpoint_id);
     let mut doomed = Vec::new();
-    for entry in t.attempts.range::<&str>(low.as_str()..high.as_str())? {
+    for entry in t
+        .attempts
+        .table()?
+        .range::<&str>(low.as_str()..high.as_str())?
+    {
         let (k, _) = entry?;
         let id = &k.value()[low.len()..];
         if doomed.len() >= budget || !remove(id, count) {
@@ -90,22 +102,23 @@ pub(super) fn remove_oldest(
         count = count.saturating_sub(1);
     }
     for key in &doomed {
-        t.attempts.remove(key.as_str())?;
+        t.attempts.table()?.remove(key.as_str())?;
     }
     if doomed.is_empty() {
         // An endpoint without attempts (a count left stale) needs no count.
         let any = t
             .attempts
+            .table()?
             .range::<&str>(low.as_str()..high.as_str())?
             .next()
             .is_some();
         if !any {
-            t.attempt_counts.remove(endpoint_id)?;
+            t.attempt_counts.table()?.remove(endpoint_id)?;
         }
     } else if count == 0 {
-        t.attempt_counts.remove(endpoint_id)?;
+        t.attempt_counts.table()?.remove(endpoint_id)?;
     } else {
-        t.attempt_counts.insert(endpoint_id, count)?;
+        t.attempt_counts.table()?.insert(endpoint_id, count)?;
     }
     Ok(doomed.len())
 }

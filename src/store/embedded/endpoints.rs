@@ -203,10 +203,12 @@ pub(super) fn create(
     e: &Endpoint,
     matchers: &Arc<Matchers>,
 ) -> Result<(), StoreError> {
-    if t.endpoints.get(e.id.as_str())?.is_some() {
+    if t.endpoints.table()?.get(e.id.as_str())?.is_some() {
         return Err(StoreError::Conflict("an endpoint with this id exists"));
     }
-    t.endpoints.insert(e.id.as_str(), encode(e)?.as_slice())?;
+    t.endpoints
+        .table()?
+        .insert(e.id.as_str(), encode(e)?.as_slice())?;
     t.routes.changed(e, Some(matchers));
     Ok(())
 }
@@ -218,7 +220,7 @@ pub(super) fn update(
     now_ms: i64,
     matchers: Option<&Arc<Matchers>>,
 ) -> Result<Endpoint, StoreError> {
-    let mut e: Endpoint = get(&t.endpoints, id)?;
+    let mut e: Endpoint = get(t.endpoints.table()?, id)?;
     rules::apply_fields(&mut e, patch);
     if let Some(disabled) = patch.disabled {
         set_disabled(t, &mut e, disabled)?;
@@ -227,7 +229,7 @@ pub(super) fn update(
         }
     }
     e.updated_at_ms = now_ms.max(e.updated_at_ms);
-    t.endpoints.insert(id, encode(&e)?.as_slice())?;
+    t.endpoints.table()?.insert(id, encode(&e)?.as_slice())?;
     match (&patch.label_matchers, matchers) {
         // Set by the API, which compiles them; a caller that did not compile them gets them
         // compiled here (bounded, but on the writer).
@@ -246,31 +248,31 @@ pub(super) fn set_disabled(
     e: &mut Endpoint,
     disabled: bool,
 ) -> Result<(), StoreError> {
-    if disabled && !e.disabled && t.head_of.get(e.id.as_str())?.is_some() {
-        t.drain.insert(e.id.as_str(), DRAIN_DISABLED)?;
+    if disabled && !e.disabled && t.head_of.table()?.get(e.id.as_str())?.is_some() {
+        t.drain.table()?.insert(e.id.as_str(), DRAIN_DISABLED)?;
     }
     if !disabled && e.disabled {
-        let draining = t.drain.get(e.id.as_str())?.map(|v| v.value());
+        let draining = t.drain.table()?.get(e.id.as_str())?.map(|v| v.value());
         if draining == Some(DRAIN_DISABLED) {
-            t.drain.remove(e.id.as_str())?;
+            t.drain.table()?.remove(e.id.as_str())?;
         }
     }
     if disabled {
-        t.disabled.insert(e.id.as_str(), ())?;
+        t.disabled.table()?.insert(e.id.as_str(), ())?;
     } else {
-        t.disabled.remove(e.id.as_str())?;
+        t.disabled.table()?.remove(e.id.as_str())?;
     }
     e.disabled = disabled;
     Ok(())
 }
 
 pub(super) fn delete(t: &mut Tables<'_>, id: &str) -> Result<(), StoreError> {
-    if t.endpoints.remove(id)?.is_none() {
+    if t.endpoints.table()?.remove(id)?.is_none() {
         return Err(StoreError::NotFound);
     }
-    t.disabled.remove(id)?;
-    if t.head_of.get(id)?.is_some() || t.attempt_counts.get(id)?.is_some() {
-        t.drain.insert(id, DRAIN_DELETED)?;
+    t.disabled.table()?.remove(id)?;
+    if t.head_of.table()?.get(id)?.is_some() || t.attempt_counts.table()?.get(id)?.is_some() {
+        t.drain.table()?.insert(id, DRAIN_DELETED)?;
     }
     t.routes.removed(id);
     Ok(())
@@ -283,9 +285,9 @@ pub(super) fn rotate(
     now_ms: i64,
     grace_ms: i64,
 ) -> Result<Endpoint, StoreError> {
-    let mut e: Endpoint = get(&t.endpoints, id)?;
+    let mut e: Endpoint = get(t.endpoints.table()?, id)?;
     rules::rotate(&mut e, secret, now_ms, grace_ms);
-    t.endpoints.insert(id, encode(&e)?.as_slice())?;
+    t.endpoints.table()?.insert(id, encode(&e)?.as_slice())?;
     Ok(e)
 }
 
@@ -294,26 +296,32 @@ pub(super) fn create_token(
     token: &Token,
     only_if_none: bool,
 ) -> Result<bool, StoreError> {
-    if only_if_none && !t.tokens.is_empty()? {
+    if only_if_none && !t.tokens.table()?.is_empty()? {
         return Ok(false);
     }
-    if t.token_hashes.get(token.hash.as_slice())?.is_some() {
+    if t.token_hashes
+        .table()?
+        .get(token.hash.as_slice())?
+        .is_some()
+    {
         return Err(StoreError::Conflict("a token with this value exists"));
     }
     t.tokens
+        .table()?
         .insert(token.id.as_str(), encode(token)?.as_slice())?;
     t.token_hashes
+        .table()?
         .insert(token.hash.as_slice(), token.id.as_str())?;
     Ok(true)
 }
 
 pub(super) fn revoke_token(t: &mut Tables<'_>, id: &str, now_ms: i64) -> Result<(), StoreError> {
-    let token: Token = get(&t.tokens, id)?;
+    let token: Token = get(t.tokens.table()?, id)?;
     // Revoking a live admin token needs another live one: an expired admin token signs
     // nothing in, so it does not count.
     if token.grants(Scope::Admin) && !token.expired(now_ms) {
         let mut others = 0;
-        for entry in t.tokens.iter()? {
+        for entry in t.tokens.table()?.iter()? {
             let (k, v) = entry?;
             let other: Token = decode(k.value(), v.value())?;
             others += usize::from(
@@ -328,15 +336,15 @@ pub(super) fn revoke_token(t: &mut Tables<'_>, id: &str, now_ms: i64) -> Result<
             ));
         }
     }
-    t.tokens.remove(id)?;
-    t.token_hashes.remove(token.hash.as_slice())?;
+    t.tokens.table()?.remove(id)?;
+    t.token_hashes.table()?.remove(token.hash.as_slice())?;
     Ok(())
 }
 
 pub(super) fn touch_tokens(t: &mut Tables<'_>, uses: &[(String, i64)]) -> Result<(), StoreError> {
     let mut touched = Vec::new();
     for (id, at) in uses {
-        match get::<Token>(&t.tokens, id) {
+        match get::<Token>(t.tokens.table()?, id) {
             Ok(mut token) if token.last_used_at_ms < Some(*at) => {
                 token.last_used_at_ms = Some(*at);
                 touched.push(token);
@@ -347,6 +355,7 @@ pub(super) fn touch_tokens(t: &mut Tables<'_>, uses: &[(String, i64)]) -> Result
     }
     for token in touched {
         t.tokens
+            .table()?
             .insert(token.id.as_str(), encode(&token)?.as_slice())?;
     }
     Ok(())
@@ -358,7 +367,7 @@ pub(super) fn rehash_tokens(
 ) -> Result<usize, StoreError> {
     let mut tokens = Vec::with_capacity(changes.len());
     for (id, old, new) in changes {
-        let token: Token = get(&t.tokens, id)?;
+        let token: Token = get(t.tokens.table()?, id)?;
         // Skip one changed since it was read (nothing changes tokens during startup).
         if token.hash == *old {
             tokens.push((token, old, new));
@@ -367,11 +376,14 @@ pub(super) fn rehash_tokens(
     for (mut token, old, new) in tokens.iter().cloned() {
         token.hash.clone_from(new);
         t.tokens
+            .table()?
             .insert(token.id.as_str(), encode(&token)?.as_slice())?;
-        t.token_hashes.remove(old.as_slice())?;
-        t.token_hashes.insert(new.as_slice(), token.id.as_str())?;
+        t.token_hashes.table()?.remove(old.as_slice())?;
+        t.token_hashes
+            .table()?
+            .insert(new.as_slice(), token.id.as_str())?;
     }
-    t.meta.insert(TOKEN_HASH_SCHEME, TOKEN_HASH_HMAC)?;
+    t.meta.table()?.insert(TOKEN_HASH_SCHEME, TOKEN_HASH_HMAC)?;
     Ok(tokens.len())
 }
 

@@ -89,14 +89,14 @@ pub fn prepare(db: &Database) -> Result<(), StoreError> {
 /// Fills the index of disabled endpoints from their records.
 fn index_disabled(t: &mut Tables<'_>) -> Result<(), StoreError> {
     let mut disabled = Vec::new();
-    for entry in t.endpoints.iter()? {
+    for entry in t.endpoints.table()?.iter()? {
         let (k, v) = entry?;
         if decode::<crate::model::Endpoint>(k.value(), v.value())?.disabled {
             disabled.push(k.value().to_owned());
         }
     }
     for id in disabled {
-        t.disabled.insert(id.as_str(), ())?;
+        t.disabled.table()?.insert(id.as_str(), ())?;
     }
     Ok(())
 }
@@ -105,22 +105,22 @@ fn index_disabled(t: &mut Tables<'_>) -> Result<(), StoreError> {
 /// before schema 3 counts as having given up at its last due time.
 fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
     tracing::info!("migrating the store to schema 3 (index of deliveries that gave up)");
-    let mut t = Tables::open(txn)?;
+    let mut t = Tables::open(txn);
     // Schema 2's backups left out the disabled and pending-message indexes: a store restored
     // from one gets them back here.
     index_disabled(&mut t)?;
     let mut pending = Vec::new();
-    for entry in t.message_state.iter()? {
+    for entry in t.message_state.table()?.iter()? {
         let (k, v) = entry?;
         if v.value().0 > 0 {
             pending.push(k.value().to_owned());
         }
     }
     for msg in pending {
-        t.pending_messages.insert(msg.as_str(), ())?;
+        t.pending_messages.table()?.insert(msg.as_str(), ())?;
     }
     let mut failed = Vec::new();
-    for entry in t.deliveries.iter()? {
+    for entry in t.deliveries.table()?.iter()? {
         let (k, v) = entry?;
         let d: Delivery = decode(k.value(), v.value())?;
         if d.state == DeliveryState::Failed && d.failed_at_ms.is_none() {
@@ -130,9 +130,11 @@ fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
     for (key, mut d) in failed {
         d.failed_at_ms = Some(d.next_attempt_ms);
         t.deliveries
+            .table()?
             .insert(key.as_str(), super::encode(&d)?.as_slice())?;
         let at = u64::try_from(d.next_attempt_ms).unwrap_or(0);
         t.gave_up
+            .table()?
             .insert((d.endpoint_id.as_str(), at, d.message_id.as_str()), ())?;
     }
     Ok(())
@@ -142,7 +144,7 @@ fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// attempt counts are counted once.
 fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
     tracing::info!("migrating the store to schema 2 (per-endpoint delivery queues)");
-    let mut t = Tables::open(txn)?;
+    let mut t = Tables::open(txn);
     let mut pending: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     {
         let legacy = txn.open_table(LEGACY_DUE)?;
@@ -158,24 +160,28 @@ fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
     index_disabled(&mut t)?;
     // Queues of endpoints already deleted or disabled are for retention to clear or fail.
     let mut queued = Vec::new();
-    for entry in t.head_of.iter()? {
+    for entry in t.head_of.table()?.iter()? {
         queued.push(entry?.0.value().to_owned());
     }
     for ep in queued {
-        let endpoint = t.endpoints.get(ep.as_str())?.map(|v| v.value().to_vec());
+        let endpoint = t
+            .endpoints
+            .table()?
+            .get(ep.as_str())?
+            .map(|v| v.value().to_vec());
         match endpoint {
             None => {
-                t.drain.insert(ep.as_str(), DRAIN_DELETED)?;
+                t.drain.table()?.insert(ep.as_str(), DRAIN_DELETED)?;
             }
             Some(bytes) => {
                 let e: crate::model::Endpoint = decode(&ep, &bytes)?;
                 if e.disabled {
-                    t.drain.insert(ep.as_str(), DRAIN_DISABLED)?;
+                    t.drain.table()?.insert(ep.as_str(), DRAIN_DISABLED)?;
                 }
             }
         }
     }
-    for entry in t.deliveries.iter()? {
+    for entry in t.deliveries.table()?.iter()? {
         let (k, v) = entry?;
         let d: Delivery = decode(k.value(), v.value())?;
         if d.state == DeliveryState::Pending {
@@ -183,33 +189,33 @@ fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
         }
     }
     let mut ended = Vec::new();
-    for entry in t.messages.iter()? {
+    for entry in t.messages.table()?.iter()? {
         let (k, v) = entry?;
         let m: crate::model::Message = decode(k.value(), v.value())?;
         match pending.get(&m.id) {
             Some(n) => {
-                t.message_state.insert(m.id.as_str(), (*n, 0))?;
-                t.pending_messages.insert(m.id.as_str(), ())?;
+                t.message_state.table()?.insert(m.id.as_str(), (*n, 0))?;
+                t.pending_messages.table()?.insert(m.id.as_str(), ())?;
             }
             None => ended.push(m),
         }
     }
     let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
     for m in ended {
-        t.message_state.insert(m.id.as_str(), (0, now))?;
-        t.ended.insert((now, m.id.as_str()), ())?;
+        t.message_state.table()?.insert(m.id.as_str(), (0, now))?;
+        t.ended.table()?.insert((now, m.id.as_str()), ())?;
     }
     let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    for entry in t.attempts.iter()? {
+    for entry in t.attempts.table()?.iter()? {
         let (k, _) = entry?;
         if let Some((ep, _)) = k.value().split_once('/') {
             *counts.entry(ep.to_owned()).or_default() += 1;
         }
     }
     for (ep, n) in counts {
-        t.attempt_counts.insert(ep.as_str(), n)?;
-        if t.endpoints.get(ep.as_str())?.is_none() {
-            t.drain.insert(ep.as_str(), DRAIN_DELETED)?;
+        t.attempt_counts.table()?.insert(ep.as_str(), n)?;
+        if t.endpoints.table()?.get(ep.as_str())?.is_none() {
+            t.drain.table()?.insert(ep.as_str(), DRAIN_DELETED)?;
         }
     }
     drop(t);

@@ -211,18 +211,18 @@ pub(super) fn queue_push(
     due: u64,
     msg: &str,
 ) -> Result<(), StoreError> {
-    t.queue.insert((ep, due, msg), ())?;
-    let head = t.head_of.get(ep)?.map(|v| v.value());
+    t.queue.table()?.insert((ep, due, msg), ())?;
+    let head = t.head_of.table()?.get(ep)?.map(|v| v.value());
     match head {
         Some(h) if h <= due => {}
         Some(h) => {
-            t.heads.remove((h, ep))?;
-            t.heads.insert((due, ep), ())?;
-            t.head_of.insert(ep, due)?;
+            t.heads.table()?.remove((h, ep))?;
+            t.heads.table()?.insert((due, ep), ())?;
+            t.head_of.table()?.insert(ep, due)?;
         }
         None => {
-            t.heads.insert((due, ep), ())?;
-            t.head_of.insert(ep, due)?;
+            t.heads.table()?.insert((due, ep), ())?;
+            t.head_of.table()?.insert(ep, due)?;
         }
     }
     Ok(())
@@ -235,15 +235,16 @@ pub(super) fn queue_remove(
     due: u64,
     msg: &str,
 ) -> Result<(), StoreError> {
-    if t.queue.remove((ep, due, msg))?.is_none() {
+    if t.queue.table()?.remove((ep, due, msg))?.is_none() {
         return Ok(());
     }
-    let head = t.head_of.get(ep)?.map(|v| v.value());
+    let head = t.head_of.table()?.get(ep)?.map(|v| v.value());
     if head != Some(due) {
         return Ok(());
     }
     let next = t
         .queue
+        .table()?
         .range::<(&str, u64, &str)>((ep, 0, "")..(ep, u64::MAX, ""))?
         .next()
         .transpose()?
@@ -251,13 +252,13 @@ pub(super) fn queue_remove(
     match next {
         Some(n) if n == due => {}
         Some(n) => {
-            t.heads.remove((due, ep))?;
-            t.heads.insert((n, ep), ())?;
-            t.head_of.insert(ep, n)?;
+            t.heads.table()?.remove((due, ep))?;
+            t.heads.table()?.insert((n, ep), ())?;
+            t.head_of.table()?.insert(ep, n)?;
         }
         None => {
-            t.heads.remove((due, ep))?;
-            t.head_of.remove(ep)?;
+            t.heads.table()?.remove((due, ep))?;
+            t.head_of.table()?.remove(ep)?;
         }
     }
     Ok(())
@@ -266,24 +267,24 @@ pub(super) fn queue_remove(
 /// One of `msg`'s pending deliveries ended (delivered, gave up, or dropped with its endpoint);
 /// the last one ends the message, which retention then removes after `retention.messages_secs`.
 pub(super) fn delivery_ended(t: &mut Tables<'_>, msg: &str, now: u64) -> Result<(), StoreError> {
-    let state = t.message_state.get(msg)?.map(|v| v.value());
+    let state = t.message_state.table()?.get(msg)?.map(|v| v.value());
     let Some((pending, _)) = state else {
         return Ok(()); // the message is gone already
     };
     let pending = pending.saturating_sub(1);
     if pending == 0 {
-        t.message_state.insert(msg, (0, now))?;
-        t.ended.insert((now, msg), ())?;
-        t.pending_messages.remove(msg)?;
+        t.message_state.table()?.insert(msg, (0, now))?;
+        t.ended.table()?.insert((now, msg), ())?;
+        t.pending_messages.table()?.remove(msg)?;
     } else {
-        t.message_state.insert(msg, (pending, 0))?;
+        t.message_state.table()?.insert(msg, (pending, 0))?;
     }
     Ok(())
 }
 
 pub(super) fn ingest(t: &mut Tables<'_>, ingest: &Ingest) -> Result<usize, StoreError> {
     let message = &ingest.message;
-    if t.messages.get(message.id.as_str())?.is_some() {
+    if t.messages.table()?.get(message.id.as_str())?.is_some() {
         return Err(StoreError::Conflict("a message with this id exists"));
     }
     // Routed before the write; an endpoint deleted or disabled since is left out.
@@ -294,14 +295,21 @@ pub(super) fn ingest(t: &mut Tables<'_>, ingest: &Ingest) -> Result<usize, Store
         .collect();
     let now = due_ms(message.created_at_ms);
     t.messages
+        .table()?
         .insert(message.id.as_str(), encode(message)?.as_slice())?;
     let count = u32::try_from(targets.len()).unwrap_or(u32::MAX);
     if count == 0 {
-        t.message_state.insert(message.id.as_str(), (0, now))?;
-        t.ended.insert((now, message.id.as_str()), ())?;
+        t.message_state
+            .table()?
+            .insert(message.id.as_str(), (0, now))?;
+        t.ended.table()?.insert((now, message.id.as_str()), ())?;
     } else {
-        t.message_state.insert(message.id.as_str(), (count, 0))?;
-        t.pending_messages.insert(message.id.as_str(), ())?;
+        t.message_state
+            .table()?
+            .insert(message.id.as_str(), (count, 0))?;
+        t.pending_messages
+            .table()?
+            .insert(message.id.as_str(), ())?;
     }
     for &endpoint_id in &targets {
         let delivery = Delivery {
@@ -314,6 +322,7 @@ pub(super) fn ingest(t: &mut Tables<'_>, ingest: &Ingest) -> Result<usize, Store
         };
         let key = Delivery::key(&message.id, endpoint_id);
         t.deliveries
+            .table()?
             .insert(key.as_str(), encode(&delivery)?.as_slice())?;
         queue_push(t, endpoint_id, now, &message.id)?;
     }
@@ -325,7 +334,7 @@ pub(super) fn record_attempt(
     record: &AttemptRecord,
 ) -> Result<bool, StoreError> {
     let a = &record.attempt;
-    let endpoint: Option<Endpoint> = match get(&t.endpoints, &a.endpoint_id) {
+    let endpoint: Option<Endpoint> = match get(t.endpoints.table()?, &a.endpoint_id) {
         Ok(e) => Some(e),
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e),
@@ -333,6 +342,7 @@ pub(super) fn record_attempt(
     let existing = match &record.delivery_key {
         Some(key) => t
             .deliveries
+            .table()?
             .get(key.as_str())?
             .map(|v| decode::<Delivery>(key, v.value()))
             .transpose()?
@@ -346,17 +356,19 @@ pub(super) fn record_attempt(
         match (a.outcome, a.next_attempt_ms) {
             // A delivery done, or one whose endpoint was deleted, leaves the outbox.
             _ if endpoint.is_none() => {
-                t.deliveries.remove(key.as_str())?;
+                t.deliveries.table()?.remove(key.as_str())?;
                 delivery_ended(t, &d.message_id, now)?;
             }
             (AttemptOutcome::Succeeded, _) => {
-                t.deliveries.remove(key.as_str())?;
+                t.deliveries.table()?.remove(key.as_str())?;
                 delivery_ended(t, &d.message_id, now)?;
             }
             (AttemptOutcome::Retrying, Some(next)) => {
                 d.next_attempt_ms = next;
                 queue_push(t, &d.endpoint_id, due_ms(next), &d.message_id)?;
-                t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
+                t.deliveries
+                    .table()?
+                    .insert(key.as_str(), encode(&d)?.as_slice())?;
             }
             _ => {
                 mark_failed(t, key, &mut d, a.at_ms)?;
@@ -380,6 +392,7 @@ pub(super) fn record_attempt(
         endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
     }
     t.endpoints
+        .table()?
         .insert(endpoint.id.as_str(), encode(&endpoint)?.as_slice())?;
     Ok(endpoint.disabled && !was_disabled)
 }
@@ -389,12 +402,12 @@ pub(super) fn resend(
     message_id: &str,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    if t.messages.get(message_id)?.is_none() {
+    if t.messages.table()?.get(message_id)?.is_none() {
         return Err(StoreError::NotFound);
     }
     let prefix = format!("{message_id}/");
     let mut failed = Vec::new();
-    for entry in t.deliveries.range::<&str>(prefix.as_str()..)? {
+    for entry in t.deliveries.table()?.range::<&str>(prefix.as_str()..)? {
         let (k, v) = entry?;
         if !k.value().starts_with(&prefix) {
             break;
@@ -420,8 +433,8 @@ pub(super) fn mark_failed(
 ) -> Result<(), StoreError> {
     d.state = DeliveryState::Failed;
     d.failed_at_ms = Some(at_ms);
-    t.deliveries.insert(key, encode(d)?.as_slice())?;
-    t.gave_up.insert(
+    t.deliveries.table()?.insert(key, encode(d)?.as_slice())?;
+    t.gave_up.table()?.insert(
         (d.endpoint_id.as_str(), due_ms(at_ms), d.message_id.as_str()),
         (),
     )?;
@@ -432,6 +445,7 @@ pub(super) fn mark_failed(
 pub(super) fn unindex_failed(t: &mut Tables<'_>, d: &Delivery) -> Result<(), StoreError> {
     if let (DeliveryState::Failed, Some(at)) = (d.state, d.failed_at_ms) {
         t.gave_up
+            .table()?
             .remove((d.endpoint_id.as_str(), due_ms(at), d.message_id.as_str()))?;
     }
     Ok(())
@@ -444,16 +458,21 @@ fn requeue(t: &mut Tables<'_>, key: &str, mut d: Delivery, now_ms: i64) -> Resul
     d.state = DeliveryState::Pending;
     d.failed_at_ms = None;
     d.next_attempt_ms = now_ms;
-    t.deliveries.insert(key, encode(&d)?.as_slice())?;
+    t.deliveries.table()?.insert(key, encode(&d)?.as_slice())?;
     queue_push(t, &d.endpoint_id, due_ms(now_ms), &d.message_id)?;
     let msg = d.message_id.as_str();
-    let (pending, ended_at) = t.message_state.get(msg)?.map_or((0, 0), |v| v.value());
+    let (pending, ended_at) = t
+        .message_state
+        .table()?
+        .get(msg)?
+        .map_or((0, 0), |v| v.value());
     if pending == 0 && ended_at > 0 {
-        t.ended.remove((ended_at, msg))?;
+        t.ended.table()?.remove((ended_at, msg))?;
     }
     t.message_state
+        .table()?
         .insert(msg, (pending.saturating_add(1), 0))?;
-    t.pending_messages.insert(msg, ())?;
+    t.pending_messages.table()?.insert(msg, ())?;
     Ok(())
 }
 
@@ -466,7 +485,7 @@ pub(super) fn recover(
     until_ms: i64,
     limit: usize,
 ) -> Result<(usize, usize), StoreError> {
-    let endpoint: Endpoint = get(&t.endpoints, endpoint_id)?;
+    let endpoint: Endpoint = get(t.endpoints.table()?, endpoint_id)?;
     if endpoint.disabled {
         return Err(StoreError::Conflict(
             "the endpoint is disabled; enable it (PATCH disabled: false) before recovering its deliveries",
@@ -476,6 +495,7 @@ pub(super) fn recover(
     let mut found = Vec::new();
     for entry in t
         .gave_up
+        .table()?
         .range::<(&str, u64, &str)>((endpoint_id, from, "")..(endpoint_id, to, ""))?
         .take(limit)
     {
@@ -488,6 +508,7 @@ pub(super) fn recover(
         let key = Delivery::key(msg, endpoint_id);
         let d = t
             .deliveries
+            .table()?
             .get(key.as_str())?
             .map(|v| decode::<Delivery>(&key, v.value()))
             .transpose()?;
@@ -502,7 +523,9 @@ pub(super) fn recover(
             }
             // A stale entry (its delivery is gone, or pending again): drop it.
             _ => {
-                t.gave_up.remove((endpoint_id, *at, msg.as_str()))?;
+                t.gave_up
+                    .table()?
+                    .remove((endpoint_id, *at, msg.as_str()))?;
             }
         }
     }
@@ -516,6 +539,7 @@ pub(super) fn quarantine(t: &mut Tables<'_>, due: u64, key: &str) -> Result<(), 
     queue_remove(t, ep, due, msg)?;
     let record = t
         .deliveries
+        .table()?
         .get(key)?
         .map(|v| decode::<Delivery>(key, v.value()));
     if let Some(Ok(mut d)) = record {

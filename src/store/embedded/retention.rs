@@ -73,7 +73,7 @@ fn drain_endpoints(
     report: &mut Report,
 ) -> Result<(), StoreError> {
     let mut draining = Vec::new();
-    for entry in t.drain.iter()? {
+    for entry in t.drain.table()?.iter()? {
         let (k, v) = entry?;
         draining.push((k.value().to_owned(), v.value()));
     }
@@ -86,17 +86,19 @@ fn drain_endpoints(
         }
         let endpoint = t
             .endpoints
+            .table()?
             .get(ep.as_str())?
             .map(|v| decode::<Endpoint>(&ep, v.value()))
             .transpose()?;
         let deleted = kind == DRAIN_DELETED || endpoint.is_none();
         if !deleted && !endpoint.as_ref().is_some_and(|e| e.disabled) {
-            t.drain.remove(ep.as_str())?; // enabled again
+            t.drain.table()?.remove(ep.as_str())?; // enabled again
             continue;
         }
         let mut queued = Vec::new();
         for entry in t
             .queue
+            .table()?
             .range::<(&str, u64, &str)>((ep.as_str(), 0, "")..(ep.as_str(), u64::MAX, ""))?
             .take(left)
         {
@@ -109,6 +111,7 @@ fn drain_endpoints(
             let key = Delivery::key(msg, &ep);
             let record = t
                 .deliveries
+                .table()?
                 .get(key.as_str())?
                 .map(|v| decode::<Delivery>(&key, v.value()));
             match record {
@@ -116,7 +119,7 @@ fn drain_endpoints(
                     mark_failed(t, &key, &mut d, step.now_ms)?;
                 }
                 Some(_) => {
-                    t.deliveries.remove(key.as_str())?;
+                    t.deliveries.table()?.remove(key.as_str())?;
                 }
                 None => {}
             }
@@ -127,10 +130,10 @@ fn drain_endpoints(
             let left = budget.saturating_sub(report.removed());
             report.attempts += attempts::remove_oldest(t, &ep, left, |_, _| true)?;
         }
-        let queue_left = t.head_of.get(ep.as_str())?.is_some();
-        let log_left = deleted && t.attempt_counts.get(ep.as_str())?.is_some();
+        let queue_left = t.head_of.table()?.get(ep.as_str())?.is_some();
+        let log_left = deleted && t.attempt_counts.table()?.get(ep.as_str())?.is_some();
         if !queue_left && !log_left {
-            t.drain.remove(ep.as_str())?;
+            t.drain.table()?.remove(ep.as_str())?;
         }
     }
     Ok(())
@@ -145,7 +148,7 @@ fn remove_ended_messages(
 ) -> Result<(), StoreError> {
     let cutoff = u64::try_from(step.now_ms.saturating_sub(step.settings.messages_ms)).unwrap_or(0);
     let mut ended = Vec::new();
-    for entry in t.ended.range::<(u64, &str)>(..(cutoff, ""))? {
+    for entry in t.ended.table()?.range::<(u64, &str)>(..(cutoff, ""))? {
         let (k, ()) = (entry?.0, ());
         let (at, msg) = k.value();
         ended.push((at, msg.to_owned()));
@@ -158,7 +161,7 @@ fn remove_ended_messages(
         let prefix = format!("{msg}/");
         let mut deliveries = Vec::new();
         let mut pending = 0u32;
-        for entry in t.deliveries.range::<&str>(prefix.as_str()..)? {
+        for entry in t.deliveries.table()?.range::<&str>(prefix.as_str()..)? {
             let (k, v) = entry?;
             if !k.value().starts_with(&prefix) {
                 break;
@@ -170,22 +173,24 @@ fn remove_ended_messages(
             );
             deliveries.push((k.value().to_owned(), d));
         }
-        t.ended.remove((at, msg.as_str()))?;
+        t.ended.table()?.remove((at, msg.as_str()))?;
         if pending > 0 {
             // Not ended after all (never expected): count it pending again, keep everything.
             tracing::warn!(message = %msg, pending, "retention found pending deliveries of an ended message; kept");
-            t.message_state.insert(msg.as_str(), (pending, 0))?;
-            t.pending_messages.insert(msg.as_str(), ())?;
+            t.message_state
+                .table()?
+                .insert(msg.as_str(), (pending, 0))?;
+            t.pending_messages.table()?.insert(msg.as_str(), ())?;
             continue;
         }
         for (key, d) in &deliveries {
             if let Some(d) = d {
                 unindex_failed(t, d)?;
             }
-            t.deliveries.remove(key.as_str())?;
+            t.deliveries.table()?.remove(key.as_str())?;
         }
-        t.messages.remove(msg.as_str())?;
-        t.message_state.remove(msg.as_str())?;
+        t.messages.table()?.remove(msg.as_str())?;
+        t.message_state.table()?.remove(msg.as_str())?;
         report.messages += 1;
         report.deliveries += deliveries.len();
     }
@@ -203,7 +208,7 @@ fn trim_attempts(
     let cap = step.settings.attempts_per_endpoint;
     let start = step.cursor.clone().unwrap_or_default();
     let mut endpoints = Vec::new();
-    for entry in t.attempt_counts.range::<&str>(start.as_str()..)? {
+    for entry in t.attempt_counts.table()?.range::<&str>(start.as_str()..)? {
         let (k, v) = entry?;
         if !start.is_empty() && k.value() == start {
             continue;

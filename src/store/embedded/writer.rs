@@ -315,7 +315,7 @@ fn commit_batch(
         let _ = txn.set_durability(redb::Durability::None);
     }
     let (results, staged) = {
-        let mut t = Tables::open(&txn)?;
+        let mut t = Tables::open(&txn);
         t.routes = Routes::begin(routes);
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
@@ -363,7 +363,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
         } => endpoints::create_token(t, token, *only_if_none).map(Done::Flag),
         Op::RevokeToken(id, now_ms) => endpoints::revoke_token(t, id, *now_ms).map(|()| Done::Unit),
         Op::SetMeta(key, value) => {
-            t.meta.insert(key.as_str(), value.as_slice())?;
+            t.meta.table()?.insert(key.as_str(), value.as_slice())?;
             Ok(Done::Unit)
         }
         Op::RehashTokens(changes) => endpoints::rehash_tokens(t, changes).map(Done::Count),
