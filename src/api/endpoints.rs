@@ -97,7 +97,7 @@ async fn compile_matchers(app: &App, matchers: Vec<String>) -> Result<Arc<Matche
     } else {
         Matchers::compile(&matchers)
     };
-    compiled.map(Arc::new).map_err(|(i, why)| {
+    compiled.map(Matchers::shared).map_err(|(i, why)| {
         ApiError::field(
             format!("labelMatchers[{i}]"),
             format!("cannot be compiled: {why}"),

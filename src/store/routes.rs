@@ -35,10 +35,12 @@ pub struct Routes {
 /// Compiles an endpoint's stored matchers (when the store opens); matchers that no longer
 /// compile (a damaged record) take nothing, and say so.
 pub fn compile(e: &Endpoint) -> Arc<Matchers> {
-    Arc::new(Matchers::compile(&e.label_matchers).unwrap_or_else(|(i, err)| {
-        tracing::error!(endpoint = %e.id, matcher = i, error = %err, "a stored label matcher does not compile; the endpoint takes no alerts until it is updated");
-        Matchers::nothing()
-    }))
+    Matchers::compile(&e.label_matchers)
+        .unwrap_or_else(|(i, err)| {
+            tracing::error!(endpoint = %e.id, matcher = i, error = %err, "a stored label matcher does not compile; the endpoint takes no alerts until it is updated");
+            Matchers::nothing()
+        })
+        .shared()
 }
 
 /// The table of `endpoints` (id, record as read): a record that does not read is left out
@@ -51,7 +53,7 @@ pub fn table_of(
         match record {
             Ok(e) => {
                 let rules = Rules {
-                    filter_types: e.filter_types.clone(),
+                    filter_types: e.filter_types.as_slice().into(),
                     matchers: compile(&e),
                 };
                 table.set(
@@ -119,7 +121,7 @@ impl Routes {
         };
         let route = Route {
             rules: Rules {
-                filter_types: e.filter_types.clone(),
+                filter_types: e.filter_types.as_slice().into(),
                 matchers,
             },
             enabled: !e.disabled,
