@@ -98,7 +98,10 @@ async fn accept(app: &App, mut alert: Alert) -> Result<HttpResponse, ApiError> {
         .ingest(message, targets)
         .await
         .map_err(store_error)?;
-    app.delivery.wake();
+    // An alert no endpoint takes gives the dispatcher nothing to do.
+    if deliveries > 0 {
+        app.delivery.wake();
+    }
     tracing::debug!(message = %id, deliveries, "alert accepted");
     Ok(accepted(
         &json!({"messageId": id, "deliveries": deliveries}),
