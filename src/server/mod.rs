@@ -53,6 +53,8 @@ static HANDSHAKE_LINES: crate::logging::RateLimit = crate::logging::RateLimit::n
 /// How long a connection told to close (idle, evicted) may take to finish a response it is
 /// writing (a request that slipped in as it was chosen).
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// The most an HTTP/1 connection buffers of what it reads: a request head must fit.
+const READ_BUFFER: usize = 64 * 1024;
 /// At most one "connection refused" warning per this many milliseconds.
 const REFUSAL_LOG_EVERY_MS: u64 = 10_000;
 
@@ -77,7 +79,10 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs));
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
+        // A connection's read buffer: a request head must fit (431 otherwise). hyper's default
+        // lets each connection's buffer grow to about 400 KiB under a fast upload.
+        .max_buf_size(READ_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())

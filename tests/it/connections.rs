@@ -249,6 +249,24 @@ async fn http11_requests_need_exactly_one_host() {
     s.stop().await;
 }
 
+/// A connection's read buffer is bounded (64 KiB, hyper's default is about 400 KiB): a request
+/// head that does not fit gets 431 and the connection is closed, one that fits is served.
+#[tokio::test]
+async fn request_heads_over_64_kib_get_431() {
+    let s = TestServer::start().await;
+    let head = |filler: usize| {
+        format!(
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\nconnection: close\r\n\r\n",
+            "a".repeat(filler)
+        )
+    };
+    let answer = request_from(s.addr, "127.0.0.1", &head(32 * 1024)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = request_from(s.addr, "127.0.0.1", &head(70 * 1024)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn slow_header_senders_are_cut_off() {
     let s = TestServer::start_with("[limits]\nheader_read_timeout_secs = 1\n").await;
