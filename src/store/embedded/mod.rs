@@ -221,16 +221,24 @@ fn open_db(path: &Path, options: &Options) -> Result<Database, StoreError> {
     )
 }
 
-/// The routing table of every endpoint in the store.
+/// The routing table of every endpoint in the store, built as the records are read (not from a
+/// copy of them all: that doubled the memory a start took).
 fn build_routes(db: &Database) -> Result<crate::routing::RouteTable, StoreError> {
     let txn = db.begin_read()?;
     let endpoints = txn.open_table(schema::ENDPOINTS)?;
-    let mut records = Vec::new();
-    for entry in endpoints.iter()? {
-        let (k, v) = entry?;
-        records.push((k.value().to_owned(), decode(k.value(), v.value())));
+    let mut failed = None;
+    let records = endpoints.iter()?.map_while(|entry| match entry {
+        Ok((k, v)) => Some((k.value().to_owned(), decode(k.value(), v.value()))),
+        Err(e) => {
+            failed = Some(e);
+            None
+        }
+    });
+    let table = routes::table_of(records);
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(table),
     }
-    Ok(routes::table_of(records))
 }
 
 impl Store {
