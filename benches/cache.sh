@@ -45,13 +45,7 @@ with concurrent.futures.ThreadPoolExecutor(16) as pool:
 with open(out, "w") as f:
     f.write("\n".join(ids) + "\n")
 PY
-pad=$(head -c 900 /dev/zero | tr '\0' 'x')
-cat >"$work/alert.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer $TOKEN"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"eventType":"alert.firing","payload":{"alertname":"DiskFull","severity":"page","description":"$pad"}}'
-LUA
+alert_lua "\"description\":\"$(head -c 900 /dev/zero | tr '\0' 'x')\""
 # redb doubles the file's length as it grows (sparse): the size that counts is what is written.
 while [ "$(du -k "$work/data/hookd.redb" | cut -f1)" -lt $((STORE_MB << 10)) ]; do
     wrk -t2 -c64 -d2s -s "$work/alert.lua" "$API/alerts" >/dev/null

@@ -19,12 +19,7 @@ export BENCH_SECS=$SECS
 . benches/lib.sh
 start_hookd
 id=$(make_endpoint)
-cat >"$work/alert.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer $TOKEN"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"eventType":"alert.firing","payload":{"alertname":"DiskFull","severity":"page"}}'
-LUA
+alert_lua
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 
 # cpu_of: hookd's user and system CPU so far, in clock ticks.

@@ -35,6 +35,17 @@ cat >"$work/auth.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
 
+# alert_lua [EXTRA_PAYLOAD_JSON]: writes $work/alert.lua, a wrk script posting a native alert
+# (`"...":"..."` members added to its payload).
+alert_lua() {
+    cat >"$work/alert.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"eventType":"alert.firing","payload":{"alertname":"DiskFull","severity":"page"${1:+,$1}}}'
+LUA
+}
+
 # make_endpoint: creates one endpoint and prints its id.
 make_endpoint() {
     curl -fs -X POST "http://$ADDR/api/v1/alerting/webhook-endpoints" \
