@@ -14,6 +14,9 @@
 //! - The automaton of one matcher may take [`MAX_DFA_BYTES`], all of an endpoint's together
 //!   [`MAX_RULES_BYTES`]; a pattern over its share is refused with that reason.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+
 use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
@@ -38,10 +41,13 @@ const MAX_FOLDED_RANGE: u32 = 256;
 /// How deep groups and classes may nest.
 const NEST_LIMIT: u32 = 64;
 
-/// A compiled regular expression, anchored at both ends.
+type Dfa = dense::DFA<Vec<u32>>;
+
+/// A compiled regular expression, anchored at both ends. Matchers with the same pattern share
+/// one automaton (see [`compile`]).
 #[derive(Clone, Debug)]
 pub struct Regex {
-    dfa: Box<dense::DFA<Vec<u32>>>,
+    dfa: Arc<Dfa>,
 }
 
 impl Regex {
@@ -102,11 +108,49 @@ pub fn pattern(value: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// Compiles a pattern from [`pattern`] to an automaton of at most `limit` bytes.
+/// Automata in use, by pattern: endpoints with the same matcher share one (an automaton for
+/// `severity=~"crit.*"` takes about 4 KB, and thousands of endpoints may have it).
+struct Built {
+    by_pattern: HashMap<String, Weak<Dfa>>,
+    /// At this many entries, those no endpoint uses any more are dropped.
+    sweep_at: usize,
+}
+
+static BUILT: LazyLock<Mutex<Built>> = LazyLock::new(|| {
+    Mutex::new(Built {
+        by_pattern: HashMap::new(),
+        sweep_at: 64,
+    })
+});
+
+fn built() -> std::sync::MutexGuard<'static, Built> {
+    BUILT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Compiles a pattern from [`pattern`] to an automaton of at most `limit` bytes, or shares the
+/// one a matcher in use with the same pattern has (building it again would give the same).
 ///
 /// # Errors
 /// A sentence saying why: an invalid class name, or an automaton over `limit`.
 pub fn compile(pattern: &str, limit: usize) -> Result<Regex, String> {
+    let shared = built().by_pattern.get(pattern).and_then(Weak::upgrade);
+    if let Some(dfa) = shared.filter(|d| d.memory_usage() <= limit.min(MAX_DFA_BYTES)) {
+        return Ok(Regex { dfa });
+    }
+    let regex = build(pattern, limit)?;
+    let mut built = built();
+    built
+        .by_pattern
+        .insert(pattern.to_owned(), Arc::downgrade(&regex.dfa));
+    if built.by_pattern.len() >= built.sweep_at {
+        built.by_pattern.retain(|_, dfa| dfa.strong_count() > 0);
+        built.sweep_at = (built.by_pattern.len() * 2).max(64);
+    }
+    Ok(regex)
+}
+
+/// Builds the automaton of `pattern`, of at most `limit` bytes.
+fn build(pattern: &str, limit: usize) -> Result<Regex, String> {
     let limit = limit.min(MAX_DFA_BYTES);
     let dfa = dense::Builder::new()
         .configure(
@@ -153,7 +197,7 @@ pub fn compile(pattern: &str, limit: usize) -> Result<Regex, String> {
             limit / 1024
         ));
     }
-    Ok(Regex { dfa: Box::new(dfa) })
+    Ok(Regex { dfa: Arc::new(dfa) })
 }
 
 fn last_line(s: &str) -> &str {
@@ -331,6 +375,33 @@ mod tests {
 
     fn re(value: &str) -> Regex {
         compile(&pattern(value).unwrap(), MAX_DFA_BYTES).unwrap_or_else(|e| panic!("{value}: {e}"))
+    }
+
+    #[test]
+    fn matchers_with_one_pattern_share_one_automaton_within_each_limit() {
+        let p = pattern("shared-(crit|page)-[0-9]+").unwrap();
+        let a = compile(&p, MAX_DFA_BYTES).unwrap();
+        let b = compile(&p, MAX_DFA_BYTES).unwrap();
+        assert!(Arc::ptr_eq(&a.dfa, &b.dfa));
+        assert!(b.is_match("shared-page-7") && !b.is_match("shared-warn-7"));
+        // A share too small for it is refused as if it were built again.
+        let small = compile(&p, 64).unwrap_err();
+        assert!(small.contains("too large"), "{small}");
+        // Once no matcher uses it, it is built again (and the same).
+        drop((a, b));
+        let c = compile(&p, MAX_DFA_BYTES).unwrap();
+        assert!(c.is_match("shared-crit-12"));
+        // Dropped entries are swept as others arrive.
+        drop(c);
+        for i in 0..200 {
+            drop(compile(&pattern(&format!("sweep-{i}")).unwrap(), MAX_DFA_BYTES).unwrap());
+        }
+        let left = built()
+            .by_pattern
+            .keys()
+            .filter(|k| k.contains("sweep-"))
+            .count();
+        assert!(left < 200, "{left}");
     }
 
     #[test]
