@@ -64,6 +64,7 @@
 //! crate is the pure parsing and validation core that the fuzz targets build in under a minute.
 
 pub mod backup_format;
+pub mod commit_log;
 pub mod config;
 pub mod error;
 pub mod format;

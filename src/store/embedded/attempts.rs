@@ -57,16 +57,13 @@ pub(super) fn range_end(endpoint_id: &str) -> String {
 /// Logs an attempt and counts it.
 pub(super) fn append(t: &mut Tables<'_>, a: &Attempt) -> Result<(), StoreError> {
     let key = format!("{}/{}", a.endpoint_id, a.id);
-    t.attempts
-        .table()?
-        .insert(key.as_str(), encode(a)?.as_slice())?;
+    t.attempts.insert(key.as_str(), encode(a)?.as_slice())?;
     let count = t
         .attempt_counts
         .table()?
         .get(a.endpoint_id.as_str())?
         .map_or(0, |v| v.value());
     t.attempt_counts
-        .table()?
         .insert(a.endpoint_id.as_str(), count.saturating_add(1))?;
     Ok(())
 }
@@ -102,7 +99,7 @@ pub(super) fn remove_oldest(
         count = count.saturating_sub(1);
     }
     for key in &doomed {
-        t.attempts.table()?.remove(key.as_str())?;
+        t.attempts.remove(key.as_str())?;
     }
     if doomed.is_empty() {
         // An endpoint without attempts (a count left stale) needs no count.
@@ -113,12 +110,12 @@ pub(super) fn remove_oldest(
             .next()
             .is_some();
         if !any {
-            t.attempt_counts.table()?.remove(endpoint_id)?;
+            t.attempt_counts.remove(endpoint_id)?;
         }
     } else if count == 0 {
-        t.attempt_counts.table()?.remove(endpoint_id)?;
+        t.attempt_counts.remove(endpoint_id)?;
     } else {
-        t.attempt_counts.table()?.insert(endpoint_id, count)?;
+        t.attempt_counts.insert(endpoint_id, count)?;
     }
     Ok(doomed.len())
 }

@@ -18,6 +18,7 @@ use redb::{
     Database, Key, ReadTransaction, ReadableDatabase, TableDefinition, Value, WriteTransaction,
 };
 
+use super::schema::tables;
 use super::schema::{
     ATTEMPTS, ATTEMPT_COUNTS, DELIVERIES, DISABLED, DRAIN, ENDED, ENDPOINTS, GAVE_UP, HEADS,
     HEAD_OF, MESSAGES, MESSAGE_STATE, META, PENDING_MESSAGES, QUEUE, SCHEMA_VERSION, TOKENS,
@@ -29,28 +30,6 @@ use crate::backup_format as format;
 /// Records per transaction while restoring (bounds the memory a restore needs).
 const RESTORE_CHUNK: usize = 50_000;
 
-/// Calls `$f!(id, TABLE)` for every table, in the order of their frame ids.
-macro_rules! tables {
-    ($f:ident) => {
-        $f!(1, ENDPOINTS);
-        $f!(2, TOKENS);
-        $f!(3, TOKEN_HASHES);
-        $f!(4, META);
-        $f!(5, MESSAGES);
-        $f!(6, MESSAGE_STATE);
-        $f!(7, ENDED);
-        $f!(8, DELIVERIES);
-        $f!(9, QUEUE);
-        $f!(10, HEADS);
-        $f!(11, HEAD_OF);
-        $f!(12, DRAIN);
-        $f!(13, ATTEMPTS);
-        $f!(14, ATTEMPT_COUNTS);
-        $f!(15, DISABLED);
-        $f!(16, PENDING_MESSAGES);
-        $f!(17, GAVE_UP);
-    };
-}
 const _: () = assert!(format::TABLES == 17, "one frame id per table");
 
 /// What a backup or restore held.
@@ -254,7 +233,7 @@ fn load(from: &Path, name: &str, path: &PathBuf) -> Result<u64, RestoreError> {
         // Checked by `verify` already; checked again, since the file may have changed since.
         format::check_record(table, &key, &value)
             .map_err(|why| RestoreError::Damaged(name.to_owned(), why))?;
-        insert(&txn, table, &key, &value).map_err(|e| match e {
+        write(&txn, table, &key, Some(&value)).map_err(|e| match e {
             InsertError::Store(s) => RestoreError::Store(s),
             InsertError::Shape => RestoreError::Damaged(
                 name.to_owned(),
@@ -281,16 +260,25 @@ fn load(from: &Path, name: &str, path: &PathBuf) -> Result<u64, RestoreError> {
     Ok(records)
 }
 
-enum InsertError {
+/// Why a record could not be written.
+pub(super) enum InsertError {
     Store(StoreError),
+    /// No table has its id, or its key or value has the wrong width for the table.
     Shape,
 }
 
-fn insert(txn: &WriteTransaction, table: u8, key: &[u8], value: &[u8]) -> Result<(), InsertError> {
+/// Writes `value` (or removes the key, if `None`) in the table whose id is `table`, from the
+/// bytes redb stores: for restores, and for the commit log's replay.
+pub(super) fn write(
+    txn: &WriteTransaction,
+    table: u8,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<(), InsertError> {
     macro_rules! load_into {
         ($id:expr, $table:ident) => {
             if table == $id {
-                return insert_into(txn, $table, key, value);
+                return write_into(txn, $table, key, value);
             }
         };
     }
@@ -298,24 +286,26 @@ fn insert(txn: &WriteTransaction, table: u8, key: &[u8], value: &[u8]) -> Result
     Err(InsertError::Shape)
 }
 
-fn insert_into<K: Key + 'static, V: Value + 'static>(
+fn write_into<K: Key + 'static, V: Value + 'static>(
     txn: &WriteTransaction,
     table: TableDefinition<K, V>,
     key: &[u8],
-    value: &[u8],
+    value: Option<&[u8]>,
 ) -> Result<(), InsertError> {
     // Fixed-width types must have their width; variable ones are checked by redb's readers
     // and by the record check after loading.
     let fits = |width: Option<usize>, bytes: &[u8]| width.is_none_or(|w| w == bytes.len());
-    if !fits(K::fixed_width(), key) || !fits(V::fixed_width(), value) {
+    if !fits(K::fixed_width(), key) || !value.is_none_or(|v| fits(V::fixed_width(), v)) {
         return Err(InsertError::Shape);
     }
     let mut t = txn
         .open_table(table)
         .map_err(|e| InsertError::Store(e.into()))?;
-    t.insert(K::from_bytes(key), V::from_bytes(value))
-        .map_err(|e| InsertError::Store(e.into()))?;
-    Ok(())
+    match value {
+        Some(v) => t.insert(K::from_bytes(key), V::from_bytes(v)).map(drop),
+        None => t.remove(K::from_bytes(key)).map(drop),
+    }
+    .map_err(|e| InsertError::Store(e.into()))
 }
 
 /// Every JSON record decodes, and `meta` has the schema version.

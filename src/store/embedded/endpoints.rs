@@ -206,9 +206,7 @@ pub(super) fn create(
     if t.endpoints.table()?.get(e.id.as_str())?.is_some() {
         return Err(StoreError::Conflict("an endpoint with this id exists"));
     }
-    t.endpoints
-        .table()?
-        .insert(e.id.as_str(), encode(e)?.as_slice())?;
+    t.endpoints.insert(e.id.as_str(), encode(e)?.as_slice())?;
     t.routes.changed(e, Some(matchers));
     Ok(())
 }
@@ -229,7 +227,7 @@ pub(super) fn update(
         }
     }
     e.updated_at_ms = now_ms.max(e.updated_at_ms);
-    t.endpoints.table()?.insert(id, encode(&e)?.as_slice())?;
+    t.endpoints.insert(id, encode(&e)?.as_slice())?;
     match (&patch.label_matchers, matchers) {
         // Set by the API, which compiles them; a caller that did not compile them gets them
         // compiled here (bounded, but on the writer).
@@ -249,30 +247,30 @@ pub(super) fn set_disabled(
     disabled: bool,
 ) -> Result<(), StoreError> {
     if disabled && !e.disabled && t.head_of.table()?.get(e.id.as_str())?.is_some() {
-        t.drain.table()?.insert(e.id.as_str(), DRAIN_DISABLED)?;
+        t.drain.insert(e.id.as_str(), DRAIN_DISABLED)?;
     }
     if !disabled && e.disabled {
         let draining = t.drain.table()?.get(e.id.as_str())?.map(|v| v.value());
         if draining == Some(DRAIN_DISABLED) {
-            t.drain.table()?.remove(e.id.as_str())?;
+            t.drain.remove(e.id.as_str())?;
         }
     }
     if disabled {
-        t.disabled.table()?.insert(e.id.as_str(), ())?;
+        t.disabled.insert(e.id.as_str(), ())?;
     } else {
-        t.disabled.table()?.remove(e.id.as_str())?;
+        t.disabled.remove(e.id.as_str())?;
     }
     e.disabled = disabled;
     Ok(())
 }
 
 pub(super) fn delete(t: &mut Tables<'_>, id: &str) -> Result<(), StoreError> {
-    if t.endpoints.table()?.remove(id)?.is_none() {
+    if t.endpoints.remove(id)?.is_none() {
         return Err(StoreError::NotFound);
     }
-    t.disabled.table()?.remove(id)?;
+    t.disabled.remove(id)?;
     if t.head_of.table()?.get(id)?.is_some() || t.attempt_counts.table()?.get(id)?.is_some() {
-        t.drain.table()?.insert(id, DRAIN_DELETED)?;
+        t.drain.insert(id, DRAIN_DELETED)?;
     }
     t.routes.removed(id);
     Ok(())
@@ -287,7 +285,7 @@ pub(super) fn rotate(
 ) -> Result<Endpoint, StoreError> {
     let mut e: Endpoint = get(t.endpoints.table()?, id)?;
     rules::rotate(&mut e, secret, now_ms, grace_ms);
-    t.endpoints.table()?.insert(id, encode(&e)?.as_slice())?;
+    t.endpoints.insert(id, encode(&e)?.as_slice())?;
     Ok(e)
 }
 
@@ -307,10 +305,8 @@ pub(super) fn create_token(
         return Err(StoreError::Conflict("a token with this value exists"));
     }
     t.tokens
-        .table()?
         .insert(token.id.as_str(), encode(token)?.as_slice())?;
     t.token_hashes
-        .table()?
         .insert(token.hash.as_slice(), token.id.as_str())?;
     Ok(true)
 }
@@ -336,8 +332,8 @@ pub(super) fn revoke_token(t: &mut Tables<'_>, id: &str, now_ms: i64) -> Result<
             ));
         }
     }
-    t.tokens.table()?.remove(id)?;
-    t.token_hashes.table()?.remove(token.hash.as_slice())?;
+    t.tokens.remove(id)?;
+    t.token_hashes.remove(token.hash.as_slice())?;
     Ok(())
 }
 
@@ -355,7 +351,6 @@ pub(super) fn touch_tokens(t: &mut Tables<'_>, uses: &[(String, i64)]) -> Result
     }
     for token in touched {
         t.tokens
-            .table()?
             .insert(token.id.as_str(), encode(&token)?.as_slice())?;
     }
     Ok(())
@@ -376,14 +371,11 @@ pub(super) fn rehash_tokens(
     for (mut token, old, new) in tokens.iter().cloned() {
         token.hash.clone_from(new);
         t.tokens
-            .table()?
             .insert(token.id.as_str(), encode(&token)?.as_slice())?;
-        t.token_hashes.table()?.remove(old.as_slice())?;
-        t.token_hashes
-            .table()?
-            .insert(new.as_slice(), token.id.as_str())?;
+        t.token_hashes.remove(old.as_slice())?;
+        t.token_hashes.insert(new.as_slice(), token.id.as_str())?;
     }
-    t.meta.table()?.insert(TOKEN_HASH_SCHEME, TOKEN_HASH_HMAC)?;
+    t.meta.insert(TOKEN_HASH_SCHEME, TOKEN_HASH_HMAC)?;
     Ok(tokens.len())
 }
 

@@ -96,7 +96,7 @@ fn index_disabled(t: &mut Tables<'_>) -> Result<(), StoreError> {
         }
     }
     for id in disabled {
-        t.disabled.table()?.insert(id.as_str(), ())?;
+        t.disabled.insert(id.as_str(), ())?;
     }
     Ok(())
 }
@@ -117,7 +117,7 @@ fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
         }
     }
     for msg in pending {
-        t.pending_messages.table()?.insert(msg.as_str(), ())?;
+        t.pending_messages.insert(msg.as_str(), ())?;
     }
     let mut failed = Vec::new();
     for entry in t.deliveries.table()?.iter()? {
@@ -130,11 +130,9 @@ fn migrate_from_2(txn: &WriteTransaction) -> Result<(), StoreError> {
     for (key, mut d) in failed {
         d.failed_at_ms = Some(d.next_attempt_ms);
         t.deliveries
-            .table()?
             .insert(key.as_str(), super::encode(&d)?.as_slice())?;
         let at = u64::try_from(d.next_attempt_ms).unwrap_or(0);
         t.gave_up
-            .table()?
             .insert((d.endpoint_id.as_str(), at, d.message_id.as_str()), ())?;
     }
     Ok(())
@@ -171,12 +169,12 @@ fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
             .map(|v| v.value().to_vec());
         match endpoint {
             None => {
-                t.drain.table()?.insert(ep.as_str(), DRAIN_DELETED)?;
+                t.drain.insert(ep.as_str(), DRAIN_DELETED)?;
             }
             Some(bytes) => {
                 let e: crate::model::Endpoint = decode(&ep, &bytes)?;
                 if e.disabled {
-                    t.drain.table()?.insert(ep.as_str(), DRAIN_DISABLED)?;
+                    t.drain.insert(ep.as_str(), DRAIN_DISABLED)?;
                 }
             }
         }
@@ -194,16 +192,16 @@ fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
         let m: crate::model::Message = decode(k.value(), v.value())?;
         match pending.get(&m.id) {
             Some(n) => {
-                t.message_state.table()?.insert(m.id.as_str(), (*n, 0))?;
-                t.pending_messages.table()?.insert(m.id.as_str(), ())?;
+                t.message_state.insert(m.id.as_str(), (*n, 0))?;
+                t.pending_messages.insert(m.id.as_str(), ())?;
             }
             None => ended.push(m),
         }
     }
     let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
     for m in ended {
-        t.message_state.table()?.insert(m.id.as_str(), (0, now))?;
-        t.ended.table()?.insert((now, m.id.as_str()), ())?;
+        t.message_state.insert(m.id.as_str(), (0, now))?;
+        t.ended.insert((now, m.id.as_str()), ())?;
     }
     let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for entry in t.attempts.table()?.iter()? {
@@ -213,9 +211,9 @@ fn migrate_from_1(txn: &WriteTransaction) -> Result<(), StoreError> {
         }
     }
     for (ep, n) in counts {
-        t.attempt_counts.table()?.insert(ep.as_str(), n)?;
+        t.attempt_counts.insert(ep.as_str(), n)?;
         if t.endpoints.table()?.get(ep.as_str())?.is_none() {
-            t.drain.table()?.insert(ep.as_str(), DRAIN_DELETED)?;
+            t.drain.insert(ep.as_str(), DRAIN_DELETED)?;
         }
     }
     drop(t);

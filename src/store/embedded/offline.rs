@@ -42,7 +42,11 @@ fn open_db(path: &Path) -> Result<Database, String> {
         return Err(format!("{}: no store here", path.display()));
     }
     match Database::open(path) {
-        Ok(db) => Ok(db),
+        // What the last run acknowledged since its last durable commit is in the commit log.
+        Ok(db) => match super::wal::Log::open(&db, path) {
+            Ok(_) => Ok(db),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        },
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(in_use_message(path)),
         Err(e) => Err(format!("{}: {}", path.display(), StoreError::from(e))),
     }

@@ -59,6 +59,8 @@ pub enum Op {
         key: String,
     },
     Prune(Box<Step>),
+    /// A durable commit, so that the commit log holds nothing to replay (at a clean stop).
+    Checkpoint,
     Panic,
 }
 

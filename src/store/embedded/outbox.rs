@@ -211,18 +211,18 @@ pub(super) fn queue_push(
     due: u64,
     msg: &str,
 ) -> Result<(), StoreError> {
-    t.queue.table()?.insert((ep, due, msg), ())?;
+    t.queue.insert((ep, due, msg), ())?;
     let head = t.head_of.table()?.get(ep)?.map(|v| v.value());
     match head {
         Some(h) if h <= due => {}
         Some(h) => {
-            t.heads.table()?.remove((h, ep))?;
-            t.heads.table()?.insert((due, ep), ())?;
-            t.head_of.table()?.insert(ep, due)?;
+            t.heads.remove((h, ep))?;
+            t.heads.insert((due, ep), ())?;
+            t.head_of.insert(ep, due)?;
         }
         None => {
-            t.heads.table()?.insert((due, ep), ())?;
-            t.head_of.table()?.insert(ep, due)?;
+            t.heads.insert((due, ep), ())?;
+            t.head_of.insert(ep, due)?;
         }
     }
     Ok(())
@@ -235,7 +235,7 @@ pub(super) fn queue_remove(
     due: u64,
     msg: &str,
 ) -> Result<(), StoreError> {
-    if t.queue.table()?.remove((ep, due, msg))?.is_none() {
+    if t.queue.remove((ep, due, msg))?.is_none() {
         return Ok(());
     }
     let head = t.head_of.table()?.get(ep)?.map(|v| v.value());
@@ -252,13 +252,13 @@ pub(super) fn queue_remove(
     match next {
         Some(n) if n == due => {}
         Some(n) => {
-            t.heads.table()?.remove((due, ep))?;
-            t.heads.table()?.insert((n, ep), ())?;
-            t.head_of.table()?.insert(ep, n)?;
+            t.heads.remove((due, ep))?;
+            t.heads.insert((n, ep), ())?;
+            t.head_of.insert(ep, n)?;
         }
         None => {
-            t.heads.table()?.remove((due, ep))?;
-            t.head_of.table()?.remove(ep)?;
+            t.heads.remove((due, ep))?;
+            t.head_of.remove(ep)?;
         }
     }
     Ok(())
@@ -273,11 +273,11 @@ pub(super) fn delivery_ended(t: &mut Tables<'_>, msg: &str, now: u64) -> Result<
     };
     let pending = pending.saturating_sub(1);
     if pending == 0 {
-        t.message_state.table()?.insert(msg, (0, now))?;
-        t.ended.table()?.insert((now, msg), ())?;
-        t.pending_messages.table()?.remove(msg)?;
+        t.message_state.insert(msg, (0, now))?;
+        t.ended.insert((now, msg), ())?;
+        t.pending_messages.remove(msg)?;
     } else {
-        t.message_state.table()?.insert(msg, (pending, 0))?;
+        t.message_state.insert(msg, (pending, 0))?;
     }
     Ok(())
 }
@@ -295,21 +295,14 @@ pub(super) fn ingest(t: &mut Tables<'_>, ingest: &Ingest) -> Result<usize, Store
         .collect();
     let now = due_ms(message.created_at_ms);
     t.messages
-        .table()?
         .insert(message.id.as_str(), encode(message)?.as_slice())?;
     let count = u32::try_from(targets.len()).unwrap_or(u32::MAX);
     if count == 0 {
-        t.message_state
-            .table()?
-            .insert(message.id.as_str(), (0, now))?;
-        t.ended.table()?.insert((now, message.id.as_str()), ())?;
+        t.message_state.insert(message.id.as_str(), (0, now))?;
+        t.ended.insert((now, message.id.as_str()), ())?;
     } else {
-        t.message_state
-            .table()?
-            .insert(message.id.as_str(), (count, 0))?;
-        t.pending_messages
-            .table()?
-            .insert(message.id.as_str(), ())?;
+        t.message_state.insert(message.id.as_str(), (count, 0))?;
+        t.pending_messages.insert(message.id.as_str(), ())?;
     }
     for &endpoint_id in &targets {
         let delivery = Delivery {
@@ -322,7 +315,6 @@ pub(super) fn ingest(t: &mut Tables<'_>, ingest: &Ingest) -> Result<usize, Store
         };
         let key = Delivery::key(&message.id, endpoint_id);
         t.deliveries
-            .table()?
             .insert(key.as_str(), encode(&delivery)?.as_slice())?;
         queue_push(t, endpoint_id, now, &message.id)?;
     }
@@ -356,19 +348,17 @@ pub(super) fn record_attempt(
         match (a.outcome, a.next_attempt_ms) {
             // A delivery done, or one whose endpoint was deleted, leaves the outbox.
             _ if endpoint.is_none() => {
-                t.deliveries.table()?.remove(key.as_str())?;
+                t.deliveries.remove(key.as_str())?;
                 delivery_ended(t, &d.message_id, now)?;
             }
             (AttemptOutcome::Succeeded, _) => {
-                t.deliveries.table()?.remove(key.as_str())?;
+                t.deliveries.remove(key.as_str())?;
                 delivery_ended(t, &d.message_id, now)?;
             }
             (AttemptOutcome::Retrying, Some(next)) => {
                 d.next_attempt_ms = next;
                 queue_push(t, &d.endpoint_id, due_ms(next), &d.message_id)?;
-                t.deliveries
-                    .table()?
-                    .insert(key.as_str(), encode(&d)?.as_slice())?;
+                t.deliveries.insert(key.as_str(), encode(&d)?.as_slice())?;
             }
             _ => {
                 mark_failed(t, key, &mut d, a.at_ms)?;
@@ -392,7 +382,6 @@ pub(super) fn record_attempt(
         endpoint.updated_at_ms = endpoint.updated_at_ms.max(a.at_ms);
     }
     t.endpoints
-        .table()?
         .insert(endpoint.id.as_str(), encode(&endpoint)?.as_slice())?;
     Ok(endpoint.disabled && !was_disabled)
 }
@@ -433,8 +422,8 @@ pub(super) fn mark_failed(
 ) -> Result<(), StoreError> {
     d.state = DeliveryState::Failed;
     d.failed_at_ms = Some(at_ms);
-    t.deliveries.table()?.insert(key, encode(d)?.as_slice())?;
-    t.gave_up.table()?.insert(
+    t.deliveries.insert(key, encode(d)?.as_slice())?;
+    t.gave_up.insert(
         (d.endpoint_id.as_str(), due_ms(at_ms), d.message_id.as_str()),
         (),
     )?;
@@ -445,7 +434,6 @@ pub(super) fn mark_failed(
 pub(super) fn unindex_failed(t: &mut Tables<'_>, d: &Delivery) -> Result<(), StoreError> {
     if let (DeliveryState::Failed, Some(at)) = (d.state, d.failed_at_ms) {
         t.gave_up
-            .table()?
             .remove((d.endpoint_id.as_str(), due_ms(at), d.message_id.as_str()))?;
     }
     Ok(())
@@ -458,7 +446,7 @@ fn requeue(t: &mut Tables<'_>, key: &str, mut d: Delivery, now_ms: i64) -> Resul
     d.state = DeliveryState::Pending;
     d.failed_at_ms = None;
     d.next_attempt_ms = now_ms;
-    t.deliveries.table()?.insert(key, encode(&d)?.as_slice())?;
+    t.deliveries.insert(key, encode(&d)?.as_slice())?;
     queue_push(t, &d.endpoint_id, due_ms(now_ms), &d.message_id)?;
     let msg = d.message_id.as_str();
     let (pending, ended_at) = t
@@ -467,12 +455,11 @@ fn requeue(t: &mut Tables<'_>, key: &str, mut d: Delivery, now_ms: i64) -> Resul
         .get(msg)?
         .map_or((0, 0), |v| v.value());
     if pending == 0 && ended_at > 0 {
-        t.ended.table()?.remove((ended_at, msg))?;
+        t.ended.remove((ended_at, msg))?;
     }
     t.message_state
-        .table()?
         .insert(msg, (pending.saturating_add(1), 0))?;
-    t.pending_messages.table()?.insert(msg, ())?;
+    t.pending_messages.insert(msg, ())?;
     Ok(())
 }
 
@@ -523,9 +510,7 @@ pub(super) fn recover(
             }
             // A stale entry (its delivery is gone, or pending again): drop it.
             _ => {
-                t.gave_up
-                    .table()?
-                    .remove((endpoint_id, *at, msg.as_str()))?;
+                t.gave_up.remove((endpoint_id, *at, msg.as_str()))?;
             }
         }
     }

@@ -92,7 +92,7 @@ fn drain_endpoints(
             .transpose()?;
         let deleted = kind == DRAIN_DELETED || endpoint.is_none();
         if !deleted && !endpoint.as_ref().is_some_and(|e| e.disabled) {
-            t.drain.table()?.remove(ep.as_str())?; // enabled again
+            t.drain.remove(ep.as_str())?; // enabled again
             continue;
         }
         let mut queued = Vec::new();
@@ -119,7 +119,7 @@ fn drain_endpoints(
                     mark_failed(t, &key, &mut d, step.now_ms)?;
                 }
                 Some(_) => {
-                    t.deliveries.table()?.remove(key.as_str())?;
+                    t.deliveries.remove(key.as_str())?;
                 }
                 None => {}
             }
@@ -133,7 +133,7 @@ fn drain_endpoints(
         let queue_left = t.head_of.table()?.get(ep.as_str())?.is_some();
         let log_left = deleted && t.attempt_counts.table()?.get(ep.as_str())?.is_some();
         if !queue_left && !log_left {
-            t.drain.table()?.remove(ep.as_str())?;
+            t.drain.remove(ep.as_str())?;
         }
     }
     Ok(())
@@ -173,24 +173,22 @@ fn remove_ended_messages(
             );
             deliveries.push((k.value().to_owned(), d));
         }
-        t.ended.table()?.remove((at, msg.as_str()))?;
+        t.ended.remove((at, msg.as_str()))?;
         if pending > 0 {
             // Not ended after all (never expected): count it pending again, keep everything.
             tracing::warn!(message = %msg, pending, "retention found pending deliveries of an ended message; kept");
-            t.message_state
-                .table()?
-                .insert(msg.as_str(), (pending, 0))?;
-            t.pending_messages.table()?.insert(msg.as_str(), ())?;
+            t.message_state.insert(msg.as_str(), (pending, 0))?;
+            t.pending_messages.insert(msg.as_str(), ())?;
             continue;
         }
         for (key, d) in &deliveries {
             if let Some(d) = d {
                 unindex_failed(t, d)?;
             }
-            t.deliveries.table()?.remove(key.as_str())?;
+            t.deliveries.remove(key.as_str())?;
         }
-        t.messages.table()?.remove(msg.as_str())?;
-        t.message_state.table()?.remove(msg.as_str())?;
+        t.messages.remove(msg.as_str())?;
+        t.message_state.remove(msg.as_str())?;
         report.messages += 1;
         report.deliveries += deliveries.len();
     }

@@ -44,6 +44,31 @@ pub const GAVE_UP: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new
 /// Endpoint id -> how many attempts the log holds for it.
 pub const ATTEMPT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("attempt_counts");
 
+/// Calls `$f!(id, TABLE)` for every table, in the order of their ids: the
+/// frame ids of backups and the table ids of the commit log. Never renumber one.
+macro_rules! tables {
+    ($f:ident) => {
+        $f!(1, ENDPOINTS);
+        $f!(2, TOKENS);
+        $f!(3, TOKEN_HASHES);
+        $f!(4, META);
+        $f!(5, MESSAGES);
+        $f!(6, MESSAGE_STATE);
+        $f!(7, ENDED);
+        $f!(8, DELIVERIES);
+        $f!(9, QUEUE);
+        $f!(10, HEADS);
+        $f!(11, HEAD_OF);
+        $f!(12, DRAIN);
+        $f!(13, ATTEMPTS);
+        $f!(14, ATTEMPT_COUNTS);
+        $f!(15, DISABLED);
+        $f!(16, PENDING_MESSAGES);
+        $f!(17, GAVE_UP);
+    };
+}
+pub(crate) use tables;
+
 /// Schema 1's global due index: (due, delivery key).
 pub const LEGACY_DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("due");
 

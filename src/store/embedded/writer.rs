@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::ops::{Done, Job, Op};
 use super::tables::Tables;
+use super::wal::{self, Log};
 use super::{endpoints, outbox, retention, Shared, StoreError};
 use crate::store::routes::Routes;
 
@@ -148,6 +149,7 @@ pub fn start(
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Job>,
     stopped: watch::Sender<bool>,
+    log: Option<Log>,
 ) -> Result<(), StoreError> {
     std::thread::Builder::new()
         .name("hookd-store-writer".into())
@@ -156,7 +158,7 @@ pub fn start(
                 stopped,
                 clean: false,
             };
-            writer_loop(&shared, rx);
+            writer_loop(&shared, rx, log);
             guard.clean = true;
         })
         .map(drop)
@@ -182,7 +184,7 @@ impl Drop for WriterGuard {
 }
 
 /// Receives jobs, commits each batch in one durable transaction, then answers every job in it.
-fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
+fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>, mut log: Option<Log>) {
     let max_batch = shared.options.max_batch.max(1);
     let mut batch = Vec::with_capacity(max_batch);
     let mut space_checked = Instant::now();
@@ -208,11 +210,15 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
         if run.is_empty() {
             continue;
         }
+        if let Some(log) = log.as_mut() {
+            let min = shared.options.min_free_bytes;
+            log.room = free_bytes(&shared.path).is_some_and(|f| f >= min.saturating_add(wal::ROOM));
+        }
         let started = Instant::now();
         let no_sync = shared.options.testing.as_ref().is_some_and(|t| t.no_sync);
         let outcome = shared
             .db()
-            .and_then(|db| commit_batch(&db, &run, &routes, no_sync));
+            .and_then(|db| commit_batch(&db, &run, &routes, no_sync, log.as_mut()));
         if let (Ok(_), Some(m)) = (&outcome, &shared.options.metrics) {
             m.commit_duration.observe(started.elapsed().as_secs_f64());
             #[allow(clippy::cast_precision_loss)]
@@ -239,7 +245,7 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
                     let _ = job.reply.send(Err(refusal.clone()));
                 }
                 shared.set_state(next);
-                reopen(shared, &mut rx);
+                log = reopen(shared, &mut rx, log.is_some());
             }
             Err(e) => {
                 tracing::error!(error = %e, jobs = run.len(), "store commit failed");
@@ -249,12 +255,32 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
             }
         }
     }
+    // Every handle is gone (hookd stops without `Store::close`, or a test's server ends): one
+    // durable commit, so that the next start, or a tool reading the file, has nothing to
+    // replay.
+    if let (Some(log), Ok(db)) = (log.as_mut(), shared.db()) {
+        if log.pending() {
+            let checkpoint = || -> Result<(), StoreError> {
+                let txn = db.begin_write()?;
+                log.mark(&txn)?;
+                txn.commit()?;
+                Ok(())
+            };
+            match checkpoint() {
+                Ok(()) => log.checkpointed(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the last durable commit failed; the next start replays the commit log")
+                }
+            }
+        }
+    }
 }
 
 /// After an I/O error redb refuses everything until the database is closed and opened again:
 /// waits for the readers to let go, closes it, and opens it again (retrying while that fails),
-/// answering every write that arrives meanwhile with the current refusal.
-fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
+/// answering every write that arrives meanwhile with the current refusal. Replays the commit
+/// log (if `logged`) as a start does, and returns it.
+fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>, logged: bool) -> Option<Log> {
     let refuse_waiting = |rx: &mut mpsc::Receiver<Job>| {
         let state = shared.state();
         while let Ok(job) = rx.try_recv() {
@@ -274,8 +300,17 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
     }
     let mut delay = Duration::from_millis(100);
     let started = Instant::now();
+    let mut log = None;
     loop {
-        match super::open_db(&shared.path, &shared.options) {
+        let opened = super::open_db(&shared.path, &shared.options).and_then(|db| {
+            log = if logged {
+                Log::open(&db, &shared.path)?
+            } else {
+                None
+            };
+            Ok(db)
+        });
+        match opened {
             Ok(db) => {
                 *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(db));
                 tracing::info!(
@@ -296,6 +331,7 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
         shared.set_state(WriteState::Ok);
     }
     shared.refresh_space();
+    log
 }
 
 /// An op that fails on its own terms (not found, conflict, a corrupt record it read) writes
@@ -304,18 +340,23 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>) {
 ///
 /// Changes to endpoints are staged on a view of the routing table and published once the
 /// transaction has committed, before any of its ops is answered.
+///
+/// With a commit log, a batch whose writes fit in one record of it is committed to redb
+/// without a sync, and the record is appended and synced before anyone is answered; any other
+/// batch is a durable commit, which the log then starts after (see [`super::wal`]).
 fn commit_batch(
     db: &Database,
     batch: &[Job],
     routes: &crate::store::routes::Published,
     no_sync: bool,
+    mut log: Option<&mut Log>,
 ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let mut txn = db.begin_write()?;
-    if no_sync {
-        let _ = txn.set_durability(redb::Durability::None);
-    }
-    let (results, staged) = {
+    let (results, staged, recorded) = {
         let mut t = Tables::open(&txn);
+        if log.is_some() {
+            t.record();
+        }
         t.routes = Routes::begin(routes);
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
@@ -330,10 +371,31 @@ fn commit_batch(
                 Ok(done) => Ok(done),
             });
         }
-        (results, std::mem::take(&mut t.routes))
+        (results, std::mem::take(&mut t.routes), t.recorded())
     };
+    let checkpoint = batch.iter().any(|job| matches!(job.op, Op::Checkpoint));
+    let logged = match (&log, &recorded) {
+        (Some(log), Some(payload)) if !checkpoint => log.takes(payload.len()).then_some(payload),
+        _ => None,
+    };
+    if no_sync || logged.is_some() {
+        let _ = txn.set_durability(redb::Durability::None);
+    } else if let Some(log) = log.as_ref() {
+        log.mark(&txn)?;
+    }
     txn.commit()?;
     staged.publish();
+    if let Some(log) = log.as_mut() {
+        match logged {
+            // Nothing was written (every op failed on its own terms): nothing to make durable.
+            Some(payload) if payload.is_empty() => {}
+            Some(payload) => log.append(payload).map_err(|e| StoreError::Io {
+                full: false,
+                message: format!("appending to the commit log: {e}"),
+            })?,
+            None => log.checkpointed(),
+        }
+    }
     Ok(results)
 }
 
@@ -363,7 +425,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
         } => endpoints::create_token(t, token, *only_if_none).map(Done::Flag),
         Op::RevokeToken(id, now_ms) => endpoints::revoke_token(t, id, *now_ms).map(|()| Done::Unit),
         Op::SetMeta(key, value) => {
-            t.meta.table()?.insert(key.as_str(), value.as_slice())?;
+            t.meta.insert(key.as_str(), value.as_slice())?;
             Ok(Done::Unit)
         }
         Op::RehashTokens(changes) => endpoints::rehash_tokens(t, changes).map(Done::Count),
@@ -382,6 +444,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Done, StoreError> {
         }
         Op::Quarantine { due_ms, key } => outbox::quarantine(t, *due_ms, key).map(|()| Done::Unit),
         Op::Prune(step) => retention::prune(t, step).map(Done::Pruned),
+        Op::Checkpoint => Ok(Done::Unit),
         Op::Panic => panic!("simulated panic of the store writer"),
     }
 }
