@@ -14,7 +14,7 @@
 //! 3. `app`
 //! 4. `delivery` `plugins` `logging`
 //! 5. `store` `config` `tls`
-//! 6. `parse` `backup_format` `vault` `metrics` `files` `heavy` `bodies` `notify`
+//! 6. `parse` `backup_format` `commit_log` `vault` `metrics` `files` `heavy` `bodies` `notify`
 //! 7. `format` `secrets` `routing` `route` `url_policy` `ids`
 //! 8. `model` `error`
 //! 9. `time`
@@ -43,6 +43,8 @@
 //! - [`format`]: pure: the body an endpoint's format sends (Standard Webhooks, Slack, ...) for
 //!   an event, within the target's limits.
 //! - [`backup_format`]: the backup file format, pure and fuzzed (the store fills it).
+//! - [`commit_log`]: the records of the store's commit log, pure and fuzzed (the store writes
+//!   and replays them).
 //! - [`vault`]: the master key and everything sealed with it (AES-256-GCM, associated data),
 //!   and the tokens' keyed hash.
 //! - [`metrics`]: the Prometheus registry (`/metrics`), a leaf the parts register into.
