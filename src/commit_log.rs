@@ -33,7 +33,7 @@ pub fn record(out: &mut Vec<u8>, table: u8, key: &[u8], value: Option<&[u8]>) {
 }
 
 /// Keys and values are far below 4 GiB: request bodies are capped at a few MiB, and the store
-/// logs no batch over 256 KiB.
+/// logs no batch over 32 KiB.
 fn len32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(REMOVED - 1)
 }

@@ -293,7 +293,7 @@ impl Store {
             routes: Arc::new(RwLock::new(Arc::new(table))),
         });
         shared.refresh_space();
-        writer::start(shared.clone(), rx, stopped_tx, log)?;
+        writer::start(shared.clone(), rx, stopped_tx, log, tx.downgrade())?;
         Ok(Self { shared, writer: tx })
     }
 

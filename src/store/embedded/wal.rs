@@ -36,8 +36,10 @@ use crate::commit_log::{encode, records, writes, HEADER};
 pub const STATE: TableDefinition<&str, u64> = TableDefinition::new("commit_log");
 /// The size of the log file.
 pub const LOG_BYTES: u64 = 4 << 20;
-/// A batch with more to record than this is committed durably instead.
-pub const MAX_RECORD: usize = 256 << 10;
+/// A batch with more to record than this is committed durably instead: at 64 connections a
+/// durable commit costs each of its writes little, and the many pages of a large batch, kept
+/// in redb's write buffer until the next durable commit, made it slower than one.
+pub const MAX_RECORD: usize = 32 << 10;
 /// Records between durable commits. Each non-durable commit keeps the pages it freed until the
 /// next durable one, so this bounds how far the store file grows meanwhile, and what a start
 /// replays.

@@ -15,6 +15,7 @@
 //! A failed commit is never acknowledged, so nothing acknowledged is lost, before or after.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -144,13 +145,25 @@ impl Shared {
     }
 }
 
-/// Starts the writer thread.
+/// Starts the writer thread, and with a commit log the thread that asks it for a durable
+/// commit once a record has waited [`CHECKPOINT_AFTER`] in the log alone.
 pub fn start(
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Job>,
     stopped: watch::Sender<bool>,
     log: Option<Log>,
+    tx: mpsc::WeakSender<Job>,
 ) -> Result<(), StoreError> {
+    let spawn_failed =
+        |e: std::io::Error| StoreError::Storage(format!("cannot start the writer thread: {e}"));
+    let logged = Arc::new(AtomicBool::new(false));
+    if log.is_some() {
+        let logged = logged.clone();
+        std::thread::Builder::new()
+            .name("hookd-checkpoint".into())
+            .spawn(move || checkpointer(&logged, &tx))
+            .map_err(spawn_failed)?;
+    }
     std::thread::Builder::new()
         .name("hookd-store-writer".into())
         .spawn(move || {
@@ -158,11 +171,38 @@ pub fn start(
                 stopped,
                 clean: false,
             };
-            writer_loop(&shared, rx, log);
+            writer_loop(&shared, rx, log, &logged);
             guard.clean = true;
         })
         .map(drop)
-        .map_err(|e| StoreError::Storage(format!("cannot start the writer thread: {e}")))
+        .map_err(spawn_failed)
+}
+
+/// How long a record waits in the commit log, with nothing written after it, before a durable
+/// commit includes it. Until then the store file's dirty pages wait in redb's write buffer,
+/// where reads find them more slowly than in its cache (GETs at 64 connections cost a third
+/// more), and a start would replay them.
+const CHECKPOINT_AFTER: Duration = Duration::from_secs(1);
+
+/// Asks the writer for a durable commit when records were written to the log in the last
+/// [`CHECKPOINT_AFTER`]; ends with the store.
+fn checkpointer(logged: &AtomicBool, tx: &mpsc::WeakSender<Job>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_AFTER);
+        let Some(tx) = tx.upgrade() else { return };
+        if logged.swap(false, Ordering::AcqRel) {
+            let (reply, _) = tokio::sync::oneshot::channel();
+            if tx
+                .blocking_send(Job {
+                    op: Op::Checkpoint,
+                    reply,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
 }
 
 /// Lives on the writer thread; dropped other than after a clean end (every `Store` handle gone)
@@ -184,7 +224,12 @@ impl Drop for WriterGuard {
 }
 
 /// Receives jobs, commits each batch in one durable transaction, then answers every job in it.
-fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>, mut log: Option<Log>) {
+fn writer_loop(
+    shared: &Shared,
+    mut rx: mpsc::Receiver<Job>,
+    mut log: Option<Log>,
+    logged: &AtomicBool,
+) {
     let max_batch = shared.options.max_batch.max(1);
     let mut batch = Vec::with_capacity(max_batch);
     let mut space_checked = Instant::now();
@@ -223,6 +268,9 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>, mut log: Option<Log
             m.commit_duration.observe(started.elapsed().as_secs_f64());
             #[allow(clippy::cast_precision_loss)]
             m.commit_batch.observe(run.len() as f64);
+        }
+        if log.as_ref().is_some_and(Log::pending) {
+            logged.store(true, Ordering::Release);
         }
         match outcome {
             Ok(results) => {
@@ -373,7 +421,8 @@ fn commit_batch(
         }
         (results, std::mem::take(&mut t.routes), t.recorded())
     };
-    let checkpoint = batch.iter().any(|job| matches!(job.op, Op::Checkpoint));
+    let checkpoint = log.as_ref().is_some_and(|l| l.pending())
+        && batch.iter().any(|job| matches!(job.op, Op::Checkpoint));
     let logged = match (&log, &recorded) {
         (Some(log), Some(payload)) if !checkpoint => log.takes(payload.len()).then_some(payload),
         _ => None,
