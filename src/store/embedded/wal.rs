@@ -1,20 +1,23 @@
-//! The commit log: what makes a lone write durable for a third of a durable redb commit's CPU.
+//! The commit log: what makes a lone write durable for about half a durable redb commit's CPU.
 //!
 //! A durable redb commit writes the B-tree path of every table it changed, redb's own
 //! allocator records and its header, and syncs them: about eight pages and 100 µs of CPU for
 //! one created endpoint. A small batch is instead committed to redb without a sync (its pages
-//! reach the file, but a crash falls back to the last durable commit) and its writes, recorded
-//! as they were made ([`super::tables::Lazy`]), are appended to this log in one record and
-//! synced. Only then are its callers answered, so every acknowledged write is on disk, as
-//! before.
+//! wait in redb's write buffer or reach the file unsynced; a crash falls back to the last
+//! durable commit) and its writes, recorded as they were made ([`super::tables::Lazy`]), are
+//! appended to this log in one record and synced. Only then are its callers answered, so every
+//! acknowledged write is on disk, as before.
 //!
-//! Every [`CHECKPOINT_EVERY`] records, or for a batch too large for the log (the many writes of
-//! a busy moment, where one durable commit serves the whole batch anyway), the writer commits
-//! durably instead, with the sequence number of the last record in the `commit_log` table; the
-//! log then starts again at its beginning. Opening the store replays, in one durable commit,
-//! the records after that number: those of the commits since the last durable one, which a
-//! crash or power cut took. Replaying a record twice is harmless: a record is the final value
-//! (or absence) of every key it wrote, so replaying writes what is already there.
+//! Every [`CHECKPOINT_EVERY`] records, a second after the last one (the writer's checkpointer),
+//! at a clean stop, for a batch too large for the log (the many writes of a busy moment, where
+//! one durable commit serves the whole batch anyway) and while the volume is short of [`ROOM`],
+//! the writer commits durably instead, with the number of the last record in the `commit_log`
+//! table; the log then starts again at its beginning. Opening the store replays, in one durable
+//! commit, the records after that number: those of the commits since the last durable one,
+//! which a crash or power cut took. Every durable commit made while the log is in use records
+//! that number, so the store holds at most a prefix of the records replayed; a record is the
+//! final value (or absence) of every key it wrote, so replaying them all in order ends in the
+//! state they ended in, whatever prefix was there.
 //!
 //! The file, `<store>-log`, has a fixed size, written out with zeros when made, so that an
 //! append changes no metadata and its sync flushes one page or a few. Its records are
@@ -258,6 +261,53 @@ fn prepare(path: &Path, len: u64) -> std::io::Result<File> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn endpoint_count(db: &Database) -> u64 {
+        use redb::ReadableTableMetadata as _;
+        let txn = db.begin_read().unwrap();
+        txn.open_table(super::super::schema::ENDPOINTS)
+            .map_or(0, |t| t.len().unwrap())
+    }
+
+    /// A record replays into the store that wrote it, once; a new store at the same path (a
+    /// restore) ignores it.
+    #[test]
+    fn records_replay_into_their_own_store_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("hookd.redb");
+        {
+            let db = Database::create(&store).unwrap();
+            let mut log = Log::open(&db, &store).unwrap().unwrap();
+            let mut payload = Vec::new();
+            record(&mut payload, 1, b"ep_1", Some(b"\x01{}"));
+            record(&mut payload, 1, b"ep_2", Some(b"\x01{}"));
+            log.append(&payload).unwrap();
+            let mut payload = Vec::new();
+            record(&mut payload, 1, b"ep_2", None);
+            log.append(&payload).unwrap();
+            // Never committed to the store: a crash before its durable commit.
+        }
+        let db = Database::create(&store).unwrap();
+        assert_eq!(endpoint_count(&db), 0);
+        let log = Log::open(&db, &store).unwrap().unwrap();
+        assert_eq!((endpoint_count(&db), log.last), (1, 2));
+        drop((log, db));
+        let db = Database::create(&store).unwrap();
+        assert_eq!(
+            Log::open(&db, &store).unwrap().unwrap().last,
+            2,
+            "nothing again"
+        );
+        drop(db);
+        std::fs::remove_file(&store).unwrap();
+        let db = Database::create(&store).unwrap();
+        let log = Log::open(&db, &store).unwrap().unwrap();
+        assert_eq!(
+            (endpoint_count(&db), log.last),
+            (0, 0),
+            "another store's records"
+        );
+    }
 
     #[test]
     fn batches_take_the_log_until_it_is_full_or_a_checkpoint_is_due() {
