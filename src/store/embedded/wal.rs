@@ -8,10 +8,10 @@
 //! appended to this log in one record and synced. Only then are its callers answered, so every
 //! acknowledged write is on disk, as before.
 //!
-//! Every [`CHECKPOINT_EVERY`] records, a second after the last one (the writer's checkpointer),
-//! at a clean stop, for a batch too large for the log (the many writes of a busy moment, where
-//! one durable commit serves the whole batch anyway) and while the volume is short of [`ROOM`],
-//! the writer commits durably instead, with the number of the last record in the `commit_log`
+//! Every [`CHECKPOINT_EVERY`] records, about once a second while records are written (the
+//! writer's checkpointer), at a clean stop, for a batch too large for the log (the many writes
+//! of a busy moment, where one durable commit serves the whole batch anyway) and while the
+//! volume is short of [`ROOM`], the writer commits durably instead, with the number of the last record in the `commit_log`
 //! table; the log then starts again at its beginning. Opening the store replays, in one durable
 //! commit, the records after that number: those of the commits since the last durable one,
 //! which a crash or power cut took. Every durable commit made while the log is in use records

@@ -178,10 +178,10 @@ pub fn start(
         .map_err(spawn_failed)
 }
 
-/// How long a record waits in the commit log, with nothing written after it, before a durable
-/// commit includes it. Until then the store file's dirty pages wait in redb's write buffer,
-/// where reads find them more slowly than in its cache (GETs at 64 connections cost a third
-/// more), and a start would replay them.
+/// How often the checkpointer looks for records written since it last looked: a record waits
+/// in the commit log at most about twice this before a durable commit includes it. Until then
+/// the store file's dirty pages wait in redb's write buffer, where reads find them more slowly
+/// than in its cache (GETs at 64 connections cost a third more), and a start would replay them.
 const CHECKPOINT_AFTER: Duration = Duration::from_secs(1);
 
 /// Asks the writer for a durable commit when records were written to the log in the last
