@@ -87,12 +87,11 @@ impl Log {
         let path = path_of(store);
         let (id, seq) = state(db)?;
         let mut replayed = seq;
-        let (found, len) = match std::fs::read(&path) {
+        let len = match std::fs::read(&path) {
             Ok(bytes) => {
-                let len = bytes.len() as u64;
-                let found = id.is_some_and(|id| !records(&bytes, id, seq + 1).is_empty());
-                if found {
-                    replayed = replay(db, &bytes, id.unwrap_or(0), seq).map_err(|e| match e {
+                let payloads = id.map_or_else(Vec::new, |id| records(&bytes, id, seq + 1));
+                if !payloads.is_empty() {
+                    replayed = replay(db, &payloads, seq).map_err(|e| match e {
                         StoreError::Io { full, message } => StoreError::Io {
                             full,
                             message: format!("replaying the commit log {} needs room for one commit of the store (free some space on its volume): {message}", path.display()),
@@ -100,9 +99,9 @@ impl Log {
                         other => other,
                     })?;
                 }
-                (found, len)
+                bytes.len() as u64
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (false, 0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => {
                 return Err(StoreError::Storage(format!(
                     "cannot read the commit log {}: {e}",
@@ -114,7 +113,7 @@ impl Log {
             Some(id) => id,
             None => new_id(db)?,
         };
-        if found {
+        if replayed > seq {
             tracing::info!(
                 records = replayed - seq,
                 "the store was not closed cleanly: replayed its commit log"
@@ -210,11 +209,11 @@ fn new_id(db: &Database) -> Result<u64, StoreError> {
     Ok(id)
 }
 
-/// Replays the records after `seq` in one durable commit; returns the last one's number.
-fn replay(db: &Database, log: &[u8], id: u64, seq: u64) -> Result<u64, StoreError> {
-    let payloads = records(log, id, seq + 1);
+/// Replays the records after `seq` (their payloads, in order) in one durable commit; returns
+/// the last one's number.
+fn replay(db: &Database, payloads: &[&[u8]], seq: u64) -> Result<u64, StoreError> {
     let txn = db.begin_write()?;
-    for (n, payload) in (seq + 1..).zip(&payloads) {
+    for (n, payload) in (seq + 1..).zip(payloads) {
         let bad = |why: String| {
             StoreError::Storage(format!(
                 "record {n} of the commit log cannot be replayed ({why}); the store is left as it is"
