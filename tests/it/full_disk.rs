@@ -167,7 +167,7 @@ async fn headroom_refuses_new_work_before_the_disk_is_full() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root: mounts a tmpfs for the data directory (CI runs it)"]
 async fn a_full_disk_recovers_without_a_restart_and_loses_nothing() {
     let dir = Arc::new(tempfile::tempdir().unwrap());

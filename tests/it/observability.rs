@@ -369,3 +369,63 @@ impl Drop for Prometheus {
         let _ = self.0.wait();
     }
 }
+
+/// A lone write is a commit of its own (made on its caller's thread while the store is quiet);
+/// writes that arrive together share commits (the writer's group commit): the commit-size
+/// histogram shows both.
+/// Two runtime threads, as on the smallest machine hookd serves from (on one, every write goes to
+/// the writer thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_writes_commit_alone_and_writes_together_share_commits() {
+    if common::postgres::server().is_some() {
+        return; // the histograms are the embedded store's
+    }
+    let s = TestServer::start().await;
+    let commits = |m: &str| {
+        let v = |series: &str| sample(m, series).unwrap_or_else(|| panic!("no {series} in\n{m}"));
+        (
+            v("hookd_store_commit_batch_size_count"),
+            v("hookd_store_commit_batch_size_sum"),
+        )
+    };
+    let create = |name: String| {
+        s.req("POST", ENDPOINTS).json(&serde_json::json!({
+            "name": name, "url": "https://example.com/", "signingEnabled": true, "signingSecret": ""
+        }))
+    };
+    let (c0, w0) = commits(&scrape(&s).await);
+    for i in 0..10 {
+        assert_eq!(
+            create(format!("lone{i}")).send().await.status,
+            StatusCode::OK
+        );
+    }
+    let (c1, w1) = commits(&scrape(&s).await);
+    // Background writes (a checkpoint, tokens' last use) are lone ones too.
+    assert!(w1 - w0 >= 10.0, "{w0} -> {w1}");
+    // A background write may queue beside a create now and then and share its commit.
+    assert!(
+        c1 - c0 >= w1 - w0 - 2.0,
+        "{c0} -> {c1} commits of {w0} -> {w1} writes"
+    );
+    let tasks: Vec<_> = (0..64)
+        .map(|i| tokio::spawn(create(format!("together{i}")).send()))
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().status, StatusCode::OK);
+    }
+    let (c2, w2) = commits(&scrape(&s).await);
+    assert!(w2 - w1 >= 64.0, "{w1} -> {w2}");
+    assert!(
+        c2 - c1 < w2 - w1,
+        "64 writes at once took {} commits",
+        c2 - c1
+    );
+    let v = s
+        .req("GET", &format!("{ENDPOINTS}?limit=200"))
+        .send()
+        .await
+        .json();
+    assert_eq!(v["endpoints"].as_array().unwrap().len(), 74);
+    s.stop().await;
+}

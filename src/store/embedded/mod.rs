@@ -4,7 +4,8 @@
 //! Its cheap-to-clone [`Store`] handle does what the boundary's asks of it. Reads
 //! open a read transaction each (MVCC, never blocked by the writer). Writes are sent to one writer
 //! thread that gathers whatever requests are waiting into one durable transaction (group commit),
-//! so throughput grows with concurrency while every acknowledged write is on disk.
+//! so throughput grows with concurrency while every acknowledged write is on disk. A lone write
+//! to a quiet store is committed on its caller's thread instead (no thread to wake either way).
 //!
 //! Records are JSON behind a one-byte schema version, so later versions can migrate them. The
 //! files, by table family:
@@ -15,8 +16,8 @@
 //! - [`retention`]: background pruning in small batches (ended messages, old attempts, what a
 //!   deleted or disabled endpoint leaves);
 //! - [`backup`]: a consistent dump of every table from one read transaction, and restore;
-//! - [`writer`]: the group-committing writer, the free-space headroom, and reopening the
-//!   database after an I/O error (a full disk) without a restart;
+//! - [`writer`]: the group-committing writer and lone writes' commits, the free-space headroom,
+//!   and reopening the database after an I/O error (a full disk) without a restart;
 //! - [`wal`]: the commit log, which makes a small batch durable without a durable redb commit,
 //!   and its replay at a start;
 //! - [`schema`]: table definitions and migrations of older stores;
@@ -167,6 +168,16 @@ struct Shared {
     closed: std::sync::atomic::AtomicBool,
     /// Every endpoint's compiled rules as of the last commit (see [`routes`]).
     routes: routes::Published,
+    /// What commits, and the commit log: held by whoever commits (see [`writer::Committer`]).
+    committer: Mutex<writer::Committer>,
+    /// Writes begun and not yet answered (see [`Store::write`]).
+    busy: std::sync::atomic::AtomicUsize,
+    /// The last commit was of one write: a lone write may commit on its own thread.
+    quiet: std::sync::atomic::AtomicBool,
+    /// Records went to the commit log since the checkpointer last looked.
+    logged: Arc<std::sync::atomic::AtomicBool>,
+    /// A request's own commit failed with an I/O error: the writer reopens the database.
+    reopen: std::sync::atomic::AtomicBool,
 }
 
 /// A new store is built beside its path (`<file>.partial`, mode 0600), synced, and renamed into
@@ -291,9 +302,14 @@ impl Store {
             prune_wake: Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
             routes: Arc::new(RwLock::new(Arc::new(table))),
+            committer: Mutex::new(writer::Committer::new(log)),
+            busy: 0.into(),
+            quiet: true.into(),
+            logged: Arc::default(),
+            reopen: false.into(),
         });
         shared.refresh_space();
-        writer::start(shared.clone(), rx, stopped_tx, log, tx.downgrade())?;
+        writer::start(shared.clone(), rx, stopped_tx, tx.downgrade())?;
         Ok(Self { shared, writer: tx })
     }
 
@@ -412,7 +428,30 @@ impl Store {
         let _ = self.write(Op::Panic).await;
     }
 
+    /// A write. When no other is under way (a lone request, the usual case on an appliance),
+    /// the caller's own thread commits it: handing it to the writer thread and the answer back
+    /// cost more CPU than the commit (two threads woken per write). Otherwise, and whenever the
+    /// caller cannot commit it now, it goes to the writer thread, which gathers what waits into
+    /// one commit. Either way it is answered only once durable.
     async fn write(&self, op: Op) -> Result<Done, StoreError> {
+        let busy = writer::Busy::enter(&self.shared.busy);
+        let mut op = Some(op);
+        if busy.alone() {
+            if let Some((result, reopen)) = writer::commit_alone(&self.shared, &mut op) {
+                if reopen {
+                    // The writer thread reopens the database; this wakes it.
+                    let (reply, _) = oneshot::channel();
+                    let _ = self.writer.try_send(Job {
+                        op: Op::Checkpoint,
+                        reply,
+                    });
+                }
+                return result;
+            }
+        }
+        let Some(op) = op else {
+            return Err(StoreError::WriterGone);
+        };
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(Job { op, reply })

@@ -1,5 +1,7 @@
 //! The writer thread: gathers waiting writes into one durable transaction (group commit), keeps
-//! headroom on the data volume, and survives a full disk.
+//! headroom on the data volume, and survives a full disk. A lone write to a quiet store skips
+//! it: its caller's thread commits it the same way ([`commit_alone`]), which saves waking the
+//! writer and then the caller (at one connection, a fifth of a create's CPU).
 //!
 //! States ([`WriteState`]), each entered with one warning and left with one info line:
 //! - `LowSpace`: the volume has less than `store.min_free_bytes` free. Writes that add data
@@ -15,7 +17,7 @@
 //! A failed commit is never acknowledged, so nothing acknowledged is lost, before or after.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -129,19 +131,19 @@ impl Shared {
         *state = next;
     }
 
-    /// Looks at the free space and moves between `Ok`, `LowSpace` and out of `Full`.
-    pub(super) fn refresh_space(&self) {
-        let Some(free) = free_bytes(&self.path) else {
-            return;
-        };
+    /// Looks at the free space and moves between `Ok`, `LowSpace` and out of `Full`; returns
+    /// the free space.
+    pub(super) fn refresh_space(&self) -> Option<u64> {
+        let free = free_bytes(&self.path)?;
         let min = self.options.min_free_bytes;
         let next = match self.state() {
-            WriteState::Reopening { .. } => return,
+            WriteState::Reopening { .. } => return Some(free),
             WriteState::Full { .. } if free < min.max(RESUME_FREE) => WriteState::Full { free },
             _ if min > 0 && free < min => WriteState::LowSpace { free },
             _ => WriteState::Ok,
         };
         self.set_state(next);
+        Some(free)
     }
 }
 
@@ -151,14 +153,12 @@ pub fn start(
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Job>,
     stopped: watch::Sender<bool>,
-    log: Option<Log>,
     tx: mpsc::WeakSender<Job>,
 ) -> Result<(), StoreError> {
     let spawn_failed =
         |e: std::io::Error| StoreError::Storage(format!("cannot start the writer thread: {e}"));
-    let logged = Arc::new(AtomicBool::new(false));
-    if log.is_some() {
-        let logged = logged.clone();
+    if shared.committer().log.is_some() {
+        let logged = shared.logged.clone();
         std::thread::Builder::new()
             .name("hookd-checkpoint".into())
             .spawn(move || checkpointer(&logged, &tx))
@@ -171,7 +171,7 @@ pub fn start(
                 stopped,
                 clean: false,
             };
-            writer_loop(&shared, rx, log, &logged);
+            writer_loop(&shared, rx);
             guard.clean = true;
         })
         .map(drop)
@@ -223,60 +223,131 @@ impl Drop for WriterGuard {
     }
 }
 
-/// Receives jobs, commits each batch in one durable transaction, then answers every job in it.
-fn writer_loop(
+/// Counts a write from its start to its answer (see [`super::Store::write`]).
+pub(super) struct Busy<'a> {
+    count: &'a AtomicUsize,
+    alone: bool,
+}
+
+impl<'a> Busy<'a> {
+    pub(super) fn enter(count: &'a AtomicUsize) -> Self {
+        let alone = count.fetch_add(1, Ordering::AcqRel) == 0;
+        Self { count, alone }
+    }
+
+    /// No other write was under way when this one began.
+    pub(super) fn alone(&self) -> bool {
+        self.alone
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Commits `op` on the caller's thread, as the writer thread would a batch of one, if the store
+/// is quiet (its last commit was of one write), nothing else is committing, the store is
+/// writable and open, and the runtime has other threads for other requests meanwhile;
+/// otherwise leaves `op` as it is. The flag is
+/// `true` after an I/O error: the writer thread must reopen the database (the caller wakes it).
+pub(super) fn commit_alone(
     shared: &Shared,
-    mut rx: mpsc::Receiver<Job>,
-    mut log: Option<Log>,
-    logged: &AtomicBool,
-) {
-    let max_batch = shared.options.max_batch.max(1);
-    let mut batch = Vec::with_capacity(max_batch);
-    let mut space_checked = Instant::now();
-    let routes = shared.routes.clone();
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+    op: &mut Option<Op>,
+) -> Option<(Result<Done, StoreError>, bool)> {
+    // On a runtime of one thread, a write committing there would hold up every other request,
+    // and none of them could join its commit: each would commit alone in turn.
+    let others_run = tokio::runtime::Handle::try_current()
+        .is_ok_and(|runtime| runtime.metrics().num_workers() > 1);
+    if matches!(op, None | Some(Op::Panic))
+        || !others_run
+        || !shared.quiet.load(Ordering::Acquire)
+        || shared.is_closed()
+        || shared.state() != WriteState::Ok
+    {
+        return None;
+    }
+    let mut committer = shared.committer.try_lock().ok()?;
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    let op = op.take()?;
+    let reopen = committer.run(shared, vec![Job { op, reply }]);
+    if reopen {
+        shared.reopen.store(true, Ordering::Release);
+    }
+    let result = answer.try_recv().unwrap_or(Err(StoreError::WriterGone));
+    Some((result, reopen))
+}
+
+/// What commits, one batch at a time, on the writer thread or on the thread of a lone write:
+/// the commit log, and when the free space was last looked at.
+pub(super) struct Committer {
+    pub(super) log: Option<Log>,
+    space_checked: Option<Instant>,
+}
+
+impl Shared {
+    pub(super) fn committer(&self) -> std::sync::MutexGuard<'_, Committer> {
+        self.committer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Committer {
+    pub(super) fn new(log: Option<Log>) -> Self {
+        Self {
+            log,
+            space_checked: None,
         }
-        if space_checked.elapsed() >= SPACE_CHECK {
-            shared.refresh_space();
-            space_checked = Instant::now();
+    }
+
+    /// Commits `batch` in one transaction (what the store's state allows of it) and answers
+    /// every job in it. Returns `true` after an I/O error: the database must be reopened.
+    fn run(&mut self, shared: &Shared, batch: Vec<Job>) -> bool {
+        if self
+            .space_checked
+            .is_none_or(|at| at.elapsed() >= SPACE_CHECK)
+        {
+            let free = shared.refresh_space();
+            if let Some(log) = self.log.as_mut() {
+                let min = shared.options.min_free_bytes;
+                log.room = free.is_some_and(|f| f >= min.saturating_add(wal::ROOM));
+            }
+            self.space_checked = Some(Instant::now());
         }
         let state = shared.state();
         let (run, refused): (Vec<Job>, Vec<Job>) =
-            batch.drain(..).partition(|job| state.allows(&job.op));
+            batch.into_iter().partition(|job| state.allows(&job.op));
         for job in refused {
             let _ = job.reply.send(Err(state.refusal(shared)));
         }
         if run.is_empty() {
-            continue;
+            return false;
         }
-        if let Some(log) = log.as_mut() {
-            let min = shared.options.min_free_bytes;
-            log.room = free_bytes(&shared.path).is_some_and(|f| f >= min.saturating_add(wal::ROOM));
-        }
+        // Lone writes commit on their own threads while the writer's batches are of one (a
+        // quiet store); while they are larger, every write joins one (a busy store), since a
+        // lone write's commit would delay those that follow it, and they would commit apart.
+        shared.quiet.store(run.len() == 1, Ordering::Release);
         let started = Instant::now();
         let no_sync = shared.options.testing.as_ref().is_some_and(|t| t.no_sync);
         let outcome = shared
             .db()
-            .and_then(|db| commit_batch(&db, &run, &routes, no_sync, log.as_mut()));
+            .and_then(|db| commit_batch(&db, &run, &shared.routes, no_sync, self.log.as_mut()));
         if let (Ok(_), Some(m)) = (&outcome, &shared.options.metrics) {
             m.commit_duration.observe(started.elapsed().as_secs_f64());
             #[allow(clippy::cast_precision_loss)]
             m.commit_batch.observe(run.len() as f64);
         }
-        if log.as_ref().is_some_and(Log::pending) {
-            logged.store(true, Ordering::Release);
+        if self.log.as_ref().is_some_and(Log::pending) {
+            shared.logged.store(true, Ordering::Release);
         }
         match outcome {
             Ok(results) => {
                 for (job, result) in run.into_iter().zip(results) {
                     let _ = job.reply.send(result);
                 }
+                false
             }
             Err(StoreError::Io { full, message }) => {
                 tracing::error!(error = %message, full, jobs = run.len(), "store commit failed");
@@ -293,20 +364,49 @@ fn writer_loop(
                     let _ = job.reply.send(Err(refusal.clone()));
                 }
                 shared.set_state(next);
-                log = reopen(shared, &mut rx, log.is_some());
+                true
             }
             Err(e) => {
                 tracing::error!(error = %e, jobs = run.len(), "store commit failed");
                 for job in run {
                     let _ = job.reply.send(Err(e.clone()));
                 }
+                false
             }
+        }
+    }
+}
+
+/// Receives jobs and commits what waits in one transaction, then answers every job in it.
+fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<Job>) {
+    let max_batch = shared.options.max_batch.max(1);
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = Vec::with_capacity(max_batch.min(64));
+        batch.push(first);
+        // A lone write may be committing on its own thread: what arrives meanwhile joins.
+        let mut committer = shared.committer();
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut failed = shared.reopen.swap(false, Ordering::AcqRel);
+        loop {
+            if failed {
+                committer.log = reopen(shared, &mut rx, committer.log.is_some());
+                committer.space_checked = None;
+            }
+            if batch.is_empty() {
+                break;
+            }
+            failed = committer.run(shared, std::mem::take(&mut batch));
         }
     }
     // Every handle is gone (hookd stops without `Store::close`, or a test's server ends): one
     // durable commit, so that the next start, or a tool reading the file, has nothing to
     // replay.
-    if let (Some(log), Ok(db)) = (log.as_mut(), shared.db()) {
+    if let (Some(log), Ok(db)) = (shared.committer().log.as_mut(), shared.db()) {
         if log.pending() {
             let checkpoint = || -> Result<(), StoreError> {
                 let txn = db.begin_write()?;
