@@ -233,12 +233,29 @@ fn view<'e>(app: &App, endpoint: &'e Endpoint) -> crate::model::EndpointView<'e>
     endpoint.view(app.delivery.circuit(&endpoint.id))
 }
 
-/// The create and rotate answer: the endpoint and, this once, the secret's plaintext.
+/// An endpoint's answer, `{"endpoint": ...}`, with the secret's plaintext after a create.
+/// Written straight out (a `json!` value built first took a create 4 % of its CPU).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointAnswer<'a> {
+    endpoint: crate::model::EndpointView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing_secret_plaintext: Option<&'a str>,
+}
+
+fn answer<'a>(app: &App, endpoint: &'a Endpoint) -> EndpointAnswer<'a> {
+    EndpointAnswer {
+        endpoint: view(app, endpoint),
+        signing_secret_plaintext: None,
+    }
+}
+
+/// The create answer: the endpoint and, this once, the secret's plaintext.
 fn with_plaintext(app: &App, endpoint: &Endpoint, secret: &SigningSecret) -> HttpResponse {
-    json_secret(&json!({
-        "endpoint": view(app, endpoint),
-        "signingSecretPlaintext": secret.expose(),
-    }))
+    json_secret(&EndpointAnswer {
+        signing_secret_plaintext: Some(secret.expose()),
+        ..answer(app, endpoint)
+    })
 }
 
 /// A `plugin:<name>` format must name a transformer of the configuration.
@@ -327,10 +344,7 @@ pub(super) async fn get(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
         .await
         .map_err(store_error)?
         .ok_or_else(|| not_found(id)(StoreError::NotFound))?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({"endpoint": view(app, &endpoint)}),
-    ))
+    Ok(json(StatusCode::OK, &answer(app, &endpoint)))
 }
 
 pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpResponse, ApiError> {
@@ -390,10 +404,7 @@ pub(super) async fn update(app: &App, id: String, body: &[u8]) -> Result<HttpRes
         app.delivery.resume(&id);
     }
     tracing::info!(endpoint = %id, "webhook endpoint updated");
-    Ok(json(
-        StatusCode::OK,
-        &json!({"endpoint": view(app, &endpoint)}),
-    ))
+    Ok(json(StatusCode::OK, &answer(app, &endpoint)))
 }
 
 pub(super) async fn delete(app: &App, id: String) -> Result<HttpResponse, ApiError> {
