@@ -172,8 +172,8 @@ struct Shared {
     committer: Mutex<writer::Committer>,
     /// Writes begun and not yet answered (see [`Store::write`]).
     busy: std::sync::atomic::AtomicUsize,
-    /// The last commit was of one write: a lone write may commit on its own thread.
-    quiet: std::sync::atomic::AtomicBool,
+    /// How many commits in a row were of one write each (see [`writer::commit_alone`]).
+    lone: std::sync::atomic::AtomicU32,
     /// Records went to the commit log since the checkpointer last looked.
     logged: Arc<std::sync::atomic::AtomicBool>,
     /// A request's own commit failed with an I/O error: the writer reopens the database.
@@ -304,7 +304,7 @@ impl Store {
             routes: Arc::new(RwLock::new(Arc::new(table))),
             committer: Mutex::new(writer::Committer::new(log)),
             busy: 0.into(),
-            quiet: true.into(),
+            lone: 0.into(),
             logged: Arc::default(),
             reopen: false.into(),
         });

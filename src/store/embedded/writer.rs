@@ -223,6 +223,10 @@ impl Drop for WriterGuard {
     }
 }
 
+/// A store whose last this many commits were of one write each is quiet: its lone writes commit
+/// on their callers' threads.
+const QUIET: u32 = 8;
+
 /// Counts a write from its start to its answer (see [`super::Store::write`]).
 pub(super) struct Busy<'a> {
     count: &'a AtomicUsize,
@@ -248,7 +252,7 @@ impl Drop for Busy<'_> {
 }
 
 /// Commits `op` on the caller's thread, as the writer thread would a batch of one, if the store
-/// is quiet (its last commit was of one write), nothing else is committing, the store is
+/// is quiet (its last [`QUIET`] commits were of one write each), nothing else is committing, the store is
 /// writable and open, and the runtime has other threads for other requests meanwhile;
 /// otherwise leaves `op` as it is. The flag is
 /// `true` after an I/O error: the writer thread must reopen the database (the caller wakes it).
@@ -262,7 +266,7 @@ pub(super) fn commit_alone(
         .is_ok_and(|runtime| runtime.metrics().num_workers() > 1);
     if matches!(op, None | Some(Op::Panic))
         || !others_run
-        || !shared.quiet.load(Ordering::Acquire)
+        || shared.lone.load(Ordering::Acquire) < QUIET
         || shared.is_closed()
         || shared.state() != WriteState::Ok
     {
@@ -325,10 +329,15 @@ impl Committer {
         if run.is_empty() {
             return false;
         }
-        // Lone writes commit on their own threads while the writer's batches are of one (a
-        // quiet store); while they are larger, every write joins one (a busy store), since a
-        // lone write's commit would delay those that follow it, and they would commit apart.
-        shared.quiet.store(run.len() == 1, Ordering::Release);
+        // Lone writes commit on their own threads while commits are of one write each (a quiet
+        // store); once one is larger, every write joins the writer's batches (a busy store), since
+        // a lone write's commit would delay those that follow it, and they would commit apart.
+        // (Wrapping after 2^32 lone commits only costs the next few theirs.)
+        if run.len() == 1 {
+            shared.lone.fetch_add(1, Ordering::AcqRel);
+        } else {
+            shared.lone.store(0, Ordering::Release);
+        }
         let started = Instant::now();
         let no_sync = shared.options.testing.as_ref().is_some_and(|t| t.no_sync);
         let outcome = shared
