@@ -16,8 +16,9 @@
 //! - [`retention`]: background pruning in small batches (ended messages, old attempts, what a
 //!   deleted or disabled endpoint leaves);
 //! - [`backup`]: a consistent dump of every table from one read transaction, and restore;
-//! - [`writer`]: the group-committing writer and lone writes' commits, the free-space headroom,
-//!   and reopening the database after an I/O error (a full disk) without a restart;
+//! - [`writer`]: the group-committing writer thread, the free-space headroom, and reopening the
+//!   database after an I/O error (a full disk) without a restart;
+//! - [`commit`]: what commits a batch, on the writer thread or a lone write's own;
 //! - [`wal`]: the commit log, which makes a small batch durable without a durable redb commit,
 //!   and its replay at a start;
 //! - [`schema`]: table definitions and migrations of older stores;
@@ -26,6 +27,7 @@
 
 mod attempts;
 pub mod backup;
+mod commit;
 mod endpoints;
 #[cfg(feature = "postgres")]
 mod export;
@@ -168,11 +170,11 @@ struct Shared {
     closed: std::sync::atomic::AtomicBool,
     /// Every endpoint's compiled rules as of the last commit (see [`routes`]).
     routes: routes::Published,
-    /// What commits, and the commit log: held by whoever commits (see [`writer::Committer`]).
-    committer: Mutex<writer::Committer>,
+    /// What commits, and the commit log: held by whoever commits (see [`commit::Committer`]).
+    committer: Mutex<commit::Committer>,
     /// Writes begun and not yet answered (see [`Store::write`]).
     busy: std::sync::atomic::AtomicUsize,
-    /// How many commits in a row were of one write each (see [`writer::commit_alone`]).
+    /// How many commits in a row were of one write each (see [`commit::commit_alone`]).
     lone: std::sync::atomic::AtomicU32,
     /// Records went to the commit log since the checkpointer last looked.
     logged: Arc<std::sync::atomic::AtomicBool>,
@@ -302,7 +304,7 @@ impl Store {
             prune_wake: Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
             routes: Arc::new(RwLock::new(Arc::new(table))),
-            committer: Mutex::new(writer::Committer::new(log)),
+            committer: Mutex::new(commit::Committer::new(log)),
             busy: 0.into(),
             lone: 0.into(),
             logged: Arc::default(),
@@ -434,10 +436,10 @@ impl Store {
     /// caller cannot commit it now, it goes to the writer thread, which gathers what waits into
     /// one commit. Either way it is answered only once durable.
     async fn write(&self, op: Op) -> Result<Done, StoreError> {
-        let busy = writer::Busy::enter(&self.shared.busy);
+        let busy = commit::Busy::enter(&self.shared.busy);
         let mut op = Some(op);
         if busy.alone() {
-            if let Some((result, reopen)) = writer::commit_alone(&self.shared, &mut op) {
+            if let Some((result, reopen)) = commit::commit_alone(&self.shared, &mut op) {
                 if reopen {
                     // The writer thread reopens the database; this wakes it.
                     let (reply, _) = oneshot::channel();
