@@ -15,9 +15,13 @@
 //!
 //! Slots are counted by [`conns`]: a total and a per-address cap, and idle connections give up
 //! their slot to newcomers.
+//!
+//! Each connection is served start to end by one serving thread ([`lanes`]), the least busy
+//! one when it was accepted.
 
 mod conns;
 mod io;
+mod lanes;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -43,6 +47,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use conns::Refused;
 use conns::{Conns, Slot};
+use lanes::{Lanes, Seat};
 
 const REQUEST_ID: &str = "x-request-id";
 /// "request failed" warnings: at most one a second.
@@ -101,6 +106,7 @@ where
     let (stopping_tx, stopping) = watch::channel(false);
     let (open, mut closed) = mpsc::channel::<()>(1);
     let refusals = RefusalLog::default();
+    let lanes = Lanes::start(Lanes::for_this_machine())?;
     let (phase, dispatching) = watch::channel(crate::delivery::Phase::Running);
     let mut dispatcher = tokio::spawn(crate::delivery::run(app.delivery.clone(), dispatching));
     let retention = tokio::spawn(app.store.clone().run_retention(app.retention.subscribe()));
@@ -155,7 +161,7 @@ where
             stopping: stopping.clone(),
             _open: open.clone(),
         };
-        tokio::spawn(conn.serve(stream, slot));
+        lanes.serve(stream, move |stream, seat| conn.serve(stream, slot, seat));
     }
 
     drop(listener);
@@ -179,6 +185,7 @@ where
         ),
     }
     // Nothing started here holds the store once `run` returns.
+    lanes.stop().await;
     let _ = phase.send(crate::delivery::Phase::Stop);
     if !dispatched {
         let _ = dispatcher.await;
@@ -241,14 +248,17 @@ impl Connection {
 
     /// Serves the connection until the client closes it, it idles out, it is evicted, or the
     /// server stops (then in-flight requests finish first).
-    async fn serve(mut self, stream: TcpStream, slot: Slot) {
+    async fn serve(mut self, stream: TcpStream, slot: Slot, seat: Arc<Seat>) {
         let state = slot.state.clone();
         let Some((io, certified)) = self.transport(stream).await else {
             return;
         };
         let service = {
             let (app, ids, state) = (self.app.clone(), self.ids.clone(), state.clone());
-            service_fn(move |req| {
+            service_fn(move |req: Request<Incoming>| {
+                if req.version() == Version::HTTP_2 {
+                    seat.http2();
+                }
                 let (app, ids, state) = (app.clone(), ids.clone(), state.clone());
                 async move {
                     state.request_started();

@@ -25,7 +25,7 @@ pub mod routes;
 pub mod rules;
 pub mod types;
 
-pub use embedded::{backup, offline, Options, Testing, WriteState, STORE_FILE};
+pub use embedded::{backup, lone_commits_here, offline, Options, Testing, WriteState, STORE_FILE};
 pub use gauges::{Gauges, StoreMetrics};
 pub use types::{
     AttemptRecord, DeliveryContext, EndpointEffect, Ingest, Page, Report, Retention, Stats, Step,

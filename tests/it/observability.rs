@@ -429,3 +429,64 @@ async fn lone_writes_commit_alone_and_writes_together_share_commits() {
     assert_eq!(v["endpoints"].as_array().unwrap().len(), 74);
     s.stop().await;
 }
+
+/// The streams of one HTTP/2 connection are concurrent requests: though one serving thread
+/// serves them all, their writes are not committed on it one after another but share commits.
+#[tokio::test]
+async fn writes_on_one_http2_connection_share_commits() {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::body::Bytes;
+    if common::postgres::server().is_some() {
+        return; // the histograms are the embedded store's
+    }
+    let s = TestServer::start().await;
+    let commits = |m: &str| {
+        let v = |series: &str| sample(m, series).unwrap_or_else(|| panic!("no {series} in\n{m}"));
+        (
+            v("hookd_store_commit_batch_size_count"),
+            v("hookd_store_commit_batch_size_sum"),
+        )
+    };
+    let stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let create = |i: usize| {
+        let mut sender = sender.clone();
+        let req = hyper::Request::post(format!("http://{}{ENDPOINTS}", s.addr))
+            .header("authorization", format!("Bearer {}", common::ADMIN_TOKEN))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(format!(
+                r#"{{"name":"h2-{i}","url":"https://example.com/","signingEnabled":true,"signingSecret":""}}"#
+            ))))
+            .unwrap();
+        async move {
+            let resp = sender.send_request(req).await.unwrap();
+            assert_eq!(resp.version(), hyper::Version::HTTP_2);
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(status, StatusCode::OK, "{body:?}");
+        }
+    };
+    // Quiet first: lone writes on this connection.
+    for i in 0..10 {
+        create(i).await;
+    }
+    let (c1, w1) = commits(&scrape(&s).await);
+    let tasks: Vec<_> = (10..74).map(|i| tokio::spawn(create(i))).collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (c2, w2) = commits(&scrape(&s).await);
+    assert!(w2 - w1 >= 64.0, "{w1} -> {w2}");
+    assert!(
+        c2 - c1 < w2 - w1,
+        "64 writes at once on one HTTP/2 connection took {} commits",
+        c2 - c1
+    );
+    s.stop().await;
+}

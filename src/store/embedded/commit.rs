@@ -4,6 +4,7 @@
 //! Both go through [`Committer::run`]: the store's state decides what may be written, one
 //! transaction commits the rest, and every write is answered only once durable.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::PoisonError;
 use std::time::Instant;
@@ -20,6 +21,18 @@ use crate::store::routes::Routes;
 /// A store whose last this many commits were of one write each is quiet: its lone writes commit
 /// on their callers' threads.
 const QUIET: u32 = 8;
+
+thread_local! {
+    /// Set on a thread where a write committing (an `fdatasync`) holds up no other request.
+    static MAY_BLOCK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Tells the store whether a write that commits on this thread would hold up no other request
+/// (a serving thread with one HTTP/1 connection: see `server::lanes`). Elsewhere, lone writes
+/// commit on their callers' threads only on a runtime of several worker threads.
+pub fn lone_commits_here(allowed: bool) {
+    let _ = MAY_BLOCK.try_with(|here| here.set(allowed));
+}
 
 /// Counts a write from its start to its answer (see [`super::Store::write`]).
 pub(super) struct Busy<'a> {
@@ -46,18 +59,20 @@ impl Drop for Busy<'_> {
 }
 
 /// Commits `op` on the caller's thread, as the writer thread would a batch of one, if the store
-/// is quiet (its last [`QUIET`] commits were of one write each), nothing else is committing, the store is
-/// writable and open, and the runtime has other threads for other requests meanwhile;
-/// otherwise leaves `op` as it is. The flag is
+/// is quiet (its last [`QUIET`] commits were of one write each), nothing else is committing, the
+/// store is writable and open, and no other request waits for this thread (see
+/// [`lone_commits_here`]); otherwise leaves `op` as it is. The flag is
 /// `true` after an I/O error: the writer thread must reopen the database (the caller wakes it).
 pub(super) fn commit_alone(
     shared: &Shared,
     op: &mut Option<Op>,
 ) -> Option<(Result<Done, StoreError>, bool)> {
-    // On a runtime of one thread, a write committing there would hold up every other request,
-    // and none of them could join its commit: each would commit alone in turn.
-    let others_run = tokio::runtime::Handle::try_current()
-        .is_ok_and(|runtime| runtime.metrics().num_workers() > 1);
+    // On a runtime of one thread serving several requests, a write committing there would hold
+    // up every other one, and none of them could join its commit: each would commit alone in
+    // turn.
+    let others_run = MAY_BLOCK.try_with(Cell::get).unwrap_or(false)
+        || tokio::runtime::Handle::try_current()
+            .is_ok_and(|runtime| runtime.metrics().num_workers() > 1);
     if matches!(op, None | Some(Op::Panic))
         || !others_run
         || shared.lone.load(Ordering::Acquire) < QUIET

@@ -42,6 +42,7 @@ mod wal;
 mod writer;
 
 pub use crate::store::gauges::StoreMetrics;
+pub use commit::lone_commits_here;
 pub use ops::{AttemptRecord, EndpointEffect, Ingest, Retention};
 pub use outbox::Take;
 pub use writer::WriteState;
