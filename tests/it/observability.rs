@@ -19,6 +19,15 @@ pub(crate) fn sample(metrics: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// The store's commits so far and the writes they held, from a scrape.
+fn commits(m: &str) -> (f64, f64) {
+    let v = |series: &str| sample(m, series).unwrap_or_else(|| panic!("no {series} in\n{m}"));
+    (
+        v("hookd_store_commit_batch_size_count"),
+        v("hookd_store_commit_batch_size_sum"),
+    )
+}
+
 async fn scrape(s: &TestServer) -> String {
     let r = s.req("GET", "/metrics").no_auth().send().await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -381,13 +390,6 @@ async fn lone_writes_commit_alone_and_writes_together_share_commits() {
         return; // the histograms are the embedded store's
     }
     let s = TestServer::start().await;
-    let commits = |m: &str| {
-        let v = |series: &str| sample(m, series).unwrap_or_else(|| panic!("no {series} in\n{m}"));
-        (
-            v("hookd_store_commit_batch_size_count"),
-            v("hookd_store_commit_batch_size_sum"),
-        )
-    };
     let create = |name: String| {
         s.req("POST", ENDPOINTS).json(&serde_json::json!({
             "name": name, "url": "https://example.com/", "signingEnabled": true, "signingSecret": ""
@@ -440,13 +442,6 @@ async fn writes_on_one_http2_connection_share_commits() {
         return; // the histograms are the embedded store's
     }
     let s = TestServer::start().await;
-    let commits = |m: &str| {
-        let v = |series: &str| sample(m, series).unwrap_or_else(|| panic!("no {series} in\n{m}"));
-        (
-            v("hookd_store_commit_batch_size_count"),
-            v("hookd_store_commit_batch_size_sum"),
-        )
-    };
     let stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let (sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
