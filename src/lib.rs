@@ -21,7 +21,8 @@
 //!
 //! What each does:
 //!
-//! - [`server`]: accept loop, connection limits and timeouts, request ids, graceful shutdown.
+//! - [`server`]: accept loop, serving threads (one per core, a connection on one), connection
+//!   limits and timeouts, request ids, graceful shutdown.
 //! - [`cli`]: the operator's commands: `backup`, `restore`, `compact`.
 //! - [`api`]: one handler per operation; bodies, auth and responses; the OpenAPI document.
 //! - [`app`]: the composition root: data directory, master key, store, delivery, plugins,
