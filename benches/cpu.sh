@@ -4,7 +4,8 @@
 # /proc/PID/stat) divided by the requests wrk completed. Also hookd's peak RSS after the
 # creates and reads. Release build, loopback only, wrk on the same machine. Alerts go to a
 # fresh store with no endpoint (accepted and stored, delivered nowhere: nothing leaves the
-# machine).
+# machine). Last, what one synced write costs on this machine (dd), the floor under a lone
+# create.
 #
 #   bash benches/cpu.sh               # 8 s per run
 #   BENCH_SECS=20 bash benches/cpu.sh
@@ -60,3 +61,21 @@ for c in 1 64; do
 done
 echo
 echo "peak RSS after the creates and reads: $rss; store: $store"
+
+# What this machine charges for one synced write, the floor under a lone durable create (whose
+# commit log record is one): 2,000 writes of 4 KiB, each with O_DSYNC, over a file written out
+# and synced first (as the log is, so no write allocates or changes its size), on the store's
+# volume. The CPU is dd's,
+# nearly all system time; it varies with the disk more than anything hookd does, so compare
+# two builds' lone creates only in one run.
+sync_floor() {
+    local f="$work/syncs" t
+    dd if=/dev/zero of="$f" bs=4k count=2000 conv=fsync status=none
+    t=$( { TIMEFORMAT='%3U %3S %3R'; time dd if=/dev/zero of="$f" bs=4k count=2000 oflag=dsync \
+        conv=notrunc status=none; } 2>&1 )
+    rm -f "$f"
+    awk -v t="$t" 'BEGIN { split(t, a, " ");
+        printf "one synced 4 KiB write on this volume (dd oflag=dsync): %.0f µs of CPU, %.0f µs of wall time\n",
+               (a[1] + a[2]) * 1e6 / 2000, a[3] * 1e6 / 2000 }'
+}
+sync_floor
