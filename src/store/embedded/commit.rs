@@ -67,18 +67,17 @@ pub(super) fn commit_alone(
     shared: &Shared,
     op: &mut Option<Op>,
 ) -> Option<(Result<Done, StoreError>, bool)> {
+    // A busy store, the common case under load, is told apart by one atomic load, first.
+    if matches!(op, None | Some(Op::Panic)) || shared.lone.load(Ordering::Acquire) < QUIET {
+        return None;
+    }
     // On a runtime of one thread serving several requests, a write committing there would hold
     // up every other one, and none of them could join its commit: each would commit alone in
     // turn.
     let others_run = MAY_BLOCK.try_with(Cell::get).unwrap_or(false)
         || tokio::runtime::Handle::try_current()
             .is_ok_and(|runtime| runtime.metrics().num_workers() > 1);
-    if matches!(op, None | Some(Op::Panic))
-        || !others_run
-        || shared.lone.load(Ordering::Acquire) < QUIET
-        || shared.is_closed()
-        || shared.state() != WriteState::Ok
-    {
+    if !others_run || shared.is_closed() || shared.state() != WriteState::Ok {
         return None;
     }
     let mut committer = shared.committer.try_lock().ok()?;
