@@ -7,7 +7,7 @@ use super::{Config, Redacted};
 
 /// The keys a running hookd cannot change (a reload logs them and keeps the running value);
 /// a key ending in `.` stands for its whole table.
-pub const RESTART_ONLY: [&str; 18] = [
+pub const RESTART_ONLY: [&str; 19] = [
     "listen",
     "data_dir",
     "log_format",
@@ -25,6 +25,7 @@ pub const RESTART_ONLY: [&str; 18] = [
     "transformer_limits.",
     "delivery.max_in_flight",
     "delivery.per_endpoint",
+    "delivery.max_in_flight_bytes",
     "metrics.enabled",
 ];
 
@@ -88,6 +89,7 @@ impl Config {
         self.transformer_limits = running.transformer_limits.clone();
         self.delivery.max_in_flight = running.delivery.max_in_flight;
         self.delivery.per_endpoint = running.delivery.per_endpoint;
+        self.delivery.max_in_flight_bytes = running.delivery.max_in_flight_bytes;
         self.metrics.enabled = running.metrics.enabled;
     }
 }

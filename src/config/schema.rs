@@ -76,6 +76,9 @@ pub struct RetentionConfig {
 pub struct DeliveryConfig {
     pub max_in_flight: usize,
     pub per_endpoint: usize,
+    /// Bytes of alert payloads the deliveries in flight may hold at once (see
+    /// `delivery::permits`).
+    pub max_in_flight_bytes: u64,
     pub connect_timeout_ms: u64,
     pub timeout_ms: u64,
     pub retry_schedule_secs: Vec<u64>,

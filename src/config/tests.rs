@@ -229,6 +229,10 @@ fn restart_only_keys_are_exactly_the_kept_ones() {
         ),
         ("[delivery]\nmax_in_flight = 100", "delivery.max_in_flight"),
         ("[delivery]\nper_endpoint = 3", "delivery.per_endpoint"),
+        (
+            "[delivery]\nmax_in_flight_bytes = 2097152",
+            "delivery.max_in_flight_bytes",
+        ),
         ("[metrics]\nenabled = false", "metrics.enabled"),
         // Reloadable ones, for contrast.
         ("log = \"debug\"", "log"),
@@ -331,7 +335,8 @@ fn every_rule_has_its_message() {
          [url_policy]\nmax_url_length = 63\n\
          [store]\nmax_batch = 0\ncache_mib = 65537\n\
          [plugin_limits]\ntimeout_ms = 0\nfuel = 9999\nmemory_bytes = 1\n\
-         [delivery]\nmax_in_flight = 0\nper_endpoint = 0\nconnect_timeout_ms = 1\n\
+         [delivery]\nmax_in_flight = 0\nper_endpoint = 0\nmax_in_flight_bytes = 1048575\n\
+         connect_timeout_ms = 1\n\
          timeout_ms = 600001\nretry_schedule_secs = [2592001]\njitter_percent = 101\n\
          response_body_bytes = 1048577\npoll_interval_ms = 9\ncircuit_failures = 1001\n\
          circuit_open_secs = 0\ncircuit_max_open_secs = 86401\n\
@@ -380,6 +385,7 @@ fn every_rule_has_its_message() {
   plugins[2].settings: must be at most 65536 bytes
   delivery.max_in_flight: must be from 1 to 100000
   delivery.per_endpoint: must be from 1 to delivery.max_in_flight
+  delivery.max_in_flight_bytes: must be from 1048576 to 68719476736
   delivery.connect_timeout_ms / delivery.timeout_ms: must be from 1 to 600000
   delivery.retry_schedule_secs: must have at most 100 waits of at most 2592000 s each
   delivery.jitter_percent: must be from 0 to 100
@@ -411,7 +417,8 @@ fn range_ends_are_allowed() {
         [url_policy]\nmax_url_length = 64\n\
         [store]\nmax_batch = 1\ncache_mib = 1\n\
         [plugin_limits]\ntimeout_ms = 1\nfuel = 10000\nmemory_bytes = 65536\n\
-        [delivery]\nmax_in_flight = 1\nper_endpoint = 1\nconnect_timeout_ms = 1\ntimeout_ms = 1\n\
+        [delivery]\nmax_in_flight = 1\nper_endpoint = 1\nmax_in_flight_bytes = 1048576\n\
+        connect_timeout_ms = 1\ntimeout_ms = 1\n\
         retry_schedule_secs = []\njitter_percent = 0\nresponse_body_bytes = 0\n\
         poll_interval_ms = 10\ncircuit_failures = 0\ncircuit_open_secs = 1\n\
         circuit_max_open_secs = 1\n\
@@ -430,6 +437,7 @@ fn range_ends_are_allowed() {
         [store]\nmax_batch = 65536\ncache_mib = 65536\n\
         [plugin_limits]\ntimeout_ms = 10000\nmemory_bytes = 1073741824\n\
         [delivery]\nmax_in_flight = 100000\nper_endpoint = 100000\n\
+        max_in_flight_bytes = 68719476736\n\
         connect_timeout_ms = 600000\ntimeout_ms = 600000\nretry_schedule_secs = [{waits}]\n\
         jitter_percent = 100\nresponse_body_bytes = 1048576\npoll_interval_ms = 60000\n\
         circuit_failures = 1000\ncircuit_open_secs = 86400\ncircuit_max_open_secs = 86400\n\

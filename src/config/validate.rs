@@ -166,6 +166,11 @@ fn delivery(p: &mut Problems, d: &DeliveryConfig) {
         1,
         End::Key(d.max_in_flight, "delivery.max_in_flight"),
     );
+    p.in_range(
+        "delivery.max_in_flight_bytes",
+        d.max_in_flight_bytes,
+        1 << 20..=1 << 36,
+    );
     p.all_in_range(
         "delivery.connect_timeout_ms / delivery.timeout_ms",
         &[d.connect_timeout_ms, d.timeout_ms],

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
 
 use super::attempt::{attempt_retry_after, secs_to_ms};
@@ -13,7 +13,7 @@ use super::permits::Busy;
 use super::schedule::{next_delay_ms, Verdict};
 use super::{circuit, Delivery};
 use crate::model::{Attempt, AttemptOutcome};
-use crate::store::{AttemptRecord, EndpointEffect, Take};
+use crate::store::{AttemptRecord, DeliveryContext, EndpointEffect, Take};
 use crate::time::now_ms;
 
 /// What the server tells the dispatcher at shutdown.
@@ -174,26 +174,59 @@ impl Dispatcher {
         })
     }
 
-    async fn deliver(&self, due: u64, key: &str) {
-        let d = &*self.delivery;
-        let store = &d.deps.store;
-        let loaded = match store.delivery(key).await {
-            Ok(Some(found)) => found,
-            Ok(None) => return, // finished or requeued meanwhile
+    /// Reads the delivery `key`; `None` when there is nothing to send (finished or requeued
+    /// meanwhile, or unreadable: logged here, and a corrupt one taken out of the due index).
+    async fn read(&self, due: u64, key: &str) -> Option<DeliveryContext> {
+        let store = &self.delivery.deps.store;
+        match store.delivery(key).await {
+            Ok(found) => found,
             Err(e @ crate::store::StoreError::Corrupt(_)) => {
                 // It would fail the same way on every pass: take it out of the due index.
                 tracing::error!(delivery = key, error = %e, "delivery: cannot load; it is marked failed");
                 if let Err(e) = store.quarantine(due, key.to_owned()).await {
                     tracing::error!(delivery = key, error = %e, "delivery: cannot mark it failed");
                 }
-                return;
+                None
             }
             Err(e) => {
                 tracing::error!(delivery = key, error = %e, "delivery: cannot load");
-                return;
+                None
             }
+        }
+    }
+
+    /// Reads the delivery `key` with its share of `delivery.max_in_flight_bytes` held. One that
+    /// does not fit lets go of what it read while it waits for its share, then reads the
+    /// delivery again (it may have been answered or requeued meanwhile).
+    async fn load(&self, due: u64, key: &str) -> Option<(DeliveryContext, OwnedSemaphorePermit)> {
+        let permits = &self.delivery.permits;
+        let mut waited: Option<OwnedSemaphorePermit> = None;
+        loop {
+            let loaded = self.read(due, key).await?;
+            let share = permits.share(loaded.1.as_ref().map_or(0, |m| m.data.len()));
+            // (A message does not change, so what was waited for fits it.)
+            if let Some(held) = waited.take().filter(|h| h.num_permits() >= share as usize) {
+                return Some((loaded, held));
+            }
+            if let Some(held) = permits.try_bytes(share) {
+                return Some((loaded, held));
+            }
+            drop(loaded);
+            tracing::debug!(
+                delivery = key,
+                kib = share,
+                "delivery: waits for its share of delivery.max_in_flight_bytes"
+            );
+            waited = Some(permits.bytes(share).await?);
+        }
+    }
+
+    async fn deliver(&self, due: u64, key: &str) {
+        let d = &*self.delivery;
+        let store = &d.deps.store;
+        let Some(((delivery, message, endpoint), _bytes)) = self.load(due, key).await else {
+            return;
         };
-        let (delivery, message, endpoint) = loaded;
         if delivery.state != crate::model::DeliveryState::Pending
             || delivery.next_attempt_ms > now_ms()
         {

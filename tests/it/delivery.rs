@@ -121,6 +121,40 @@ async fn a_slow_receiver_does_not_starve_the_others() {
     );
 }
 
+/// `delivery.max_in_flight_bytes` bounds the payloads deliveries in flight hold: each holds
+/// twice its payload, so with 1 MiB two deliveries of a 300 KB alert do not fit at once and go
+/// out one after the other, while small alerts still go out together.
+#[tokio::test]
+async fn deliveries_in_flight_hold_payloads_within_their_byte_budget() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let rx = Receiver::start().await;
+    rx.slow(300);
+    let s = TestServer::start_with(&format!("{FAST}max_in_flight_bytes = 1048576\n")).await;
+    for i in 0..3 {
+        endpoint(&s, &rx.url(&format!("/{i}")), "", true).await;
+    }
+    let large = "x".repeat(300_000);
+    let r = s
+        .req("POST", "/api/v1/alerting/alerts")
+        .json(&json!({"eventType": "alert.firing", "payload": {"summary": large}}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let got = rx.wait_for(3, 20).await;
+    assert!(got.iter().all(|g| g.body.len() > 300_000));
+    assert_eq!(rx.max_busy.load(SeqCst), 1, "one 300 KB delivery at a time");
+
+    // Three small ones fit together.
+    rx.max_busy.store(0, SeqCst);
+    alert(&s, "alert.firing").await;
+    rx.wait_for(6, 20).await;
+    assert!(
+        rx.max_busy.load(SeqCst) >= 2,
+        "small deliveries go out together"
+    );
+    s.stop().await;
+}
+
 /// A delivery in flight when hookd is told to stop is let finish (within
 /// `limits.shutdown_grace_secs`) and its attempt is recorded, so the receiver does not get it
 /// again after the restart.
